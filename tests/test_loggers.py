@@ -425,11 +425,11 @@ def test_tensorboard_add_audio_takes_a_channels_first_clip_as_torchs_writer_does
         assert [(a.step, a.length_frames) for a in events.Audio(tag)] == [(3, 1600)], tag
 
 
-def test_mlflow_experiment_log_image_takes_an_mlx_array(tmp_path):
+def test_mlflow_experiment_log_image_takes_an_mlx_array(mlflow_store):
     """`self.logger.experiment.log_image(self.logger.run_id, spectrogram, key=..., step=...)` with the MLX
     array the model computed was refused by MLflow ("Unsupported image object type: <class
     'mlx.core.array'>"); it is stored as numpy's would be."""
-    logger = MLflowLogger(experiment_name="media", tracking_uri=str(tmp_path / "mlflow.db"))
+    logger = MLflowLogger(experiment_name="media", tracking_uri=str(mlflow_store[0] / "mlflow.db"))
     logger.experiment.log_image(logger.run_id, mx.ones((8, 12, 3)) * 0.5, key="val_spectrogram", step=3)
     logger.finalize("success")
     stored = read_mlflow_run_in_a_fresh_process(logger.tracking_uri, logger.run_id)["artifacts"]
@@ -900,11 +900,14 @@ print(run.info.status, *sorted(run.data.metrics))
     assert "Creating initial MLflow database tables" not in done.stderr
 
 
-def test_an_mlflow_run_reopened_after_fit_or_never_finalized_is_finished_when_python_exits(tmp_path):
+def test_an_mlflow_run_reopened_after_fit_or_never_finalized_is_finished_when_python_exits(
+    tmp_path, mlflow_store
+):
     """A score logged after fit reopened the finished run, and a logger used without a Trainer never ended
     its run: MLflow showed both as RUNNING after the process had exited. They end, FINISHED, when Python
-    exits, as runs of MLflow's own ``mlflow.start_run`` do."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    exits, as runs of MLflow's own ``mlflow.start_run`` do. (In the module's store: the child need not
+    create one; test_mlflow_logs_under_deprecations_... has a child create its own.)"""
+    uri = mlflow_store[1]
     code = f"""
 import sys
 sys.path.insert(0, {str(Path(__file__).parent)!r})
@@ -921,21 +924,8 @@ print(fitted.version, bare.version)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     fitted, bare = done.stdout.split()[-2:]
-    # Both runs read by MLflow's own client in one fresh process, as read_mlflow_run_in_a_fresh_process
-    # reads one (each such process spends seconds importing mlflow).
-    reader = f"""
-import json
-from mlflow.tracking import MlflowClient
-client = MlflowClient(tracking_uri={uri!r})
-runs = [client.get_run(run_id) for run_id in ({fitted!r}, {bare!r})]
-print(json.dumps([{{"status": run.info.status, "metrics": run.data.metrics}} for run in runs]))
-"""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    read = subprocess.run(
-        [sys.executable, "-c", reader], capture_output=True, text=True, env=env, timeout=120
-    )
-    assert read.returncode == 0, read.stderr[-2000:]
-    after_fit, bare_run = json.loads(read.stdout.strip().splitlines()[-1])
+    after_fit = read_mlflow_run_in_a_fresh_process(uri, fitted)
+    bare_run = read_mlflow_run_in_a_fresh_process(uri, bare)
     assert after_fit["status"] == "FINISHED" and after_fit["metrics"]["final_score"] == 0.9
     assert bare_run["status"] == "FINISHED"
 
@@ -2094,14 +2084,14 @@ class _Scored(TinyClassifier):
 
 
 @pytest.mark.parametrize("stage", ["validate", "test"])
-def test_a_model_scored_without_fit_has_its_hyperparameters_in_the_loggers(tmp_path, stage):
+def test_a_model_scored_without_fit_has_its_hyperparameters_in_the_loggers(tmp_path, mlflow_store, stage):
     """As Lightning logs the module's hyperparameters at every stage: `trainer.test(model)` of a model loaded
     from a checkpoint names its hparams in the logger's run. The run had the metrics only (no hparams.yaml, no
     MLflow param), so an evaluation could not be told from another model's."""
     from tasks import make_batches, quiet_trainer
 
     csv_logger = CSVLogger(save_dir=tmp_path / "csv")
-    mlflow_logger = MLflowLogger(experiment_name="scored", tracking_uri=f"sqlite:///{tmp_path / 'ml.db'}")
+    mlflow_logger = MLflowLogger(experiment_name="scored", tracking_uri=mlflow_store[1])
     trainer = quiet_trainer(tmp_path, logger=[csv_logger, mlflow_logger])
     getattr(trainer, stage)(_Scored(hidden=12, lr=0.5), make_batches(32))
     hparams = yaml.safe_load((csv_logger.log_dir / "hparams.yaml").read_text())
