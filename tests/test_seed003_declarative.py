@@ -346,13 +346,34 @@ def test_seed003_mlflow_callback_without_models_uploads_no_checkpoint_and_sets_t
     assert [a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")] == []
 
 
-def test_seed003_mlflow_callback_tracks_the_run_where_its_tracking_uri_says(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def existing_mlflow_store(tmp_path_factory):
+    """Copies an empty store, its tables made, to where a test's user keeps theirs (a team's store exists
+    before a run tracks to it): MLflow makes a new store's tables by running every migration, seconds each.
+    The run folders' own stores are still made from nothing by the other tests."""
+    import shutil
+
+    from mlflow.tracking import MlflowClient
+
+    template = tmp_path_factory.mktemp("mlflow_template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{template}").search_experiments()
+
+    def copy_to(path):
+        shutil.copy(template, path)
+        return f"sqlite:///{path}"
+
+    return copy_to
+
+
+def test_seed003_mlflow_callback_tracks_the_run_where_its_tracking_uri_says(
+    tmp_path, monkeypatch, existing_mlflow_store
+):
     from audiotrain import MLflowCallback, MLflowConfig, create_trainer
 
     from mlflow.tracking import MlflowClient
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    store = f"sqlite:///{tmp_path / 'team.db'}"  # (the team's store, not the run folder's mlflow.db)
+    store = existing_mlflow_store(tmp_path / "team.db")  # (the team's store, not the run folder's mlflow.db)
     callback = MLflowCallback(MLflowConfig(experiment_name="shared", tracking_uri=store, log_models=False))
     trainer = create_trainer(TinyNet(), "quick_test", callbacks=[callback], run_dir=str(tmp_path / "run"))
     trainer.train(batches(), batches(seed=1))
@@ -362,14 +383,16 @@ def test_seed003_mlflow_callback_tracks_the_run_where_its_tracking_uri_says(tmp_
     assert not (tmp_path / "run" / "mlflow.db").exists()
 
 
-def test_a_declarative_mlflow_run_goes_to_the_store_the_user_named(tmp_path, monkeypatch):
+def test_a_declarative_mlflow_run_goes_to_the_store_the_user_named(
+    tmp_path, monkeypatch, existing_mlflow_store
+):
     # $MLFLOW_TRACKING_URI is where an MLflowCallback without a tracking_uri tracks (README), and
     # run.tracking_uri where run.mlflow does: neither run may fall back to the run folder's mlflow.db.
     from audiotrain import MLflowCallback, MLflowConfig, create_trainer
 
     from mlflow.tracking import MlflowClient
 
-    team, own = f"sqlite:///{tmp_path / 'team.db'}", f"sqlite:///{tmp_path / 'own.db'}"
+    team, own = existing_mlflow_store(tmp_path / "team.db"), existing_mlflow_store(tmp_path / "own.db")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", team)
     callback = MLflowCallback(MLflowConfig(experiment_name="from-env", log_models=False))
     create_trainer(TinyNet(), "quick_test", callbacks=[callback], run_dir=str(tmp_path / "env")).train(
@@ -1224,10 +1247,8 @@ DP_JOB = """
 import os, sys, time
 
 rank = int(os.environ["MLX_RANK"])
-mode = sys.argv[1]
-if mode == "train":
-    os.makedirs(f"rank{rank}")
-    os.chdir(f"rank{rank}")
+os.makedirs(f"rank{rank}")  # (train's run folder: each rank's own, to see that rank 1 writes none)
+os.chdir(f"rank{rank}")
 if rank == 1:
     time.sleep(1.2)  # the ranks' clocks read different seconds
 
@@ -1264,26 +1285,35 @@ class Tiny(TrainModule):
 
 
 quiet = dict(limit_train_batches=None, batch_size=4)
-if mode == "train":
-    trainer = create_trainer(Tiny(), "quick_test", **quiet)
-    print("run_dir", trainer.run_dir, flush=True)
-    trainer.train(Points(), Points())
-else:
-    trainer = create_trainer(Tiny(), "quick_test", run_dir="cvrun", **quiet)
-    cv = trainer.train_with_cv(Points(), folds=2, log=lambda s: None)
-    print("mean", cv.mean["test_loss"], flush=True)
-    try:
-        trainer.train_with_cv(Points(), folds=2, log=lambda s: None)
-    except FileExistsError as error:
-        print("refused", error, flush=True)
+trainer = create_trainer(Tiny(), "quick_test", **quiet)
+print("run_dir", trainer.run_dir, flush=True)
+trainer.train(Points(), Points())
+os.chdir("..")  # cross-validation's folder, cvrun, is one folder the ranks share
+trainer = create_trainer(Tiny(), "quick_test", run_dir="cvrun", **quiet)
+cv = trainer.train_with_cv(Points(), folds=2, log=lambda s: None)
+print("mean", cv.mean["test_loss"], flush=True)
+try:
+    trainer.train_with_cv(Points(), folds=2, log=lambda s: None)
+except FileExistsError as error:
+    print("refused", error, flush=True)
 """
 
 
-@pytest.mark.serial
-def test_data_parallel_train_has_one_run_folder_written_by_rank_0(tmp_path):
-    from tests.distributed import describe, run_ranks
+@pytest.fixture(scope="module")
+def data_parallel_job(tmp_path_factory):
+    """One 2-rank launch of DP_JOB (a train, then a cross-validation), read by the two tests below: each
+    launch spent seconds starting and importing in both ranks. Its folder and each rank's result."""
+    from tests.distributed import run_ranks
 
-    ranks = run_ranks(DP_JOB, args=["train"], cwd=tmp_path, timeout=120)
+    folder = tmp_path_factory.mktemp("dp")
+    return folder, run_ranks(DP_JOB, cwd=folder, timeout=300)
+
+
+@pytest.mark.serial
+def test_data_parallel_train_has_one_run_folder_written_by_rank_0(data_parallel_job):
+    from tests.distributed import describe
+
+    tmp_path, ranks = data_parallel_job
     assert [r.returncode for r in ranks] == [0, 0], describe(ranks)
     assert ranks[0].lines()[0] == ranks[1].lines()[0]  # rank 0's run folder name
     (run,) = (tmp_path / "rank0" / "runs").iterdir()
@@ -1292,14 +1322,15 @@ def test_data_parallel_train_has_one_run_folder_written_by_rank_0(tmp_path):
 
 
 @pytest.mark.serial
-def test_data_parallel_cross_validation_runs_and_refuses_its_folder_on_every_rank(tmp_path):
-    from tests.distributed import describe, run_ranks
+def test_data_parallel_cross_validation_runs_and_refuses_its_folder_on_every_rank(data_parallel_job):
+    from tests.distributed import describe
 
-    ranks = run_ranks(DP_JOB, args=["cv"], cwd=tmp_path, timeout=180)
+    tmp_path, ranks = data_parallel_job
     assert [r.returncode for r in ranks] == [0, 0], describe(ranks)
-    assert ranks[0].lines()[0] == ranks[1].lines()[0]  # the same mean test loss
+    assert ranks[0].lines()[1].startswith("mean ")
+    assert ranks[0].lines()[1] == ranks[1].lines()[1]  # the same mean test loss
     for rank in ranks:  # the second run is refused on both ranks; none waits for the other
-        assert rank.lines()[1].startswith("refused train_with_cv: run_dir cvrun already holds files")
+        assert rank.lines()[2].startswith("refused train_with_cv: run_dir cvrun already holds files")
     assert {p.name for p in (tmp_path / "cvrun").iterdir()} == {
         "fold0",
         "fold1",
