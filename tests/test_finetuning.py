@@ -630,6 +630,24 @@ class FreezesEveryOtherBatch(Callback):
         self.fc1_after.append(np.array(pl_module.fc1.weight))
 
 
+def _fc1_per_batch_compiled_and_eager(tmp_path, freezer, max_epochs: int, samples: int) -> dict[bool, list]:
+    """fc1's weights after each batch of a fit whose batch hook (`freezer()`) freezes and unfreezes it,
+    compiled (True) and eager (False), checked equal batch by batch."""
+    runs = {}
+    for compile_ in (True, False):
+        mx.random.seed(0)
+        module, callback = TinyClassifier(), freezer()
+        with pytest.warns(UserWarning, match=r"inside epoch 0 .*next epoch start"):
+            quiet_trainer(tmp_path, max_epochs=max_epochs, compile=compile_, callbacks=[callback]).fit(
+                module, make_batches(samples)
+            )
+        runs[compile_] = callback.fc1_after
+    assert len(runs[True]) == len(runs[False])
+    for compiled, eager in zip(runs[True], runs[False], strict=True):
+        np.testing.assert_array_equal(compiled, eager)
+    return runs
+
+
 @pytest.mark.parametrize("freezer", [lambda: FreezesAtStep(2), FreezesEveryOtherBatch])
 def test_a_freeze_inside_an_epoch_trains_the_same_parameters_compiled_and_eager(tmp_path, freezer):
     """With compile=False a freeze in a batch hook acted at once, where the compiled step trains what the
@@ -637,17 +655,7 @@ def test_a_freeze_inside_an_epoch_trains_the_same_parameters_compiled_and_eager(
     whose weights then differed from the compiled fit's. And the compiled step, traced at its first call
     (after that batch's hook), trained in epoch 1 what the hook had unfrozen, not what the epoch started
     with. Both now train what the epoch started with, bit for bit alike."""
-    runs = {}
-    for compile_ in (True, False):
-        mx.random.seed(0)
-        module, callback = TinyClassifier(), freezer()
-        with pytest.warns(UserWarning, match=r"inside epoch 0 .*next epoch start"):
-            quiet_trainer(tmp_path, max_epochs=2, compile=compile_, callbacks=[callback]).fit(
-                module, make_batches(64)
-            )
-        runs[compile_] = callback.fc1_after
-    for compiled, eager in zip(runs[True], runs[False], strict=True):
-        np.testing.assert_array_equal(compiled, eager)
+    runs = _fc1_per_batch_compiled_and_eager(tmp_path, freezer, max_epochs=2, samples=64)
     # 4 batches an epoch: epoch 0 trains fc1 throughout; epoch 1 starts with fc1 frozen (both hooks froze
     # it last in epoch 0), and so trains none of it, unfrozen by a hook or not
     per_batch = runs[False]
@@ -680,18 +688,8 @@ def test_a_freeze_in_a_batch_hook_trains_alike_where_a_short_last_batch_is_trace
     """MLX traces a compiled step again for a new batch shape (82 samples: five batches of 16, then one of
     2). That trace ran over what the hook had frozen by then (fc1, at the odd last batch), where the eager
     step trains what the epoch started with: fc1 rested at the last batch compiled, moved eager."""
-    runs = {}
-    for compile_ in (True, False):
-        mx.random.seed(0)
-        module, callback = TinyClassifier(), FreezesEveryOtherBatch()
-        with pytest.warns(UserWarning, match=r"inside epoch 0 .*next epoch start"):
-            quiet_trainer(tmp_path, max_epochs=1, compile=compile_, callbacks=[callback]).fit(
-                module, make_batches(82)
-            )
-        runs[compile_] = callback.fc1_after
+    runs = _fc1_per_batch_compiled_and_eager(tmp_path, FreezesEveryOtherBatch, max_epochs=1, samples=82)
     assert len(runs[True]) == 6
-    for compiled, eager in zip(runs[True], runs[False], strict=True):
-        np.testing.assert_array_equal(compiled, eager)
     assert not np.array_equal(runs[True][-2], runs[True][-1])  # (the epoch started with fc1 training)
 
 

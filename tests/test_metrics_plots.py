@@ -177,6 +177,18 @@ def test_a_recipe_command_with_a_home_it_cannot_write_plots_without_matplotlibs_
     assert (tmp_path / "c.png").is_file() and not Path(done.stdout.strip()).exists()  # removed at exit
 
 
+class _Trained:
+    """What the chord recipe's _write_training_outputs reads of its Trainer."""
+
+    history = {"train_loss": [1.0, 0.5]}
+    interrupted_checkpoint = None
+    current_epoch, batch_in_epoch, global_step = 2, 0, 4
+
+    def export_history(self, path, overwrite):
+        path.write_text("{}")
+        return path
+
+
 def test_a_run_whose_matplotlib_cannot_load_goes_on_without_its_plots(tmp_path, monkeypatch):
     # Under `ulimit -v` matplotlib's libraries failed to map once training had taken the memory: the chord run
     # ended in that ImportError after its checkpoints were saved, before its evaluation and summary.
@@ -205,18 +217,9 @@ def test_a_run_whose_matplotlib_cannot_load_goes_on_without_its_plots(tmp_path, 
     with pytest.warns(UserWarning, match="plots not written"):
         assert write_plots({"train_loss": [1.0, 0.5]}, {}, tmp_path / "plots") == []
 
-    class Trained:  # what _write_training_outputs reads of the recipe's Trainer
-        history = {"train_loss": [1.0, 0.5]}
-        interrupted_checkpoint = None
-        current_epoch, batch_in_epoch, global_step = 2, 0, 4
-
-        def export_history(self, path, overwrite):
-            path.write_text("{}")
-            return path
-
     lines = []
     with pytest.warns(UserWarning, match="plots not written"):
-        _write_training_outputs(Trained(), tmp_path, tmp_path / "best", 1.0, lines.append)
+        _write_training_outputs(_Trained(), tmp_path, tmp_path / "best", 1.0, lines.append)
     assert not (tmp_path / "training_curves.png").exists() and any("history" in line for line in lines)
 
 
@@ -248,18 +251,9 @@ def test_audiotrain_plots_off_writes_no_figure_and_loads_no_matplotlib(tmp_path,
             assert not plots_wanted() and load_plots() is None
             assert write_plots({"train_loss": [1.0, 0.5]}, {}, plots) == []
 
-    class Trained:  # what _write_training_outputs reads of the recipe's Trainer
-        history = {"train_loss": [1.0, 0.5]}
-        interrupted_checkpoint = None
-        current_epoch, batch_in_epoch, global_step = 2, 0, 4
-
-        def export_history(self, path, overwrite):
-            path.write_text("{}")
-            return path
-
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        _write_training_outputs(Trained(), tmp_path, tmp_path / "best", 1.0, lambda line: None)
+        _write_training_outputs(_Trained(), tmp_path, tmp_path / "best", 1.0, lambda line: None)
     assert sorted(tmp_path.rglob("*.png")) == [] and (tmp_path / "history.json").is_file()
 
 
