@@ -13,11 +13,14 @@ from typing import Any, TypeVar
 Class = TypeVar("Class", bound=type)
 
 
-def suggesting_keywords(other_names: Mapping[str, str] | None = None):
+def suggesting_keywords(
+    other_names: Mapping[str, str] | None = None, instead: Mapping[str, str] | None = None
+):
     """A class decorator: an unknown keyword argument of the class's ``__init__`` is refused, before it runs,
     as Python refuses it (a TypeError with its words) and with the closest keyword it takes; `other_names`
-    maps other libraries' names (``lr``) to its own (``learning_rate``) where difflib finds none. Put it
-    above ``@dataclass``: it wraps the ``__init__`` that makes."""
+    maps other libraries' names (``lr``) to its own (``learning_rate``) where difflib finds none, and
+    `instead` a keyword that is no setting to what to do (``preset``: "use X.from_preset(...)"; its
+    ``{value!r}`` is the value given). Put it above ``@dataclass``: it wraps the ``__init__`` that makes."""
 
     def decorate(cls: Class) -> Class:
         init = cls.__init__
@@ -34,6 +37,11 @@ def suggesting_keywords(other_names: Mapping[str, str] | None = None):
         @functools.wraps(init)
         def checked_init(self: Any, *args: Any, **kwargs: Any) -> None:
             for name in kwargs:
+                if name not in parameters and instead and name in instead:
+                    what = instead[name].format(value=kwargs[name])
+                    raise TypeError(
+                        f"{type(self).__name__}() got an unexpected keyword argument {name!r}: {what}"
+                    )
                 if name not in parameters:
                     close = [names[name]] if name in names else difflib.get_close_matches(name, known, n=1)
                     hint = f" (did you mean {close[0]!r}?)" if close else ""

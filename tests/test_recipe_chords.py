@@ -6001,3 +6001,40 @@ def test_a_disk_that_fills_during_the_feature_pass_says_which_features_were_kept
         f"feature cache: {entries[0].parent} cannot be written (No space left on device): 2 of this run's 4 "
         "songs' features are there; the other 2 songs' were computed in memory and not kept"
     ]
+
+
+@pytest.mark.parametrize("name", ["quick_test", "development", "production"])
+def test_training_config_from_preset_is_the_command_lines_preset_and_takes_overrides(name):
+    """From Python a preset was reachable only as the raw dict `PRESETS[name]` (`TrainingConfig(preset=...)`
+    was "unexpected keyword argument 'preset' (did you mean 'processes'?)"), and changing one key of its
+    data section needed a hand merge. `from_preset` resolves it as ``--preset NAME`` does, then the overrides
+    as flags: they win, and a nested one keeps the preset's other keys of its section."""
+    from audiotrain.recipes.chords.config import PRESETS
+
+    parser = chords._training_parser("chords", "", needs_data=False)
+    assert TrainingConfig.from_preset(name) == chords._config_from_args(parser.parse_args(["--preset", name]))
+    as_flags = ["--preset", name, "--num_epochs", "3", "--data.demo_songs", "8", "--model.d_model", "64"]
+    flagged = chords._config_from_args(parser.parse_args(as_flags))
+    assert flagged.num_epochs == 3 and flagged.data.demo_songs == 8
+    nested = TrainingConfig.from_preset(name, num_epochs=3, data={"demo_songs": 8}, model={"d_model": 64})
+    dotted = TrainingConfig.from_preset(name, num_epochs=3, **{"data.demo_songs": 8, "model.d_model": 64})
+    assert nested == dotted == flagged
+    for key, value in PRESETS[name].get("data", {}).items():  # (the preset's other data settings stay)
+        assert key == "demo_songs" or getattr(nested.data, key) == value
+
+
+def test_training_config_from_preset_names_an_unknown_preset_or_override():
+    with pytest.raises(ValueError, match=r"unknown preset 'fast'; the presets are quick_test, development"):
+        TrainingConfig.from_preset("fast")
+    with pytest.raises(ValueError, match=r"from_preset\('quick_test'\): unknown field 'data.demo_song'; did"):
+        TrainingConfig.from_preset("quick_test", data={"demo_song": 8})
+    with pytest.raises(ValueError, match=r"from_preset\('quick_test'\): unknown field 'num_epoch'; did you"):
+        TrainingConfig.from_preset("quick_test", num_epoch=3)
+    with pytest.raises(ValueError, match=r"num_epochs \(--num_epochs\) must be an integer > 0"):
+        TrainingConfig.from_preset("quick_test", num_epochs=0)
+    with pytest.raises(ValueError, match=r"section 'data' is given both as a dict"):
+        TrainingConfig.from_preset("quick_test", data={"demo_songs": 8}, **{"data.window_frames": 64})
+    with pytest.raises(
+        TypeError, match=r"'preset': a preset is applied by TrainingConfig.from_preset\('quic"
+    ):
+        TrainingConfig(preset="quick_test")

@@ -4837,3 +4837,33 @@ def test_an_eval_fraction_a_folder_with_an_evaluation_split_does_not_use_is_said
     assert how == "splits 'train' / 'test'"
     _, held, how = choose_splits(_split_folder(tmp_path, [None] * 4), ClapDatasetConfig(eval_fraction=0.5), 0)
     assert len(held) == 2 and "not used" not in how
+
+
+@pytest.mark.parametrize("name", ["quick_test", "development", "production"])
+def test_clap_config_from_preset_is_the_command_lines_preset_and_takes_overrides(name):
+    """From Python a preset was reachable only as the raw dict `PRESETS[name]`, and changing one key of its
+    train section needed a hand merge. `ClapRecipeConfig.from_preset` resolves it as ``--preset NAME`` does,
+    then the overrides as flags: they win, and a nested one keeps the preset's other keys of its section."""
+    from audiotrain.recipes.clap import cli as clap
+    from audiotrain.recipes.clap.config import PRESETS, ClapRecipeConfig
+
+    parser = clap.build_parser()
+    assert ClapRecipeConfig.from_preset(name) == clap.parse_arguments(parser, ["--preset", name])[0]
+    flags = ["--preset", name, "--train.epochs", "2", "--train.seed", "3", "--dataset.max_tokens", "20"]
+    flagged = clap.parse_arguments(parser, flags)[0]
+    assert flagged.train.epochs == 2 and flagged.train.seed == 3
+    nested = ClapRecipeConfig.from_preset(name, train={"epochs": 2, "seed": 3}, dataset={"max_tokens": 20})
+    dotted = ClapRecipeConfig.from_preset(
+        name, **{"train.epochs": 2, "train.seed": 3, "dataset.max_tokens": 20}
+    )
+    assert nested == dotted == flagged
+    for key, value in PRESETS[name]["train"].items():  # (the preset's other train settings stay)
+        assert key == "epochs" or getattr(nested.train, key) == value
+    with pytest.raises(ValueError, match=r"unknown preset 'fast'; the presets are quick_test, development"):
+        ClapRecipeConfig.from_preset("fast")
+    with pytest.raises(
+        ValueError, match=r"ClapRecipeConfig.from_preset\('quick_test'\): unknown field 'train.epoch'"
+    ):
+        ClapRecipeConfig.from_preset("quick_test", train={"epoch": 2})
+    with pytest.raises(TypeError, match=r"'preset': a preset is applied by ClapRecipeConfig.from_preset\("):
+        ClapRecipeConfig(preset="quick_test")

@@ -1200,6 +1200,33 @@ def resolve_settings(
     return apply_arguments(config, namespace) if namespace is not None else config
 
 
+def config_from_preset(
+    config: Any, presets: dict[str, dict[str, Any]], name: str, overrides: dict[str, Any]
+) -> Any:
+    """`config` (the defaults) with preset `name` and then `overrides`, by the rules of ``--preset NAME``
+    and flags (`resolve_settings`, `merge_config`): a recipe config's ``from_preset(name, **overrides)``.
+
+    An override is a field (``num_epochs=3``), a section's setting by its flag's dotted name
+    (``**{"data.batch_size": 8}``), or a section as a dict of some of its settings (``data={...}``); either
+    way the preset's other settings of that section stay. A section given both ways is refused: which of
+    the two wins is not obvious."""
+    called = f"{type(config).__name__}.from_preset({name!r})"
+    if not isinstance(name, str):
+        raise ValueError(f"{called}: the preset is a name, one of {', '.join(presets)}")
+    try:
+        config = resolve_settings(config, presets, name)
+    except ValueError as err:
+        raise ValueError(f"{called}: {err}") from None
+    sections = {key.partition(".")[0] for key in overrides if "." in key}
+    both = sorted(sections & {key for key in overrides if isinstance(overrides[key], Mapping)})
+    if both:
+        raise ValueError(
+            f"{called}: section {both[0]!r} is given both as a dict ({both[0]}={{...}}) and by dotted names "
+            f"({both[0]}.NAME=...); give its settings one way"
+        )
+    return merge_config(config, _nest(overrides), source=called) if overrides else config
+
+
 def _refuse_unused_preset(name: str, preset: dict[str, Any], data: Any, file: str | Path) -> None:
     """Refuse ``--preset`` `name` where the ``--config`` file's settings `data` set every setting it does:
     the file wins over a preset, so ``--preset development --config RUN/config.json`` ran the recorded

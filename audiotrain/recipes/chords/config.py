@@ -52,6 +52,7 @@ from audiotrain.recipes.config_cli import (
     SettingError,
     check_fits_memory,
     check_setting,
+    config_from_preset,
     settle_fields,
 )
 from audiotrain.train import flags
@@ -965,7 +966,10 @@ class LossConfig:
             check_setting(name, getattr(self, name), at_least=0)
 
 
-@suggesting_keywords(OTHER_LIBRARIES_NAMES)
+@suggesting_keywords(
+    OTHER_LIBRARIES_NAMES,
+    instead={"preset": "a preset is applied by TrainingConfig.from_preset({value!r}, **overrides)"},
+)
 @dataclass
 class TrainingConfig:
     """Everything a chord recognition run needs; see the module docstring.
@@ -1119,6 +1123,14 @@ class TrainingConfig:
     def to_dict(self) -> dict[str, Any]:
         """The settings as JSON data (tuples as lists), the form config.json and checkpoints hold."""
         return json.loads(json.dumps(asdict(self)))
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> TrainingConfig:
+        """The settings of ``--preset NAME`` (one of `PRESETS`), then `overrides` as flags would give them:
+        ``TrainingConfig.from_preset("quick_test", num_epochs=3, data={"demo_songs": 8})`` keeps the
+        preset's other data settings (``**{"data.demo_songs": 8}``, the flag's dotted name, does the same).
+        An unknown preset or override is a ValueError naming it (`config_cli.config_from_preset`)."""
+        return config_from_preset(cls(), PRESETS, name, overrides)
 
     def training_device(self) -> str:
         """``device`` as the Trainer's accelerator: "cpu" or "gpu" ("auto": the GPU where MLX has one)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from audiotrain._keywords import suggesting_keywords
 from audiotrain.datasets.captions import normalise_split
 from audiotrain.metrics.retrieval import DEFAULT_PROMPT_TEMPLATE, inserts_the_label_once
 from audiotrain.recipes.clap.task import CLAPTaskConfig
@@ -24,6 +25,7 @@ from audiotrain.recipes.config_cli import (
     SEED_MAX,
     SettingError,
     check_setting,
+    config_from_preset,
     settle_fields,
 )
 from audiotrain.train import flags
@@ -236,6 +238,9 @@ class ClapDemoConfig:
         _check_paths(self, ("folder",))
 
 
+@suggesting_keywords(
+    instead={"preset": "a preset is applied by ClapRecipeConfig.from_preset({value!r}, **overrides)"}
+)
 @dataclass
 class ClapRecipeConfig:
     """Fine-tune CLAP on a folder of audio and captions."""
@@ -268,6 +273,14 @@ class ClapRecipeConfig:
     def __post_init__(self):
         settle_fields(self)  # out=Path(...) as text; train={...} as a ClapTrainConfig, or refused
         _check_paths(self, ("data", "pretrained", "out", "resume"))
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> ClapRecipeConfig:
+        """The settings of ``--preset NAME`` (one of `PRESETS`), then `overrides` as flags would give them:
+        ``ClapRecipeConfig.from_preset("quick_test", data="clips", train={"epochs": 3})`` keeps the preset's
+        other train settings (``**{"train.epochs": 3}``, the flag's dotted name, does the same). An unknown
+        preset or override is a ValueError naming it (`config_cli.config_from_preset`)."""
+        return config_from_preset(cls(), PRESETS, name, overrides)
 
 
 #: The shipped presets (``--preset NAME``, or ``preset: NAME`` in a ``--config`` file): nested changes to the
