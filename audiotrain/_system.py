@@ -57,6 +57,17 @@ def usable_cores() -> int:
     return max(1, cores)
 
 
+def read_platform_once() -> str:
+    """`platform.platform()`, which `versions` records. Its first call in a process runs ``uname -p``, and
+    `subprocess` changes the warning filters for a moment there (`os.get_exec_path`), which starts every
+    module's once-per-place warning registry afresh: called first at a fit's first checkpoint, it showed a
+    sweep's first-trial warnings (the short-epoch one) again in its second trial. The Trainer reads it as it
+    is made, before the warnings of its fits; later calls are cached by `platform`."""
+    import platform
+
+    return platform.platform()
+
+
 def versions() -> dict[str, str | None]:
     """What a run was made with, as recorded in every run folder's ``config.json`` and every checkpoint's
     ``trainer_state.json``: audiotrain (its build: `audiotrain._build.build_version`), MLX, numpy, Python, the
@@ -78,7 +89,7 @@ def versions() -> dict[str, str | None]:
         "mlx": getattr(mx, "__version__", "unknown"),
         "numpy": np.__version__,
         "python": platform.python_version(),
-        "platform": platform.platform(),
+        "platform": read_platform_once(),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
         "blas_threads": None if (threads := blas_threads()) is None else str(threads),
     }

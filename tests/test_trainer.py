@@ -1999,6 +1999,32 @@ def test_fit_names_tmpdir_when_mlx_cannot_compile_its_kernels_there(tmp_path):
     ) and done.stdout.endswith("(Not a directory); set TMPDIR to a folder you can write to\n"), done.stdout
 
 
+def test_the_short_epoch_warning_is_shown_once_for_identical_trials_of_a_process(tmp_path):
+    """A sweep's second identical trial showed the short-epoch PossibleUserWarning again (Python shows a
+    warning once per place): the first checkpoint's `platform.platform()` ran ``uname -p``, whose subprocess
+    reset the process's registries of warnings shown. (A child process: this one has read its platform.)"""
+    import subprocess
+    import sys
+
+    from child_processes import child_env
+
+    code = (
+        "import audiotrain; from audiotrain import Trainer; from audiotrain.train import CSVLogger\n"
+        "from tasks import TinyClassifier, make_batches\n"
+        "for trial in ('0', '1'):\n"
+        "    trainer = Trainer(max_epochs=1, default_root_dir=trial, logger=CSVLogger(trial),\n"
+        "                      enable_progress_bar=False, enable_model_summary=False)\n"
+        "    trainer.fit(TinyClassifier(), make_batches())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=child_env(tests=True), capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("PossibleUserWarning: Trainer.fit: an epoch has 6 training batches") == 1, (
+        done.stderr
+    )
+
+
 def test_an_epoch_shorter_than_the_logging_interval_warns_as_lightning_does(tmp_path):
     from tasks import RecordingLogger
 

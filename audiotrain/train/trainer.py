@@ -40,7 +40,7 @@ from audiotrain import _blas
 from audiotrain._arguments import changed_arguments, path_argument, settings_repr
 from audiotrain._caller import user_stacklevel
 from audiotrain._possible_user_warning import PossibleUserWarning
-from audiotrain._system import use_own_kernel_folder
+from audiotrain._system import read_platform_once, use_own_kernel_folder
 from audiotrain._text import listed
 from audiotrain.data.loader import (
     close_epoch_iterators,
@@ -298,6 +298,7 @@ class Trainer:
         **lightning_flags: Unpack[flags.LightningOnlyFlags],
     ):
         self._settings = changed_arguments(Trainer.__init__, locals())  # (for repr: before any other name)
+        read_platform_once()  # (now, not amid a fit's warnings: it resets the once-per-place registries)
         # Lightning's flags without a counterpart: accepted where the value is what happens anyway, else
         # refused with what to use instead (Python's "unexpected keyword argument" says neither).
         known = [name for name in inspect.signature(Trainer.__init__).parameters if name != "self"]
