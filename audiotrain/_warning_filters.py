@@ -10,6 +10,7 @@ was hidden from every later fit of the process), and a filter another thread add
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import warnings
 from collections.abc import Iterator
@@ -28,15 +29,13 @@ def ignoring_warnings(*messages: str, category: type[Warning] = Warning, module:
     with _lock:
         for key in keys:
             if not _holders.get(key):
-                before = list(warnings.filters)
-                warnings.filterwarnings("ignore", message=key[0], category=category, module=module)
-                _entries[key] = warnings.filters[0]
-                if _entries[key] in before:
-                    # filterwarnings took out an equal filter (the user's own) to put its own first: put
-                    # the user's back where it was, as theirs, for it to outlive this block (as main's
-                    # afbe791d does for messages alone).
-                    where = before.index(_entries[key])
-                    warnings.filters.insert(where + 1, before[where])
+                # The entry warnings.filterwarnings makes, put first without it: it (as every change through
+                # the warnings module) starts each module's once-per-place registry afresh, and every run of
+                # a sweep showed the process's earlier warnings again. An "ignore" filter needs no fresh
+                # start: an ignored warning is not recorded as shown. (A user's equal filter stays theirs.)
+                pattern = re.compile(key[0], re.I) if key[0] else None
+                _entries[key] = ("ignore", pattern, category, re.compile(module) if module else None, 0)
+                warnings.filters.insert(0, _entries[key])
             _holders[key] = _holders.get(key, 0) + 1
     try:
         yield
@@ -50,7 +49,4 @@ def ignoring_warnings(*messages: str, category: type[Warning] = Warning, module:
                 entry = _entries.pop(key)
                 kept = [f for f in warnings.filters if f is not entry]
                 if len(kept) != len(warnings.filters):
-                    warnings.filters[:] = kept
-                    mutated = getattr(warnings, "_filters_mutated", None)
-                    if mutated is not None:  # (what filterwarnings calls: the warn registries start afresh)
-                        mutated()
+                    warnings.filters[:] = kept  # (no fresh start of the registries either: see above)

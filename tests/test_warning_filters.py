@@ -35,3 +35,22 @@ def test_the_filters_are_taken_out_once_the_last_run_needing_them_ends_though_on
         except RuntimeError:
             pass
         assert _short_epoch_warning_is_shown()
+
+
+def test_a_run_does_not_show_the_processs_earlier_once_per_place_warnings_again():
+    """A warning shown once per place (Python's default) came again after each recipe run or create_trainer
+    of a sweep: adding and taking out the run's filters through the warnings module started every module's
+    registry of warnings shown afresh."""
+    registry: dict = {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        for _ in range(3):  # (three trials of a sweep)
+            warnings.warn_explicit(
+                "a warning of the user's data", UserWarning, "prepare.py", 7, registry=registry
+            )
+            with ignoring_warnings(SHORT_EPOCH_WARNING):  # (a run that hides the short-epoch warning)
+                warnings.warn(
+                    "Trainer.fit: an epoch has 3 training batches, fewer than the logging interval",
+                    stacklevel=1,
+                )
+    assert [str(w.message) for w in caught] == ["a warning of the user's data"]
