@@ -54,3 +54,30 @@ def test_a_run_does_not_show_the_processs_earlier_once_per_place_warnings_again(
                     stacklevel=1,
                 )
     assert [str(w.message) for w in caught] == ["a warning of the user's data"]
+
+
+def test_building_a_chord_config_scoring_and_writing_a_lab_do_not_show_earlier_warnings_again(tmp_path):
+    """A sweep of the chord recipe from Python showed the process's once-per-place warnings again in each
+    trial: `TrainingConfig` of mel features (its check), `score_songs` and `write_lab` hid a warning of
+    their own in a warnings.catch_warnings block, which resets every module's registry of warnings shown."""
+    from audiotrain.chords.lab import ChordSegment, write_lab
+    from audiotrain.metrics.chord_scores import score_songs
+    from audiotrain.recipes.chords.config import TrainingConfig
+
+    song = [ChordSegment(0.0, 1.0, "C:maj"), ChordSegment(1.0, 2.0, "G:maj")]
+
+    def trial(number: int) -> None:
+        TrainingConfig(features={"kind": "mel"})  # (mel features: their check hides a warning)
+        score_songs({"song": (song, song)})
+        write_lab(tmp_path / f"{number}.lab", song)
+
+    trial(0)  # (the first trial imports scipy, whose own filters reset the registries once)
+    registry: dict = {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        for number in (1, 2):
+            warnings.warn_explicit(
+                "a warning of the user's data", UserWarning, "prepare.py", 7, registry=registry
+            )
+            trial(number)
+    assert [str(w.message) for w in caught] == ["a warning of the user's data"]

@@ -39,6 +39,7 @@ from pathlib import Path
 from audiotrain._files import UTF16_TEXT, is_utf16, not_utf8_text, parse_json, write_given_path
 from audiotrain._lfs import MAX_POINTER_BYTES, file_pointer_text, pointer_text
 from audiotrain._text import is_number, listed, plural
+from audiotrain._warning_filters import ignoring_warnings
 from audiotrain.chords.harte import (
     HARTE_GRAMMAR,
     NO_CHORD,
@@ -587,8 +588,7 @@ def _refuse_unreadable(path: Path, segments: Sequence[ChordSegment]) -> None:
 def _check_for_writing(segments: Sequence[ChordSegment], source: str) -> None:
     """`validate_segments` of what is about to be written, without its `ZeroLengthSegmentsWarning`: the file
     is written with its zero-length lines, and whoever reads it is told of them then."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ZeroLengthSegmentsWarning)
+    with ignoring_warnings(category=ZeroLengthSegmentsWarning):  # (catch_warnings resets the registries)
         validate_segments(segments, source, allow_gaps=True)
 
 

@@ -27,11 +27,11 @@ of the recording.
 from __future__ import annotations
 
 import numbers
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from audiotrain._text import plural, without_control_characters
+from audiotrain._warning_filters import ignoring_warnings
 from audiotrain.chords.harte import HarteError, format_harte, parse_harte
 from audiotrain.chords.lab import ChordSegment
 
@@ -423,8 +423,8 @@ def score_songs(pairs: Mapping[str, tuple[Sequence[ChordSegment], Sequence[Chord
             correct[metric] += c
             total[metric] += t
             scores.per_song[name][metric] = c / t if t > 0 else float("nan")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN medians are reported as NaN
+    # (all-NaN medians are reported as NaN; not catch_warnings: it resets the once-per-place registries)
+    with ignoring_warnings(category=RuntimeWarning):
         for metric in CHORD_METRICS:
             scores.pooled[metric] = correct[metric] / total[metric] if total[metric] > 0 else float("nan")
             scores.median[metric] = float(np.nanmedian([s[metric] for s in scores.per_song.values()]))

@@ -18,7 +18,6 @@ import hashlib
 import json
 import math
 import re
-import warnings
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -29,6 +28,7 @@ from audiotrain._blas import one_blas_thread
 from audiotrain._keywords import suggesting_keywords
 from audiotrain._system import GPU_BACKEND_HINT
 from audiotrain._system import cache_dir as package_cache_dir
+from audiotrain._warning_filters import ignoring_warnings
 from audiotrain.audio import AudioError, channel_peaks, header_length, too_short_detail
 from audiotrain.audio import load as load_audio
 from audiotrain.chords.decode import DecodeConfig
@@ -372,8 +372,7 @@ class ChordFeatureConfig:
         # trained on those bands (before this check), and predict, evaluate and a resume must still read it.
         if _READING_STORED.get():
             return
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
+        with ignoring_warnings(category=UserWarning):  # (catch_warnings: every config reset the registries)
             bank = mel_filterbank(self.sr, MEL_N_FFT, self.n_bins, self.fmin, self.mel_fmax)
         empty = int(np.sum(bank.max(axis=1) <= 0))
         if empty:
