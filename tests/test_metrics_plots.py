@@ -334,3 +334,24 @@ def test_a_plot_is_written_in_the_format_its_file_name_says(tmp_path):
     history = {"epoch": [0, 1], "train_loss": [2.0, 1.0]}
     assert plot_training_curves(history, tmp_path / "c.png").read_bytes().startswith(b"\x89PNG")
     assert b"<svg" in plot_training_curves(history, tmp_path / "c.svg").read_bytes()[:1000]
+
+
+def test_a_confusion_matrix_figure_does_not_show_the_processs_earlier_warnings_again():
+    """Each chord run of a sweep draws a confusion matrix, and a warning Python shows once per place (a
+    user's data warning) came again after it: matplotlib's set_ticklabels resets every module's registry
+    of warnings shown (warnings.catch_warnings)."""
+    import warnings
+
+    from audiotrain.metrics.plots import confusion_matrix_figure
+
+    matrix = np.arange(9, dtype=float).reshape(3, 3)
+    confusion_matrix_figure(matrix, ["a", "b", "c"])  # (the first imports what it needs)
+    registry: dict = {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        for _ in range(2):
+            warnings.warn_explicit(
+                "a warning of the user's data", UserWarning, "prepare.py", 7, registry=registry
+            )
+            confusion_matrix_figure(matrix, ["a", "b", "c"])
+    assert [str(w.message) for w in caught] == ["a warning of the user's data"]

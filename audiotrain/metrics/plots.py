@@ -22,7 +22,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FixedFormatter, FixedLocator, MaxNLocator
 
 EPOCH_LABEL = "epoch (counted from 0, as in history.json)"
 # (prefix, legend name, line style, marker): a single epoch still tells train from validation by marker.
@@ -273,10 +273,14 @@ def confusion_matrix_figure(
     bar = figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     bar.set_label(f"fraction of the true class's {unit}" if normalize else f"{unit}")
     fontsize = 7 if n > 16 else 9
-    ax.set_xticks(range(n), labels=names, rotation=90, fontsize=fontsize)
-    ax.set_yticks(
-        range(n), labels=[f"{name}  n={int(s):,}" for name, s in zip(names, support)], fontsize=fontsize
-    )
+    # A fixed locator and formatter, not set_xticks(labels=...): matplotlib's set_ticklabels wraps its work in
+    # warnings.catch_warnings, which reset the process's once-per-place warnings at every run's evaluation.
+    ax.xaxis.set_major_locator(FixedLocator(range(n)))
+    ax.xaxis.set_major_formatter(FixedFormatter(names))
+    ax.yaxis.set_major_locator(FixedLocator(range(n)))
+    ax.yaxis.set_major_formatter(FixedFormatter([f"{name}  n={int(s):,}" for name, s in zip(names, support)]))
+    ax.tick_params(axis="both", labelsize=fontsize)
+    ax.tick_params(axis="x", labelrotation=90)
     ax.set_xlabel("predicted class")
     ax.set_ylabel(f"true class (n = its number of {unit})")
     how = "row-normalised: each row sums to 1 over the true class" if normalize else f"counts of {unit}"
