@@ -153,6 +153,24 @@ def test_an_error_a_users_callback_raises_names_the_callback_and_its_hook(tmp_pa
     assert t.current_epoch == 0
 
 
+def test_an_error_of_the_librarys_own_callback_hook_gets_no_note_below_its_message(tmp_path):
+    """ModelCheckpoint.setup's FileNotFoundError in a deleted current folder names its cause on its last
+    line; the hook's note below it pushed that off the end of the report (tests/test_user_environment.py
+    runs that case whole). A user's override of the same hook is named."""
+    from audiotrain.train.callback_list import name_the_hook
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    class Mine(ModelCheckpoint):
+        def setup(self, trainer, pl_module, stage):
+            raise KeyError("val_acc")
+
+    library, users = FileNotFoundError("the current directory no longer exists"), KeyError("val_acc")
+    name_the_hook(library, ModelCheckpoint(dirpath=tmp_path), "setup")
+    name_the_hook(users, Mine(dirpath=tmp_path), "setup")
+    assert getattr(library, "__notes__", None) is None
+    assert users.__notes__ == ["(raised while the Trainer called Mine.setup)"]
+
+
 # ---- Timer -------------------------------------------------------------------------------------------
 class FakeClock:
     """`time.monotonic` for the Timer, which a LambdaCallback before it advances by `per_batch` seconds

@@ -403,9 +403,15 @@ def name_the_hook(error: BaseException, callback: Any, hook: str) -> None:
     ``KeyError: 'val_acc'`` from a sweep's pruning callback, or an error from a library the callback
     calls, otherwise names neither. The exception itself is unchanged, so ``except TrialPruned`` (Optuna's
     pruning) still catches it; a KeyboardInterrupt is a stop, not a failure of the hook, and gets none.
-    Only the innermost hook is named: a callback's `on_save_checkpoint` that fails in a save that
+    Only a hook the user wrote is named (the library's own callbacks' errors name their cause), and only
+    the innermost: a callback's `on_save_checkpoint` that fails in a save that
     ModelCheckpoint's `on_train_epoch_end` makes is that callback's error, not ModelCheckpoint's."""
     if not isinstance(error, Exception) or not hasattr(error, "add_note"):  # (add_note: Python 3.11)
+        return
+    # A hook of the library's own callbacks (ModelCheckpoint.setup in a deleted current folder) raises errors
+    # that name their cause: a note below them would push that line off the end of the report.
+    method = getattr(type(callback), hook, None)
+    if getattr(method, "__module__", "").startswith("audiotrain."):
         return
     notes = getattr(error, "__notes__", [])
     if not isinstance(notes, list) or any(str(note).startswith(_HOOK_NOTE) for note in notes):
