@@ -28,6 +28,7 @@ from audiotrain.train.callbacks import (
     ReduceLROnPlateau,
 )
 from audiotrain.train.hook_logs import running_hook
+from audiotrain.train.hooks import user_written_hook
 from audiotrain.train.profilers import PassThroughProfiler, Profiler
 
 import mlx.core as mx
@@ -410,8 +411,7 @@ def name_the_hook(error: BaseException, callback: Any, hook: str) -> None:
         return
     # A hook of the library's own callbacks (ModelCheckpoint.setup in a deleted current folder) raises errors
     # that name their cause: a note below them would push that line off the end of the report.
-    method = getattr(type(callback), hook, None)
-    if getattr(method, "__module__", "").startswith("audiotrain."):
+    if not user_written_hook(callback, hook):
         return
     notes = getattr(error, "__notes__", [])
     if not isinstance(notes, list) or any(str(note).startswith(_HOOK_NOTE) for note in notes):

@@ -275,11 +275,7 @@ class EvaluationLoop:
         the step's outputs): the library's own (the progress bar's) read no outputs the user returned."""
         if hooks.overrides(module, hook):
             return True
-        for cb in self.trainer.callbacks:
-            method = getattr(type(cb), hook, None)
-            if method is not None and not getattr(method, "__module__", "").startswith("audiotrain."):
-                return True
-        return False
+        return any(hooks.user_written_hook(cb, hook) for cb in self.trainer.callbacks)
 
     def _means(self, result: EvalSums) -> dict[str, float]:
         return (self.trainer._reduce or local_means)(result.sums, result.weights)

@@ -282,6 +282,14 @@ def overrides(module: Any, name: str) -> bool:
     return getattr(type(module), name, None) is not getattr(TrainModule, name, None)
 
 
+def user_written_hook(callback: Any, name: str) -> bool:
+    """`callback`'s class has hook `name` from code outside audiotrain (the user's own, or an override of a
+    library callback's): what reads a step's outputs, and whose errors are worth naming the hook of (the
+    library's own callbacks' errors name their cause)."""
+    method = getattr(type(callback), name, None)
+    return method is not None and not getattr(method, "__module__", "").startswith("audiotrain.")
+
+
 def bare_module_hooks(module: Any) -> frozenset[str]:
     """The module hooks written as Lightning's, without audiotrain's extra arguments (inspected once, at
     the start of a stage), so the Trainer calls them without."""
