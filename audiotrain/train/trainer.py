@@ -879,47 +879,38 @@ class Trainer:
 
     def _estimate_stepping_batches(self) -> int | float:
         """`estimated_stepping_batches`, read by the Trainer itself (not a schedule the user sized by it)."""
-        batches = self._train_batches_per_epoch()
-        by_epochs = math.inf
-        if batches is not None and self.max_epochs is not None:
-            by_epochs = math.ceil(batches / self.accumulate_grad_batches) * self.max_epochs
-        limit = min(by_epochs, self.max_steps if self.max_steps is not None else math.inf)
-        return int(limit) if limit != math.inf else math.inf
+        return self._stepping_batches_breakdown()[0]
 
-    def _stepping_batches_explained(self) -> str:
-        """How `_estimate_stepping_batches` came to its number, for a message: "max_steps=5" or "max_epochs=3
-        x 4 updates an epoch (7 batches / accumulate_grad_batches=2, rounded up)"."""
+    def _stepping_batches_breakdown(self) -> tuple[int | float, str]:
+        """`_estimate_stepping_batches` and how it came to its number, for a message: "max_steps=5" or
+        "max_epochs=3 x 4 updates an epoch (7 batches / accumulate_grad_batches=2, rounded up)"."""
         batches = self._train_batches_per_epoch()
-        if (
-            batches is None
-            or self.max_epochs is None
-            or (
-                self.max_steps is not None
-                and self.max_steps <= math.ceil(batches / self.accumulate_grad_batches) * self.max_epochs
-            )
-        ):
-            return f"max_steps={self.max_steps}"
+        max_steps = self.max_steps if self.max_steps is not None else math.inf
+        if batches is None or self.max_epochs is None:
+            return (max_steps, f"max_steps={self.max_steps}")
         accumulate = self.accumulate_grad_batches
+        updates_per_epoch = math.ceil(batches / accumulate)
+        if max_steps <= updates_per_epoch * self.max_epochs:
+            return (max_steps, f"max_steps={self.max_steps}")
         per_epoch = f"{batches} batches an epoch"
         if accumulate > 1:
             per_epoch = (
-                f"{math.ceil(batches / accumulate)} updates an epoch ({batches} batches / "
+                f"{updates_per_epoch} updates an epoch ({batches} batches / "
                 f"accumulate_grad_batches={accumulate}, rounded up)"
             )
-        return f"max_epochs={self.max_epochs} x {per_epoch}"
+        return (updates_per_epoch * self.max_epochs, f"max_epochs={self.max_epochs} x {per_epoch}")
 
     def _warn_of_schedules_ending_early(self) -> None:
         """Warn, as a fit starts, of a learning-rate schedule that ends before the fit does and then holds a
         rate that trains next to nothing (a OneCycleScheduler sized by hand: epochs x len(loader) with
         accumulation, or a larger max_epochs later). torch's OneCycleLR raises there; a warning, because
         such a fit trains as the docs say. Every rank computes it (no collective), rank 0 says it."""
-        fit_steps = self._estimate_stepping_batches()
+        fit_steps, how = self._stepping_batches_breakdown()
         if fit_steps == math.inf or self.global_step >= fit_steps or self.optimizer is None:
             return  # (a fit bounded by nothing, or by time alone, knows no total; a finished one says so)
         ended = schedules_ended_before(self.optimizer, int(fit_steps) - 1)
         if not ended or not self.is_global_zero:
             return
-        how = self._stepping_batches_explained()
         for what, total, steps, rate, unit in ended:
             per_epoch = unit == "epochs"
             fix = "total_steps=" + (
