@@ -129,3 +129,26 @@ def test_swa_with_adafactors_relative_step_is_refused_by_name(tmp_path):
         ValueError, match="StochasticWeightAveraging: the optimizer has no learning rate to anneal"
     ):
         trainer.fit(_with(optim.Adafactor), make_batches())
+
+
+def _encoder_and_head():
+    return optim.MultiOptimizer(
+        [optim.Adam(learning_rate=1e-4), optim.AdamW(learning_rate=1e-3)],
+        [lambda path, _: path.startswith("fc1.")],
+    )
+
+
+def test_trainer_optimizers_past_the_one_says_where_a_multioptimizers_optimizers_are(tmp_path):
+    # A port of Lightning's two optimizers read trainer.optimizers[1] and got Python's bare
+    # "IndexError: list index out of range".
+    trainer = quiet_trainer(tmp_path, max_epochs=1)
+    with pytest.raises(IndexError, match=r"trainer.optimizers\[0\]: no optimizer yet"):
+        trainer.optimizers[0]
+    trainer.fit(_with(_encoder_and_head), make_batches())
+    with pytest.raises(IndexError, match=r"trainer.optimizers\[0\].optimizers\[i\]"):
+        trainer.optimizers[1]
+    assert len(trainer.optimizers) == 1 and [g["lr"] for g in trainer.optimizers[0].param_groups] == [
+        pytest.approx(1e-4),
+        pytest.approx(1e-3),
+    ]
+    assert isinstance(trainer.optimizers[0].optimizers[1], optim.AdamW)

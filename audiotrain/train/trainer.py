@@ -736,7 +736,7 @@ class Trainer:
         """Lightning's list of optimizers: `[optimizer]` once `fit` configured it, else empty, each seen as
         `TrainModule.optimizers()` gives it (Lightning's habit `trainer.optimizers[0].param_groups[0]["lr"]`
         reads the rate; attributes read and set through to the MLX optimizer, `.optimizer` is that one)."""
-        return [LightningOptimizer(self.optimizer)] if self.optimizer is not None else []
+        return _OptimizerList([LightningOptimizer(self.optimizer)] if self.optimizer is not None else [])
 
     @property
     def lr_scheduler_configs(self) -> list:
@@ -2661,6 +2661,28 @@ def _no_scheduler_list(name: str) -> AttributeError:
         "update (trainer.optimizer_config.optimizer holds it, and nothing steps it by hand). Read the rate "
         "the last update used with trainer.learning_rate(), or log it with a LearningRateMonitor"
     )
+
+
+class _OptimizerList(list):
+    """`trainer.optimizers`: a list, whose index past its end (`trainer.optimizers[1]`, a port of
+    Lightning's two optimizers) raises an IndexError saying where a MultiOptimizer's optimizers are,
+    instead of Python's bare "list index out of range"."""
+
+    def __getitem__(self, index: Any) -> Any:
+        try:
+            return super().__getitem__(index)
+        except IndexError:
+            if not self:
+                raise IndexError(
+                    f"trainer.optimizers[{index}]: no optimizer yet; the Trainer configures it when fit "
+                    "starts (configure_optimizers), as Lightning's list is empty before"
+                ) from None
+            raise IndexError(
+                f"trainer.optimizers[{index}]: the Trainer steps one optimizer (MLX updates all parameters "
+                "in one compiled step), so trainer.optimizers has one. Several optimizers or learning rates "
+                "are one optim.MultiOptimizer: its optimizers are trainer.optimizers[0].optimizers[i] and "
+                "their rates trainer.optimizers[0].param_groups[i]['lr']"
+            ) from None
 
 
 def _shown_limit(limit: int | float | None) -> int | float:
