@@ -919,11 +919,7 @@ def test_a_schedule_for_parameter_groups_goes_on_each_groups_optimizer(tmp_path)
 
     t = trainer(tmp_path, max_epochs=1, logger=logger, log_every_n_steps=1, callbacks=[LearningRateMonitor()])
     t.fit(Returns(lambda m: _groups(schedule)), make_batches())
-    rates = [
-        (m["lr-MultiOptimizer/pg1"], m["lr-MultiOptimizer/pg2"])
-        for _, m in logger.metrics
-        if "lr-MultiOptimizer/pg1" in m
-    ]
+    rates = [(m["lr-Adam/pg1"], m["lr-Adam/pg2"]) for _, m in logger.metrics if "lr-Adam/pg1" in m]
     np.testing.assert_allclose(rates, [(1e-3, float(schedule(k))) for k in range(6)], rtol=1e-6)
 
 
@@ -949,7 +945,9 @@ def test_a_per_epoch_schedule_for_parameter_groups_is_told_that_a_learning_rate_
 
 def test_the_momentum_and_weight_decay_of_parameter_groups_are_named_as_lightnings(tmp_path):
     """They were lr-MultiOptimizer-momentum/pg1: Lightning's `_get_optimizer_stats` puts the stat after the
-    group's name (lr-Adam/pg1-momentum), and a monitor= written for it found no series."""
+    group's name (lr-Adam/pg1-momentum), and a monitor= written for it found no series. Then they were
+    lr-MultiOptimizer/pg1, a name Lightning never logs: each group is named by its own optimizer's class,
+    as Lightning names a torch optimizer's groups (lr-AdamW/pg1)."""
     from audiotrain.train.callbacks import LearningRateMonitor
 
     logger = RecordingLogger()
@@ -963,12 +961,12 @@ def test_the_momentum_and_weight_decay_of_parameter_groups_are_named_as_lightnin
     logged = [{k: v for k, v in m.items() if k.startswith("lr-")} for _, m in logger.metrics]
     assert [m for m in logged if m][-1] == pytest.approx(
         {
-            "lr-MultiOptimizer/pg1": 1e-3,
-            "lr-MultiOptimizer/pg1-momentum": 0.8,
-            "lr-MultiOptimizer/pg1-weight_decay": 0.1,
-            "lr-MultiOptimizer/pg2": 1e-2,
-            "lr-MultiOptimizer/pg2-momentum": 0.0,
-            "lr-MultiOptimizer/pg2-weight_decay": 0.0,
+            "lr-AdamW/pg1": 1e-3,
+            "lr-AdamW/pg1-momentum": 0.8,
+            "lr-AdamW/pg1-weight_decay": 0.1,
+            "lr-SGD/pg2": 1e-2,
+            "lr-SGD/pg2-momentum": 0.0,
+            "lr-SGD/pg2-weight_decay": 0.0,
         }
     )
 

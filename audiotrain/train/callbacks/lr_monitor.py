@@ -25,6 +25,7 @@ class LearningRateMonitor(Callback):
     `<name>-momentum` (Adam's first beta, SGD's momentum, 0 for an optimizer without) and
     `log_weight_decay` adds `<name>-weight_decay`, as Lightning's. The optimizers of a `MultiOptimizer`
     are its parameter groups: `<name>/pg1`, `<name>/pg2`, ... (Lightning's names for parameter groups),
+    each `<name>` that group's optimizer's (`lr-AdamW/pg1`, `lr-SGD/pg2`),
     with `<name>/pg1-momentum` and `<name>/pg1-weight_decay` (Lightning's too).
     A group that a fine-tuning callback adds (`BackboneFinetuning`) keeps the name of the optimizer
     configured: `lr-Adam` becomes `lr-Adam/pg1` and `lr-Adam/pg2` from the epoch the group is added on
@@ -53,14 +54,18 @@ class LearningRateMonitor(Callback):
     def _log(self, trainer: Trainer, upcoming: bool) -> None:
         optimizer, config = trainer.optimizer, trainer.optimizer_config
         # (A fine-tuning callback's groups keep the name of the optimizer configured: its `log_name`.)
-        kind = getattr(optimizer, "log_name", None) or type(optimizer).__name__
-        name = (config.lr_log_name if config else None) or f"lr-{kind}"
+        kind = getattr(optimizer, "log_name", None)
+        name = config.lr_log_name if config else None
         groups = optimizer.optimizers if isinstance(optimizer, optim.MultiOptimizer) else [optimizer]
         values = {}
         for i, group in enumerate(groups):
             # Lightning's `_add_suffix`: "/pgN" with several groups (MLX's groups have no "name" to use
             # instead); the momentum and weight decay follow it: lr-Adam/pg1-momentum, as Lightning's.
-            group_name = name + (f"/pg{i + 1}" if len(groups) > 1 else "")
+            # Each group is named by its own optimizer's class, as Lightning names a torch optimizer's
+            # groups by that optimizer's (lr-AdamW/pg1), not by the MultiOptimizer that holds them.
+            group_name = (name or f"lr-{kind or type(group).__name__}") + (
+                f"/pg{i + 1}" if len(groups) > 1 else ""
+            )
             if has_learning_rate(group):  # (not Adafactor's relative step: each parameter has its own)
                 values[group_name] = _learning_rate(group, upcoming)
             if self.log_momentum:
