@@ -152,3 +152,26 @@ def test_trainer_optimizers_past_the_one_says_where_a_multioptimizers_optimizers
         pytest.approx(1e-3),
     ]
     assert isinstance(trainer.optimizers[0].optimizers[1], optim.AdamW)
+
+
+def test_lightning_1s_optimizer_frequency_is_taken_alone_and_refused_by_name_for_alternating_updates(
+    tmp_path,
+):
+    # ({"optimizer": g, "frequency": 1}, {"optimizer": d, "frequency": 5}) was told only "returned 2
+    # optimizers", and a lone {"optimizer": opt, "frequency": 2} (Lightning 1 steps it at every batch,
+    # Lightning 2 ignores the key) "returned a dict with keys ['frequency', 'optimizer']".
+    def alternating():
+        return (
+            {"optimizer": optim.Adam(learning_rate=1e-3), "frequency": 1},
+            {"optimizer": optim.AdamW(learning_rate=1e-3), "frequency": 5},
+        )
+
+    with pytest.raises(TypeError, match=r"2 optimizers with Lightning 1's 'frequency' .*MultiOptimizer"):
+        quiet_trainer(tmp_path, max_epochs=1).fit(_with(alternating), make_batches())
+    with pytest.raises(TypeError, match=r"'frequency': 0: expected an int >= 1"):
+        quiet_trainer(tmp_path, max_epochs=1).fit(
+            _with(lambda: {"optimizer": optim.SGD(learning_rate=0.1), "frequency": 0}), make_batches()
+        )
+    trainer = quiet_trainer(tmp_path, max_epochs=1)
+    trainer.fit(_with(lambda: {"optimizer": optim.SGD(learning_rate=0.1), "frequency": 2}), make_batches())
+    assert trainer.global_step == 6 and int(trainer.optimizer.step) == 6

@@ -155,11 +155,20 @@ class OptimizerConfig:
                 + _TORCH_OPTIMIZER
                 * _from_torch(value)
             )
-        unknown = sorted(set(value) - {"optimizer", "lr_scheduler", "monitor"})
+        # Lightning 1's optimizer "frequency": a lone optimizer steps at every batch whatever its
+        # frequency (Lightning 1 cycles through the optimizers; Lightning 2 ignores the key), so taken.
+        frequency = value.get("frequency", 1)
+        if isinstance(frequency, bool) or not isinstance(frequency, int) or frequency < 1:
+            raise TypeError(
+                f"{where}: the optimizer's 'frequency': {frequency!r}: expected an int >= 1 (Lightning 1's "
+                "number of batches an optimizer steps before the next one's turn)"
+            )
+        unknown = sorted(set(value) - {"optimizer", "lr_scheduler", "monitor", "frequency"})
         if unknown or "optimizer" not in value:
             raise TypeError(
                 f"{where} returned a dict with keys {sorted(value)}; expected 'optimizer' and optionally "
-                "'lr_scheduler'"
+                "'lr_scheduler' and 'monitor'"
+                + (f" (not {', '.join(map(repr, unknown))})" if unknown else "")
             )
         optimizer, scheduler = value["optimizer"], value.get("lr_scheduler")
         if isinstance(optimizer, cls):
@@ -407,6 +416,17 @@ def _one_optimizer(value: list | tuple, where: str) -> Any:
             "Lightning's list or dict forms, ([opt], [schedule]) or {'optimizer': opt, 'lr_scheduler': "
             "schedule}, and a per-step one as {'optimizer': opt, 'lr_scheduler': {'scheduler': schedule, "
             "'interval': 'step'}}"
+        )
+    if any(isinstance(item, dict) and "frequency" in item for item in value):
+        raise TypeError(
+            f"{where} returned {len(value)} optimizers with Lightning 1's 'frequency' (alternating updates, "
+            "each optimizer for its number of batches in turn): not supported, as in Lightning 2, which "
+            "dropped optimizer frequencies; here every batch is one compiled update of one optimizer. "
+            "Update every network at every batch instead: return one optim.MultiOptimizer([opt_g, opt_d], "
+            "[lambda path, _: path.startswith('generator.')]) and have training_step return the sum of the "
+            "losses, each reaching only its own network (the discriminator's on mx.stop_gradient(fake), the "
+            "generator's through the discriminator's weights under mx.stop_gradient: the README's GAN "
+            "paragraph shows it); a network that rests for some batches needs a loop of its own"
         )
     raise TypeError(
         f"{where} returned {len(value)} optimizers: one optimizer is supported (MLX steps all parameters "
