@@ -175,3 +175,40 @@ def test_lightning_1s_optimizer_frequency_is_taken_alone_and_refused_by_name_for
     trainer = quiet_trainer(tmp_path, max_epochs=1)
     trainer.fit(_with(lambda: {"optimizer": optim.SGD(learning_rate=0.1), "frequency": 2}), make_batches())
     assert trainer.global_step == 6 and int(trainer.optimizer.step) == 6
+
+
+def test_a_multioptimizers_param_groups_lr_set_in_a_hook_sets_that_groups_rate(tmp_path):
+    # Lightning's `for pg in opt.param_groups: pg["lr"] *= 0.1` in a hook was refused ("the groups here only
+    # report the rate"); each group's optimizer's learning_rate is what it sets now.
+    refusals = []
+
+    class Decays(TinyClassifier):
+        def configure_optimizers(self):
+            return _encoder_and_head()
+
+        def on_train_epoch_start(self):
+            if self.current_epoch == 1:
+                groups = self.trainer.optimizers[0].param_groups
+                for group in groups:
+                    group["lr"] *= 0.1
+                for bad in ("0.1", -1.0):
+                    with pytest.raises(TypeError, match=r"\['lr'\] = .*: expected a number >= 0") as caught:
+                        groups[1]["lr"] = bad
+                    refusals.append(caught)
+
+    trainer = quiet_trainer(tmp_path, max_epochs=2)
+    trainer.fit(Decays(), make_batches())
+    assert [float(part.learning_rate) for part in trainer.optimizer.optimizers] == pytest.approx([1e-5, 1e-4])
+    assert len(refusals) == 2
+
+
+def test_param_groups_lr_set_where_the_rate_is_a_schedule_is_refused(tmp_path):
+    class Sets(TinyClassifier):
+        def configure_optimizers(self):
+            return optim.SGD(learning_rate=optim.cosine_decay(0.1, 100))
+
+        def on_train_epoch_start(self):
+            self.optimizers().param_groups[0]["lr"] = 0.5
+
+    with pytest.raises(TypeError, match=r"is a schedule, which the next update evaluates"):
+        quiet_trainer(tmp_path, max_epochs=1).fit(Sets(), make_batches())

@@ -595,12 +595,12 @@ class LightningOptimizer:
 
     @property
     def param_groups(self) -> list[dict[str, float]]:
-        """The current learning rate of each optimizer, as torch's groups hold it (read only: set
-        `learning_rate` to change it); NaN for one without a single rate (Adafactor's relative step).
+        """The current learning rate of each optimizer, as torch's groups hold it (`["lr"] = ...` sets that
+        optimizer's `learning_rate`); NaN for one without a single rate (Adafactor's relative step).
         Inside a step, the rate its update uses, as Lightning's (whose schedulers step after the update):
         MLX's `learning_rate` there still holds the last update's, one step behind."""
         return [
-            _ParamGroup(lr=_rate_as_read(self._rate(part)) if has_learning_rate(part) else math.nan)
+            _ParamGroup(part, lr=_rate_as_read(self._rate(part)) if has_learning_rate(part) else math.nan)
             for part in _optimizers_in(self.optimizer)
         ]
 
@@ -696,12 +696,30 @@ def _rate_as_read(rate: Any) -> Any:
 
 
 class _ParamGroup(dict):
+    """One of `param_groups`: its "lr" read, and set as Lightning's habit sets it from a hook
+    (`for pg in opt.param_groups: pg["lr"] = ...`): that sets its optimizer's `learning_rate`."""
+
+    def __init__(self, optimizer: optim.Optimizer, **values: Any):
+        super().__init__(**values)
+        self._optimizer = optimizer
+
     def __setitem__(self, key: str, value: Any) -> None:
-        raise TypeError(
-            f"optimizers().param_groups[...][{key!r}] = ...: the groups here only report the rate; set "
-            "self.optimizers().learning_rate = ... in a hook (of a MultiOptimizer: each of its "
-            "optimizers'), or give the optimizer a schedule"
-        )
+        if key != "lr":
+            raise TypeError(
+                f"optimizers().param_groups[...][{key!r}] = ...: a group here holds only its 'lr'; set "
+                "other settings on the MLX optimizer (self.optimizers().optimizers[i] for a MultiOptimizer's)"
+            )
+        if not has_learning_rate(self._optimizer):
+            raise TypeError(
+                f"optimizers().param_groups[...]['lr'] = {value!r}: this group's "
+                f"{type(self._optimizer).__name__} has no single learning rate (Adafactor's relative step "
+                "sets each parameter's)"
+            )
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise TypeError(f"optimizers().param_groups[...]['lr'] = {value!r}: expected a number >= 0")
+        # (The wrapper's checks: a rate that is a schedule would be evaluated again at the next update.)
+        LightningOptimizer(self._optimizer).learning_rate = value
+        super().__setitem__(key, value)
 
 
 def _batch_argument(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -1063,7 +1081,7 @@ class TrainModule(nn.Module):
 
     def optimizers(self, use_pl_optimizer: bool = True) -> LightningOptimizer | optim.Optimizer:
         """The optimizer the Trainer steps (Lightning's name), to read or set from a hook: its
-        `learning_rate`, its `state`, and Lightning's `param_groups[i]["lr"]` (read only), through a
+        `learning_rate`, its `state`, and Lightning's `param_groups[i]["lr"]` (read and set), through a
         `LightningOptimizer` as Lightning's; `use_pl_optimizer=False` gives the MLX optimizer itself. It
         cannot be stepped from a step (no manual optimization, see `manual_backward`)."""
         optimizer = self._trainer.optimizer if self._trainer is not None else None
