@@ -802,6 +802,20 @@ def test_a_stateful_callback_missing_at_resume_is_named_as_lightning_does(tmp_pa
     assert not [m for m in said if "does not have" in m] and [m for m in said if "starts its own" in m]
 
 
+class RenamedCounter(Counter):
+    """Counter's class renamed since the save: its state_key is new."""
+
+
+def test_a_callback_renamed_since_the_save_is_named_as_starting_fresh(tmp_path):
+    fit(tmp_path, [Counter()], [5, 4])
+    renamed = RenamedCounter()
+    with pytest.warns(
+        UserWarning, match=r"not restored: Counter\..*start fresh: RenamedCounter \(a callback"
+    ):
+        fit(tmp_path, [renamed], [5, 4, 3], ckpt_path=tmp_path / "checkpoints" / "last")
+    assert renamed.epochs == 1  # (only the epoch trained after the resume: its saved count was not found)
+
+
 class RecordsArraysGiven(Callback):
     def __init__(self):
         self.given = []

@@ -319,10 +319,25 @@ class CallbackList(list):
             )
         ]
         if missing and collectives.is_main_process():  # (every rank resumes the same: one warning a job)
+            # A class renamed (or a setting its state_key names changed) since the save shows up as one
+            # state left over and one stateful callback starting fresh: name the second half too, or the
+            # user reads that a state was dropped and not that their callback lost its count.
+            fresh = [
+                cb.state_key
+                for cb in self
+                if cb.state_key not in state and not isinstance(cb, ModelCheckpoint) and cb.state_dict()
+            ]
+            also = (
+                f". These callbacks found no state of theirs in it and start fresh: {', '.join(fresh)} (a "
+                "callback class renamed, or a setting its state_key names changed, since the save: return "
+                "the saved key from its state_key to restore that state)"
+                if fresh
+                else ""
+            )
             warnings.warn(
                 "The checkpoint resumed holds the state of callbacks this Trainer does not have, which is "
                 f"not restored: {', '.join(missing)}. As in Lightning, when using ckpt_path, pass the "
-                "callbacks that created the checkpoint to Trainer(callbacks=...)",
+                f"callbacks that created the checkpoint to Trainer(callbacks=...){also}",
                 stacklevel=4,
             )
 
