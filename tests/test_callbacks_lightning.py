@@ -816,6 +816,17 @@ def test_a_callback_renamed_since_the_save_is_named_as_starting_fresh(tmp_path):
     assert renamed.epochs == 1  # (only the epoch trained after the resume: its saved count was not found)
 
 
+def test_a_finished_run_resumed_without_a_callback_keeps_its_state_in_last(tmp_path):
+    fit(tmp_path, [Counter()], [5, 4])
+    last = tmp_path / "checkpoints" / "last"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (nothing to train; Counter's state not restored)
+        fit(tmp_path, [], [5, 4], ckpt_path=last)  # (a look at the finished run, without its callbacks)
+    counter = Counter()
+    fit(tmp_path, [counter], [5, 4, 3], ckpt_path=last)
+    assert counter.epochs == 3  # (the 2 saved, not a `last` rewritten by the fit that trained nothing)
+
+
 class RecordsArraysGiven(Callback):
     def __init__(self):
         self.given = []

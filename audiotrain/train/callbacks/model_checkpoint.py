@@ -314,6 +314,7 @@ class ModelCheckpoint(Callback):
         self.last_model_path = ""
         self._last_saved_step = -1
         self._last_current_step = -1  # (the step of a `last` saved alone, without a top-k save)
+        self._step_at_train_start = -1  # (a resumed fit that trains nothing keeps `last`)
         self._restored = False
         self._restored_run = False  # a resumed checkpoint's state restored here: its run goes on
         # The folder that run saved in when its state was saved, as the state names it: the original's where
@@ -660,6 +661,7 @@ class ModelCheckpoint(Callback):
 
     def on_train_start(self, trainer, module) -> None:
         self._timer_started = time.monotonic()
+        self._step_at_train_start = trainer.global_step
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if not outputs.get("stepped") or not (self._steps_due(trainer) or self._time_due(trainer)):
@@ -812,7 +814,14 @@ class ModelCheckpoint(Callback):
             self._save(trainer)  # (the validation it waited for did not come)
         self._save_after_validation = False
         done = (self._last_saved_step, self._last_current_step)
-        if self.save_last and not trainer.fast_dev_run and trainer.global_step not in done:
+        # A resumed fit that trained nothing (a finished run resumed again) keeps the run's `last` as it is,
+        # as Lightning's fit loop skips on_train_end there: saving it again would write this Trainer's
+        # callbacks over the run's (the saved state of one renamed or left out gone from the file, a fresh
+        # one's zeros in its place). (Read from the restored state, the same on every rank.)
+        kept = (
+            self._restored_run and self.last_model_path and trainer.global_step == self._step_at_train_start
+        )
+        if self.save_last and not trainer.fast_dev_run and trainer.global_step not in done and not kept:
             self._last_saved_step = trainer.global_step
             self._save_last(trainer)
 
