@@ -816,6 +816,22 @@ def test_a_callback_renamed_since_the_save_is_named_as_starting_fresh(tmp_path):
     assert renamed.epochs == 1  # (only the epoch trained after the resume: its saved count was not found)
 
 
+class MeanOfFirstBatches(Callback):
+    """Its state exists from the first batch on: `state_dict()` before it fails."""
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.mean = float(outputs["loss"])
+
+    def state_dict(self):
+        return {"mean": self.mean}
+
+
+def test_a_callback_whose_state_is_not_there_yet_does_not_fail_the_missing_state_warning(tmp_path):
+    fit(tmp_path, [Counter()], [5, 4])
+    with pytest.warns(UserWarning, match=r"not restored: Counter\. As in Lightning.*callbacks=\.\.\.\)$"):
+        fit(tmp_path, [MeanOfFirstBatches()], [5, 4, 3], ckpt_path=tmp_path / "checkpoints" / "last")
+
+
 def test_a_finished_run_resumed_without_a_callback_keeps_its_state_in_last(tmp_path):
     fit(tmp_path, [Counter()], [5, 4])
     last = tmp_path / "checkpoints" / "last"

@@ -325,7 +325,7 @@ class CallbackList(list):
             fresh = [
                 cb.state_key
                 for cb in self
-                if cb.state_key not in state and not isinstance(cb, ModelCheckpoint) and cb.state_dict()
+                if cb.state_key not in state and not isinstance(cb, ModelCheckpoint) and _has_state(cb)
             ]
             also = (
                 f". These callbacks found no state of theirs in it and start fresh: {', '.join(fresh)} (a "
@@ -432,3 +432,12 @@ def name_the_hook(error: BaseException, callback: Any, hook: str) -> None:
     if not isinstance(notes, list) or any(str(note).startswith(_HOOK_NOTE) for note in notes):
         return  # (add_note refuses a __notes__ that is no list: the user's error must pass as raised)
     error.add_note(f"{_HOOK_NOTE} {type(callback).__name__}.{hook})")
+
+
+def _has_state(cb: Any) -> bool:
+    """Whether a callback's `state_dict()` holds anything now, for a warning only: one that cannot say yet
+    (it reads what its first batch sets) is not named, rather than failing the resume."""
+    try:
+        return bool(cb.state_dict())
+    except Exception:
+        return False
