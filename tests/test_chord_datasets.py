@@ -1216,6 +1216,19 @@ def test_nearly_paired_files_get_a_did_you_mean_hint(tmp_path):
     assert "alone.wav: did you mean" not in report
 
 
+def test_a_did_you_mean_names_predicts_output_of_audio_sharing_a_stem(tmp_path):
+    """predict on a folder names the outputs of tune.flac and tune.wav tune.flac.lab and tune.wav.lab: used
+    as annotations, tune.flac (the one of its stem the scan pairs) was listed as "no annotation" with no hint,
+    as both .lab files were near misses of its stem and the hint was dropped as ambiguous."""
+    for name in ("tune.flac", "tune.wav"):
+        _wav(tmp_path / name, SEGMENTS[-1].end)
+        write_lab(tmp_path / f"{name}.lab", SEGMENTS)
+    index = scan_song_folder(tmp_path)
+    assert [(audio.name, near.name) for audio, near in index.near_misses] == [
+        ("tune.flac", "tune.flac.lab")
+    ], index.report()
+
+
 def test_hidden_files_and_folders_are_ignored_and_counted(tmp_path):
     """A folder copied from a Mac: a deleted song in .Trashes was trained on (and leaked into the held-out
     songs beside its original), and each AppleDouble ._x.lab twin was a broken song quoted in a 16 KB line."""

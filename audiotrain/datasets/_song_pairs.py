@@ -104,9 +104,10 @@ def near_misses(
     "did you mean" (never paired: two songs could have such names). Compared loosely (`loose_name`), then on
     letters and digits only (``03. Anna``, ``03_-_Anna``), then without a leading track number (``Anna``,
     ``03 - Anna``); an annotation also by its name without each dotted suffix (``RM-P001.CHORDS.TXT``) and
-    the audio by its name with its suffix (``song.wav.lab``). Of several at the first of these that finds
-    any, the one in the folder that mirrors the audio's (relative to `audio_root` and `annotations_root`);
-    `same_folder`: only those in the audio's own folder. None where that leaves more than one."""
+    the audio by its name with its suffix (``song.wav.lab``) before its stem. Of several at the first of
+    these that finds any, the one in the folder that mirrors the audio's (relative to `audio_root` and
+    `annotations_root`); `same_folder`: only those in the audio's own folder. None where that leaves more
+    than one."""
     levels = (loose_name, _letters_and_digits, _without_track_number)
     by_key: list[dict[str, list[Path]]] = [{} for _ in levels]
     for path in annotations:
@@ -115,10 +116,16 @@ def near_misses(
                 level.setdefault(key, []).append(path)
     found = []
     for path in audio:
+        # The audio's whole name first: predict names the outputs of tune.flac and tune.wav tune.flac.lab and
+        # tune.wav.lab, both of the stem tune, so the stem alone found two and named neither.
         for level, key_of in zip(by_key, levels):
-            candidates = {match for name in (path.stem, path.name) for match in level.get(key_of(name), [])}
-            if same_folder:
-                candidates = {match for match in candidates if match.parent == path.parent}
+            candidates = set()
+            for name in (path.name, path.stem):
+                candidates = set(level.get(key_of(name), []))
+                if same_folder:
+                    candidates = {match for match in candidates if match.parent == path.parent}
+                if candidates:
+                    break
             if candidates:
                 chosen = _mirrored(path, audio_root, sorted(candidates), annotations_root)
                 if len(chosen) == 1:
