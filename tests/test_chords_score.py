@@ -629,3 +629,21 @@ def test_transcriptions_given_as_the_data_folder_itself_are_refused_saying_so(tm
     assert chords.main(["score", str(ann), "--data", str(ann)]) == 2
     err = capsys.readouterr().err
     assert f"PREDICTIONS {ann} is the --data folder" in err and "has no annotation" not in err, err
+
+
+def test_a_prediction_whose_annotation_keeps_the_audio_suffix_gets_a_did_you_mean(tmp_path, capsys):
+    """Annotations named song.wav.lab (predict's own name for audio sharing a stem, and some tools') and
+    predict's song.lab: all 23 of a library were listed twice, 'has no annotation of its name', with no hint
+    of the file meant; evaluate says 'did you mean song.wav.lab?' for the same names."""
+    pred, ann = _folders(
+        tmp_path,
+        {"song": REFERENCE, "alone": REFERENCE, "b": REFERENCE},
+        {"song.wav": REFERENCE, "b": REFERENCE},
+    )
+    assert chords.main(["score", str(pred), "--data", str(ann)]) == 1
+    printed = capsys.readouterr().out
+    expected = (
+        f"prediction {pred / 'song.lab'} has no annotation of its name in {ann}; did you mean song.wav.lab?"
+    )
+    assert expected in printed, printed
+    assert f"prediction {pred / 'alone.lab'} has no annotation of its name in {ann}\n" in printed

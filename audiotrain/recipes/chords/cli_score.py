@@ -24,7 +24,7 @@ from audiotrain.chords.lab import (
     read_lab,
 )
 from audiotrain.chords.vocabulary import N_INDEX
-from audiotrain.datasets._song_pairs import annotations_under, match_in_annotation_folder
+from audiotrain.datasets._song_pairs import annotations_under, match_in_annotation_folder, near_misses
 from audiotrain.datasets.chord_songs import (
     _ANNOTATION_PRIORITY,
     ANNOTATION_SUFFIXES,
@@ -145,9 +145,12 @@ def _pairs(
     advice = "put it in the folder under PREDICTIONS that mirrors its annotation's, or rename it"
     left_out = {name(path, root): f"{why.split('; list ')[0]}; {advice}" for path, why in ambiguous}
     ambiguous_paths = {path for path, _ in ambiguous}
-    for path in found:
-        if path not in paired and path not in ambiguous_paths:
-            left_out[name(path, root)] = f"prediction {path} has no annotation of its name in {data}"
+    unpaired = [path for path in found if path not in paired and path not in ambiguous_paths]
+    # (annotations named song.wav.lab, as predict names the outputs of audio sharing a stem: evaluate hints)
+    hints = dict(near_misses(unpaired, root, alone, data))
+    for path in unpaired:
+        hint = f"; did you mean {hints[path].relative_to(data).as_posix()}?" if path in hints else ""
+        left_out[name(path, root)] = f"prediction {path} has no annotation of its name in {data}{hint}"
     unread = _unread_formats(predictions) if alone and predictions.is_dir() else ""
     for path in alone if predictions.is_dir() else ():  # (one transcription: the others are not missing)
         left_out[name(path, data)] = (
