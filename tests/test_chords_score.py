@@ -647,3 +647,5 @@ def test_a_prediction_whose_annotation_keeps_the_audio_suffix_gets_a_did_you_mea
     )
     assert expected in printed, printed
     assert f"prediction {pred / 'alone.lab'} has no annotation of its name in {ann}\n" in printed
+    assert "- song.wav: annotation" not in printed  # (one song, listed once: '1 of 3 songs', not '1 of 4')
+    assert "the 1 of 3 songs scored" in printed, printed

@@ -152,7 +152,8 @@ def _pairs(
         hint = f"; did you mean {hints[path].relative_to(data).as_posix()}?" if path in hints else ""
         left_out[name(path, root)] = f"prediction {path} has no annotation of its name in {data}{hint}"
     unread = _unread_formats(predictions) if alone and predictions.is_dir() else ""
-    for path in alone if predictions.is_dir() else ():  # (one transcription: the others are not missing)
+    named = set(hints.values())  # (the song of a prediction the hint names: listed once, there, as evaluate)
+    for path in [p for p in alone if p not in named] if predictions.is_dir() else ():  # (one: none missing)
         left_out[name(path, data)] = (
             f"annotation {path} has no prediction of its name in {predictions}{unread}"
         )
