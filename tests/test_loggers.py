@@ -2391,6 +2391,20 @@ def test_an_mlflow_sqlite_uri_without_a_file_is_refused_naming_the_form_it_takes
         MLflowLogger(tracking_uri="sqlite://")
 
 
+@pytest.mark.parametrize("uri", ["sqlte:///runs/m.db", "htp://localhost:5000"])
+def test_an_mlflow_uri_of_a_scheme_no_store_takes_is_refused_naming_it(uri):
+    # A typo in the scheme started the fit with the logger disabled by "MLflowLogger could not start its run
+    # (UnsupportedModelRegistryStoreURIException: Model registry functionality is unavailable; ...)".
+    scheme = uri.split(":")[0]
+    with pytest.raises(ValueError, match=rf"tracking_uri='{scheme}:.*no store for the scheme '{scheme}'"):
+        MLflowLogger(tracking_uri=uri)
+
+
+def test_mlflow_uris_of_database_drivers_and_named_stores_are_taken():
+    for uri in ["postgresql+psycopg2://u@host/db", "databricks", "databricks://profile", "https://h:1"]:
+        assert MLflowLogger(tracking_uri=uri).tracking_uri == uri
+
+
 @pytest.mark.parametrize("make", [CSVLogger, TensorBoardLogger])
 def test_a_save_dir_under_the_home_folder_written_with_a_tilde_is_in_the_home_folder(
     make, tmp_path, monkeypatch

@@ -165,6 +165,7 @@ class MLflowLogger(Logger):
                     "ending in .db; this names none"
                 )
             _require_database_packages(self.tracking_uri)
+        _check_scheme(self.tracking_uri, tracking_uri)
         self.log_model = check_log_model(log_model, "MLflowLogger")
         self._client: Any = None
         self._run_id: str | None = None
@@ -543,6 +544,41 @@ def resolve_tracking_uri(uri: str | None) -> str:
     if scheme == "file":
         return Path(unquote(urlparse(uri).path)).resolve().as_uri()
     return uri
+
+
+# The tracking URI schemes MLflow's own stores take (its tracking store registry's, database drivers as
+# `postgresql+psycopg2` too); a plugin package adds its own through the `mlflow.tracking_store` entry points.
+_MLFLOW_SCHEMES = (
+    "",
+    "file",
+    "sqlite",
+    "http",
+    "https",
+    "postgresql",
+    "mysql",
+    "mssql",
+    *_MLFLOW_NAMED_STORES,
+)
+
+
+def _check_scheme(uri: str, given: str | None) -> None:
+    """A URI of a scheme no MLflow store takes (a typo, `sqlte:///x.db`) is refused here: the fit had
+    started with the logger disabled by MLflow's "Model registry functionality is unavailable; got unsupported
+    URI"."""
+    scheme = urlparse(uri).scheme.lower()
+    if scheme.split("+")[0] in _MLFLOW_SCHEMES:
+        return
+    import importlib.metadata
+
+    if scheme in {entry.name for entry in importlib.metadata.entry_points(group="mlflow.tracking_store")}:
+        return
+    raise ValueError(
+        f"MLflowLogger(tracking_uri={uri!r}"
+        + ("" if given else ", from $MLFLOW_TRACKING_URI")
+        + f"): MLflow has no store for the scheme {scheme!r}; give a server (http://host:5000), "
+        "sqlite:///PATH.db, file:PATH, a folder or a .db path, or a database URI (postgresql://, mysql://, "
+        "mssql://)"
+    )
 
 
 def _local_path(uri: str) -> Path | None:
