@@ -587,6 +587,20 @@ def test_the_chords_commands_start_without_scipy_signal_or_scipy_fft(tmp_path):
     assert done.stdout.splitlines()[-2:] == ["loaded:", "kernels designed: 0"]
 
 
+def test_the_chords_commands_start_without_clap_s_model(tmp_path):
+    """Every chords command, --help included, imported CLAP's model, tokenizer and loader (~0.2 s of each
+    start, and of each data-parallel rank's): the chords CLI names CLAP's `UnsafeCheckpointError`, and
+    importing `audiotrain.models.clap.torch_bin` ran the package's __init__, which imported all of CLAP."""
+    code = (
+        "import sys\nfrom audiotrain.recipes.chords import cli\ncli.main(['--help'])\n"
+        "from audiotrain.models.clap import UnsafeCheckpointError\n"
+        "print('loaded:', *sorted(m for m in sys.modules if m.startswith('audiotrain.models.clap.')))"
+    )
+    done = run(["-c", code], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "loaded: audiotrain.models.clap.torch_bin"
+
+
 def test_the_tests_run_from_outside_the_clone(tmp_path):
     """``pytest /path/to/clone/tests/test_training_hooks.py`` run from another folder failed to import the
     shared helpers (``from tests.test_seed003_declarative import ...``: "No module named 'tests'"); the

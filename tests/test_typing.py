@@ -29,6 +29,7 @@ LAZY_PACKAGES = [
     "audiotrain.train",
     "audiotrain.recipes.chords",
     "audiotrain.recipes.clap",
+    "audiotrain.models.clap",
     "audiotrain.datasets",
 ]
 

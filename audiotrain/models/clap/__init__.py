@@ -15,40 +15,60 @@ Parity with transformers is checked by tests/test_clap_model.py against fixtures
 scripts/make_clap_fixture.py (tiny committed; fused and full-size built where torch + transformers are installed).
 """
 
-from audiotrain.features.clap import ClapFeatureExtractor
-from audiotrain.models.clap.clap import CLAP, DEFAULT_CHECKPOINT, mel_to_model_layout
-from audiotrain.models.clap.config import ClapAudioConfig, ClapConfig, ClapConfigError, ClapTextConfig
-from audiotrain.models.clap.convert import CONVERSION_TABLE, StateDictError
-from audiotrain.models.clap.export import save_pretrained
-from audiotrain.models.clap.loading import CheckpointError, load_pretrained
-from audiotrain.models.clap.model import ClapModel
-from audiotrain.models.clap.roberta import check_token_ids
-from audiotrain.models.clap.tokenizer import ClapTokenizer, TokenizerError
-from audiotrain.models.clap.torch_bin import (
-    TorchCheckpointError,
-    UnsafeCheckpointError,
-    load_torch_state_dict,
-)
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "CLAP",
-    "CONVERSION_TABLE",
-    "CheckpointError",
-    "ClapAudioConfig",
-    "ClapConfig",
-    "ClapConfigError",
-    "ClapFeatureExtractor",
-    "ClapModel",
-    "ClapTextConfig",
-    "ClapTokenizer",
-    "DEFAULT_CHECKPOINT",
-    "StateDictError",
-    "TokenizerError",
-    "TorchCheckpointError",
-    "UnsafeCheckpointError",
-    "check_token_ids",
-    "load_pretrained",
-    "load_torch_state_dict",
-    "mel_to_model_layout",
-    "save_pretrained",
-]
+from audiotrain._lazy import lazy_attributes
+
+# Imported on first use: `from audiotrain.models.clap.torch_bin import ...` (the chords commands' checkpoint
+# errors) ran this __init__ and loaded every CLAP model module, ~0.2 s of each chords command's start.
+_PUBLIC = {
+    "CLAP": "audiotrain.models.clap.clap",
+    "CONVERSION_TABLE": "audiotrain.models.clap.convert",
+    "CheckpointError": "audiotrain.models.clap.loading",
+    "ClapAudioConfig": "audiotrain.models.clap.config",
+    "ClapConfig": "audiotrain.models.clap.config",
+    "ClapConfigError": "audiotrain.models.clap.config",
+    "ClapFeatureExtractor": "audiotrain.features.clap",
+    "ClapModel": "audiotrain.models.clap.model",
+    "ClapTextConfig": "audiotrain.models.clap.config",
+    "ClapTokenizer": "audiotrain.models.clap.tokenizer",
+    "DEFAULT_CHECKPOINT": "audiotrain.models.clap.clap",
+    "StateDictError": "audiotrain.models.clap.convert",
+    "TokenizerError": "audiotrain.models.clap.tokenizer",
+    "TorchCheckpointError": "audiotrain.models.clap.torch_bin",
+    "UnsafeCheckpointError": "audiotrain.models.clap.torch_bin",
+    "check_token_ids": "audiotrain.models.clap.roberta",
+    "load_pretrained": "audiotrain.models.clap.loading",
+    "load_torch_state_dict": "audiotrain.models.clap.torch_bin",
+    "mel_to_model_layout": "audiotrain.models.clap.clap",
+    "save_pretrained": "audiotrain.models.clap.export",
+}
+
+if TYPE_CHECKING:
+    # Spelled out for type checkers and editors, which do not run `__getattr__` (tests/test_typing.py).
+    from audiotrain.features.clap import ClapFeatureExtractor as ClapFeatureExtractor
+    from audiotrain.models.clap.clap import CLAP as CLAP
+    from audiotrain.models.clap.clap import DEFAULT_CHECKPOINT as DEFAULT_CHECKPOINT
+    from audiotrain.models.clap.clap import mel_to_model_layout as mel_to_model_layout
+    from audiotrain.models.clap.config import ClapAudioConfig as ClapAudioConfig
+    from audiotrain.models.clap.config import ClapConfig as ClapConfig
+    from audiotrain.models.clap.config import ClapConfigError as ClapConfigError
+    from audiotrain.models.clap.config import ClapTextConfig as ClapTextConfig
+    from audiotrain.models.clap.convert import CONVERSION_TABLE as CONVERSION_TABLE
+    from audiotrain.models.clap.convert import StateDictError as StateDictError
+    from audiotrain.models.clap.export import save_pretrained as save_pretrained
+    from audiotrain.models.clap.loading import CheckpointError as CheckpointError
+    from audiotrain.models.clap.loading import load_pretrained as load_pretrained
+    from audiotrain.models.clap.model import ClapModel as ClapModel
+    from audiotrain.models.clap.roberta import check_token_ids as check_token_ids
+    from audiotrain.models.clap.tokenizer import ClapTokenizer as ClapTokenizer
+    from audiotrain.models.clap.tokenizer import TokenizerError as TokenizerError
+    from audiotrain.models.clap.torch_bin import TorchCheckpointError as TorchCheckpointError
+    from audiotrain.models.clap.torch_bin import UnsafeCheckpointError as UnsafeCheckpointError
+    from audiotrain.models.clap.torch_bin import load_torch_state_dict as load_torch_state_dict
+
+__all__ = list(_PUBLIC)
+
+# Hidden from type checkers, which would take any name from a module `__getattr__` (a typo included).
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_attributes(__name__, _PUBLIC)
