@@ -601,6 +601,25 @@ def test_the_chords_commands_start_without_clap_s_model(tmp_path):
     assert done.stdout.splitlines()[-1] == "loaded: audiotrain.models.clap.torch_bin"
 
 
+def test_the_chords_help_prints_before_the_recipe_loads(tmp_path):
+    """``python -m audiotrain.recipes.chords --help`` loaded the whole recipe first (trainer, model, data
+    pipeline, CLAP's checkpoint errors: 207 of audiotrain's modules, ~1 s of CPU, 3.5 s on a busy machine)
+    to print a fixed text. The help prints from `cli_help`; the commands still load `cli`."""
+    code = (
+        "import runpy, sys\nsys.argv = ['chords', '--help']\ntry:\n"
+        "    runpy.run_module('audiotrain.recipes.chords', run_name='__main__', alter_sys=True)\n"
+        "except SystemExit as stop:\n    print('status', stop.code)\n"
+        "print('loaded:', *sorted(m for m in ('audiotrain.recipes.chords.cli', 'audiotrain.train.trainer', "
+        "'audiotrain.recipes.config_cli', 'audiotrain.models', 'soundfile', 'tqdm') if m in sys.modules))"
+    )
+    done = run(["-c", code], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: python -m audiotrain.recipes.chords [COMMAND] [options]\n")
+    assert done.stdout.splitlines()[-2:] == ["status 0", "loaded:"]
+    train_help = run(["-m", "audiotrain.recipes.chords", "train", "--help"], tmp_path)
+    assert train_help.returncode == 0 and "--learning_rate" in train_help.stdout, train_help.stderr
+
+
 def test_the_tests_run_from_outside_the_clone(tmp_path):
     """``pytest /path/to/clone/tests/test_training_hooks.py`` run from another folder failed to import the
     shared helpers (``from tests.test_seed003_declarative import ...``: "No module named 'tests'"); the

@@ -4,4 +4,4 @@ from audiotrain._system import run_recipe_command
 
 # Only when run: importing this module (pydoc, sphinx's autodoc, pkgutil.walk_packages) must not start a run.
 if __name__ == "__main__":
-    run_recipe_command("audiotrain.recipes.chords.cli")
+    run_recipe_command("audiotrain.recipes.chords.cli_help")
