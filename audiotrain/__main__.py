@@ -190,7 +190,9 @@ def run_recipe(package: str, argv: list[str]) -> None:
     program = program_name()  # (before sys.argv is the recipe's)
     sys.argv = [importlib.util.find_spec(f"{package}.__main__").origin, *argv]
     with through_audiotrain(program):
-        run_recipe_command(f"{package}.cli")  # (exits with the recipe's status)
+        # The module the recipe's own __main__ runs (chords: its help before the recipe loads); importing
+        # that __main__ by name runs nothing.
+        run_recipe_command(importlib.import_module(f"{package}.__main__").CLI)  # (exits with its status)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -620,6 +620,25 @@ def test_the_chords_help_prints_before_the_recipe_loads(tmp_path):
     assert train_help.returncode == 0 and "--learning_rate" in train_help.stdout, train_help.stderr
 
 
+def test_audiotrain_chords_help_prints_before_the_recipe_loads_too(tmp_path):
+    """``audiotrain chords --help`` (the console script, ``python -m audiotrain chords``) ran the recipe's
+    `cli` module by name, not what ``python -m audiotrain.recipes.chords`` runs, so it still loaded the whole
+    recipe (~1 s of CPU) to print its help."""
+    code = (
+        "import runpy, sys\nsys.argv = ['audiotrain', 'chords', '--help']\ntry:\n"
+        "    runpy.run_module('audiotrain', run_name='__main__', alter_sys=True)\n"
+        "except SystemExit as stop:\n    print('status', stop.code)\n"
+        "print('loaded:', *sorted(m for m in ('audiotrain.recipes.chords.cli', 'audiotrain.train.trainer') "
+        "if m in sys.modules))"
+    )
+    done = run(["-c", code], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "usage: " in done.stdout and " chords [COMMAND] [options]\n" in done.stdout
+    assert done.stdout.splitlines()[-2:] == ["status 0", "loaded:"]
+    clap = run(["-m", "audiotrain", "clap", "--help"], tmp_path)
+    assert clap.returncode == 0 and "--train.batch_size" in clap.stdout, clap.stderr
+
+
 def test_the_tests_run_from_outside_the_clone(tmp_path):
     """``pytest /path/to/clone/tests/test_training_hooks.py`` run from another folder failed to import the
     shared helpers (``from tests.test_seed003_declarative import ...``: "No module named 'tests'"); the
