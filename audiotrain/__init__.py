@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 
 _PUBLIC = {
     "TrainModule": "audiotrain.train.module",
+    "Callback": "audiotrain.train.callback",  # (Lightning's `L.Callback` beside `L.LightningModule`)
     "OptimizerConfig": "audiotrain.train.module",
     "register_buffer": "audiotrain.train.module",
     "Trainer": "audiotrain.train.trainer",
@@ -96,6 +97,7 @@ if TYPE_CHECKING:
         StandInCheckpointWarning as StandInCheckpointWarning,
     )
     from audiotrain.train.callbacks import MetricNotLoggedError as MetricNotLoggedError
+    from audiotrain.train.callback import Callback as Callback
     from audiotrain.train.checkpoint import CheckpointError as CheckpointError
     from audiotrain.train.checkpoint import CheckpointWriteError as CheckpointWriteError
     from audiotrain.train.checkpoint import NoFileLocksWarning as NoFileLocksWarning
