@@ -96,8 +96,8 @@ if TYPE_CHECKING:
     from audiotrain.recipes.chords.model_checkpoint import (
         StandInCheckpointWarning as StandInCheckpointWarning,
     )
-    from audiotrain.train.callbacks import MetricNotLoggedError as MetricNotLoggedError
     from audiotrain.train.callback import Callback as Callback
+    from audiotrain.train.callbacks import MetricNotLoggedError as MetricNotLoggedError
     from audiotrain.train.checkpoint import CheckpointError as CheckpointError
     from audiotrain.train.checkpoint import CheckpointWriteError as CheckpointWriteError
     from audiotrain.train.checkpoint import NoFileLocksWarning as NoFileLocksWarning

@@ -2114,7 +2114,7 @@ def test_the_manual_optimization_refusal_says_how_a_gan_updates_both_networks_in
 
 def test_lightnings_top_level_names_have_their_counterparts_at_the_top_of_the_package():
     # `import lightning as L` gives L.LightningModule, L.Trainer, L.LightningDataModule, L.Callback and
-    # L.seed_everything; a port writes `import audiotrain as L` and the same five are there (Callback was not).
+    # L.seed_everything; a port writes `import audiotrain as L` and finds the same five (Callback was not).
     import audiotrain as L
     from audiotrain import train
 
