@@ -121,6 +121,37 @@ def test_a_frames_level_is_measured_where_its_features_are_centred():
     assert level[10] > level[8] + 3 and level[10] > level[12] + 3
 
 
+def _levels_from_a_padded_copy(y, frames, hop):
+    """frame_levels_db as it was: the song copied whole into zeros, a hop before it and to the last frame."""
+    padded = np.zeros(hop * (frames + 1), dtype=np.float32)
+    n = max(0, min(len(y), len(padded) - hop))
+    padded[hop : hop + n] = y[:n]
+    blocks = padded.reshape(frames + 1, hop)
+    energy = np.einsum("ij,ij->i", blocks, blocks, dtype=np.float64)
+    return 10.0 * np.log10(np.maximum((energy[:-1] + energy[1:]) / (2 * hop), 1e-12))
+
+
+@pytest.mark.parametrize("extra_frames", [-700, -1, 0, 3])
+def test_frame_levels_of_a_long_song_hold_no_copy_of_it(extra_frames):
+    """An hour's predict peaked at 1.1 GB, 250 MB of it a zero-padded copy of the whole song that
+    frame_levels_db made after the posteriors. The levels are read from the song in blocks: the same values
+    (frames past its end, a last part block, frames fewer than the song's), no song-sized allocation."""
+    import tracemalloc
+
+    features = ChordFeatureConfig()
+    hop = features.hop_length
+    y = np.random.default_rng(0).standard_normal(2600 * hop + hop // 3).astype(np.float32)
+    frames = 1 + len(y) // hop + extra_frames
+    tracemalloc.start()
+    try:
+        level = features.frame_levels_db(y, frames)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(level, _levels_from_a_padded_copy(y, frames, hop))
+    assert peak < y.nbytes / 2, f"{peak / 1e6:.1f} MB allocated for a {y.nbytes / 1e6:.1f} MB song"
+
+
 @pytest.mark.parametrize(
     ("args", "kwargs", "error", "message"),
     [

@@ -111,6 +111,9 @@ _GRID_SETTINGS = {
 #: rounding (tests/test_chord_features_blocks.py).
 FEATURE_BLOCK_FRAMES = 4096
 
+#: Hop-long blocks of audio `frame_levels_db` reads at a time (8 MB of float32 at the default hop).
+LEVEL_BLOCKS = 1024
+
 #: Audio whose every sample stays below this level is digital silence (a failed export, a muted bounce):
 #: -90 dBFS is about the smallest step of 16-bit audio, so its loudest sample is 0 or that one step of dither.
 #: It holds no chord to learn or to score; the decoder's ``silence_db`` cannot see it, being relative to the
@@ -645,12 +648,21 @@ class ChordFeatureConfig:
         frame (frame t at t * hop_length, as the CQT's; zeros past the ends), floored at -120 dB. What
         `DecodeConfig.silence_db` compares with the song's playing level."""
         hop = self.hop_length
-        # Frame t spans padded[t * hop : (t + 2) * hop]: the energies of hop-long blocks, summed in pairs.
-        padded = np.zeros(hop * (frames + 1), dtype=np.float32)
-        n = max(0, min(len(y), len(padded) - hop))
-        padded[hop : hop + n] = np.asarray(y, dtype=np.float32)[:n]
-        blocks = padded.reshape(frames + 1, hop)
-        block_energy = np.einsum("ij,ij->i", blocks, blocks, dtype=np.float64)
+        # Frame t spans [(t - 1) * hop, (t + 1) * hop): the energies of hop-long blocks (block 0 the zeros
+        # before the song), summed in pairs. Read from `y` a few thousand blocks at a time: a zero-padded copy
+        # of the whole song was 250 MB more at the end of an hour's predict (1.1 GB peak).
+        y = np.asarray(y, dtype=np.float32)
+        n = max(0, min(len(y), hop * frames))
+        block_energy = np.zeros(frames + 1, dtype=np.float64)
+        whole = n // hop
+        for first in range(0, whole, LEVEL_BLOCKS):
+            last = min(first + LEVEL_BLOCKS, whole)
+            blocks = y[first * hop : last * hop].reshape(-1, hop)
+            block_energy[1 + first : 1 + last] = np.einsum("ij,ij->i", blocks, blocks, dtype=np.float64)
+        if n > whole * hop:  # the last, part block, zero-padded to a whole one (summed as the others are)
+            tail = np.zeros((1, hop), dtype=np.float32)
+            tail[0, : n - whole * hop] = y[whole * hop : n]
+            block_energy[1 + whole] = np.einsum("ij,ij->i", tail, tail, dtype=np.float64)[0]
         power = (block_energy[:-1] + block_energy[1:]) / (2 * hop)
         return 10.0 * np.log10(np.maximum(power, 1e-12))
 
