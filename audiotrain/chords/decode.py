@@ -43,7 +43,7 @@ import dataclasses
 import functools
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from audiotrain._config_args import config_argument
@@ -234,12 +234,23 @@ def viterbi_self_transition(log_emissions: np.ndarray, self_transition: float) -
     """
     log_emissions = np.asarray(log_emissions, dtype=np.float64)
     n_frames, n_states = log_emissions.shape
+    return _viterbi_self_transition_rows(
+        lambda rows: log_emissions[rows], n_frames, n_states, self_transition
+    )
+
+
+def _viterbi_self_transition_rows(
+    rows_of: Callable[[slice], np.ndarray], n_frames: int, n_states: int, self_transition: float
+) -> np.ndarray:
+    """`viterbi_self_transition` over emissions [frames, states] that ``rows_of(slice)`` gives
+    `_ROWS_AT_A_TIME` frames at a time, so that they need not be held whole."""
     if n_states == 1:
         return np.zeros(n_frames, dtype=np.int64)
     log_stay = np.log(self_transition)
     log_move = np.log((1.0 - self_transition) / (n_states - 1))
     states = np.arange(n_states)
-    score = log_emissions[0] - np.log(n_states)
+    rows = rows_of(slice(0, _ROWS_AT_A_TIME))
+    score = rows[0] - np.log(n_states)
     # The one array as large as the emissions: 2 bytes a pointer for the joint decoder's 1,574 states, not 8.
     back = np.zeros((n_frames, n_states), dtype=np.min_scalar_type(n_states - 1))
     move_from = np.empty(n_states, dtype=np.int64)
@@ -259,7 +270,9 @@ def viterbi_self_transition(log_emissions: np.ndarray, self_transition: float) -
         stays = stay >= move  # ties go to staying, which keeps segments long
         back[t] = np.where(stays, states, move_from)
         score = np.maximum(stay, move, out=move)
-        score += log_emissions[t]
+        if t % _ROWS_AT_A_TIME == 0:
+            rows = rows_of(slice(t, t + _ROWS_AT_A_TIME))
+        score += rows[t % _ROWS_AT_A_TIME]
     return _backtrack(score, back)
 
 
@@ -315,24 +328,27 @@ def _joint_bass_viterbi(
     # log p(bass | bass in the chord's tones): the bass head renormalised over each chord's tones.
     log_in_chord = np.log(bass_probs @ tones)  # [frames, 360]
     chord_index = (types - 2) * 12 + roots
-    # [frames, 2 + 1,572] float64 (8 MB per minute of audio at 10.8 fps), filled a few hundred frames at a
-    # time: the expression over the whole song held three more arrays of that size while it was built.
-    log_emissions = np.empty((len(chord_log), 2 + len(types)))
-    for first in range(0, len(chord_log), _ROWS_AT_A_TIME):
-        rows = slice(first, first + _ROWS_AT_A_TIME)
-        log_emissions[rows, :2] = chord_log[rows, :2]
-        block = chord_log[rows, 2 + chord_index]
+
+    # The emissions [frames, 2 + 1,572] float64 are 8 MB per minute of audio at 10.8 fps: an hour's song
+    # held 490 MB of them. Made for the frames the Viterbi pass and the boundaries read, as they read them.
+    def rows_of(rows: slice | np.ndarray) -> np.ndarray:
+        block = (
+            chord_log[rows, 2 + chord_index]
+            if isinstance(rows, slice)
+            else chord_log[rows][:, 2 + chord_index]
+        )
         block += np.log(bass_probs[rows][:, basses])
         block -= log_in_chord[rows][:, chord_index]
-        log_emissions[rows, 2:] = block
-    states = viterbi_self_transition(log_emissions, self_transition)
+        return np.concatenate([chord_log[rows, :2], block], axis=1)
+
+    states = _viterbi_self_transition_rows(rows_of, len(chord_log), 2 + len(types), self_transition)
     chord = np.maximum(states - 2, 0)
     no_chord = states < 2
     return (
         np.where(no_chord, states, types[chord]),
         np.where(no_chord, IGNORE_INDEX, roots[chord]),
         np.where(no_chord, IGNORE_INDEX, basses[chord]),
-        boundary_offsets(log_emissions, states),
+        _boundary_offsets_rows(rows_of, states),
     )
 
 
@@ -404,14 +420,25 @@ def boundary_offsets(log_emissions: np.ndarray, states: np.ndarray) -> np.ndarra
     change), the boundary stays halfway.
     """
     log_emissions = np.asarray(log_emissions, dtype=np.float64)
+    return _boundary_offsets_rows(lambda rows: log_emissions[rows], states)
+
+
+def _boundary_offsets_rows(rows_of: Callable[[np.ndarray], np.ndarray], states: np.ndarray) -> np.ndarray:
+    """`boundary_offsets` with the emissions of the frames it reads given by ``rows_of(frame indices)``."""
     states = np.asarray(states, dtype=np.int64)
     offsets = np.zeros(len(states))
     change = np.flatnonzero(states[1:] != states[:-1]) + 1
     if len(change) == 0:
         return offsets
     before, after = states[change - 1], states[change]
-    d_before = log_emissions[change - 1, before] - log_emissions[change - 1, after]
-    d_after = log_emissions[change, before] - log_emissions[change, after]
+    d_before, d_after = np.empty(len(change)), np.empty(len(change))
+    for first in range(0, len(change), _ROWS_AT_A_TIME):  # (a few hundred changes' rows at a time)
+        part = slice(first, first + _ROWS_AT_A_TIME)
+        k = np.arange(len(change[part]))
+        rows = rows_of(change[part] - 1)
+        d_before[part] = rows[k, before[part]] - rows[k, after[part]]
+        rows = rows_of(change[part])
+        d_after[part] = rows[k, before[part]] - rows[k, after[part]]
     crossing = (d_before > 0) & (d_after < 0) & np.isfinite(d_before) & np.isfinite(d_after)
     with np.errstate(divide="ignore", invalid="ignore"):
         fraction = np.where(crossing, d_before / (d_before - d_after), 0.5)
