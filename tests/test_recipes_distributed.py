@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from built_once import built_once
 from distributed import child_env, describe, run_ranks
 
 CHORDS = [
@@ -49,18 +50,20 @@ sys.exit(cli.main(sys.argv[2:]))
 def chord_runs(tmp_path_factory):
     """The tiny chord job of 2 epochs trained in this process over a batch of 8 ("one") and on 2 ranks of 4
     ("two", with the ranks' results), on one cache: read by the tests below; a test that changes a run
-    works on a shutil.copytree of it."""
+    works on a shutil.copytree of it. Built once per test run (`built_once`), whatever the workers."""
     from audiotrain.recipes.chords import cli as chords
 
-    tmp_path = tmp_path_factory.mktemp("chord_runs")
-    cache = ["--data.cache_dir", str(tmp_path / "cache")]
-    with pytest.MonkeyPatch.context() as patch:  # (module scope: conftest's function fixture comes later)
-        patch.setenv("AUDIOTRAIN_PLOTS", "0")
-        # The one process is this one (a child's start-up would prove nothing more).
-        assert chords.main([*CHORDS, *cache, "--batch_size", "8", "--run_dir", str(tmp_path / "one")]) == 0
-        ranks = _launch(
-            "audiotrain.recipes.chords", [*CHORDS, *cache, "--batch_size", "4", "--run_dir", "two"], tmp_path
-        )
+    def build(tmp_path):
+        cache = ["--data.cache_dir", str(tmp_path / "cache")]
+        with pytest.MonkeyPatch.context() as patch:  # (module scope: conftest's function fixture comes later)
+            patch.setenv("AUDIOTRAIN_PLOTS", "0")
+            # The one process is this one (a child's start-up would prove nothing more).
+            one = ["--batch_size", "8", "--run_dir", str(tmp_path / "one")]
+            assert chords.main([*CHORDS, *cache, *one]) == 0
+            two = ["--batch_size", "4", "--run_dir", "two"]
+            return cache, _launch("audiotrain.recipes.chords", [*CHORDS, *cache, *two], tmp_path)
+
+    tmp_path, (cache, ranks) = built_once(tmp_path_factory, "chord_runs", build)
     return tmp_path, cache, ranks
 
 
@@ -111,8 +114,11 @@ def test_a_two_rank_run_on_a_data_folder_resumes_on_its_own_songs_after_one_is_a
 @pytest.fixture(scope="module")
 def clap_two_rank_run(tmp_path_factory):
     """The tiny CLAP demo fine-tuned on 2 ranks (run folder "run") and the ranks' results: read by the tests
-    below."""
-    tmp_path = tmp_path_factory.mktemp("clap_two_rank_run")
+    below. Built once per test run (`built_once`), whatever the workers."""
+    return built_once(tmp_path_factory, "clap_two_rank_run", _clap_two_rank_run)
+
+
+def _clap_two_rank_run(tmp_path):
     # 12 clips leave 3 for evaluation: shards of 2 and 1, which the contrastive loss's gather must survive.
     args = ["--demo.folder", str(tmp_path / "cache"), "--demo.clips", "12", "--demo.width", "16",
             "--demo.vocab_size", "120", "--dataset.max_tokens", "16", "--dataset.num_workers", "0",
@@ -120,7 +126,7 @@ def clap_two_rank_run(tmp_path_factory):
             "--train.progress_bar", "false", "--out", "run"]  # fmt: skip
     with pytest.MonkeyPatch.context() as patch:  # (module scope: conftest's function fixture comes later)
         patch.setenv("AUDIOTRAIN_PLOTS", "0")
-        return tmp_path, _launch("audiotrain.recipes.clap", args, tmp_path)
+        return _launch("audiotrain.recipes.clap", args, tmp_path)
 
 
 @pytest.mark.slow
