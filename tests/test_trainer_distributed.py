@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from built_once import built_once
 from distributed import child_env, describe, run_launcher, run_ranks
 
 JOB = Path(__file__).resolve().parent / "dp_job.py"
@@ -37,13 +38,16 @@ def dp_runs(tmp_path_factory):
     """Two 2-rank fits of dp_job (ranks of 8), shared by the tests below, which only read them: "a", 6 steps
     that also keep a checkpoint every 4 (at epoch 0's last batch, before its end has run), rank 0's root
     `root-a`; "b", stopped mid-epoch at step 3 (its root `root-b`). The folder, and both ranks' results
-    of a."""
-    tmp_path = tmp_path_factory.mktemp("dp_runs")
-    # 64 samples, 2 ranks x 8: 4 steps an epoch.
-    root_a = str(tmp_path / "root-a")
-    straight = _ranks(tmp_path, "a", "8", str(tmp_path / "a"), "6", "-", root_a, "every=4")
-    _ranks(tmp_path, "b", "8", str(tmp_path / "b"), "3", "-", str(tmp_path / "root-b"))  # stops mid-epoch
-    return tmp_path, straight
+    of a. Built once per test run (`built_once`), whatever the workers."""
+
+    def build(tmp_path):
+        # 64 samples, 2 ranks x 8: 4 steps an epoch.
+        root_a = str(tmp_path / "root-a")
+        _ranks(tmp_path, "a", "8", str(tmp_path / "a"), "6", "-", root_a, "every=4")
+        _ranks(tmp_path, "b", "8", str(tmp_path / "b"), "3", "-", str(tmp_path / "root-b"))  # stops mid-epoch
+
+    tmp_path, _ = built_once(tmp_path_factory, "dp_runs", build)
+    return tmp_path, [np.load(f"{tmp_path / 'a'}-rank{r}.npz") for r in (0, 1)]
 
 
 def test_two_ranks_equal_one_process_over_the_combined_batch_and_each_other(dp_runs, tmp_path):
