@@ -712,3 +712,29 @@ def test_an_eager_step_walks_the_parameter_tree_only_where_a_hook_changed_the_fr
         ).fit(TinyClassifier(), make_batches(64))
     assert unchanged <= 4  # (the steps' builds, once a fit: not one a step of its 8)
     assert len(walks) >= 4  # (where a hook froze fc1, every other step checks what it trains)
+
+
+class DescendsTwoOptimizers(Descends):
+    def configure_optimizers(self):
+        return optim.MultiOptimizer(
+            [optim.SGD(learning_rate=self.lr), optim.Adam(learning_rate=self.lr)],
+            [lambda path, _: path.startswith("head.")],
+        )
+
+
+def test_the_learning_rate_monitor_keeps_a_multioptimizers_names_when_a_group_is_added(tmp_path):
+    from audiotrain.train.callbacks import LearningRateMonitor
+
+    from tasks import RecordingLogger
+
+    logger = RecordingLogger()
+    finetuning = BackboneFinetuning(unfreeze_backbone_at_epoch=1, backbone_initial_lr=0.01)
+    monitor = LearningRateMonitor(logging_interval="epoch")
+    trainer = quiet_trainer(tmp_path, max_epochs=2, callbacks=[finetuning, monitor], logger=logger)
+    trainer.fit(DescendsTwoOptimizers(lr=0.1), [mx.zeros((2,))])
+    logged = [
+        sorted(k for k in m if k.startswith("lr-")) for _, m in logger.metrics if any("lr-" in k for k in m)
+    ]
+    # Each group by its own optimizer's class before and after the add (the added group is a copy of the
+    # first's), not lr-MultiOptimizer/pgN from the epoch the group is added on: a series would end there.
+    assert logged == [["lr-Adam/pg2", "lr-SGD/pg1"], ["lr-Adam/pg2", "lr-SGD/pg1", "lr-SGD/pg3"]]

@@ -148,8 +148,10 @@ class ParamGroups:
         combined = GroupedMultiOptimizer(groups, filters[: len(groups) - 1])
         combined.filters = filters  # (every parameter matches exactly one: the added groups' names first)
         # The name a LearningRateMonitor logs it under: the optimizer configured (lr-Adam/pg1, /pg2, as
-        # Lightning names an optimizer's param groups), not this class.
-        combined.log_name = getattr(base, "log_name", type(base).__name__)
+        # Lightning names an optimizer's param groups), not this class. A MultiOptimizer configured keeps
+        # each group's own class (lr-SGD/pg1, lr-Adam/pg2), as the monitor named them before the add.
+        if not isinstance(base, optim.MultiOptimizer) or hasattr(base, "log_name"):
+            combined.log_name = getattr(base, "log_name", type(base).__name__)
         return combined
 
 
