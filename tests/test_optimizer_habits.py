@@ -12,7 +12,9 @@ from audiotrain import OptimizerConfig
 from audiotrain.train.callbacks import LearningRateMonitor
 from audiotrain.train.loggers import CSVLogger
 
+import mlx.core as mx
 import mlx.optimizers as optim
+import numpy as np
 import pytest
 from tasks import TinyClassifier, make_batches, quiet_trainer
 
@@ -200,6 +202,29 @@ def test_a_multioptimizers_param_groups_lr_set_in_a_hook_sets_that_groups_rate(t
     trainer.fit(Decays(), make_batches())
     assert [float(part.learning_rate) for part in trainer.optimizer.optimizers] == pytest.approx([1e-5, 1e-4])
     assert len(refusals) == 2
+
+
+def test_param_groups_lr_takes_a_rate_that_an_mlx_schedule_or_numpy_gives(tmp_path):
+    # `pg["lr"] = schedule(step)` (an MLX schedule gives an mx.array) or a numpy float32 was refused as
+    # "expected a number >= 0", where torch's groups take a tensor; a bool array is still refused.
+    refusals = []
+
+    class Sets(TinyClassifier):
+        def configure_optimizers(self):
+            return _encoder_and_head()
+
+        def on_train_epoch_start(self):
+            groups = self.optimizers().param_groups
+            groups[0]["lr"] = optim.cosine_decay(0.1, 10)(mx.array(0))
+            groups[1]["lr"] = np.float32(0.25)
+            with pytest.raises(TypeError, match=r"expected a number >= 0") as caught:
+                groups[1]["lr"] = mx.array(True)
+            refusals.append(caught)
+
+    trainer = quiet_trainer(tmp_path, max_epochs=1)
+    trainer.fit(Sets(), make_batches())
+    assert [float(part.learning_rate) for part in trainer.optimizer.optimizers] == pytest.approx([0.1, 0.25])
+    assert len(refusals) == 1
 
 
 def test_param_groups_lr_set_where_the_rate_is_a_schedule_is_refused(tmp_path):

@@ -715,11 +715,19 @@ class _ParamGroup(dict):
                 f"{type(self._optimizer).__name__} has no single learning rate (Adafactor's relative step "
                 "sets each parameter's)"
             )
+        # A one-value array (an MLX schedule's `schedule(step)`, a numpy float32) is a rate too, as torch's
+        # groups take a tensor: its number (a hook runs outside the compiled step, so this reads no trace).
+        if isinstance(value, (mx.array, np.ndarray, np.generic)) and value.size == 1 and not _is_bool(value):
+            value = float(value.item())
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
             raise TypeError(f"optimizers().param_groups[...]['lr'] = {value!r}: expected a number >= 0")
         # (The wrapper's checks: a rate that is a schedule would be evaluated again at the next update.)
         LightningOptimizer(self._optimizer).learning_rate = value
         super().__setitem__(key, value)
+
+
+def _is_bool(value: Any) -> bool:
+    return value.dtype in (mx.bool_, np.bool_)
 
 
 def _batch_argument(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
