@@ -1148,3 +1148,29 @@ def test_a_stop_that_min_epochs_defers_is_said_once_in_lightnings_words(tmp_path
     line = "Trainer was signaled to stop but the required `min_epochs=4` or `min_steps=None` has not been met"
     assert said.count(line) == 1, said
     assert said.index("EarlyStopping at epoch 1") < said.index(line)
+
+
+class AskedForItsState(RenamedCounter):
+    """A callback whose `state_dict` every rank must call (a user's may gather from the ranks there)."""
+
+    asked = 0
+
+    def state_dict(self):
+        AskedForItsState.asked += 1
+        return super().state_dict()
+
+
+def test_the_start_fresh_list_asks_the_callbacks_on_every_rank_not_rank_0_alone(monkeypatch):
+    # On rank 1 the warning is not said, but the callbacks are asked as on rank 0: a state_dict that joins a
+    # collective would otherwise wait on rank 0 alone, and the job hang.
+    import audiotrain.distributed.collectives as collectives
+    from audiotrain.train.callback_list import CallbackList
+
+    monkeypatch.setattr(collectives, "is_main_process", lambda: False)
+    AskedForItsState.asked = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (rank 1 says nothing)
+        CallbackList([AskedForItsState()], progress_bar=False, checkpointing=False).load_state_dict(
+            {"Counter": {"epochs": 2}}
+        )
+    assert AskedForItsState.asked == 1

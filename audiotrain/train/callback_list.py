@@ -318,15 +318,20 @@ class CallbackList(list):
                 for cb in self
             )
         ]
-        if missing and collectives.is_main_process():  # (every rank resumes the same: one warning a job)
-            # A class renamed (or a setting its state_key names changed) since the save shows up as one
-            # state left over and one stateful callback starting fresh: name the second half too, or the
-            # user reads that a state was dropped and not that their callback lost its count.
-            fresh = [
+        # A class renamed (or a setting its state_key names changed) since the save shows up as one state
+        # left over and one stateful callback starting fresh: name the second half too, or the user reads
+        # that a state was dropped and not that their callback lost its count. Every rank asks the callbacks
+        # (a user's state_dict may gather from the ranks), rank 0 alone says it.
+        fresh = (
+            [
                 cb.state_key
                 for cb in self
                 if cb.state_key not in state and not isinstance(cb, ModelCheckpoint) and _has_state(cb)
             ]
+            if missing
+            else []
+        )
+        if missing and collectives.is_main_process():  # (every rank resumes the same: one warning a job)
             also = (
                 f". These callbacks found no state of theirs in it and start fresh: {', '.join(fresh)} (a "
                 "callback class renamed, or a setting its state_key names changed, since the save: return "
