@@ -649,3 +649,23 @@ def test_a_prediction_whose_annotation_keeps_the_audio_suffix_gets_a_did_you_mea
     assert f"prediction {pred / 'alone.lab'} has no annotation of its name in {ann}\n" in printed
     assert "- song.wav: annotation" not in printed  # (one song, listed once: '1 of 3 songs', not '1 of 4')
     assert "the 1 of 3 songs scored" in printed, printed
+
+
+def test_a_prediction_that_keeps_the_audio_suffix_gets_a_did_you_mean(tmp_path, capsys):
+    """Predictions named song.wav.lab (`predict song.wav -o preds/$f.lab` in a shell loop, predict's own
+    name for audio sharing a stem) against annotations song.lab: each song was listed twice, 'has no
+    annotation of its name' with no hint, and 'annotation ... has no prediction of its name'."""
+    pred, ann = _folders(
+        tmp_path,
+        {"song.wav": REFERENCE, "alone.wav": REFERENCE, "b": REFERENCE},
+        {"song": REFERENCE, "b": REFERENCE},
+    )
+    assert chords.main(["score", str(pred), "--data", str(ann)]) == 1
+    printed = capsys.readouterr().out
+    expected = (
+        f"prediction {pred / 'song.wav.lab'} has no annotation of its name in {ann}; did you mean song.lab?"
+    )
+    assert expected in printed, printed
+    assert f"prediction {pred / 'alone.wav.lab'} has no annotation of its name in {ann}\n" in printed
+    assert "- song: annotation" not in printed  # (one song, listed once)
+    assert "the 1 of 3 songs scored" in printed, printed

@@ -146,8 +146,10 @@ def _pairs(
     left_out = {name(path, root): f"{why.split('; list ')[0]}; {advice}" for path, why in ambiguous}
     ambiguous_paths = {path for path, _ in ambiguous}
     unpaired = [path for path in found if path not in paired and path not in ambiguous_paths]
-    # (annotations named song.wav.lab, as predict names the outputs of audio sharing a stem: evaluate hints)
-    hints = dict(near_misses(unpaired, root, alone, data))
+    # (annotations named song.wav.lab, as predict names the outputs of audio sharing a stem: evaluate hints;
+    # each prediction taken as the audio its name without .lab names, so song.wav.lab hints song.lab too)
+    as_audio = {path.with_suffix(""): path for path in unpaired}
+    hints = {as_audio[audio]: near for audio, near in near_misses(list(as_audio), root, alone, data)}
     for path in unpaired:
         hint = f"; did you mean {hints[path].relative_to(data).as_posix()}?" if path in hints else ""
         left_out[name(path, root)] = f"prediction {path} has no annotation of its name in {data}{hint}"
