@@ -1563,6 +1563,24 @@ def test_a_mistyped_checkpoint_path_is_not_called_a_fit_that_ended_before_its_fi
         assert str(err.value) == f"checkpoint folder {typo} does not exist"
 
 
+def test_a_lightning_ckpt_file_name_says_checkpoints_are_folders_and_names_the_one_meant(tmp_path):
+    """Lightning's habit, `last.ckpt` or best_model_path + ".ckpt", was told only 'checkpoint folder
+    .../last.ckpt does not exist' and a list: the error says why (a folder, without .ckpt) and which one."""
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", save_last=True)
+    trained(tmp_path, max_epochs=1, callbacks=[mc])
+    with pytest.raises(ckpt.CheckpointError) as err:
+        TinyClassifier.load_from_checkpoint(tmp_path / "ck" / "last.ckpt")
+    assert "is a folder of safetensors + JSON files, named without the .ckpt" in str(err.value)
+    assert f"of Lightning's checkpoint files: pass {tmp_path / 'ck' / 'last'};" in str(err.value)
+    with pytest.raises(
+        ckpt.CheckpointError, match=r"named without the .ckpt of Lightning's checkpoint files$"
+    ):
+        (tmp_path / "empty").mkdir()
+        make_trainer(tmp_path).validate(
+            TinyClassifier(), make_batches(), ckpt_path=tmp_path / "empty" / "a.ckpt"
+        )
+
+
 def test_a_checkpoint_under_the_home_folder_given_with_a_tilde_loads(tmp_path, monkeypatch):
     """ModelCheckpoint(dirpath="~/ck") saved into the home folder, but fit, validate and load_from_checkpoint
     given ckpt_path="~/ck/last" said 'checkpoint folder ~/ck/last does not exist (a `last` checkpoint is kept

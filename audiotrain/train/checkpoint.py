@@ -1099,6 +1099,15 @@ def resolve_checkpoint(path: str | os.PathLike, required: Sequence[str] = REQUIR
                 " (a `last` checkpoint is kept only with ModelCheckpoint(..., save_last=True), as in "
                 f"Lightning){near}"
             )
+        elif folder.suffix == ".ckpt":
+            # (Lightning's habit: its checkpoints are files, `epoch=3-step=24.ckpt`, `last.ckpt`; a path
+            # written for it, or best_model_path + ".ckpt", names the folder here with a suffix it lacks.)
+            stem = folder.with_suffix("")
+            meant = f": pass {stem}" if stem.is_dir() else ""
+            why = (
+                "; an audiotrain checkpoint is a folder of safetensors + JSON files, named without the .ckpt "
+                f"of Lightning's checkpoint files{meant}{near}"
+            )
         else:
             why = near
         raise CheckpointError(f"checkpoint folder {folder} does not exist{why}")
