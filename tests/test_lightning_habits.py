@@ -601,16 +601,25 @@ def test_a_module_is_called_through_lightnings_forward_or_says_what_to_define(tm
         t.predict(dataloaders=make_batches(32))
 
 
-def test_an_empty_checkpoint_path_points_to_last_model_path(tmp_path):
+def test_after_a_default_fit_best_model_path_is_the_newest_save_as_in_lightning(tmp_path):
+    """Lightning's default ModelCheckpoint() keeps the newest save as best: the Lightning idiom
+    `load_from_checkpoint(trainer.checkpoint_callback.best_model_path)` loads it (here `last`, the only save
+    the default keeps), as ckpt_path="best" does, not an empty path."""
     t = trainer(tmp_path, max_epochs=1, enable_checkpointing=True)
     t.fit(WithHyperparameters(), make_batches())
-    assert t.checkpoint_callback.best_model_path == ""  # the default ModelCheckpoint keeps only `last`
-    with pytest.raises(ValueError, match=r"path is empty.*checkpoint_callback.last_model_path"):
-        WithHyperparameters.load_from_checkpoint(t.checkpoint_callback.best_model_path)
-    assert (
-        WithHyperparameters.load_from_checkpoint(t.checkpoint_callback.last_model_path).hparams["hidden"]
-        == 16
-    )
+    cb = t.checkpoint_callback
+    assert cb.best_model_path == cb.last_model_path != ""
+    assert cb.best_model_score is None and cb.best_k_models == {}
+    assert WithHyperparameters.load_from_checkpoint(cb.best_model_path).hparams["hidden"] == 16
+    # Resumed from it in a new Trainer, the path is still the newest save.
+    later = trainer(tmp_path, max_epochs=2, enable_checkpointing=True)
+    later.fit(WithHyperparameters(), make_batches(), ckpt_path="last")
+    assert later.checkpoint_callback.best_model_path == later.checkpoint_callback.last_model_path != ""
+
+
+def test_an_empty_checkpoint_path_says_what_to_pass(tmp_path):
+    with pytest.raises(ValueError, match=r"path is empty.*pass a checkpoint folder, or its last_model_path"):
+        WithHyperparameters.load_from_checkpoint("")
 
 
 def test_ckpt_path_last_without_save_last_names_the_newest_checkpoint(tmp_path):

@@ -106,7 +106,9 @@ class CallbackList(list):
         if model_summary and not any(isinstance(c, ModelSummary) for c in callbacks):
             callbacks.append(ModelSummary())
         if checkpointing and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
-            callbacks.append(ModelCheckpoint(save_last=True, save_top_k=0))
+            default = ModelCheckpoint(save_last=True, save_top_k=0)
+            default._trainers_default = True  # (its best_model_path is its `last`, the newest save)
+            callbacks.append(default)
         if not checkpointing:
             callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
         # Checkpointing runs after every other callback at each hook, as in Lightning: a checkpoint

@@ -1624,8 +1624,9 @@ class TrainModule(nn.Module):
         if os.fspath(checkpoint_path) == "":
             raise ValueError(
                 f"{cls.__name__}.load_from_checkpoint(''): the path is empty. A ModelCheckpoint's "
-                "best_model_path stays empty until it keeps a top-k checkpoint: the Trainer's default one "
-                "(save_top_k=0) keeps only `last`, given by trainer.checkpoint_callback.last_model_path"
+                "best_model_path stays empty until it saves (one with a monitor: until it keeps a top-k "
+                "checkpoint; every_n_epochs may not have come yet): pass a checkpoint folder, or its "
+                "last_model_path where it keeps a `last` (save_last=True)"
             )
 
         # A save of a running fit that replaces the folder between its state and its weights makes the whole

@@ -309,7 +309,8 @@ class ModelCheckpoint(Callback):
         # The checkpoints this callback keeps (path -> score; None without monitor), oldest first: the top k,
         # or without a monitor the newest k. `best_k_models` shows them where they are ranked.
         self._kept: dict[str, float | None] = {}
-        self.best_model_path = ""
+        self._best_model_path = ""  # (the top-k one: `best_model_path` adds the Trainer's default's `last`)
+        self._trainers_default = False  # (made by the Trainer, where `callbacks` holds no ModelCheckpoint)
         self._best_model_score: MetricValue | None = None
         self.last_model_path = ""
         self._last_saved_step = -1
@@ -338,6 +339,21 @@ class ModelCheckpoint(Callback):
         self._warned_missing = False
         self._warned_zero_fields = False
         self._timer_started = 0.0
+
+    @property
+    def best_model_path(self) -> str:
+        """Lightning's: the best checkpoint kept; without a monitor the newest save, as Lightning's default
+        ModelCheckpoint() keeps it. The Trainer's default, ``ModelCheckpoint(save_last=True, save_top_k=0)``,
+        stands in for that one and saves only `last`: its best is `last`, so that
+        ``load_from_checkpoint(trainer.checkpoint_callback.best_model_path)`` loads what
+        ``ckpt_path="best"`` does (one you pass with ``save_top_k=0`` keeps it empty, as Lightning's)."""
+        if not self._best_model_path and self._trainers_default:
+            return self.last_model_path
+        return self._best_model_path
+
+    @best_model_path.setter
+    def best_model_path(self, value: str) -> None:
+        self._best_model_path = value
 
     @property
     def best_k_models(self) -> dict[str, float]:
@@ -1070,7 +1086,7 @@ class ModelCheckpoint(Callback):
     def state_dict(self) -> dict[str, Any]:
         return {
             "best_k_models": {path: _plain(score) for path, score in self._kept.items()},
-            "best_model_path": self.best_model_path,
+            "best_model_path": self._best_model_path,  # (not `last`: a resumed fit may move it)
             "best_model_score": _plain(self.best_model_score),
             "last_model_path": self.last_model_path,
             "dirpath": str(self.dirpath) if self.dirpath else None,
