@@ -473,7 +473,7 @@ def test_the_out_file_keeps_the_notes_that_qualify_its_scores(tmp_path, capsys):
     assert status == 0
     notes = json.loads(out.read_text())["notes"]
     assert [note for note in notes if "shared by more than one clip ('a door slam': 2 clips)" in note]
-    assert all(note in err for note in notes) and len(notes) == 2  # (and the few-clips note)
+    assert all(note in err for note in notes) and len(notes) == 3  # (and the few-clips and window notes)
 
 
 def test_a_runs_retrieval_json_keeps_the_notes_that_qualify_its_scores(fine_tuned):
@@ -482,3 +482,23 @@ def test_a_runs_retrieval_json_keeps_the_notes_that_qualify_its_scores(fine_tune
     _, _, run = fine_tuned
     notes = json.loads((run / "retrieval.json").read_text())["notes"]
     assert [note for note in notes if note.startswith("note: only 4 evaluation clips")]
+
+
+def test_recordings_longer_than_the_window_are_named_with_the_centre_window_they_are_scored_on(
+    tmp_path, capsys
+):
+    # 20-60 s field recordings are scored on the front end's window alone (2.5 s here): nothing said so.
+    import numpy as np
+    import soundfile as sf
+
+    model = tiny_checkpoint(tmp_path)
+    data = tone_folder(tmp_path / "data", 3)
+    sf.write(data / "field.wav", np.zeros(16000 * 8, dtype=np.float32) + 0.01, 16000)
+    (data / "field.txt").write_text("rain on leaves\n")
+    status, _, err = _evaluate(capsys, "--model", model, "--data", data)
+    assert status == 0
+    assert (
+        "note: 1 of the 4 scored clips is longer than the front end's 2.5 s window (max_length_s; up to "
+        "8.0 s): they are scored on their centre 2.5 s (the same every time); 3 are shorter (from 1.0 s)"
+        in err
+    )

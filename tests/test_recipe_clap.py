@@ -4867,3 +4867,40 @@ def test_clap_config_from_preset_is_the_command_lines_preset_and_takes_overrides
         ClapRecipeConfig.from_preset("quick_test", train={"epoch": 2})
     with pytest.raises(TypeError, match=r"'preset': a preset is applied by ClapRecipeConfig.from_preset\("):
         ClapRecipeConfig(preset="quick_test")
+
+
+def test_a_run_on_recordings_longer_than_the_window_says_what_part_of_them_trains_and_is_scored(
+    tmp_path, capsys
+):
+    """Field recordings of 20-60 s train on the front end's window (2.5 s here): the run printed only clip
+    counts, so a user could not tell that one random window of each trains and the centre one is scored."""
+    from audiotrain.recipes.clap import main
+
+    import soundfile as sf
+
+    checkpoint = tiny_checkpoint(tmp_path)
+    data = tmp_path / "data"
+    data.mkdir()
+    tone_folder(data / "train", 4)  # 1 s tones: shorter than the window
+    tone_folder(data / "validation", 2)
+    noise = np.random.default_rng(0).standard_normal(22050 * 6).astype(np.float32) * 0.1
+    sf.write(data / "train" / "field.wav", noise, 22050)  # 6 s: longer than the window
+    (data / "train" / "field.txt").write_text("wind over a field\n")
+    argv = ["--data", str(data), "--pretrained", str(checkpoint), "--out", str(tmp_path / "run"),
+            "--train.epochs", "1", "--train.batch_size", "2", "--train.compile", "false",
+            "--train.progress_bar", "false", "--dataset.num_workers", "0",
+            "--train.processes", "1"]  # fmt: skip
+    capsys.readouterr()
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert (
+        "note: 1 of the 5 training clips is longer than the front end's 2.5 s window (max_length_s; up "
+        "to 6.0 s): the model hears one random 2.5 s window of each, drawn anew each epoch" in err
+    )
+    assert (
+        "4 are shorter (from 1.0 s) and repeated as many whole times as fit, then padded with silence" in err
+    )
+    assert (
+        "note: 2 of the 2 evaluation clips are shorter than the front end's 2.5 s window (max_length_s) "
+        in err
+    )

@@ -21,7 +21,7 @@ from audiotrain.metrics.retrieval import DEFAULT_PROMPT_TEMPLATE, inserts_the_la
 from audiotrain.recipes._run import check_can_write, ends_on_other_ranks, nonempty_path
 from audiotrain.recipes.clap.bundle import RUN_CONFIG, model_folder_to_score, read_run_record
 from audiotrain.recipes.clap.config import ClapDatasetConfig, ClapRecipeConfig, ClapTrainConfig
-from audiotrain.recipes.clap.data import check_data_given, describe_splits, read_labels
+from audiotrain.recipes.clap.data import check_data_given, describe_splits, read_labels, window_note
 from audiotrain.recipes.clap.report import format_columns
 from audiotrain.recipes.clap.train import (
     copied_clips_note,
@@ -300,7 +300,12 @@ def _evaluate(cfg: ClapRecipeConfig, args: argparse.Namespace, argv: list[str]) 
     # (kept in the --out file too: they say which scores are capped whatever the model)
     notes = [
         note
-        for note in (few_clips_note(len(clips)), shared_captions_note(dataset), copied_clips_note(clips))
+        for note in (
+            few_clips_note(len(clips)),
+            shared_captions_note(dataset),
+            copied_clips_note(clips),
+            window_note(dataset, bundle.extractor, "scored"),
+        )
         if note
     ]
     for note in notes:

@@ -279,6 +279,59 @@ def validation_note(n_clips: int, batch_size: int, processes: int = 1) -> str | 
     )
 
 
+def window_note(dataset: CaptionDataset, extractor, role: str) -> str | None:
+    """How much of each clip of `dataset` the model hears, in a sentence (None when every clip fits the front
+    end's window exactly or no length is known).
+
+    Field recordings of a minute train on the front end's window (LAION's 10 s, the demo's 2 s): without this
+    a user saw only clip counts and could not tell that most of each recording is never heard. ``role`` is
+    ``"training"`` or ``"evaluation"``; lengths are the ones `CaptionFolder.check_audio` measured at the
+    dataset's rate (clips of unknown length are left out of the counts)."""
+    window = int(extractor.nb_max_samples)
+    rate = dataset.sampling_rate
+    lengths = [c.num_samples for c in dataset.clips if c.num_samples is not None]
+    longer = [n for n in lengths if n > window]
+    shorter = [n for n in lengths if n < window]
+    if not longer and not shorter:
+        return None
+    total = len(dataset.clips)
+    seconds = f"{window / rate:g} s"
+    parts = []
+    if longer:
+        what = f"{len(longer)} of the {total} {role} clips {'is' if len(longer) == 1 else 'are'} longer "
+        what += f"than the front end's {seconds} window (max_length_s; up to {max(longer) / rate:.1f} s)"
+        fusion = extractor.truncation == "fusion"
+        if dataset.train:
+            how = (
+                f"the model hears the whole clip squeezed to {seconds} plus 3 random {seconds} windows, one "
+                "from each third"
+                if fusion
+                else f"the model hears one random {seconds} window of each"
+            )
+            how += ", drawn anew each epoch (seeded: the same on a rerun or resume)"
+        else:
+            how = (
+                f"they are scored on the whole clip squeezed to {seconds} plus the {seconds} windows at the "
+                "middle of each third"
+                if fusion
+                else f"they are scored on their centre {seconds} (the same every time)"
+            )
+        parts.append(f"{what}: {how}")
+    if shorter:
+        fill = {
+            "repeatpad": "repeated as many whole times as fit, then padded with silence",
+            "repeat": "repeated to fill it",
+            "pad": "padded with silence",
+        }.get(extractor.padding, f"padded ({extractor.padding})")
+        who = f"{len(shorter)}" if longer else f"{len(shorter)} of the {total} {role} clips"
+        parts.append(
+            f"{who} {'is' if len(shorter) == 1 else 'are'} shorter"
+            f"{'' if longer else f' than the front end{chr(39)}s {seconds} window (max_length_s)'} "
+            f"(from {min(shorter) / rate:.1f} s) and {fill} (padding {extractor.padding!r})"
+        )
+    return "note: " + "; ".join(parts)
+
+
 def accumulation_note(batch_size: int, accumulate_grad_batches: int, processes: int = 1) -> str | None:
     """What ``--train.accumulate_grad_batches`` does to the contrastive loss, in a sentence (None at 1).
 

@@ -98,6 +98,7 @@ from audiotrain.recipes.clap.data import (
     make_loader,
     read_labels,
     validation_note,
+    window_note,
 )
 from audiotrain.recipes.clap.evaluate import RetrievalEvaluation, evaluate_clap
 from audiotrain.recipes.clap.report import PLOT_NAMES, format_table, write_plots
@@ -867,6 +868,10 @@ def _loaders(
         None if cfg.data is None else shared_training_captions_note(train_set),
         accumulation_note(batch, cfg.train.accumulate_grad_batches, collectives.world_size()),
         validation_note(len(eval_set), eval_batch, collectives.world_size()),
+        # (what part of a long recording trains and is scored: otherwise only the code said)
+        window_note(train_set, bundle.extractor, "training"),
+        window_note(eval_set, bundle.extractor, "evaluation"),
+        None if test_set is eval_set else window_note(test_set, bundle.extractor, "test"),
     )
     for note in notes:
         if note:
