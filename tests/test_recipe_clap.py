@@ -4900,7 +4900,8 @@ def test_a_run_on_recordings_longer_than_the_window_says_what_part_of_them_train
     assert (
         "4 are shorter (from 1.0 s) and repeated as many whole times as fit, then padded with silence" in err
     )
-    assert (
-        "note: 2 of the 2 evaluation clips are shorter than the front end's 2.5 s window (max_length_s) "
-        in err
-    )
+    note = "note: 2 of the 2 scored clips are shorter than the front end's 2.5 s window (max_length_s) "
+    assert note in err
+    # (kept with the other notes on the scores)
+    notes = json.loads((tmp_path / "run" / "retrieval.json").read_text())["notes"]
+    assert [n for n in notes if n.startswith(note)]

@@ -390,7 +390,12 @@ def run_job(
     # An error there must end every rank, not leave the others waiting in the fit's first collective.
     before, loggers = collectives.on_main_process(start_on_main) or ({}, [])
     # (kept in retrieval.json too: they say which scores are capped whatever the model)
-    notes = few_clips_note(len(test_clips)), shared_captions_note(test_set), copied_clips_note(test_clips)
+    notes = (
+        few_clips_note(len(test_clips)),
+        shared_captions_note(test_set),
+        copied_clips_note(test_clips),
+        window_note(test_set, bundle.extractor, "scored"),
+    )
     notes = [note for note in notes if note]
     for note in notes:
         print(note, file=sys.stderr)
@@ -869,9 +874,9 @@ def _loaders(
         accumulation_note(batch, cfg.train.accumulate_grad_batches, collectives.world_size()),
         validation_note(len(eval_set), eval_batch, collectives.world_size()),
         # (what part of a long recording trains and is scored: otherwise only the code said)
+        # (the scored clips' note is printed with the other notes on the scores, and kept in retrieval.json)
         window_note(train_set, bundle.extractor, "training"),
-        window_note(eval_set, bundle.extractor, "evaluation"),
-        None if test_set is eval_set else window_note(test_set, bundle.extractor, "test"),
+        None if test_set is eval_set else window_note(eval_set, bundle.extractor, "validation"),
     )
     for note in notes:
         if note:
