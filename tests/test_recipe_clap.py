@@ -4905,3 +4905,24 @@ def test_a_run_on_recordings_longer_than_the_window_says_what_part_of_them_train
     # (kept with the other notes on the scores)
     notes = json.loads((tmp_path / "run" / "retrieval.json").read_text())["notes"]
     assert [n for n in notes if n.startswith(note)]
+
+
+def test_the_window_note_names_fusions_views_and_the_padding_setting():
+    """A fused front end hears a long clip as the whole squeezed to the window plus 3 windows (random in
+    training, the middle of each third when scored); a short clip is filled as its `padding` says."""
+    from types import SimpleNamespace
+
+    from audiotrain.recipes.clap.data import window_note
+
+    rate = 48000
+    clips = [SimpleNamespace(num_samples=n * rate) for n in (30, 1)] + [SimpleNamespace(num_samples=None)]
+    fused = SimpleNamespace(nb_max_samples=10 * rate, truncation="fusion", padding="pad")
+    train = SimpleNamespace(clips=clips, sampling_rate=rate, train=True)
+    note = window_note(train, fused, "training")
+    assert note.startswith("note: 1 of the 3 training clips is longer than the front end's 10 s window")
+    assert "the whole clip squeezed to 10 s plus 3 random 10 s windows, one from each third" in note
+    assert note.endswith("1 is shorter (from 1.0 s) and padded with silence (padding 'pad')")
+    scored = window_note(SimpleNamespace(clips=clips, sampling_rate=rate, train=False), fused, "scored")
+    assert "plus the 10 s windows at the middle of each third" in scored
+    fits = SimpleNamespace(clips=[SimpleNamespace(num_samples=10 * rate)], sampling_rate=rate, train=True)
+    assert window_note(fits, fused, "training") is None
