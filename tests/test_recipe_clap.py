@@ -4926,3 +4926,13 @@ def test_the_window_note_names_fusions_views_and_the_padding_setting():
     assert "plus the 10 s windows at the middle of each third" in scored
     fits = SimpleNamespace(clips=[SimpleNamespace(num_samples=10 * rate)], sampling_rate=rate, train=True)
     assert window_note(fits, fused, "training") is None
+
+
+def test_the_help_says_what_part_of_a_long_or_short_clip_the_model_hears():
+    # A recordist with 20-60 s field recordings found nothing in --help on how much of each one trains.
+    from audiotrain.recipes.clap import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    assert "A longer clip trains on one random window, drawn anew each epoch from --train.seed" in text
+    assert "is scored on its centre window" in text
+    assert "A shorter clip is filled as the front end's padding says" in text

@@ -147,6 +147,12 @@ chooses the best checkpoint and, unless --dataset.test_split names another, give
 note says they lean high). Clotho's protocol: --dataset.train_split development --dataset.eval_split
 validation --dataset.test_split evaluation.
 
+Windows: the model hears the front end's max_length_s of each clip (LAION's 10 s). A longer clip trains on
+one random window, drawn anew each epoch from --train.seed (the same on a rerun or resume), and is scored on
+its centre window; a "fusion" model hears the whole clip squeezed to the window plus 3 windows, one from each
+third (random in training, the middle ones when scored). A shorter clip is filled as the front end's padding
+says (repeatpad: repeated whole, then silence). The run counts both kinds in a note.
+
 Validation: val_loss and the val accuracies are the contrastive loss within batches of
 --train.eval_batch_size clips (its chance level is ln(batch size), so it depends on that size); when the
 evaluation clips fill more than one batch, the last partial batch is left out of them (a batch of one clip
