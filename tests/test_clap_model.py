@@ -1147,3 +1147,40 @@ def test_audio_tower_alone_takes_the_feature_extractors_numpy_arrays(tiny):
     np.testing.assert_array_equal(np.array(got), np.array(want))
     with pytest.raises(TypeError, match="input_features must be an mx.array or a numpy array, got list"):
         model.audio_model(features.tolist())
+
+
+def _grads_after_seed(model, ref, compiled: bool):
+    features = mx.array(ref["input_features"])
+    ids, mask = mx.array(ref["input_ids"][:3]), mx.array(ref["attention_mask"][:3])
+    mx.random.seed(7)
+
+    def loss_and_grad(features, ids, mask):
+        return nn.value_and_grad(model, _contrastive_loss)(model, features, ids, mask)
+
+    if compiled:  # as the Trainer compiles its step: over the model's and the random state
+        state = [model.state, mx.random.state]
+        loss_and_grad = mx.compile(loss_and_grad, inputs=state, outputs=state)
+    loss, grads = loss_and_grad(features, ids, mask)
+    return loss.item(), dict(tree_flatten(grads))
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_gradient_checkpointing_gives_the_same_gradients_dropout_and_frozen_layers_included(tiny, compiled):
+    """Activation checkpointing recomputes each block in the backward pass: the gradients are those of the
+    plain model (Dropout's masks drawn again the same), eager and compiled, with a frozen stage too."""
+    ref = tiny[2]
+    model, _ = load_pretrained(FIXTURE)
+    model.train()  # dropout on: the recomputed forward must draw the forward's masks
+    model.freeze_audio_layers(1)
+    plain_loss, plain = _grads_after_seed(model, ref, compiled)
+    model.gradient_checkpointing_enable()
+    assert model.is_gradient_checkpointing
+    loss, grads = _grads_after_seed(model, ref, compiled)
+    assert set(grads) == set(plain) and not any(
+        n.startswith("audio_model.audio_encoder.layers.0.") for n in grads
+    )
+    np.testing.assert_allclose(loss, plain_loss, rtol=1e-6)
+    for name, value in plain.items():
+        np.testing.assert_allclose(np.array(grads[name]), np.array(value), rtol=1e-4, atol=1e-6, err_msg=name)
+    model.gradient_checkpointing_disable()
+    assert not model.is_gradient_checkpointing

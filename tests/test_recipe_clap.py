@@ -4936,3 +4936,24 @@ def test_the_help_says_what_part_of_a_long_or_short_clip_the_model_hears():
     assert "A longer clip trains on one random window, drawn anew each epoch from --train.seed" in text
     assert "is scored on its centre window" in text
     assert "A shorter clip is filled as the front end's padding says" in text
+
+
+def test_gradient_checkpointing_flag_trains_the_same_run_and_is_recorded(tmp_path, capsys):
+    """--task.gradient_checkpointing (activation checkpointing, transformers' gradient_checkpointing_enable)
+    did not exist: a user short of memory had no way to trade compute for it. Under the Trainer's compiled
+    step, with a frozen stage and dropout, it trains the same losses, and config.json records it."""
+    from audiotrain.recipes.clap import cli as clap
+
+    losses = {}
+    for flag in ("false", "true"):
+        out = tmp_path / f"run_{flag}"
+        argv = [*_tiny_demo_argv(tmp_path, out), "--train.compile", "true", "--train.processes", "1",
+                "--task.freeze_audio_stages", "1", "--task.gradient_checkpointing", flag]  # fmt: skip
+        assert clap.main(argv) == 0, capsys.readouterr().err
+        config = json.loads((out / "config.json").read_text())
+        assert config["config"]["task"]["gradient_checkpointing"] is (flag == "true")
+        history = json.loads((out / "history.json").read_text())
+        losses[flag] = history["train_loss"] + history["val_loss"]
+    np.testing.assert_allclose(
+        np.asarray(losses["true"], float), np.asarray(losses["false"], float), rtol=1e-5
+    )

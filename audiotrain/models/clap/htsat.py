@@ -16,7 +16,7 @@ import functools
 import math
 
 from audiotrain.models.clap.config import ClapAudioConfig
-from audiotrain.models.clap.layers import Dropout, DropPath, activation, model_input
+from audiotrain.models.clap.layers import Dropout, DropPath, activation, model_input, run_block
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -251,10 +251,12 @@ class ClapAudioStage(nn.Module):
         ]
         if downsample:
             self.downsample = ClapAudioPatchMerging(dim)
+        # Activation checkpointing of each block (ClapModel.gradient_checkpointing_enable).
+        self.gradient_checkpointing = False
 
     def __call__(self, x: mx.array) -> mx.array:
         for block in self.blocks:
-            x = block(x)
+            x = run_block(block, self.gradient_checkpointing, x)
         if "downsample" in self:
             x = self.downsample(x, self.resolution)
         return x

@@ -42,7 +42,7 @@ class Dropout(nn.Module):
         if self.p == 0.0 or not self.training:
             return x
         keep = 1.0 - self.p
-        return x * mx.random.bernoulli(keep, x.shape) * (1.0 / keep)
+        return x * mx.random.bernoulli(keep, x.shape, key=_draw_key()) * (1.0 / keep)
 
 
 class DropPath(nn.Module):
@@ -57,7 +57,7 @@ class DropPath(nn.Module):
             return x
         keep = 1.0 - self.p
         shape = (x.shape[0],) + (1,) * (x.ndim - 1)
-        mask = mx.floor(mx.random.uniform(shape=shape, dtype=x.dtype) + keep)
+        mask = mx.floor(mx.random.uniform(shape=shape, dtype=x.dtype, key=_draw_key()) + keep)
         return x / keep * mask
 
 
@@ -94,3 +94,42 @@ def model_input(value: mx.array | np.ndarray, name: str) -> mx.array:
         return mx.array(value)
     hint = f": wrap it in np.array({name})" if isinstance(value, (list, tuple)) else ""
     raise TypeError(f"{name} must be an mx.array or a numpy array, got {type(value).__name__}{hint}")
+
+
+#: The random key of the training block `run_block` is running (a one-item list, or None): Dropout and
+#: DropPath draw from it in place of the global random state, so that the backward pass's recomputation of
+#: the block draws the masks its forward drew (the global state has moved on by then: other masks, other
+#: gradients).
+_block_key: list[mx.array] | None = None
+
+
+def _draw_key() -> mx.array | None:
+    """The next key of the checkpointed block running now, or None (draw from the global random state)."""
+    if _block_key is None:
+        return None
+    _block_key[0], key = mx.random.split(_block_key[0])
+    return key
+
+
+def run_block(block: nn.Module, checkpointed: bool, *args: mx.array) -> mx.array:
+    """``block(*args)``, under activation checkpointing (``nn.utils.checkpoint``) when ``checkpointed`` and
+    the block trains: its activations are recomputed in the backward pass instead of kept, less memory for
+    about one more forward of the block.
+
+    A training block's Dropout and DropPath masks come from one key drawn here, checkpointed or not: the
+    recomputation draws the forward's masks, and a run draws the same masks with checkpointing on or off
+    (the same gradients). The key is held by the checkpointed call, not an input: a draw has no gradient."""
+    if not block.training:
+        return block(*args)
+    # A key is two uint32; these are drawn from the global random state, which moves on as for a plain draw.
+    key = mx.random.randint(0, 2**31 - 1, (2,)).astype(mx.uint32)
+
+    def call(*inputs: mx.array) -> mx.array:
+        global _block_key
+        outer, _block_key = _block_key, [key]
+        try:
+            return block(*inputs)
+        finally:
+            _block_key = outer
+
+    return nn.utils.checkpoint(block, call)(*args) if checkpointed else call(*args)

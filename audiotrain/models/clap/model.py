@@ -168,6 +168,24 @@ class ClapModel(nn.Module):
             "text_embeds": text,
         }
 
+    def gradient_checkpointing_enable(self, enable: bool = True) -> None:
+        """Recompute each Swin block's and RoBERTa layer's activations in the backward pass instead of keeping
+        them (activation checkpointing, as transformers' ``gradient_checkpointing_enable()``): less memory in
+        training for about one more forward pass. Only a module in training mode checkpoints; the gradients
+        are the same, Dropout's masks too. The recipe's ``--task.gradient_checkpointing`` calls it."""
+        for stage in self.audio_model.audio_encoder.layers:
+            stage.gradient_checkpointing = enable
+        self.text_model.encoder.gradient_checkpointing = enable
+
+    def gradient_checkpointing_disable(self) -> None:
+        """Keep every activation for the backward pass again (the default)."""
+        self.gradient_checkpointing_enable(False)
+
+    @property
+    def is_gradient_checkpointing(self) -> bool:
+        """Whether :meth:`gradient_checkpointing_enable` is in effect (transformers' name)."""
+        return self.text_model.encoder.gradient_checkpointing
+
     def freeze_audio_layers(self, num_stages: int) -> None:
         """Freeze the audio front (mel BatchNorm, patch embedding) and the first ``num_stages`` Swin stages."""
         encoder = self.audio_model.audio_encoder

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from audiotrain.models.clap.config import ClapTextConfig
-from audiotrain.models.clap.layers import Dropout, activation
+from audiotrain.models.clap.layers import Dropout, activation, run_block
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -157,10 +157,12 @@ class ClapTextEncoder(nn.Module):
     def __init__(self, config: ClapTextConfig) -> None:
         super().__init__()
         self.layer = [ClapTextLayer(config) for _ in range(config.num_hidden_layers)]
+        # Activation checkpointing of each layer (ClapModel.gradient_checkpointing_enable).
+        self.gradient_checkpointing = False
 
     def __call__(self, x: mx.array, mask: mx.array) -> mx.array:
         for layer in self.layer:
-            x = layer(x, mask)
+            x = run_block(layer, self.gradient_checkpointing, x, mask)
         return x
 
 

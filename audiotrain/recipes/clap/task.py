@@ -161,6 +161,11 @@ class CLAPTaskConfig:
         "checkpoints, 2 in the demo model)",
     )
     train_logit_scale: bool = _opt(True, "learn logit_scale_a (clamped to [0, ln 100] after each step)")
+    gradient_checkpointing: bool = _opt(
+        False,
+        "recompute each Swin block's and RoBERTa layer's activations in the backward pass instead of keeping "
+        "them: less memory, more time a step; the same gradients",
+    )
     batchnorm_eval: bool | None = _opt(
         None,
         "keep BatchNorm layers in eval mode while training (if unset: yes for a checkpoint, whose statistics a "
@@ -237,6 +242,7 @@ class CLAPTrainModule(TrainModule):
         self.config = config or CLAPTaskConfig()
         self.clap = model
         self.apply_freezing()
+        model.gradient_checkpointing_enable(self.config.gradient_checkpointing)
         # A checkpoint loads in eval mode (for inference) and fit keeps the modes it is given: a task is
         # built to train (with BatchNorm as batchnorm_eval says).
         self.train()
