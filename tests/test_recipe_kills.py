@@ -11,6 +11,7 @@ from audiotrain._text import plural
 from audiotrain.recipes.chords import cli as chords
 
 import pytest
+from built_once import built_once
 from child_processes import child_env
 from test_chords_cv import TINY_CV_FLAGS
 from test_recipe_chords import TINY_FLAGS as CHORD_FLAGS
@@ -42,8 +43,9 @@ def _killed_at(where: str, argv: list[str]) -> None:
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
-    """The demo songs and their features, shared by the runs below."""
-    return tmp_path_factory.mktemp("kills_cache")
+    """The demo songs and their features, shared by the runs below and by both xdist workers: every test here
+    is ``serial`` (no other test runs beside it), so no two runs write in the cache at once."""
+    return built_once(tmp_path_factory, "kills_cache", lambda folder: None)[0]
 
 
 def test_a_cv_killed_between_a_folds_training_and_its_evaluation_resumes_by_scoring_it(
@@ -83,10 +85,14 @@ def test_a_cv_killed_between_a_folds_training_and_its_evaluation_resumes_by_scor
 @pytest.fixture(scope="module")
 def unstopped_run(cache, tmp_path_factory):
     """A run of the tiny flags that nothing stopped: what a killed and resumed one must end as. Shared by the
-    parametrized test below (both kill points end as this same run); only read."""
-    unstopped = tmp_path_factory.mktemp("unstopped") / "unstopped"
-    assert chords.main([*TINY_FLAGS, "--data.cache_dir", str(cache), "--run_dir", str(unstopped)]) == 0
-    return unstopped
+    parametrized test below (both kill points end as this same run), built once for both xdist workers (xdist
+    may give the two kill points to different workers); only read."""
+
+    def build(folder: Path) -> None:
+        run_dir = folder / "unstopped"
+        assert chords.main([*TINY_FLAGS, "--data.cache_dir", str(cache), "--run_dir", str(run_dir)]) == 0
+
+    return built_once(tmp_path_factory, "kills_unstopped", build)[0] / "unstopped"
 
 
 @pytest.mark.parametrize("where", [EVALUATION, TRAINED_RECORD])
