@@ -43,6 +43,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 import soundfile as sf
+from built_once import built_once
 from exactness import assert_same_numbers
 from file_size_limit import files_cannot_grow_past, needs_file_size_limit
 
@@ -1345,20 +1346,23 @@ def _folder_run_flags(tiny_run, data: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def folder_runs(tiny_run, tmp_path_factory):
+def folder_runs(tmp_path_factory):
     """Runs on a data folder of 4 demo songs (seed 9, 6 s) that the tests below share and only read: `run`
     (the 2 epochs of _folder_run_flags) and `straight` (3 epochs uninterrupted, what a resumed run on the same
-    songs must end as). A test that adds or removes songs makes its own folder of the same songs."""
+    songs must end as). A test that adds or removes songs makes its own folder of the same songs.
+    Built once for both xdist workers, with a feature cache of its own (not a worker's tiny_run cache, which
+    the other worker's runs would then write in beside that worker's tests)."""
     from types import SimpleNamespace
 
-    root = tmp_path_factory.mktemp("folder_runs")
-    data = root / "songs"
-    generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
-    flags = _folder_run_flags(tiny_run, data)
-    runs = SimpleNamespace(data=data, run=root / "run", straight=root / "straight")
-    assert chords.main([*flags, "--run_dir", str(runs.run)]) == 0
-    assert chords.main([*flags, "--run_dir", str(runs.straight), "--num_epochs", "3"]) == 0
-    return runs
+    def build(root: Path) -> None:
+        data = root / "songs"
+        generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+        flags = _folder_run_flags((root, None), data)
+        assert chords.main([*flags, "--run_dir", str(root / "run")]) == 0
+        assert chords.main([*flags, "--run_dir", str(root / "straight"), "--num_epochs", "3"]) == 0
+
+    root, _ = built_once(tmp_path_factory, "folder_runs", build)
+    return SimpleNamespace(data=root / "songs", run=root / "run", straight=root / "straight")
 
 
 def _trained_the_same(resumed: Path, straight: Path) -> None:
@@ -2918,22 +2922,26 @@ def test_songs_of_digital_silence_under_chords_are_skipped_and_transcribed_as_n(
 @pytest.fixture(scope="module")
 def silent_song_run(tmp_path_factory):
     """The first run (one epoch) on a fresh cache over 4 songs of which one is digital silence, shared by the
-    tests of what it says and of its resume (on a copy of its folder): its flags, its folder, its stderr."""
+    tests of what it says and of its resume (on a copy of its folder): its flags, its folder, its stderr.
+    Built once for both xdist workers (its cache then only read: the resume's songs are the run's)."""
     import contextlib
 
-    root = tmp_path_factory.mktemp("silent_song")
-    data = root / "songs"
-    songs = generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
-    sf.write(songs[1].audio_path, np.zeros(6 * 22050, np.int16), 22050, subtype="PCM_16")
-    flags = [
-        "train", "--data", str(data), *TINY_FLAGS, "--data.test_fraction", "0",
-        "--data.cache_dir", str(root / "cache"),
-    ]  # fmt: skip
-    err = io.StringIO()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-        code = chords.main([*flags, "--run_dir", str(root / "run"), "--num_epochs", "1"])
-    assert code == 0, err.getvalue()
-    return flags, root / "run", err.getvalue()
+    def build(root: Path) -> tuple[list[str], str]:
+        data = root / "songs"
+        songs = generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+        sf.write(songs[1].audio_path, np.zeros(6 * 22050, np.int16), 22050, subtype="PCM_16")
+        flags = [
+            "train", "--data", str(data), *TINY_FLAGS, "--data.test_fraction", "0",
+            "--data.cache_dir", str(root / "cache"),
+        ]  # fmt: skip
+        err = io.StringIO()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            code = chords.main([*flags, "--run_dir", str(root / "run"), "--num_epochs", "1"])
+        assert code == 0, err.getvalue()
+        return flags, err.getvalue()
+
+    root, (flags, err) = built_once(tmp_path_factory, "silent_song", build)
+    return flags, root / "run", err
 
 
 def test_a_left_out_songs_entry_is_not_counted_as_another_runs_in_the_cache_line(silent_song_run):
@@ -4373,16 +4381,21 @@ def test_a_job_of_ranks_with_fewer_windows_than_its_whole_batch_keeps_its_short_
 
 @pytest.fixture(scope="module")
 def one_step_run(tmp_path_factory):
-    """A run of one epoch of one step (its stdout and stderr), shared by the tests of what it says."""
+    """A run of one epoch of one step (its stdout and stderr), shared by the tests of what it says (built once
+    for both xdist workers)."""
     import contextlib
 
-    root = tmp_path_factory.mktemp("one_step")
-    flags = [*TINY_FLAGS, "--num_epochs", "1", "--save_every", "0", "--data.demo_seconds", "4"]
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = chords.main([*flags, "--data.cache_dir", str(root / "cache"), "--run_dir", str(root / "r")])
-    assert code == 0, err.getvalue()
-    return out.getvalue(), err.getvalue()
+    def build(root: Path) -> tuple[str, str]:
+        flags = [*TINY_FLAGS, "--num_epochs", "1", "--save_every", "0", "--data.demo_seconds", "4"]
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = chords.main(
+                [*flags, "--data.cache_dir", str(root / "cache"), "--run_dir", str(root / "r")]
+            )
+        assert code == 0, err.getvalue()
+        return out.getvalue(), err.getvalue()
+
+    return built_once(tmp_path_factory, "one_step", build)[1]
 
 
 def test_a_run_of_one_epoch_and_one_step_says_so_in_the_singular(one_step_run):
@@ -5262,13 +5275,18 @@ def test_a_run_from_python_shows_as_one_line_in_a_notebook(python_run):
 @pytest.fixture(scope="module")
 def diverged_run(tmp_path_factory):
     """One tiny run at a learning rate its weights overflow at (its evaluation raises), shared by the tests
-    that read what it left (a copy of its folder to change it): its config, its folder, what it raised."""
-    root = tmp_path_factory.mktemp("diverged")
-    silent = lambda *args, **kwargs: None  # noqa: E731
-    diverging = dataclasses.replace(_tiny_config(root / "cache"), learning_rate=1e30)
-    with pytest.raises(ValueError) as raised:
-        chords_train.run_training(diverging, root / "diverged", log=silent, results=silent)
-    return diverging, root / "diverged", str(raised.value)
+    that read what it left (a copy of its folder to change it): its config, its folder, what it raised. Built
+    once for both xdist workers (its cache then only read: the tests' runs are on the same demo songs)."""
+
+    def build(root: Path) -> tuple[TrainingConfig, str]:
+        silent = lambda *args, **kwargs: None  # noqa: E731
+        diverging = dataclasses.replace(_tiny_config(root / "cache"), learning_rate=1e30)
+        with pytest.raises(ValueError) as raised:
+            chords_train.run_training(diverging, root / "diverged", log=silent, results=silent)
+        return diverging, str(raised.value)
+
+    root, (diverging, message) = built_once(tmp_path_factory, "diverged", build)
+    return diverging, root / "diverged", message
 
 
 def test_a_diverged_trial_of_a_sweep_says_its_model_diverged_and_the_next_trial_runs(diverged_run, tmp_path):
