@@ -789,3 +789,18 @@ def test_write_lab_and_jams_read_a_leading_tilde_as_the_home_folder(tmp_path, mo
     assert [s.label for s in read_jams("~/labs/song.jams")] == ["C:maj"]
     assert [s.label for s in read_annotation("~/labs/song.lab")] == ["C:maj"]
     assert not list(work.iterdir())
+
+
+def test_segments_as_lab_and_jams_text_in_memory_are_what_the_writers_write(tmp_path):
+    # An app serving transcriptions (an HTTP reply) wants the text, not a file: the package exports it.
+    from audiotrain.chords import jams_text, lab_text, write_jams, write_lab
+
+    segments = [
+        ChordSegment(0.0, 1.5, "N"),
+        ChordSegment(1.5, 4.25, "C:maj7/3"),
+        ChordSegment(4.25, 6.0, "A:min"),
+    ]
+    assert lab_text(segments) == write_lab(tmp_path / "song.lab", segments).read_text(encoding="utf-8")
+    written = write_jams(tmp_path / "song.jams", segments).read_text(encoding="utf-8")
+    assert jams_text(segments, title="song") == written
+    assert json.loads(written)["annotations"][0]["data"][1]["value"] == "C:maj7/3"
