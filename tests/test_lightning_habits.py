@@ -1525,6 +1525,18 @@ def test_lightnings_trainer_names_give_what_lightning_gives(tmp_path, monkeypatc
     assert Trainer(logger=False, default_root_dir=tmp_path / "root").log_dir == str(tmp_path / "root")
 
 
+def test_predict_dataloaders_is_the_loader_predict_ran_on(tmp_path):
+    """A callback reading Lightning's `trainer.predict_dataloaders` (to map a batch back to its files)
+    got AttributeError: 'Trainer' object has no attribute 'predict_dataloaders'."""
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    assert t.predict_dataloaders is None
+    module, loader = TinyClassifier(), make_batches(16)
+    seen_in_hook = []
+    module.on_predict_start = lambda: seen_in_hook.append(t.predict_dataloaders)
+    t.predict(module, loader)
+    assert seen_in_hook == [loader] and t.predict_dataloaders is loader
+
+
 def test_reported_metrics_answer_lightnings_item_idiom(tmp_path):
     """`trainer.callback_metrics["val_loss"].item()` (sweep scripts, Optuna's pruning callback) raised
     AttributeError: 'float' object has no attribute 'item'."""

@@ -225,7 +225,9 @@ def test_the_clap_recipes_run_returns_its_typed_dict():
     assert set(ClapRunResult.__optional_keys__) == {"before", "after", "weights", "export", "eval_set"}
 
 
-@pytest.mark.parametrize("name", ["train_dataloader", "val_dataloaders", "test_dataloaders"])
+@pytest.mark.parametrize(
+    "name", ["train_dataloader", "val_dataloaders", "test_dataloaders", "predict_dataloaders"]
+)
 def test_the_loaders_a_trainer_holds_are_typed(name):
     returned = inspect.signature(getattr(Trainer, name).fget).return_annotation
     assert returned == "DataLoader | Iterable[Any] | None"  # (was Any)

@@ -457,6 +457,8 @@ class EvaluationLoop:
                 t._test_loader = loader
             elif stage == "val":
                 t._validate_loader = loader
+            else:
+                t._predict_loader = loader
             out = self._run_attached(stage, model, loader, ckpt_path, keep)
             t._state_tracker.status = "finished"  # (after teardown, as in Lightning)
             return out

@@ -447,6 +447,7 @@ class Trainer:
         self._is_last_batch = False  # (Lightning's `is_last_batch`: set at each training batch)
         self._trainable_at_last_step: frozenset[str] | None = None  # (what the epoch's last step trained)
         self._test_loader: DataLoader | Iterable[Any] | None = None
+        self._predict_loader: DataLoader | Iterable[Any] | None = None
         self._validate_loader: DataLoader | Iterable[Any] | None = None  # (the last `validate` call's)
         self._pending_ckpt: str | None = None
         self._loaders_on_trainer_seed: list = []  # `fit`'s loaders that had no seed of their own
@@ -855,6 +856,11 @@ class Trainer:
     def test_dataloaders(self) -> DataLoader | Iterable[Any] | None:
         """The loader the last `test` ran on, or None (Lightning's name)."""
         return self._test_loader
+
+    @property
+    def predict_dataloaders(self) -> DataLoader | Iterable[Any] | None:
+        """The loader the last `predict` ran on, or None (Lightning's name)."""
+        return self._predict_loader
 
     @property
     def validates_after_this_batch(self) -> bool:
