@@ -1537,6 +1537,36 @@ def test_predict_dataloaders_is_the_loader_predict_ran_on(tmp_path):
     assert seen_in_hook == [loader] and t.predict_dataloaders is loader
 
 
+def test_val_check_batch_reads_and_sets_the_validation_interval_as_lightnings(tmp_path):
+    """`trainer.val_check_batch` raised a bare AttributeError, and a callback setting it (Lightning's
+    adaptive-validation idiom) made a new attribute that changed nothing: validation kept its interval."""
+    from audiotrain.train import Callback
+
+    class ValidateEveryBatchFromEpoch1(Callback):
+        def __init__(self):
+            self.read = []
+
+        def on_train_epoch_start(self, trainer, module):
+            self.read.append(trainer.val_check_batch)
+            if trainer.current_epoch == 1:
+                trainer.val_check_batch = 1
+
+    t = quiet_trainer(tmp_path, max_epochs=2, val_check_interval=0.5, num_sanity_val_steps=0)
+    with pytest.raises(AttributeError, match="val_check_interval"):
+        _ = t.val_check_batch
+    module, seen = TinyClassifier(), ValidateEveryBatchFromEpoch1()
+    validations = []
+    module.on_validation_start = lambda: validations.append(t.global_step)
+    t.callbacks.append(seen)
+    train = make_batches()
+    t.fit(module, train, make_batches(32))
+    n = t.num_training_batches
+    assert seen.read == [n // 2, n // 2] and t.val_check_batch == 1
+    assert validations == [n // 2, 2 * (n // 2)] + list(range(n + 1, 2 * n + 1))
+    with pytest.raises(ValueError, match="val_check_batch = 0"):
+        t.val_check_batch = 0
+
+
 def test_reported_metrics_answer_lightnings_item_idiom(tmp_path):
     """`trainer.callback_metrics["val_loss"].item()` (sweep scripts, Optuna's pruning callback) raised
     AttributeError: 'float' object has no attribute 'item'."""

@@ -28,6 +28,7 @@ import datetime
 import functools
 import inspect
 import math
+import numbers
 import os
 import sys
 import warnings
@@ -438,6 +439,9 @@ class Trainer:
         self.num_val_batches: int | float = 0  # (inf: the loader ends the stage, as in Lightning)
         self.num_test_batches: int | float = 0
         self.num_predict_batches: int | float = 0
+        # What validation's interval is sized from, once fit has its training loader (`_size_epochs`).
+        self._val_sizing: tuple | None = None
+        self._val_sized_for: tuple | None = None
         self._train_step: TrainStep | None = None
         self._bare_hooks: frozenset[str] = frozenset()  # module hooks written as Lightning's (no arguments)
         self.evaluation = EvaluationLoop(self)  # validation, test, predict and the sanity check
@@ -799,6 +803,34 @@ class Trainer:
     @check_val_every_n_epoch.setter
     def check_val_every_n_epoch(self, value: int | None) -> None:
         self._validation_schedule.check_val_every_n_epoch = value
+
+    @property
+    def val_check_batch(self) -> int | float:
+        """Lightning's: the training batches between validations in `fit` (`val_check_interval` as an int,
+        or int(fraction x the epoch's batches)); inf where a loader without a length validates at its
+        epochs' ends. Known once `fit` has its training loader (from `on_train_start`), as Lightning's."""
+        if self._val_sizing is None:
+            raise AttributeError(
+                "Trainer.val_check_batch is known once fit has its training loader (from on_train_start on); "
+                f"before it, read trainer.val_check_interval ({self.val_check_interval!r})"
+            )
+        every = self._val_every_for(self._val_sizing)
+        return math.inf if every is None else every
+
+    @val_check_batch.setter
+    def val_check_batch(self, value: int | float) -> None:
+        # A callback's adaptive validation (Lightning's idiom) sets it mid-fit: here the schedule reads
+        # val_check_interval, so an int becomes that, inf the epoch end; a value the loop would not read
+        # is refused rather than kept as an attribute that changes nothing.
+        if value == math.inf:
+            self.val_check_interval = 1.0
+            return
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(
+                f"trainer.val_check_batch = {value!r}: expected an int number of training batches >= 1, or "
+                "math.inf (validate at epoch ends)"
+            )
+        self.val_check_interval = int(value)
 
     @property
     def validates_within_epochs(self) -> bool:
@@ -1448,15 +1480,24 @@ class Trainer:
         # A stream's len(loader) is an estimate (each worker's stream ends in its own short batch): its epochs
         # run until it ends, and validate there (and at a fraction of the estimate inside them).
         whole_stream = self._reads_whole_stream(train_loader)
-        val_every = (
-            self._validation_schedule.interval(
-                None if whole_stream and self.val_check_interval == 1.0 else n_batches,
-                self._training_limit_set_by(train_loader),
-            )
-            if val_loader is not None
-            else None
-        )
+        self._val_sizing = (n_batches, whole_stream, self._training_limit_set_by(train_loader))
+        val_every = self._val_every_for(self._val_sizing) if val_loader is not None else None
+        self._val_sized_for = (type(self.val_check_interval), self.val_check_interval)
         return (None if whole_stream else n_batches), val_every
+
+    def _val_every_for(self, sizing: tuple) -> int | None:
+        n_batches, whole_stream, set_by = sizing
+        return self._validation_schedule.interval(
+            None if whole_stream and self.val_check_interval == 1.0 else n_batches, set_by
+        )
+
+    def _current_val_every(self, val_every: int | None) -> int | None:
+        """`val_every`, recomputed where a hook set `val_check_interval` (or Lightning's `val_check_batch`)
+        since the epochs were sized: Lightning's loop reads it at every batch, so a callback's adaptive
+        validation takes effect at once. (The type counts: an int 1 is every batch, 1.0 the epoch end.)"""
+        if (type(self.val_check_interval), self.val_check_interval) == self._val_sized_for:
+            return val_every
+        return self._val_every_for(self._val_sizing)
 
     def _refuse_reloads_with_overfit_batches(self) -> None:
         if self.overfit_batches:
@@ -1784,6 +1825,8 @@ class Trainer:
         outputs = {**{k: LazyScalar(v) for k, v in {**returned, **logged}.items()}, "stepped": stepped}
         # A checkpoint saved by a batch-end hook (ModelCheckpoint(every_n_train_steps)) before this
         # batch's validation records it as pending, so resuming from it runs it first.
+        if val_loader is not None:
+            val_every = self._current_val_every(val_every)
         val_due = val_loader is not None and self._validation_schedule.due(progress, val_every, n_batches)
         progress.validation_pending = val_due
         # Taken before the hooks, so that they read this step's means in callback_metrics; the loggers get
@@ -1844,6 +1887,8 @@ class Trainer:
         val_metrics = {}
         # (As Lightning's: a stop validates where it ends the loop, whatever the interval.)
         stopping = self._stopping.time_out or self._stop_request_ends_fit()
+        if val_loader is not None:
+            val_every = self._current_val_every(val_every)
         if self._validation_schedule.end_epoch(progress, val_every, val_loader is not None, stopping):
             val_metrics = self._validate_in_fit(module)
             if val_metrics is None:
