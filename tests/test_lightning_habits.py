@@ -1567,6 +1567,31 @@ def test_val_check_batch_reads_and_sets_the_validation_interval_as_lightnings(tm
         t.val_check_batch = 0
 
 
+def test_lightnings_device_and_validation_names_answer_or_say_what_to_read(tmp_path):
+    """`trainer.num_devices`, `num_nodes`, `device_ids`, `node_rank`, `received_sigterm`,
+    `enable_validation` and the module's `on_gpu` (read by callbacks ported from Lightning, e.g. to scale
+    the batch size) each raised a bare AttributeError: "'Trainer' object has no attribute 'num_devices'"."""
+    import mlx.core as mx
+
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    for name in ["num_devices", "device_ids", "num_nodes", "node_rank"]:
+        with pytest.raises(AttributeError, match=rf"Trainer\.{name}: .*trainer\.world_size"):
+            getattr(t, name)
+    with pytest.raises(AttributeError, match="trainer.interrupted"):
+        _ = t.received_sigterm
+    assert not hasattr(t, "num_devices")  # (an AttributeError: Lightning-agnostic code's hasattr stays False)
+    module = TinyClassifier()
+    assert t.enable_validation is False and module.on_gpu == (mx.default_device().type == mx.DeviceType.gpu)
+    seen = []
+    module.on_train_start = lambda: seen.append((t.enable_validation, module.on_gpu))
+    t.fit(module, make_batches(), make_batches(32))
+    assert seen == [(True, t.device == mx.gpu)]
+    off = quiet_trainer(tmp_path, max_epochs=1, limit_val_batches=0)
+    module.on_train_start = lambda: seen.append(off.enable_validation)
+    off.fit(module, make_batches(), make_batches(32))
+    assert seen[-1] is False
+
+
 def test_reported_metrics_answer_lightnings_item_idiom(tmp_path):
     """`trainer.callback_metrics["val_loss"].item()` (sweep scripts, Optuna's pruning callback) raised
     AttributeError: 'float' object has no attribute 'item'."""

@@ -1290,6 +1290,11 @@ class TrainModule(nn.Module):
         return mx.Device(self._trainer.device) if self._trainer is not None else mx.default_device()
 
     @property
+    def on_gpu(self) -> bool:
+        """Lightning's `self.on_gpu`: whether `self.device` is a GPU (Metal or CUDA)."""
+        return self.device.type == mx.DeviceType.gpu
+
+    @property
     def dtype(self) -> Any:
         """Lightning's `self.dtype`: the dtype of the module's floating parameters (the first one's;
         bfloat16 under `precision="bf16-true"`), float32 for a module without any."""

@@ -748,6 +748,38 @@ class Trainer:
         """Lightning's list of the schedulers it steps: none here (`_no_scheduler_list`)."""
         raise _no_scheduler_list("lr_scheduler_configs")
 
+    # Lightning's per-node device names: an MLX process drives one device, data parallel is one process
+    # per device, and the nodes are not known to it. An AttributeError (hasattr stays False) saying what
+    # to read instead, rather than a number that would break world_size == num_devices x num_nodes.
+    @property
+    def num_devices(self) -> int:
+        raise _no_device_count("num_devices")
+
+    @property
+    def device_ids(self) -> list[int]:
+        raise _no_device_count("device_ids")
+
+    @property
+    def num_nodes(self) -> int:
+        raise _no_device_count("num_nodes")
+
+    @property
+    def node_rank(self) -> int:
+        raise _no_device_count("node_rank")
+
+    @property
+    def received_sigterm(self) -> bool:
+        """Lightning's flag for a SIGTERM received: here `interrupted` (Ctrl-C or a stop signal)."""
+        raise AttributeError(
+            "Trainer.received_sigterm: a stop signal (SIGTERM as Ctrl-C) sets trainer.interrupted here, and "
+            "the fit saves a checkpoint to resume from (trainer.interrupted_checkpoint)"
+        )
+
+    @property
+    def enable_validation(self) -> bool:
+        """Lightning's: whether `fit` validates, with a validation loader and `limit_val_batches` above 0."""
+        return self._val_loader is not None and self.limit_val_batches != 0
+
     @property
     def lr_schedulers(self) -> list:
         """Lightning 1's name for `lr_scheduler_configs`: none here either."""
@@ -2701,6 +2733,15 @@ class Trainer:
 
 # What `_train_batch` returns where the module's `on_train_batch_start` returned -1.
 _SKIP_REST_OF_EPOCH = object()
+
+
+def _no_device_count(name: str) -> AttributeError:
+    return AttributeError(
+        f"Trainer.{name}: Lightning's per-node device count has no counterpart here: one MLX process drives "
+        "one device (Trainer(devices=1)), data parallel runs one process per device (mlx.launch -n N), and "
+        "the nodes are not known. Read trainer.world_size (the processes), trainer.global_rank and "
+        "trainer.local_rank (this one's), trainer.device (its mx.Device)"
+    )
 
 
 def _no_scheduler_list(name: str) -> AttributeError:
