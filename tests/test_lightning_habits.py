@@ -1574,12 +1574,15 @@ def test_lightnings_device_and_validation_names_answer_or_say_what_to_read(tmp_p
     import mlx.core as mx
 
     t = quiet_trainer(tmp_path, max_epochs=1)
-    for name in ["num_devices", "device_ids", "num_nodes", "node_rank"]:
+    for name in ["device_ids", "node_rank"]:
         with pytest.raises(AttributeError, match=rf"Trainer\.{name}: .*trainer\.world_size"):
             getattr(t, name)
+    # Lightning's devices x nodes is the job's processes: what a ported batch-size or learning-rate scaling
+    # (lr * trainer.num_devices * trainer.num_nodes) reads.
+    assert (t.num_devices, t.num_nodes) == (t.world_size, 1) == (1, 1)
     with pytest.raises(AttributeError, match="trainer.interrupted"):
         _ = t.received_sigterm
-    assert not hasattr(t, "num_devices")  # (an AttributeError: Lightning-agnostic code's hasattr stays False)
+    assert not hasattr(t, "device_ids")  # (an AttributeError: Lightning-agnostic code's hasattr stays False)
     module = TinyClassifier()
     assert t.enable_validation is False and module.on_gpu == (mx.default_device().type == mx.DeviceType.gpu)
     seen = []

@@ -748,20 +748,25 @@ class Trainer:
         """Lightning's list of the schedulers it steps: none here (`_no_scheduler_list`)."""
         raise _no_scheduler_list("lr_scheduler_configs")
 
-    # Lightning's per-node device names: an MLX process drives one device, data parallel is one process
-    # per device, and the nodes are not known to it. An AttributeError (hasattr stays False) saying what
-    # to read instead, rather than a number that would break world_size == num_devices x num_nodes.
+    # Lightning's per-node device names. An MLX process drives one device and data parallel is one process per
+    # device (mlx.launch -n N), so Lightning's devices x nodes is world_size: num_devices answers that and
+    # num_nodes 1, their product what ported code reads them for (an effective batch size, a learning rate
+    # scaled by it). The hosts of a multi-host launch are not told apart, so a device's index on its node and
+    # the node's rank are not known: an AttributeError (hasattr stays False) saying what to read instead.
     @property
     def num_devices(self) -> int:
-        raise _no_device_count("num_devices")
+        """Lightning's devices on this node: here the job's processes, `world_size` (`num_nodes` is 1)."""
+        return self.world_size
+
+    @property
+    def num_nodes(self) -> int:
+        """Lightning's node count: 1 here, with `num_devices` the job's processes (as Trainer(num_nodes=1),
+        the value taken, says), so that num_devices x num_nodes is `world_size` as in Lightning."""
+        return 1
 
     @property
     def device_ids(self) -> list[int]:
         raise _no_device_count("device_ids")
-
-    @property
-    def num_nodes(self) -> int:
-        raise _no_device_count("num_nodes")
 
     @property
     def node_rank(self) -> int:
@@ -2737,10 +2742,11 @@ _SKIP_REST_OF_EPOCH = object()
 
 def _no_device_count(name: str) -> AttributeError:
     return AttributeError(
-        f"Trainer.{name}: Lightning's per-node device count has no counterpart here: one MLX process drives "
+        f"Trainer.{name}: Lightning's per-node device index has no counterpart here: one MLX process drives "
         "one device (Trainer(devices=1)), data parallel runs one process per device (mlx.launch -n N), and "
-        "the nodes are not known. Read trainer.world_size (the processes), trainer.global_rank and "
-        "trainer.local_rank (this one's), trainer.device (its mx.Device)"
+        "the hosts of a launch are not told apart (num_devices is world_size, num_nodes 1). Read "
+        "trainer.world_size (the processes), trainer.global_rank and trainer.local_rank (this one's), "
+        "trainer.device (its mx.Device)"
     )
 
 
