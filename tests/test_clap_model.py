@@ -139,9 +139,34 @@ def test_fused_tiny_matches_transformers():
     plain = model.get_audio_features(mx.array(ref["input_features"]), mx.zeros((3,), dtype=mx.bool_))
     zeroed = model.get_audio_features(mx.array(ref_short["input_features"]), mx.zeros((3,), dtype=mx.bool_))
     np.testing.assert_allclose(np.array(plain), np.array(zeroed), atol=1e-6)
-    # Single-channel ("rand_trunc") features: the global view alone, as transformers does with no longer clip.
-    single = model.get_audio_features(mx.array(ref["input_features"][:, :1]), mx.array(ref["is_longer"]))
+    # Single-channel ("rand_trunc") features with no clip longer: the global view alone.
+    single = model.get_audio_features(mx.array(ref["input_features"][:, :1]), mx.zeros((3,), dtype=mx.bool_))
     np.testing.assert_allclose(np.array(single), np.array(plain), atol=1e-6)
+
+
+@pytest.mark.parity
+def test_fused_model_on_rand_trunc_features_of_longer_clips_matches_transformers():
+    """A fused checkpoint whose preprocessor crops ("rand_trunc": 1 channel) flags clips longer than the
+    window in is_longer; transformers then fuses zeros as their local views. The port skipped the fusion:
+    0.055 off transformers' embedding of those clips on the tiny fused model."""
+    require("transformers")
+    torch = require("torch")
+    script = _fixture_script()
+    config_dict = script.tiny_config(fused=True)
+    hf = script.build_model(config_dict, seed=7)
+    model = _mlx_twin(hf, config_dict)
+    model.eval()
+    features = (np.random.default_rng(7).standard_normal((3, 1, 250, 16)) * 2 - 5).astype(np.float32)
+    is_longer = np.array([[True], [False], [True]])
+    with torch.no_grad():
+        want = hf.get_audio_features(
+            input_features=torch.from_numpy(features), is_longer=torch.from_numpy(is_longer)
+        )
+    want = getattr(want, "pooler_output", want).numpy()
+    got = np.array(model.get_audio_features(mx.array(features), mx.array(is_longer)))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    compiled = mx.compile(model.get_audio_features)(mx.array(features), mx.array(is_longer))
+    np.testing.assert_allclose(np.array(compiled), want, rtol=1e-5, atol=1e-6)
 
 
 def test_a_fused_model_refuses_four_channel_features_without_is_longer():

@@ -88,7 +88,8 @@ class ClapModel(nn.Module):
         input_features : mx.array or np.ndarray, shape (B, C, frames, mel_bins), float
             Log-mel features from :class:`audiotrain.features.clap.ClapFeatureExtractor` (transformers' layout):
             ``C = 1`` for unfused checkpoints, ``C = 4`` (whole clip + 3 local crops) for fused ones (which also
-            accept ``C = 1``, treating no clip as longer);
+            accept ``C = 1``: a clip flagged in ``is_longer`` then fuses zeros as its local views, as in
+            transformers);
             ``frames <= spec_size * freq_ratio`` (1001 for 10 s at 48 kHz, resized to 1024).
         is_longer : mx.array or np.ndarray, shape (B,) or (B, 1), bool, optional
             Fused checkpoints only: which clips were longer than the window, i.e. get the local views fused in.
