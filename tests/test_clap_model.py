@@ -10,6 +10,7 @@ import copy
 import dataclasses
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import audiotrain  # noqa: F401  (loads the optimized BLAS; must precede mlx)
@@ -1209,3 +1210,36 @@ def test_gradient_checkpointing_gives_the_same_gradients_dropout_and_frozen_laye
         np.testing.assert_allclose(np.array(grads[name]), np.array(value), rtol=1e-4, atol=1e-6, err_msg=name)
     model.gradient_checkpointing_disable()
     assert not model.is_gradient_checkpointing
+
+
+@pytest.mark.parametrize(
+    "setting, expected",
+    [
+        (
+            {"feature_size": 32},
+            "a front end makes as many as its feature_size (preprocessor_config.json): use 16",
+        ),
+        (
+            {"truncation": "fusion"},
+            "4 come from a front end with truncation 'fusion' (preprocessor_config.json)",
+        ),
+        ({"max_length_s": 10}, "(preprocessor_config.json): shorten its max_length_s"),
+    ],
+)
+def test_a_front_end_made_for_another_model_is_named_in_the_error(setting, expected):
+    """A checkpoint folder whose preprocessor_config.json does not fit its config.json (other mel bands,
+    the fusion front end of an unfused model, a longer window: 1001 frames for 256), loaded the README's way
+    (CLAP(folder), ClapFeatureExtractor.from_pretrained(folder)), failed at the first call with "has no axis
+    of 16 mel bins", "has 4 channels; this unfused model expects 1" or "accepts at most 256", naming neither
+    the front end nor the setting to change."""
+    from audiotrain.features.clap import ClapFeatureExtractor
+    from audiotrain.models.clap import CLAP
+
+    model = CLAP(FIXTURE)
+    settings = ClapFeatureExtractor.from_pretrained(FIXTURE).to_dict()
+    settings.update(setting)
+    settings.pop("nb_max_samples", None)  # (derived from max_length_s)
+    front_end = ClapFeatureExtractor.from_dict(settings)
+    features = front_end([np.full(48000 * 3, 0.01, np.float32)], sampling_rate=48000, train=False)
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        model(**features)

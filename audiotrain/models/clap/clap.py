@@ -59,7 +59,8 @@ def mel_to_model_layout(audio: mx.array, num_mel_bins: int) -> mx.array:
         return audio.transpose(0, 1, 3, 2)
     raise ValueError(
         f"CLAP audio of shape {tuple(audio.shape)} has no axis of {num_mel_bins} mel bins (the checkpoint's "
-        f"num_mel_bins); expected (batch, 1, {num_mel_bins}, frames) or (batch, 1, frames, {num_mel_bins})"
+        f"num_mel_bins); expected (batch, 1, {num_mel_bins}, frames) or (batch, 1, frames, {num_mel_bins}); "
+        f"a front end makes as many as its feature_size (preprocessor_config.json): use {num_mel_bins}"
     )
 
 

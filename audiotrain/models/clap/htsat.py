@@ -442,15 +442,25 @@ class ClapAudioEncoder(nn.Module):
             raise ValueError(
                 f"input_features has {c} channels; this {'fused' if cfg.enable_fusion else 'unfused'} model expects "
                 + ("4 (whole clip + 3 local views) or 1" if cfg.enable_fusion else "1")
+                # (a front end with truncation "fusion" makes the 4: the usual mismatch, named for the user)
+                + (
+                    ""
+                    if cfg.enable_fusion or c != 4
+                    else "; 4 come from a front end with truncation 'fusion' "
+                    "(preprocessor_config.json): unfused checkpoints use 'rand_trunc'"
+                )
             )
         if f != cfg.num_mel_bins:
             raise ValueError(
-                f"input_features has {f} mel bins; the model expects num_mel_bins={cfg.num_mel_bins}"
+                f"input_features has {f} mel bins; the model expects num_mel_bins={cfg.num_mel_bins}: "
+                "a front end makes as many as its feature_size (preprocessor_config.json)"
             )
         if t > cfg.spec_width:
             raise ValueError(
                 f"input_features has {t} frames; the model accepts at most {cfg.spec_width} (audio_config."
-                f"spec_size {cfg.spec_size} x freq_ratio {cfg.freq_ratio}, spec_size // num_mel_bins)"
+                f"spec_size {cfg.spec_size} x freq_ratio {cfg.freq_ratio}, spec_size // num_mel_bins); "
+                "a front end makes max_length_s x sampling_rate / hop_length + 1 "
+                "(preprocessor_config.json): shorten its max_length_s, or pass shorter features"
             )
         x = self.batch_norm(features)  # the mel axis is last: BatchNorm over mel bins, as HF's transpose does
         x = self._resize_time(x)
