@@ -728,6 +728,7 @@ class ConfiguredTrainer:
         run_dir: str | Path | None = None,
         overwrite: bool = False,
         log: Callable[[str], None] = print,
+        train_transforms: Callable | Sequence[Callable] | None = None,
     ) -> CVResult:
         """K-fold cross-validation: every sample is scored by the one fold that did not train on it.
 
@@ -756,6 +757,10 @@ class ConfiguredTrainer:
                 ``overwrite=True``, which removes only what a cross-validation writes there (in a
                 ``fold<k>/``, what its `train` wrote: a user's own files there stay, and are named).
             log: where the per-fold progress lines go (default `print`; ``lambda line: None`` silences them).
+            train_transforms: ``sample -> sample`` callables (a DataLoader's ``cpu_transforms``) run only in
+                the folds' training loaders, before the given DataLoader's own ``cpu_transforms``, which every
+                part (train, val, held-out) runs: augmentation (gain, shift, noise; drawn from `batch_rng`)
+                goes here, so that validation and the scores see the samples as they are.
 
         Each fold's Trainer gets its own copy of the callbacks given to `create_trainer` (copied as they are
         when `train_with_cv` starts), so what one fold's EarlyStopping or ModelCheckpoint has seen does not
@@ -770,7 +775,7 @@ class ConfiguredTrainer:
             (config.yaml, checkpoints/best and last, history.json), ``folds.json`` (each fold's sample
             indices), ``cv_scores.json`` and ``cv_scores.md`` (each metric per fold, mean and std).
         """
-        dataset, fold_loader = self._fold_data(data)
+        dataset, fold_loader = self._fold_data(data, train_transforms)
         folds = self.config.kaggle.cv_folds if folds is None else folds
         test_loader = self._ensemble_loader(test_loader)
         n = len(dataset)
@@ -970,8 +975,21 @@ class ConfiguredTrainer:
             )
         return self._loader(test_loader, shuffle=False)
 
-    def _fold_data(self, data: Any) -> tuple[Any, Callable[[list[int], bool], Iterable]]:
+    def _fold_data(
+        self, data: Any, train_transforms: Callable | Sequence[Callable] | None = None
+    ) -> tuple[Any, Callable[[list[int], bool], Iterable]]:
         """(the samples, a function giving the loader of some of them for training or evaluation)."""
+        if train_transforms is None:
+            augment: list[Callable] = []
+        elif callable(train_transforms):
+            augment = [train_transforms]
+        else:
+            augment = list(train_transforms)
+        for transform in augment:
+            if not callable(transform):
+                raise TypeError(
+                    f"train_with_cv: train_transforms must be callables (sample -> sample), got {transform!r}"
+                )
         if is_iterable_dataset(data.dataset if isinstance(data, DataLoader) else data):
             raise TypeError(
                 "train_with_cv: the data is a stream (an iterable dataset); folds split samples by index, so "
@@ -996,7 +1014,7 @@ class ConfiguredTrainer:
                     drop_last=data.drop_last and train,
                     prefetch_factor=data.prefetch_factor,
                     worker_type=data.worker_type,
-                    cpu_transforms=list(data.cpu_transforms),
+                    cpu_transforms=(augment if train else []) + list(data.cpu_transforms),
                     mlx_transforms=list(data.mlx_transforms),
                     seed=data.seed,
                     # (a thread loader's is unused, and passing it would warn)
@@ -1018,7 +1036,20 @@ class ConfiguredTrainer:
             check_dataset(data)
         except TypeError as error:
             raise TypeError(f"train_with_cv: {error}") from None
-        return data, lambda indices, train: self._loader(Subset(data, indices), shuffle=train)
+
+        def from_dataset(indices: list[int], train: bool) -> Iterable:
+            if not (train and augment):
+                return self._loader(Subset(data, indices), shuffle=train)
+            d = self.config.data
+            return DataLoader(
+                Subset(data, indices),
+                batch_size=d.batch_size,
+                shuffle=True,
+                num_workers=d.num_workers,
+                cpu_transforms=augment,
+            )
+
+        return data, from_dataset
 
     def _fresh_module(self) -> TrainModule:
         """A copy of the module as it is now; the trainer it was last used by is not copied along."""

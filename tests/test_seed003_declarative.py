@@ -1831,3 +1831,34 @@ def test_a_list_of_samples_given_as_the_loader_is_told_to_go_through_a_dataloade
         trainer.train(samples[:32], samples[32:])
     assert not (tmp_path / "run").exists()
     assert trainer.train(Points(), Points()).run_dir == tmp_path / "run"  # a Dataset is batched
+
+
+def test_train_with_cv_train_transforms_augment_only_the_folds_training_samples(tmp_path):
+    # ESC-50 style: waveform augmentation must not reach validation or the held-out scores, while the
+    # loader's own cpu_transforms (features) run everywhere, after the augmentation.
+    from audiotrain import create_trainer
+    from audiotrain.data import DataLoader
+
+    def augment(sample):
+        x, y = sample
+        return x + 100.0, y
+
+    def features(sample):
+        x, y = sample
+        return x * 2, y
+
+    for data in (DataLoader(Points(), batch_size=4, cpu_transforms=[features]), Points()):
+        trainer = create_trainer(TinyNet(), config="quick_test", run_dir=str(tmp_path / "run"))
+        _, fold_loader = trainer._fold_data(data, train_transforms=augment)
+        scale = 2 if isinstance(data, DataLoader) else 1
+        train_x = np.concatenate([np.asarray(x) for x, _ in fold_loader([0, 1, 2, 3], True)])
+        test_x = np.concatenate([np.asarray(x) for x, _ in fold_loader([0, 1, 2, 3], False)])
+        assert sorted(train_x[:, 0]) == pytest.approx(sorted((Points().x[:4, 0] + 100) * scale))
+        np.testing.assert_allclose(test_x, Points().x[:4] * scale)
+
+    seen = []
+    trainer = create_trainer(TinyNet(), config="quick_test", run_dir=str(tmp_path / "cv"))
+    cv = trainer.train_with_cv(Points(), folds=2, train_transforms=[lambda s: seen.append(1) or s])
+    assert len(cv.fold_scores) == 2 and seen  # ran, in training only (the loaders above)
+    with pytest.raises(TypeError, match="train_transforms must be callables"):
+        trainer.train_with_cv(Points(), folds=2, train_transforms=["gain"], run_dir=str(tmp_path / "x"))
