@@ -859,7 +859,7 @@ class ConfiguredTrainer:
         for fold in parts:
             log(
                 f"fold {fold.index} ({fold.index + 1} of {folds}): {len(fold.train)} train / {len(fold.val)} val / "
-                f"{len(fold.test)} held-out samples"
+                f"{len(fold.test)} held-out samples{_groups_said(groups, fold)}"
             )
             fold_dir = folder / f"fold{fold.index}"
             run = dataclasses.replace(
@@ -1127,6 +1127,22 @@ def run_own_paths(run_dir: Path) -> list[Path]:
         elif path.exists() or path.is_symlink():
             paths.append(path)
     return paths
+
+
+def _groups_said(groups: Sequence[Hashable] | None, fold: Any) -> str:
+    """The groups of a fold's val and held-out parts, for its log line, where they are few: with a dataset's
+    own folds as groups (ESC-50's fold column), fold k of the cross-validation is not the data's fold k."""
+    if groups is None:
+        return ""
+    said = []
+    for part, indices in (("val", fold.val), ("held out", fold.test)):
+        if not indices:  # (val_fraction=0)
+            continue
+        names = sorted({groups[i] for i in indices}, key=str)
+        if len(names) > 3:
+            return ""
+        said.append(f"{part}: {', '.join(map(str, names))}")
+    return " (groups " + "; ".join(said) + ")"
 
 
 def _fold_own_entries(folder: Path) -> dict[str, OwnEntries]:

@@ -1862,3 +1862,19 @@ def test_train_with_cv_train_transforms_augment_only_the_folds_training_samples(
     assert len(cv.fold_scores) == 2 and seen  # ran, in training only (the loaders above)
     with pytest.raises(TypeError, match="train_transforms must be callables"):
         trainer.train_with_cv(Points(), folds=2, train_transforms=["gain"], run_dir=str(tmp_path / "x"))
+
+
+def test_train_with_cv_with_the_datas_own_folds_as_groups_says_which_fold_each_one_holds_out(tmp_path):
+    # ESC-50's meta CSV numbers its folds 1-5; given as groups, fold k of the cross-validation holds out
+    # whichever data fold the seeded shuffle gave it, so each fold's line names its groups.
+    from audiotrain import create_trainer
+
+    data_fold = [i % 3 + 1 for i in range(40)]
+    lines = []
+    trainer = create_trainer(TinyNet(), config="quick_test", run_dir=str(tmp_path / "cv"))
+    trainer.train_with_cv(Points(), folds=3, groups=data_fold, log=lines.append)
+    folds = json.loads((tmp_path / "cv" / "folds.json").read_text())["folds"]
+    for fold in folds:
+        held_out, val = data_fold[fold["test"][0]], data_fold[fold["val"][0]]
+        (line,) = [line for line in lines if line.startswith(f"fold {fold['index']} (")]
+        assert line.endswith(f"held-out samples (groups val: {val}; held out: {held_out})")
