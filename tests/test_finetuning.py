@@ -663,6 +663,20 @@ def test_a_freeze_inside_an_epoch_trains_the_same_parameters_compiled_and_eager(
     assert all(np.array_equal(per_batch[3], later) for later in per_batch[4:])
 
 
+@pytest.mark.parametrize("compile_", [True, False])
+def test_a_freeze_every_other_batch_is_warned_of_where_the_epoch_ends_as_it_began(tmp_path, compile_):
+    """A generator resting every other batch (frozen on odd batches): five batches end the epoch with fc1
+    trainable, as it began, and the fit trained fc1 at every batch without a word (the warning compared only
+    the epoch's last step with its start). It is warned of, naming fc1."""
+    module, callback = TinyClassifier(), FreezesEveryOtherBatch()
+    with pytest.warns(UserWarning, match=r"frozen inside epoch 0 \(e.g. fc1\..*next epoch start"):
+        quiet_trainer(tmp_path, max_epochs=1, compile=compile_, callbacks=[callback]).fit(
+            module, make_batches(80)
+        )
+    assert len(callback.fc1_after) == 5
+    assert all(not np.array_equal(a, b) for a, b in zip(callback.fc1_after, callback.fc1_after[1:]))
+
+
 def test_a_freeze_inside_an_accumulation_window_of_an_eager_fit_trains_on(tmp_path):
     """compile=False, accumulate_grad_batches=2, fc1 frozen every other batch: the window's second batch
     had no gradient for fc1 and the fit stopped with a bare KeyError: 'weight'. It trains what the epoch

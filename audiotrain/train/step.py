@@ -417,12 +417,18 @@ class _PerMode:
         # parameter tree (`trainable_names`: 1.35 ms a step on a 288-array model), which is needed only
         # where a hook froze or unfroze something since.
         self._frozen_as_built = frozen_signature(self._modules) if trains is not None else None
+        # The first trainable set a hook asked for (freeze()/unfreeze() in a batch hook) that a call trained
+        # otherwise, read and reset by the trainer at each epoch end: comparing only the epoch's last step
+        # missed an alternation that ends the epoch as it began (a generator resting every other batch).
+        self.asked_otherwise: frozenset[str] | None = None
 
     def forget(self) -> None:
         """Trace again at the next call (`TrainStep.trace_again`)."""
         self._built.clear()
 
     def __call__(self, *args: Any):
+        if self.trains is not None and self.asked_otherwise is None:
+            self._note_a_hooks_freezing()
         signature = mode_signature(self._modules)
         fn = self._built.get(signature)
         if fn is None:
@@ -437,6 +443,13 @@ class _PerMode:
         if not self.compile:
             return self._training_what_it_was_built_for(fn, args)
         return fn(*args)
+
+    def _note_a_hooks_freezing(self) -> None:
+        if self._frozen_as_built is not None and frozen_signature(self._modules) == self._frozen_as_built:
+            return
+        now = trainable_names(self.module)
+        if now != self.trains:
+            self.asked_otherwise = now
 
     def _impl_as_built(self, *args: Any) -> Any:
         return self._training_what_it_was_built_for(self.impl, args)
@@ -759,6 +772,15 @@ class TrainStep:
         return mx.array(0.0)
 
     # -- public ---------------------------------------------------------------------------------
+    def trained_other_than_asked(self) -> frozenset[str] | None:
+        """The first trainable set a hook asked for since the last call that a step trained otherwise (it
+        trains what it was built for until it is rebuilt at the next epoch start), or None."""
+        asked = None
+        for per_mode in (self._accumulate, self._update, self._close):
+            asked = asked if asked is not None else per_mode.asked_otherwise
+            per_mode.asked_otherwise = None
+        return asked
+
     def trace_again(self) -> None:
         """Trace the step again at its next call, for a change that the traced graph holds but its state does
         not: an optimizer's learning-rate schedule taken away (StochasticWeightAveraging sets the rate per

@@ -1402,6 +1402,9 @@ class Trainer:
         # on_train_batch_end, the validation after it) waits for no batch: the next step is the next epoch's.
         at_last_step, self._trainable_at_last_step = self._trainable_at_last_step, None
         now = at_last_step if at_last_step is not None else trainable_names(module)
+        # A step that trained other than a hook asked, earlier in the epoch (the set may be back by its end)
+        asked = self._train_step.trained_other_than_asked() if self._train_step is not None else None
+        now = asked if asked is not None else now
         was = self._run.trainable.now
         if now == was or self._warned_of_freezing_inside_an_epoch:
             return
