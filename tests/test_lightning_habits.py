@@ -2200,3 +2200,34 @@ def test_lightnings_top_level_names_have_their_counterparts_at_the_top_of_the_pa
     assert L.Callback is train.Callback
     for name in ("TrainModule", "Trainer", "DataModule", "seed_everything"):
         assert getattr(L, name) is getattr(train, name), name
+
+
+def test_val_check_interval_set_mid_fit_is_checked_as_the_constructors(tmp_path):
+    """Since the loop reads val_check_interval at every batch, a callback setting it to 0 stopped the fit
+    in a bare "ZeroDivisionError: integer modulo by zero", and np.int64(2) was taken as a fraction (2 epochs):
+    validation never ran again. The value is checked as Trainer(val_check_interval=...) is."""
+    from audiotrain.train import Callback
+
+    class SetInterval(Callback):
+        def __init__(self, value):
+            self.value = value
+
+        def on_train_epoch_start(self, trainer, module):
+            if trainer.current_epoch == 1:
+                trainer.val_check_interval = self.value
+
+    for bad in (0, 1.5):
+        t = quiet_trainer(tmp_path / str(bad), max_epochs=2, val_check_interval=0.5, num_sanity_val_steps=0)
+        t.callbacks.append(SetInterval(bad))
+        with pytest.raises(ValueError, match=f"val_check_interval={bad}"):
+            t.fit(TinyClassifier(), make_batches(), make_batches(32))
+    t = quiet_trainer(tmp_path / "np", max_epochs=2, val_check_interval=0.5, num_sanity_val_steps=0)
+    module, validations = TinyClassifier(), []
+    module.on_validation_start = lambda: validations.append(t.global_step)
+    t.callbacks.append(SetInterval(np.int64(2)))
+    t.fit(module, make_batches(), make_batches(32))
+    n = t.num_training_batches
+    assert validations == [n // 2, 2 * (n // 2)] + list(range(n + 2, 2 * n + 1, 2))
+    t = quiet_trainer(tmp_path / "none", max_epochs=1, val_check_interval=2, check_val_every_n_epoch=None)
+    with pytest.raises(ValueError, match="check_val_every_n_epoch=None"):
+        t.val_check_interval = 0.5

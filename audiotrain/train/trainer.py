@@ -831,6 +831,15 @@ class Trainer:
 
     @val_check_interval.setter
     def val_check_interval(self, value: int | float) -> None:
+        # Checked as the constructor's argument: a callback sets it mid-fit (the loop reads it at every
+        # batch), where 0 stopped the fit in a modulo by zero and np.int64(2) was taken as a fraction (2
+        # epochs).
+        value = flags.val_check_interval(value)
+        if self.check_val_every_n_epoch is None and isinstance(value, float):
+            raise ValueError(
+                f"trainer.val_check_interval = {value!r}: with check_val_every_n_epoch=None validation runs "
+                "only every val_check_interval batches; give an int"
+            )
         self._validation_schedule.val_check_interval = value
 
     @property
