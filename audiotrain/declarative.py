@@ -1134,11 +1134,12 @@ def _groups_said(groups: Sequence[Hashable] | None, fold: Any) -> str:
     own folds as groups (ESC-50's fold column), fold k of the cross-validation is not the data's fold k."""
     if groups is None:
         return ""
-    said = []
+    # By position, as grouped_folds reads them: a pandas column of a filtered table indexes by its labels.
+    labels, said = list(groups), []
     for part, indices in (("val", fold.val), ("held out", fold.test)):
         if not indices:  # (val_fraction=0)
             continue
-        names = sorted({groups[i] for i in indices}, key=str)
+        names = sorted({labels[i] for i in indices}, key=str)
         if len(names) > 3:
             return ""
         said.append(f"{part}: {', '.join(map(str, names))}")

@@ -1878,3 +1878,34 @@ def test_train_with_cv_with_the_datas_own_folds_as_groups_says_which_fold_each_o
         held_out, val = data_fold[fold["test"][0]], data_fold[fold["val"][0]]
         (line,) = [line for line in lines if line.startswith(f"fold {fold['index']} (")]
         assert line.endswith(f"held-out samples (groups val: {val}; held out: {held_out})")
+
+
+def test_train_with_cv_names_the_groups_of_a_column_indexed_by_its_labels(tmp_path):
+    # A pandas column of a filtered table (ESC-10's rows of ESC-50's meta CSV) keeps its row labels, and
+    # groups[i] reads a label, not the i-th value: the fold lines stopped with a bare KeyError (or named
+    # another row's group) after the folds were split by position.
+    from audiotrain import create_trainer
+
+    class Column:  # pandas.Series' indexing: by label, iterating over the values
+        def __init__(self, values, labels):
+            self.values, self.by_label = list(values), dict(zip(labels, values))
+
+        def __len__(self):
+            return len(self.values)
+
+        def __iter__(self):
+            return iter(self.values)
+
+        def __getitem__(self, label):
+            return self.by_label[label]
+
+    data_fold = [i % 3 + 1 for i in range(40)]
+    lines = []
+    trainer = create_trainer(TinyNet(), config="quick_test", run_dir=str(tmp_path / "cv"))
+    groups = Column(data_fold, labels=range(100, 140))
+    trainer.train_with_cv(Points(), folds=3, groups=groups, log=lines.append)
+    folds = json.loads((tmp_path / "cv" / "folds.json").read_text())["folds"]
+    for fold in folds:
+        held_out, val = data_fold[fold["test"][0]], data_fold[fold["val"][0]]
+        (line,) = [line for line in lines if line.startswith(f"fold {fold['index']} (")]
+        assert line.endswith(f"held-out samples (groups val: {val}; held out: {held_out})")
