@@ -448,10 +448,13 @@ class ConfiguredTrainer:
             )
         return found[0] if found else None
 
-    def _loader(self, data: Any, shuffle: bool, name: str = "loader") -> Iterable | None:
+    def _loader(
+        self, data: Any, shuffle: bool, name: str = "loader", cpu_transforms: Sequence[Callable] = ()
+    ) -> Iterable | None:
         """`data` batched with ``data.batch_size`` where it is a dataset of samples: an `audiotrain.Dataset`, or
         any map-style one (``__len__`` and ``__getitem__``, no ``__iter__``: a torch Dataset), as
-        `train_with_cv` batches it. Anything iterable (a DataLoader, a list of batches) is used as it is."""
+        `train_with_cv` batches it (its folds' training samples through `cpu_transforms`). Anything iterable
+        (a DataLoader, a list of batches) is used as it is."""
         if isinstance(data, list) and data and not _transfers_batches(self.module):
             _refuse_a_list_of_samples(data[0], name)
         map_style = (
@@ -459,7 +462,13 @@ class ConfiguredTrainer:
         )
         if isinstance(data, Dataset) or map_style:
             d = self.config.data
-            return DataLoader(data, batch_size=d.batch_size, shuffle=shuffle, num_workers=d.num_workers)
+            return DataLoader(
+                data,
+                batch_size=d.batch_size,
+                shuffle=shuffle,
+                num_workers=d.num_workers,
+                cpu_transforms=list(cpu_transforms),
+            )
         return data
 
     def train(
@@ -1038,16 +1047,7 @@ class ConfiguredTrainer:
             raise TypeError(f"train_with_cv: {error}") from None
 
         def from_dataset(indices: list[int], train: bool) -> Iterable:
-            if not (train and augment):
-                return self._loader(Subset(data, indices), shuffle=train)
-            d = self.config.data
-            return DataLoader(
-                Subset(data, indices),
-                batch_size=d.batch_size,
-                shuffle=True,
-                num_workers=d.num_workers,
-                cpu_transforms=augment,
-            )
+            return self._loader(Subset(data, indices), shuffle=train, cpu_transforms=augment if train else ())
 
         return data, from_dataset
 
