@@ -171,6 +171,20 @@ def _trainable(task):
     return {k for k, _ in tree_flatten(task.trainable_parameters())}
 
 
+def test_a_model_set_to_checkpoint_its_activations_keeps_it_in_a_task_of_the_default_config():
+    """`model.gradient_checkpointing_enable()` then `CLAPTrainModule(model)` (transformers' order) trained
+    without checkpointing: the task's default gradient_checkpointing=False turned it off, unsaid. It is only
+    turned on by the config, as transformers' Trainer does."""
+    model = ClapModel(tiny_config())
+    model.gradient_checkpointing_enable()
+    CLAPTrainModule(model, CLAPTaskConfig())
+    assert model.is_gradient_checkpointing
+    other = ClapModel(tiny_config())
+    CLAPTrainModule(other, CLAPTaskConfig(gradient_checkpointing=True))
+    assert other.is_gradient_checkpointing
+    assert all(stage.gradient_checkpointing for stage in other.audio_model.audio_encoder.layers)
+
+
 def test_freezing_options():
     model = ClapModel(tiny_config())
     task = CLAPTrainModule(model, CLAPTaskConfig())

@@ -242,7 +242,11 @@ class CLAPTrainModule(TrainModule):
         self.config = config or CLAPTaskConfig()
         self.clap = model
         self.apply_freezing()
-        model.gradient_checkpointing_enable(self.config.gradient_checkpointing)
+        # Only turned on, as transformers' Trainer does (args.gradient_checkpointing): a model the user set to
+        # checkpoint (model.gradient_checkpointing_enable() before building the task) keeps it, where the
+        # config's default False turned it off unsaid (the batch that fitted then ran out of memory).
+        if self.config.gradient_checkpointing:
+            model.gradient_checkpointing_enable()
         # A checkpoint loads in eval mode (for inference) and fit keeps the modes it is given: a task is
         # built to train (with BatchNorm as batchnorm_eval says).
         self.train()
