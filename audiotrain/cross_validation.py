@@ -11,6 +11,8 @@ never has samples in two folds: every group is held out by exactly one fold, and
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ from audiotrain._files import write_json_atomically, write_text_atomically
 import numpy as np
 
 #: What a cross-validation writes in its folder besides the ``fold<k>/`` runs.
-CV_FILES = ("folds.json", "cv_scores.json", "cv_scores.md")
+CV_FILES = ("folds.json", "cv_scores.json", "cv_scores.md", "oof_predictions.csv")
 
 
 def fold_folders(folder: Path) -> list[Path]:
@@ -237,6 +239,28 @@ class CVResult:
         about = f"Scores {unit}; std: np.std over the folds (ddof 0; pandas' .std() is ddof 1).\n\n"
         write_text_atomically(md_path, about + self.table() + "\n")
         return json_path, md_path
+
+
+def write_out_of_fold(
+    path: Path, oof: np.ndarray, folds: Sequence[Fold], groups: Sequence[Hashable] | None = None
+) -> Path:
+    """``oof`` (one row per sample, in sample order) as a CSV a user can join to the data: ``sample`` (the
+    index), ``fold`` (the one that held it out), ``group`` (where groups were given), then ``output`` (one
+    value per sample) or ``output_0 .. output_<C-1>`` (a row of C: a classifier's per-class scores)."""
+    fold_of = {i: fold.index for fold in folds for i in fold.test}
+    if groups is not None:
+        groups = list(groups)  # (by position: a pandas column of a filtered table is indexed by its labels)
+    flat = oof.reshape(len(oof), -1)
+    outputs = ["output"] if oof.ndim == 1 else [f"output_{j}" for j in range(flat.shape[1])]
+    header = ["sample", "fold", *(["group"] if groups is not None else []), *outputs]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for i, row in enumerate(flat):
+        group = [groups[i]] if groups is not None else []
+        writer.writerow([i, fold_of[i], *group, *(repr(float(v)) for v in row)])
+    write_text_atomically(path, buffer.getvalue())
+    return path
 
 
 def _has_score(value: Any) -> bool:

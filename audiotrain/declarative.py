@@ -55,7 +55,14 @@ from audiotrain._build import build_version
 from audiotrain._caller import user_stacklevel
 from audiotrain._files import write_text_atomically
 from audiotrain._warning_filters import ignoring_warnings
-from audiotrain.cross_validation import CV_FILES, CVResult, cv_outputs, fold_folders, grouped_folds
+from audiotrain.cross_validation import (
+    CV_FILES,
+    CVResult,
+    cv_outputs,
+    fold_folders,
+    grouped_folds,
+    write_out_of_fold,
+)
 from audiotrain.data import DataLoader, Dataset, Subset
 from audiotrain.data.dataset import check_dataset, is_iterable_dataset
 from audiotrain.distributed import collectives
@@ -782,7 +789,9 @@ class ConfiguredTrainer:
             when `predict` returns arrays; else None) and ``ensemble`` (the folds' mean `predict` output on
             ``test_loader``, one row per test sample; None without one). The folder holds ``fold<k>/``
             (config.yaml, checkpoints/best and last, history.json), ``folds.json`` (each fold's sample
-            indices), ``cv_scores.json`` and ``cv_scores.md`` (each metric per fold, mean and std).
+            indices), ``cv_scores.json`` and ``cv_scores.md`` (each metric per fold, mean and std) and,
+            where there is an ``oof``, ``oof_predictions.csv`` (``sample``, ``fold``, ``group`` where groups
+            are given, ``output_0 ..``: each sample's row of ``oof``).
         """
         dataset, fold_loader = self._fold_data(data, train_transforms)
         folds = self.config.kaggle.cv_folds if folds is None else folds
@@ -926,6 +935,8 @@ class ConfiguredTrainer:
         n_groups = n if groups is None else len(set(groups))
         if _main():
             cv.write(samples=n, groups=n_groups)
+            if cv.oof is not None:  # (predict_step gave one array row per held-out sample)
+                write_out_of_fold(folder / "oof_predictions.csv", cv.oof, parts, groups)
         grouping = "each sample its own group" if groups is None else f"grouped: {n_groups} groups"
         log(
             f"{folds}-fold cross-validation over {n} samples ({grouping}):\n{cv.table()}\nrun folder: {folder}"

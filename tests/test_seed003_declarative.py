@@ -485,6 +485,26 @@ def test_seed003_train_with_cv_on_a_train_loader(tmp_path, monkeypatch):
     np.testing.assert_array_equal(np.array(model.linear.weight), before)  # each fold trained a copy
 
 
+def test_train_with_cv_writes_the_out_of_fold_predictions_beside_the_scores(tmp_path):
+    import csv
+
+    from audiotrain import create_trainer
+
+    data = Points()
+    trainer = create_trainer(TinyNet(), config="quick_test", batch_size=4, run_dir=str(tmp_path / "cv"))
+    cv = trainer.train_with_cv(data, folds=3, groups=data.clip_of, log=lambda s: None)
+    with open(cv.run_dir / "oof_predictions.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert list(rows[0]) == ["sample", "fold", "group", "output_0", "output_1", "output_2"]
+    assert [int(r["sample"]) for r in rows] == list(range(40))
+    folds = json.loads((cv.run_dir / "folds.json").read_text())["folds"]
+    for fold in folds:
+        assert {int(rows[i]["fold"]) for i in fold["test"]} == {fold["index"]}
+    assert [int(r["group"]) for r in rows] == data.clip_of
+    scores = np.array([[float(r[f"output_{j}"]) for j in range(3)] for r in rows])
+    np.testing.assert_allclose(scores, cv.oof, rtol=1e-6)
+
+
 def test_train_with_cv_fold_loaders_keep_the_users_loader_settings(tmp_path):
     from audiotrain import create_trainer
     from audiotrain.data import DataLoader
