@@ -64,6 +64,7 @@ def grouped_folds(
     unit: str = "groups",
     source: str = "cross-validation",
     flag: str = "folds",
+    groups_are_folds: bool = False,
 ) -> list[Fold]:
     """``folds`` folds over the samples ``0 .. len(groups) - 1``; sample ``i`` belongs to group ``groups[i]``.
 
@@ -77,6 +78,9 @@ def grouped_folds(
     - Indices within each part follow the shuffled group order, then sample order.
 
     Args:
+        groups_are_folds: each group is one fold, the data's own (ESC-50's fold column): fold ``k`` holds out
+            the ``k``-th group in sorted order (fold 0 the data's fold 1), and ``folds`` must be their number.
+            Only the validation groups are drawn with ``seed``.
         unit: what a group is, for errors ("songs", "clips").
         source: where the samples come from, for errors.
         flag: the option that set ``folds``, for errors.
@@ -102,6 +106,11 @@ def grouped_folds(
                 "label that can be a dict key: a str, an int or a tuple"
             ) from None
     order = list(members)  # first appearance: the same groups in the same order give the same folds
+    if groups_are_folds and len(order) != folds:
+        raise ValueError(
+            f"{source}: groups_are_folds makes one fold of each group, and there are {len(order)} "
+            f"{unit}, but {flag} is {folds}; pass {flag}={len(order)} (or leave it out)"
+        )
     if len(order) < folds:
         # Each fold holds out at least one group, and the other folds must have one to train on.
         advice = (
@@ -116,10 +125,16 @@ def grouped_folds(
     shuffled = [order[i] for i in np.random.default_rng(seed).permutation(len(order))]
     load = [0] * folds
     fold_of: dict[Hashable, int] = {}
-    for group in sorted(shuffled, key=lambda g: -len(members[g])):  # stable: ties keep the shuffled order
-        k = int(np.argmin(load))  # the first of the lightest folds
-        fold_of[group] = k
-        load[k] += len(members[group])
+    if groups_are_folds:
+        try:
+            fold_of = {group: k for k, group in enumerate(sorted(order))}
+        except TypeError:  # (labels of mixed kinds, 1 and "2": in order of first appearance)
+            fold_of = {group: k for k, group in enumerate(order)}
+    else:
+        for group in sorted(shuffled, key=lambda g: -len(members[g])):  # stable: ties keep shuffled order
+            k = int(np.argmin(load))  # the first of the lightest folds
+            fold_of[group] = k
+            load[k] += len(members[group])
 
     def samples(part: list) -> list[int]:
         return [i for group in part for i in members[group]]

@@ -745,6 +745,7 @@ class ConfiguredTrainer:
         overwrite: bool = False,
         log: Callable[[str], None] = print,
         train_transforms: Callable | Sequence[Callable] | None = None,
+        groups_are_folds: bool = False,
     ) -> CVResult:
         """K-fold cross-validation: every sample is scored by the one fold that did not train on it.
 
@@ -777,6 +778,9 @@ class ConfiguredTrainer:
                 the folds' training loaders, before the given DataLoader's own ``cpu_transforms``, which every
                 part (train, val, held-out) runs: augmentation (gain, shift, noise; drawn from `batch_rng`)
                 goes here, so that validation and the scores see the samples as they are.
+            groups_are_folds: the groups are the data's own folds (ESC-50's fold column): fold ``k`` holds
+                out the ``k``-th group in sorted order (fold 0 the data's fold 1), as the dataset's papers
+                report per fold, instead of a seeded order. ``folds`` defaults to their number.
 
         Each fold's Trainer gets its own copy of the callbacks given to `create_trainer` (copied as they are
         when `train_with_cv` starts), so what one fold's EarlyStopping or ModelCheckpoint has seen does not
@@ -794,7 +798,17 @@ class ConfiguredTrainer:
             are given, ``output_0 ..``: each sample's row of ``oof``).
         """
         dataset, fold_loader = self._fold_data(data, train_transforms)
-        folds = self.config.kaggle.cv_folds if folds is None else folds
+        if groups_are_folds and groups is None:
+            raise ValueError(
+                "train_with_cv: groups_are_folds=True needs groups=, the data's fold of each sample "
+                "(ESC-50's fold column)"
+            )
+        if folds is None:
+            # (By position, as grouped_folds reads them: a pandas column may be indexed by its labels.)
+            try:
+                folds = len(set(list(groups))) if groups_are_folds else self.config.kaggle.cv_folds
+            except TypeError:  # (an unhashable group: grouped_folds names it)
+                folds = self.config.kaggle.cv_folds
         test_loader = self._ensemble_loader(test_loader)
         n = len(dataset)
         if groups is not None and len(groups) != n:
@@ -811,7 +825,13 @@ class ConfiguredTrainer:
         seed = self.config.training.seed if seed is None else seed
         unit = "samples" if groups is None else "groups"
         parts = grouped_folds(
-            range(n) if groups is None else groups, folds, seed, val_fraction, unit, source="train_with_cv"
+            range(n) if groups is None else groups,
+            folds,
+            seed,
+            val_fraction,
+            unit,
+            source="train_with_cv",
+            groups_are_folds=groups_are_folds,
         )
         monitor = self.config.training.monitor
         if monitor.startswith("val_") and not all(f.val for f in parts):  # before anything is written

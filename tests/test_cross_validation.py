@@ -164,3 +164,16 @@ def test_cv_scores_md_says_its_unit_and_which_std_its_std_column_is(tmp_path):
     CVResult(tmp_path, scores).write(stem="other")
     head = (tmp_path / "other.md").read_text().splitlines()[0]
     assert "as other.json holds them" in head and "ddof 0" in head, head
+
+
+def test_groups_are_folds_holds_out_the_datas_own_fold_k_as_fold_k():
+    # ESC-50's fold column (1..5): fold k of the cross-validation holds out the data's fold k + 1, whatever
+    # the seed; a seeded order made fold 0 hold out the data's fold 3, so per-fold scores did not line up.
+    data_fold = [5, 3, 1, 4, 2, 2, 1, 5, 3, 4, 1, 2]
+    for seed in (0, 1, 7):
+        parts = grouped_folds(data_fold, folds=5, seed=seed, val_fraction=0.25, groups_are_folds=True)
+        for fold in parts:
+            assert {data_fold[i] for i in fold.test} == {fold.index + 1}
+            assert not {data_fold[i] for i in fold.val} & {fold.index + 1} and fold.val
+    with pytest.raises(ValueError, match="groups_are_folds makes one fold of each group, and there are 5"):
+        grouped_folds(data_fold, folds=6, groups_are_folds=True)

@@ -505,6 +505,21 @@ def test_train_with_cv_writes_the_out_of_fold_predictions_beside_the_scores(tmp_
     np.testing.assert_allclose(scores, cv.oof, rtol=1e-6)
 
 
+def test_train_with_cv_groups_are_folds_makes_fold_k_hold_out_the_datas_fold_k(tmp_path):
+    from audiotrain import create_trainer
+
+    data, lines = Points(), []
+    esc_fold = [i % 4 + 1 for i in range(40)]  # the data's own folds, 1..4 (ESC-50's fold column)
+    trainer = create_trainer(TinyNet(), config="quick_test", batch_size=4, run_dir=str(tmp_path / "cv"))
+    cv = trainer.train_with_cv(data, groups=esc_fold, groups_are_folds=True, log=lines.append)
+    assert len(cv.fold_scores) == 4  # (folds: one per data fold, not kaggle.cv_folds' 5)
+    folds = json.loads((cv.run_dir / "folds.json").read_text())["folds"]
+    assert [{esc_fold[i] for i in f["test"]} for f in folds] == [{1}, {2}, {3}, {4}]
+    assert "held out: 1)" in lines[0] and "held out: 4)" in lines[3]
+    with pytest.raises(ValueError, match="groups_are_folds=True needs groups="):
+        trainer.train_with_cv(data, groups_are_folds=True, run_dir=tmp_path / "x")
+
+
 def test_train_with_cv_fold_loaders_keep_the_users_loader_settings(tmp_path):
     from audiotrain import create_trainer
     from audiotrain.data import DataLoader
