@@ -456,7 +456,12 @@ class ConfiguredTrainer:
         return found[0] if found else None
 
     def _loader(
-        self, data: Any, shuffle: bool, name: str = "loader", cpu_transforms: Sequence[Callable] = ()
+        self,
+        data: Any,
+        shuffle: bool,
+        name: str = "loader",
+        cpu_transforms: Sequence[Callable] = (),
+        sampler: Iterable | None = None,
     ) -> Iterable | None:
         """`data` batched with ``data.batch_size`` where it is a dataset of samples: an `audiotrain.Dataset`, or
         any map-style one (``__len__`` and ``__getitem__``, no ``__iter__``: a torch Dataset), as
@@ -473,6 +478,7 @@ class ConfiguredTrainer:
                 data,
                 batch_size=d.batch_size,
                 shuffle=shuffle,
+                sampler=sampler,
                 num_workers=d.num_workers,
                 cpu_transforms=list(cpu_transforms),
             )
@@ -746,6 +752,7 @@ class ConfiguredTrainer:
         log: Callable[[str], None] = print,
         train_transforms: Callable | Sequence[Callable] | None = None,
         groups_are_folds: bool = False,
+        train_sampler: Callable[[list[int]], Iterable] | None = None,
     ) -> CVResult:
         """K-fold cross-validation: every sample is scored by the one fold that did not train on it.
 
@@ -781,6 +788,11 @@ class ConfiguredTrainer:
             groups_are_folds: the groups are the data's own folds (ESC-50's fold column): fold ``k`` holds
                 out the ``k``-th group in sorted order (fold 0 the data's fold 1), as the dataset's papers
                 report per fold, instead of a seeded order. ``folds`` defaults to their number.
+            train_sampler: ``train_indices -> sampler`` for each fold's training loader (a DataLoader's
+                own sampler is refused: the folds split its order), called with the fold's training sample
+                indices (into ``data``); the sampler gives positions in that list (``0 .. len - 1``). For a
+                rare class: ``lambda idx: WeightedRandomSampler(weight[idx], len(idx))``. The val and
+                held-out parts are read in order, each sample once.
 
         Each fold's Trainer gets its own copy of the callbacks given to `create_trainer` (copied as they are
         when `train_with_cv` starts), so what one fold's EarlyStopping or ModelCheckpoint has seen does not
@@ -797,7 +809,7 @@ class ConfiguredTrainer:
             where there is an ``oof``, ``oof_predictions.csv`` (``sample``, ``fold``, ``group`` where groups
             are given, ``output_0 ..``: each sample's row of ``oof``).
         """
-        dataset, fold_loader = self._fold_data(data, train_transforms)
+        dataset, fold_loader = self._fold_data(data, train_transforms, train_sampler)
         if groups_are_folds and groups is None:
             raise ValueError(
                 "train_with_cv: groups_are_folds=True needs groups=, the data's fold of each sample "
@@ -1016,9 +1028,25 @@ class ConfiguredTrainer:
         return self._loader(test_loader, shuffle=False)
 
     def _fold_data(
-        self, data: Any, train_transforms: Callable | Sequence[Callable] | None = None
+        self,
+        data: Any,
+        train_transforms: Callable | Sequence[Callable] | None = None,
+        train_sampler: Callable[[list[int]], Iterable] | None = None,
     ) -> tuple[Any, Callable[[list[int], bool], Iterable]]:
         """(the samples, a function giving the loader of some of them for training or evaluation)."""
+        if train_sampler is not None and not callable(train_sampler):
+            raise TypeError(
+                "train_with_cv: train_sampler must be a function of a fold's training indices that returns "
+                "its sampler (lambda idx: WeightedRandomSampler(weight[idx], len(idx))), got "
+                f"{train_sampler!r}"
+            )
+
+        def sampler(indices: list[int], train: bool) -> dict[str, Any]:
+            """The loader's order: the fold's own sampler for training where one is given, else shuffled."""
+            if train and train_sampler is not None:
+                return {"shuffle": False, "sampler": train_sampler(list(indices))}
+            return {"shuffle": train}
+
         if train_transforms is None:
             augment: list[Callable] = []
         elif callable(train_transforms):
@@ -1047,7 +1075,7 @@ class ConfiguredTrainer:
                 return DataLoader(
                     Subset(data.dataset, indices),
                     batch_size=data.batch_size,
-                    shuffle=train,
+                    **sampler(indices, train),
                     num_workers=data.num_workers,
                     persistent_workers=data.persistent_workers,
                     collate_fn=data.collate_fn,
@@ -1078,7 +1106,9 @@ class ConfiguredTrainer:
             raise TypeError(f"train_with_cv: {error}") from None
 
         def from_dataset(indices: list[int], train: bool) -> Iterable:
-            return self._loader(Subset(data, indices), shuffle=train, cpu_transforms=augment if train else ())
+            return self._loader(
+                Subset(data, indices), cpu_transforms=augment if train else (), **sampler(indices, train)
+            )
 
         return data, from_dataset
 

@@ -520,6 +520,39 @@ def test_train_with_cv_groups_are_folds_makes_fold_k_hold_out_the_datas_fold_k(t
         trainer.train_with_cv(data, groups_are_folds=True, run_dir=tmp_path / "x")
 
 
+@pytest.mark.parametrize("as_loader", [False, True])
+def test_train_with_cv_train_sampler_draws_each_folds_training_samples(tmp_path, as_loader):
+    # A rare class sampled more often inside CV: a DataLoader's own sampler is refused (the folds split the
+    # order), so the sampler is made per fold from its training indices.
+    from audiotrain import create_trainer
+    from audiotrain.data import DataLoader
+
+    data, made = Points(), []
+
+    class Rare:  # (as torch's WeightedRandomSampler(weight[idx], len(idx)) would, drawing sample 0 alone)
+        def __init__(self, indices):
+            self.indices = indices
+            made.append(self)
+            self.drawn = []
+
+        def __len__(self):
+            return len(self.indices)
+
+        def __iter__(self):
+            first = self.indices.index(min(self.indices))
+            self.drawn.append(first)
+            return iter([first] * len(self.indices))
+
+    given = DataLoader(data, batch_size=4) if as_loader else data
+    trainer = create_trainer(TinyNet(), config="quick_test", batch_size=4, run_dir=str(tmp_path / "cv"))
+    trainer.train_with_cv(given, folds=2, train_sampler=Rare, log=lambda s: None)
+    folds = json.loads((tmp_path / "cv" / "folds.json").read_text())["folds"]
+    trained = [m for m in made if m.drawn]  # (the check of each fold's first batch makes one too)
+    assert [sorted(m.indices) for m in trained] == [sorted(f["train"]) for f in folds]
+    with pytest.raises(TypeError, match="train_sampler must be a function of a fold's training indices"):
+        trainer.train_with_cv(data, train_sampler=[0, 1], run_dir=tmp_path / "x")
+
+
 def test_train_with_cv_fold_loaders_keep_the_users_loader_settings(tmp_path):
     from audiotrain import create_trainer
     from audiotrain.data import DataLoader
