@@ -165,7 +165,8 @@ def test_reads_what_transformers_clap_processor_saves(tmp_path):
 def test_matches_committed_transformers_fixture():
     ref = np.load(FIXTURE)
     unfused = ClapFeatureExtractor.from_dict(UNFUSED)
-    out = unfused([_signal(3.0), _signal(12.5)], train=False)
+    # (the fixture's long clip was cut at its start for transformers, whose crop is random)
+    out = unfused([_signal(3.0), _signal(12.5)], train=False, window="start")
     assert out["input_features"].shape == (2, 1, 1001, 64) and out["input_features"].dtype == np.float32
     np.testing.assert_array_equal(out["is_longer"], [False, True])
     np.testing.assert_allclose(out["input_features"][:, 0, ::20], ref["unfused"], atol=1e-4)
@@ -251,7 +252,8 @@ def test_eval_mode_is_deterministic_and_generator_seedable():
     long = [_signal(15.0)]
     a = unfused(long, train=False)["input_features"]
     np.testing.assert_array_equal(a, unfused(long, train=False)["input_features"])
-    np.testing.assert_allclose(a, unfused([long[0][: 10 * SR]], train=False)["input_features"], atol=0)
+    centre = long[0][int(2.5 * SR) : int(12.5 * SR)]
+    np.testing.assert_allclose(a, unfused([centre], train=False)["input_features"], atol=0)
     x = unfused(long, rng=np.random.default_rng(3))["input_features"]
     np.testing.assert_array_equal(x, unfused(long, rng=np.random.default_rng(3))["input_features"])
     assert not np.array_equal(x, a)
@@ -344,7 +346,7 @@ def _regenerate_fixture() -> None:
         **{k: v for k, v in UNFUSED.items() if k != "processor_class"}
     )
     fused = transformers.ClapFeatureExtractor(**{k: v for k, v in FUSED.items() if k != "processor_class"})
-    # The long clip is cut at the start, which is what our extractor does with train=False.
+    # The long clip is cut at the start, which is what our extractor does with train=False, window="start".
     clips = [_signal(3.0), _signal(12.5)[: 10 * SR]]
     a = np.asarray(unfused(clips, sampling_rate=SR)["input_features"], dtype=np.float32)[:, 0, ::20]
     b = np.asarray(fused([_signal(3.0)], sampling_rate=SR)["input_features"], dtype=np.float32)[0, :, ::50]
@@ -695,13 +697,13 @@ def test_waveforms_at_another_rate_are_refused_saying_how_to_resample_an_array_i
 
 def test_a_long_recording_in_memory_is_not_copied_whole_to_embed_its_first_window():
     """An app embedding a 5-minute recording it holds (float32, 58 MB) with the default rand_trunc front end
-    reads only its first 10 s (train=False), but a float64 copy of the whole recording (115 MB) was made
+    reads only its centre 10 s (train=False), but a float64 copy of the whole recording (115 MB) was made
     first, for every clip of the batch."""
     import tracemalloc
 
     extractor = ClapFeatureExtractor.from_dict(UNFUSED)
     wave = np.zeros(SR * 300, np.float32)
-    wave[: SR * 10] = 0.3 * np.sin(2 * np.pi * 440 * np.arange(SR * 10) / SR)
+    wave[SR * 145 : SR * 155] = 0.3 * np.sin(2 * np.pi * 440 * np.arange(SR * 10) / SR)
     tracemalloc.start()
     try:
         got = extractor([wave], train=False, sampling_rate=SR)["input_features"]
@@ -709,8 +711,8 @@ def test_a_long_recording_in_memory_is_not_copied_whole_to_embed_its_first_windo
     finally:
         tracemalloc.stop()
     assert peak < wave.nbytes, f"{peak / 1e6:.0f} MB traced for a {wave.nbytes / 1e6:.0f} MB recording"
-    window = extractor([wave[: SR * 10]], train=False, sampling_rate=SR)["input_features"]
-    np.testing.assert_array_equal(got, window)  # the same features as its first window alone
+    window = extractor([wave[SR * 145 : SR * 155]], train=False, sampling_rate=SR)["input_features"]
+    np.testing.assert_array_equal(got, window)  # the same features as its centre window alone
 
 
 def test_an_int_seed_as_rng_is_refused_naming_rng():
@@ -732,3 +734,34 @@ def test_a_flat_list_of_samples_is_one_clip_as_in_transformers():
     got = extractor(samples, sampling_rate=48_000, train=False)
     want = extractor(np.asarray(samples), sampling_rate=48_000, train=False)
     np.testing.assert_array_equal(got["input_features"], want["input_features"])
+
+
+def test_eval_mode_embeds_the_centre_window_the_recipe_scores_and_start_stays_reachable():
+    """A user embedding a long clip with train=False (README) gets the window the CLAP recipe's evaluation
+    scored (the centre: `CaptionDataset` crops it, train=False), not its first seconds."""
+    from audiotrain.datasets.captions import CaptionDataset, CaptionedClip
+
+    unfused = ClapFeatureExtractor.from_dict(UNFUSED)
+    wave = _signal(13.0)
+    clip = CaptionedClip(path=Path("long.wav"), name="long.wav", captions=("a sweep",))
+    dataset = CaptionDataset(
+        [clip],
+        lambda caps: {
+            "input_ids": np.zeros((len(caps), 4), int),
+            "attention_mask": np.ones((len(caps), 4), int),
+        },
+        sampling_rate=SR,
+        crop_samples=unfused.nb_max_samples,
+        train=False,
+        load=lambda path, sr, mono: (wave, sr),
+    )
+    scored = unfused([dataset[0]["waveform"]], sampling_rate=SR, train=False)["input_features"]
+    user = unfused([wave], sampling_rate=SR, train=False)
+    np.testing.assert_array_equal(user["input_features"], scored)
+    assert user["is_longer"].tolist() == [True]
+    start = unfused([wave], sampling_rate=SR, train=False, window="start")["input_features"]
+    np.testing.assert_array_equal(
+        start, unfused([wave[: 10 * SR]], sampling_rate=SR, train=False)["input_features"]
+    )
+    with pytest.raises(ValueError, match="window must be one of"):
+        unfused([wave], sampling_rate=SR, train=False, window="middle")

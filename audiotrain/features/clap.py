@@ -32,6 +32,9 @@ import numpy as np
 __all__ = ["FRONT_END_FILES", "ClapFeatureExtractor"]
 
 _TRUNCATIONS = ("rand_trunc", "fusion")
+#: Where ``train=False`` takes a "rand_trunc" window of a longer clip: "centre" (what the CLAP recipe scores),
+#: or "start" (what train=False took in earlier builds).
+_WINDOWS = ("centre", "start")
 _PADDINGS = ("repeatpad", "repeat", "pad")
 # Keys transformers writes that are derived from the others or irrelevant to the features.
 _DERIVED_OR_IGNORED = {
@@ -426,11 +429,14 @@ class ClapFeatureExtractor:
         views = [_resize_time_bilinear(mel, chunk)] + [mel[s : s + chunk] for s in starts]
         return np.stack(views)
 
-    def _one(self, waveform: np.ndarray, rng, train: bool) -> tuple[np.ndarray, bool]:
+    def _one(self, waveform: np.ndarray, rng, train: bool, window: str) -> tuple[np.ndarray, bool]:
         max_len = self.nb_max_samples
         if len(waveform) > max_len:
             if self.truncation == "rand_trunc":
-                start = _randint(rng, len(waveform) - max_len + 1) if train else 0
+                # transformers always crops at random; a deterministic crop takes the centre, as the recipe's
+                # evaluation does, so an embedding made here is the one its recall was measured on.
+                centre = (len(waveform) - max_len) // 2 if window == "centre" else 0
+                start = _randint(rng, len(waveform) - max_len + 1) if train else centre
                 return self.log_mel(waveform[start : start + max_len])[None], True
             mel = self.log_mel(waveform)
             if mel.shape[0] == self.n_frames:  # longer by less than a hop: the whole clip fits one view
@@ -451,6 +457,7 @@ class ClapFeatureExtractor:
         return_tensors: Literal["mlx"],
         truncation: str | None = None,
         padding: str | bool | None = None,
+        window: str = "centre",
     ) -> dict[str, mx.array]: ...
     @overload
     def __call__(
@@ -463,6 +470,7 @@ class ClapFeatureExtractor:
         return_tensors: Literal["np"] | None = None,
         truncation: str | None = None,
         padding: str | bool | None = None,
+        window: str = "centre",
     ) -> dict[str, np.ndarray]: ...
     @overload
     def __call__(
@@ -475,6 +483,7 @@ class ClapFeatureExtractor:
         return_tensors: str | None = None,
         truncation: str | None = None,
         padding: str | bool | None = None,
+        window: str = "centre",
     ) -> dict[str, np.ndarray] | dict[str, mx.array]: ...
     def __call__(
         self,
@@ -486,6 +495,7 @@ class ClapFeatureExtractor:
         return_tensors: str | None = None,
         truncation: str | None = None,
         padding: str | bool | None = None,
+        window: str = "centre",
     ) -> dict[str, np.ndarray] | dict[str, mx.array]:
         """Features for a batch of mono waveforms.
 
@@ -501,8 +511,8 @@ class ClapFeatureExtractor:
             gives each clip its own crops, whatever batch it lands in (data parallel splits batches).
         train : bool
             Random crops (and, in fusion mode, transformers' trick of marking one random clip as longer
-            when none is). ``False``: deterministic crops from the start (rand_trunc) or from the middle
-            of each third (fusion), and ``is_longer`` left as measured.
+            when none is). ``False``: deterministic crops, the centre window (rand_trunc; see `window`) or
+            the middle of each third (fusion), and ``is_longer`` left as measured.
         sampling_rate : int, optional
             Checked against ``self.sampling_rate``; left out, a `UserWarning` says the waveforms are taken to
             be at that rate (as transformers warns).
@@ -511,6 +521,11 @@ class ClapFeatureExtractor:
         truncation, padding : str, optional
             This call's patterns in place of ``self.truncation`` / ``self.padding`` (``padding=True``: the
             extractor's), as in transformers; ``"fusion"`` or not also picks the mel filters, as there.
+        window : {"centre", "start"}
+            With ``train=False``, the window a "rand_trunc" extractor takes of a clip longer than it: its
+            centre (the default: the window the CLAP recipe scores, so an embedding made here is the one its
+            recall measured) or its start (what ``train=False`` took in earlier builds, to match
+            embeddings made with them).
 
         Returns
         -------
@@ -519,6 +534,8 @@ class ClapFeatureExtractor:
             ``is_longer``: bool [batch].
         """
         as_return_tensors({}, return_tensors, "ClapFeatureExtractor")  # refused before the work, not after
+        if window not in _WINDOWS:
+            raise ValueError(f"window must be one of {_WINDOWS}, got {window!r}")
         if sampling_rate is None:
             # (as transformers' ClapFeatureExtractor warns: audio at another rate gives other features,
             # unsaid)
@@ -536,7 +553,9 @@ class ClapFeatureExtractor:
         if (truncation, padding) != (self.truncation, self.padding):
             # An extractor with this call's patterns (checked there, its mel filters following truncation).
             extractor = replace(self, truncation=truncation, padding=padding)
-            return extractor(waveforms, rng, train, sampling_rate, return_tensors=return_tensors)
+            return extractor(
+                waveforms, rng, train, sampling_rate, return_tensors=return_tensors, window=window
+            )
         if sampling_rate is not None and sampling_rate != self.sampling_rate:
             # (an app's audio in memory has no file for audiotrain.audio.load to resample: name the call)
             raise ValueError(
@@ -578,7 +597,7 @@ class ClapFeatureExtractor:
             # its own float type: `log_mel` computes in float64 the samples it reads (a float64 copy of a
             # whole 10-minute recording here, twice its size, was made to read its first window).
             batch.append(as_float_signal(wave, "numpy", name=f"waveform {i}"))
-        mels, longer = zip(*(self._one(w, r, train) for w, r in zip(batch, rngs)))
+        mels, longer = zip(*(self._one(w, r, train, window) for w, r in zip(batch, rngs)))
         is_longer = np.array(longer, dtype=bool)
         if self.truncation == "fusion" and train and not is_longer.any():
             is_longer[_randint(rngs[0], len(batch))] = True

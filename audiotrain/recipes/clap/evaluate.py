@@ -47,7 +47,7 @@ def embed_audio(
     dataset : CaptionDataset
         Its evaluation crop is used whatever its `train` flag says: the centre window of a longer clip (the
         recipe's datasets crop it; one with ``crop_samples=None`` hands "rand_trunc" front ends whole clips,
-        which they cut at the start).
+        which cut the same centre window).
     features : callable
         ``features(list_of_waveforms, rng=, train=False) -> {"input_features", "is_longer"}`` (the CLAP front end).
     batch_size : int
