@@ -1465,6 +1465,48 @@ def test_zero_shot_label_list(tmp_path):
             read_labels(empty)
 
 
+def test_a_fused_model_with_a_rand_trunc_front_end_scores_cropped_clips_as_the_whole_clips(tmp_path):
+    """The recipe cuts a "rand_trunc" run's clips to the window before the front end sees them, so a fused
+    model never saw a clip flagged as longer: it scored and trained long clips on the global view alone,
+    where transformers (given the whole clip) flags it and fuses zero local views (htsat.py)."""
+    from audiotrain.datasets.captions import CaptionDataset, scan_caption_folder
+    from audiotrain.features.clap import ClapFeatureExtractor
+    from audiotrain.models.clap import ClapTokenizer
+    from audiotrain.recipes.clap.bundle import demo_extractor_settings, demo_model_config
+    from audiotrain.recipes.clap.data import make_loader
+    from audiotrain.recipes.clap.evaluate import embed_audio
+
+    import soundfile as sf
+
+    waves = []
+    for i in range(4):
+        t = np.arange(int(16000 * (0.8 + 0.5 * i))) / 16000
+        waves.append((0.3 * np.sin(2 * np.pi * (200 + 100 * i) * t * (1 + t))).astype(np.float32))
+        sf.write(tmp_path / f"c{i}.wav", waves[-1], 16000, subtype="FLOAT")
+        (tmp_path / f"c{i}.txt").write_text(f"tone {i}")
+    clips = scan_caption_folder(tmp_path, sampling_rate=16000).clips
+    config = demo_model_config(vocab_size=300, max_tokens=24, width=16)
+    config.audio_config.enable_fusion, config.audio_config.fusion_type = True, "aff_2d"
+    tokenizer = ClapTokenizer.train([f"tone {i}" for i in range(4)], vocab_size=300, max_length=24)
+    extractor = ClapFeatureExtractor.from_dict(
+        {**demo_extractor_settings(), "truncation": "rand_trunc", "max_length_s": 1.5}
+    )
+    dataset = CaptionDataset(
+        clips, tokenizer, sampling_rate=16000, crop_samples=extractor.nb_max_samples, train=False
+    )
+    batch = next(iter(make_loader(dataset, extractor, 4, train=False, seed=0, workers=0)))
+    assert np.array(batch["is_longer"]).tolist() == [False, False, True, True]
+    mx.random.seed(0)
+    model = ClapModel(config)
+    model.eval()
+    whole = extractor(waves, sampling_rate=16000, train=False)
+    expected = np.array(
+        model.get_audio_features(mx.array(whole["input_features"]), mx.array(whole["is_longer"]))
+    )
+    got = embed_audio(model, dataset, lambda w, rng, train: extractor(w, rng, train, sampling_rate=16000))
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
 def test_fusion_model_gets_whole_clips_and_four_views(tmp_path):
     from audiotrain.datasets.captions import CaptionDataset, scan_caption_folder
     from audiotrain.features.clap import ClapFeatureExtractor
@@ -4950,6 +4992,7 @@ def test_the_help_says_what_part_of_a_long_or_short_clip_the_model_hears():
     assert "A longer clip trains on one random window, drawn anew each epoch from --train.seed" in text
     assert "is scored on its centre window" in text
     assert "A shorter clip is filled as the front end's padding says" in text
+    assert "ClapFeatureExtractor(..., train=False) takes the same windows the run scores" in text
 
 
 def test_gradient_checkpointing_flag_trains_the_same_run_and_is_recorded(tmp_path, capsys):

@@ -1239,6 +1239,8 @@ class CaptionDataset(Dataset):
     - ``index``: int64 scalar, the clip's position in `clips`.
     - ``seed``: uint64 [4], (seed, epoch, index, 0): the front end draws its own random choices from it, so
       a batch is reproducible whichever worker builds it.
+    - ``longer``: bool scalar, whether the clip was longer than `crop_samples` (cut here): the front end
+      sees only the crop, so it cannot flag the clip itself (`with_cropped_flags` adds it to ``is_longer``).
 
     In training (``train=True``) the crop start and the caption are drawn from
     ``np.random.default_rng((seed, epoch, index))``: different every epoch, identical on a rerun or resume.
@@ -1352,10 +1354,12 @@ class CaptionDataset(Dataset):
             n = clip.num_samples
             start = int(rng.integers(0, n - crop + 1)) if self.train else (n - crop) // 2
             wave = self._span(clip, start)
+            longer = True
         else:
             wave = self.waveform(index)
             n = wave.shape[0]
-            if crop is not None and n > crop:
+            longer = crop is not None and n > crop
+            if longer:
                 start = int(rng.integers(0, n - crop + 1)) if self.train else (n - crop) // 2
                 wave = wave[start : start + crop]
         n_caps = len(self.clips[index].captions)
@@ -1366,4 +1370,14 @@ class CaptionDataset(Dataset):
             "attention_mask": self.attention_mask[caption],
             "index": np.int64(index),
             "seed": np.array([self.seed, self.epoch if self.train else 0, index, 0], dtype=np.uint64),
+            "longer": np.bool_(longer),
         }
+
+
+def with_cropped_flags(is_longer, items: Sequence[dict]) -> np.ndarray:
+    """The front end's ``is_longer`` of a batch of `CaptionDataset` items, with the clips the dataset cut to
+    the window flagged too: transformers' extractor, handed the whole clip, flags them, and a fused model
+    fuses (zero local views, with "rand_trunc") only the clips flagged. Keeps `is_longer`'s shape."""
+    flags = np.asarray(is_longer, dtype=bool)
+    cropped = np.array([bool(item.get("longer", False)) for item in items]).reshape(flags.shape)
+    return flags | cropped

@@ -151,7 +151,9 @@ Windows: the model hears the front end's max_length_s of each clip (LAION's 10 s
 one random window, drawn anew each epoch from --train.seed (the same on a rerun or resume), and is scored on
 its centre window; a "fusion" model hears the whole clip squeezed to the window plus 3 windows, one from each
 third (random in training, the middle ones when scored). A shorter clip is filled as the front end's padding
-says (repeatpad: repeated whole, then silence). The run counts both kinds in a note.
+says (repeatpad: repeated whole, then silence). The run counts both kinds in a note. A longer clip is flagged
+as longer (is_longer) as transformers flags it, so a fused model with a "rand_trunc" front end fuses it; from
+Python, ClapFeatureExtractor(..., train=False) takes the same windows the run scores.
 
 Validation: val_loss and the val accuracies are the contrastive loss within batches of
 --train.eval_batch_size clips (its chance level is ln(batch size), so it depends on that size); when the

@@ -19,6 +19,7 @@ from audiotrain.datasets.captions import (
     holdout_split,
     normalise_split,
     scan_caption_folder,
+    with_cropped_flags,
 )
 from audiotrain.distributed import collectives
 from audiotrain.recipes.clap.config import ClapDatasetConfig, ClapRecipeConfig
@@ -236,7 +237,7 @@ def make_loader(dataset: CaptionDataset, extractor, batch_size: int, train: bool
         feats = extractor([item["waveform"] for item in items], rng=rngs, train=train)
         batch = {
             "input_features": feats["input_features"],
-            "is_longer": feats["is_longer"],
+            "is_longer": with_cropped_flags(feats["is_longer"], items),
             "input_ids": np.stack([item["input_ids"] for item in items]),
             "attention_mask": np.stack([item["attention_mask"] for item in items]),
         }

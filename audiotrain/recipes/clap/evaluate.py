@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from audiotrain.datasets.captions import CaptionDataset
+from audiotrain.datasets.captions import CaptionDataset, with_cropped_flags
 from audiotrain.metrics.retrieval import (
     DEFAULT_PROMPT_TEMPLATE,
     class_prompts,
@@ -62,9 +62,10 @@ def embed_audio(
     try:
         out = []
         for start in range(0, len(dataset), batch_size):
-            waves = [dataset[i]["waveform"] for i in range(start, min(start + batch_size, len(dataset)))]
-            feats = features(waves, rng=np.random.default_rng(0), train=False)
-            emb = model.get_audio_features(mx.array(feats["input_features"]), mx.array(feats["is_longer"]))
+            items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+            feats = features([item["waveform"] for item in items], rng=np.random.default_rng(0), train=False)
+            is_longer = with_cropped_flags(feats["is_longer"], items)
+            emb = model.get_audio_features(mx.array(feats["input_features"]), mx.array(is_longer))
             out.append(np.array(emb.astype(mx.float32)))  # numpy has no bfloat16 (bf16-true)
         return np.concatenate(out).astype(np.float32)
     finally:
