@@ -229,3 +229,28 @@ def test_a_subclass_whose_loss_reads_a_head_loss_still_validates(tmp_path):
     ours, theirs = validated_beside_plain(tmp_path, lambda config: RootTwice(config, scheduler=None))
     assert theirs["val_loss"] == pytest.approx(ours["val_loss"] + 0.1 * ours["val_root_loss"], rel=1e-5)
     assert theirs["val_root_loss"] == pytest.approx(ours["val_root_loss"], rel=1e-5)
+
+
+@pytest.mark.parametrize("masked", [True, False], ids=["with_mask", "features_only"])
+def test_trainer_predict_gives_the_models_logits_of_chord_batches(tmp_path, masked):
+    """`trainer.predict` on a ChordTask with the recipe's dict batches (song_loaders', or a song's features
+    alone) gives each batch's head logits, as the model computes them with the batch's mask; TrainModule's
+    default predict_step passed the whole dict to the model: "TypeError: ChordTask.predict_step ... failed
+    (AttributeError: 'dict' object has no attribute 'ndim')"."""
+    from audiotrain.train.trainer import Trainer
+
+    rng = np.random.default_rng(2)
+    mx.random.seed(2)
+    task = tiny_eval_task()
+    batch = {"features": mx.array(rng.normal(size=(2, FRAMES, 24)).astype(np.float32))}
+    if masked:
+        mask = np.ones((2, FRAMES), np.float32)
+        mask[1, REAL:] = 0
+        batch["mask"] = mx.array(mask)
+    trainer = Trainer(default_root_dir=tmp_path, logger=False, enable_checkpointing=False)
+    [out] = trainer.predict(task, [batch])
+    expected = task.model(batch["features"], batch.get("mask"))
+    assert sorted(out) == sorted(expected)
+    for name, logits in expected.items():
+        assert out[name].shape == logits.shape, name
+        np.testing.assert_allclose(np.array(out[name]), np.array(logits), rtol=1e-5, atol=1e-5, err_msg=name)

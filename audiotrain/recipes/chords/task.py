@@ -208,6 +208,16 @@ class ChordTask(TrainModule):
     def __call__(self, features: mx.array, mask: mx.array | None = None) -> dict[str, mx.array]:
         return self.model(features, mask)
 
+    def predict_step(self, batch: Any, batch_idx: Any = 0) -> Any:
+        """What `Trainer.predict` returns for a batch: the model's frame logits (the dict of heads
+        `__call__` returns, ``[B, T, classes]`` each) on the batch's ``"features"``, with its ``"mask"``
+        where it has one: the batches `song_loaders` gives, or ``{"features": frames[None]}`` of
+        `ChordPredictor.song_features`. (TrainModule's default passed the whole dict to the model, which
+        failed.) A batch without ``"features"`` goes to that default."""
+        if isinstance(batch, Mapping) and "features" in batch:
+            return self(batch["features"], batch.get("mask"))
+        return super().predict_step(batch, batch_idx)
+
     def compute_loss(self, batch: dict[str, mx.array]) -> tuple[mx.array, dict[str, mx.array]]:
         if not isinstance(batch, dict) or any(k not in batch for k in REQUIRED_BATCH_KEYS):
             have = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
