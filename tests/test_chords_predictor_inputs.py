@@ -545,3 +545,24 @@ def test_tta_shifts_of_a_mel_model_are_refused_as_the_predict_command_refuses_th
     assert ChordPredictor(model, features).tta_shifts == (0,)
     with pytest.raises(ValueError, match=r"^ChordPredictor tta_shifts \(-1, 0, 1\): features\.kind mel"):
         ChordPredictor(model, features, tta_shifts=(-1, 0, 1))
+
+
+def test_a_model_assigned_to_a_predictor_is_the_one_it_transcribes_with():
+    """A callback scoring the model in training set `predictor.model = task.model` and got the first model's
+    posteriors every epoch: the compiled forward pass kept the weights it was built with. The assigned model
+    now gives what a predictor built with it gives, in eval mode; one that does not read the features is
+    refused as the constructor refuses it."""
+    predictor = ChordPredictor(_model(), ChordFeatureConfig(), window_frames=16, tta_shifts=(0,))
+    first = predictor.posteriors(_triad(), sample_rate=SR).probs["root"]
+    mx.random.seed(1)
+    other = ChordRecognitionModel(replace(MODEL, dropout=0.5))
+    other.train()
+    predictor.model = other
+    assert predictor.model is other and not other.training
+    swapped = predictor.posteriors(_triad(), sample_rate=SR).probs["root"]
+    built = ChordPredictor(other, ChordFeatureConfig(), window_frames=16, tta_shifts=(0,))
+    np.testing.assert_allclose(swapped, built.posteriors(_triad(), sample_rate=SR).probs["root"], atol=1e-6)
+    assert not np.allclose(swapped, first, atol=1e-3)
+    with pytest.raises(ValueError, match="the model reads 84 bins"):
+        predictor.model = ChordRecognitionModel(replace(MODEL, n_bins=84))
+    assert predictor.model is other

@@ -412,6 +412,18 @@ def check_decodable(config: ChordModelConfig, where: str) -> None:
         )
 
 
+def _check_model_reads(model: ChordRecognitionModel, features: ChordFeatureConfig, where: str) -> None:
+    """Refuse a model whose input widths, chord types or heads do not fit these features and decoding."""
+    if model.config.n_bins != features.n_bins or model.config.bass_view_bins != features.bass_view_bins:
+        raise ValueError(
+            f"the model reads {model.config.n_bins} bins and a bass view of "
+            f"{model.config.bass_view_bins} but "
+            f"the features have {features.n_bins} and {features.bass_view_bins}"
+        )
+    check_decodable(model.config, where)
+    check_model_heads(model, features.input_bins, where)
+
+
 class ChordPredictor:
     """A trained chord model with its feature extractor and decoder.
 
@@ -446,23 +458,14 @@ class ChordPredictor:
         window_hop = max(1, 3 * int(window_frames) // 4) if window_hop is None else int(window_hop)
         if not 1 <= window_hop <= window_frames:
             raise ValueError(f"window_hop must be 1 to window_frames = {window_frames}, got {window_hop}")
-        if model.config.n_bins != features.n_bins or model.config.bass_view_bins != features.bass_view_bins:
-            raise ValueError(
-                f"the model reads {model.config.n_bins} bins and a bass view of "
-                f"{model.config.bass_view_bins} but "
-                f"the features have {features.n_bins} and {features.bass_view_bins}"
-            )
-        check_decodable(model.config, "ChordPredictor(model=...)")
-        check_model_heads(model, features.input_bins, "ChordPredictor(model=...)")
-        self.model = model
-        self.model.eval()
+        self.features = features
+        self._set_model(model, "ChordPredictor(model=...)")
         #: The checkpoint folder this predictor was loaded from (`from_checkpoint`), else None: what it was
         #: trained on is recorded there (``evaluate`` names the scored songs it trained on).
         self.checkpoint: Path | None = None
         #: The decoding settings (`DecodeConfig` fields) that checkpoint does not hold, which take today's
         #: defaults: it was written by an older audiotrain, before they were added. () for any other.
         self.decode_from_defaults: tuple[str, ...] = ()
-        self.features = features
         self.decode = decode_setting(decode, DecodeConfig(), "ChordPredictor(decode=...)")
         self.window_frames = int(window_frames)
         self.window_hop = window_hop
@@ -487,14 +490,30 @@ class ChordPredictor:
                     f"tta shift {shift} needs more spare bins than features.max_pitch_shift "
                     f"{features.max_pitch_shift} semitones"
                 )
-        # Input shapes [size <= batch_windows, window_frames, input_bins]: each compiled once, reused for
-        # every song. The weights are declared as inputs so that later updates of the model are seen.
-        self._forward = mx.compile(self._probabilities, inputs=[self.model.state])
         # MLX traces a compiled function again in each new thread, and while it traces, the model's weights
         # are its stand-ins: a request thread calling at that time took them ("eval an array without a
         # primitive"). Calls are one at a time; the evaluation, most of the work, is not held.
         self._forward_lock = threading.Lock()
         note_mlx_evaluated()  # (its weights are: a process forked from now on cannot run it)
+
+    @property
+    def model(self) -> ChordRecognitionModel:
+        """The network. Another one assigned (``predictor.model = task.model``: a model in training, scored
+        by a callback) is checked against the features, set to eval mode and compiled anew: the compiled
+        pass had kept transcribing with the first model's weights."""
+        return self._model
+
+    @model.setter
+    def model(self, model: ChordRecognitionModel) -> None:
+        self._set_model(model, "ChordPredictor.model")
+
+    def _set_model(self, model: ChordRecognitionModel, where: str) -> None:
+        _check_model_reads(model, self.features, where)
+        self._model = model
+        model.eval()
+        # Input shapes [size <= batch_windows, window_frames, input_bins]: each compiled once, reused for
+        # every song. The weights are declared as inputs so that later updates of the model are seen.
+        self._forward = mx.compile(self._probabilities, inputs=[model.state])
 
     def __repr__(self) -> str:
         """Where it was loaded from, its windows, test-time shifts and decoding: ``ChordPredictor(checkpoint=
