@@ -558,8 +558,12 @@ def test_a_model_assigned_to_a_predictor_is_the_one_it_transcribes_with():
     other = ChordRecognitionModel(replace(MODEL, dropout=0.5))
     other.train()
     predictor.model = other
-    assert predictor.model is other and not other.training
     swapped = predictor.posteriors(_triad(), sample_rate=SR).probs["root"]
+    # Run in eval mode (the same posteriors on every call: no Dropout), its own mode left as it was: a
+    # callback scoring a model in training must not switch its Dropout off for the rest of the fit.
+    assert predictor.model is other and all(m.training for _, m in other.named_modules())
+    np.testing.assert_array_equal(predictor.posteriors(_triad(), sample_rate=SR).probs["root"], swapped)
+    other.eval()
     built = ChordPredictor(other, ChordFeatureConfig(), window_frames=16, tta_shifts=(0,))
     np.testing.assert_allclose(swapped, built.posteriors(_triad(), sample_rate=SR).probs["root"], atol=1e-6)
     assert not np.allclose(swapped, first, atol=1e-3)

@@ -17,6 +17,7 @@ turn it off: about 550), and 95-150 on a 2-core Zen 3 (twenty-sixth round).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import threading
@@ -499,8 +500,9 @@ class ChordPredictor:
     @property
     def model(self) -> ChordRecognitionModel:
         """The network. Another one assigned (``predictor.model = task.model``: a model in training, scored
-        by a callback) is checked against the features, set to eval mode and compiled anew: the compiled
-        pass had kept transcribing with the first model's weights."""
+        by a callback) is checked against the features and compiled anew (the compiled pass had kept
+        transcribing with the first model's weights); it is run in eval mode, its own modes left as they are
+        (a model in training stays in training: the Trainer keeps the modes it is given)."""
         return self._model
 
     @model.setter
@@ -510,7 +512,8 @@ class ChordPredictor:
     def _set_model(self, model: ChordRecognitionModel, where: str) -> None:
         _check_model_reads(model, self.features, where)
         self._model = model
-        model.eval()
+        if where.startswith("ChordPredictor("):
+            model.eval()  # (a model given to the constructor is the predictor's, for inference)
         # Input shapes [size <= batch_windows, window_frames, input_bins]: each compiled once, reused for
         # every song. The weights are declared as inputs so that later updates of the model are seen.
         self._forward = mx.compile(self._probabilities, inputs=[model.state])
@@ -704,7 +707,7 @@ class ChordPredictor:
             # A service's request thread that ran the compiled forward pass holds MLX streams: released as
             # it ends, or MLX aborts the process at exit (status 134; `audiotrain._thread_streams`).
             clear_streams_when_thread_ends()
-            with self._forward_lock:
+            with self._forward_lock, _in_eval_mode(self._model):
                 outputs = self._forward(mx.array(frames), mx.array(mask))
             # A Ctrl-C in a terminal also reaches the C++ compiler MLX's CPU backend runs for new shapes: the
             # kernel it left is compiled again, so that predict stops after this file as asked.
@@ -877,3 +880,20 @@ class ChordPredictor:
         memory (numpy [samples] or [channels, samples]) at `sample_rate` Hz, e.g. what ``librosa.load``
         or ``soundfile.read(...).T`` returns; it is mixed to mono and resampled as a file is."""
         return self.segments(self.posteriors(audio, sample_rate))
+
+
+@contextlib.contextmanager
+def _in_eval_mode(model: ChordRecognitionModel):
+    """`model` in eval mode for a forward pass, each submodule's mode put back after: a model in training
+    assigned to `ChordPredictor.model` (a callback scoring it) must not go on training without its Dropout.
+    The compiled pass is traced in eval mode on every call, so it never sees another."""
+    modes = [(m, m.training) for _, m in model.named_modules()]
+    if not any(training for _, training in modes):
+        yield
+        return
+    model.eval()
+    try:
+        yield
+    finally:
+        for m, training in modes:
+            m._set_training_mode(training)
