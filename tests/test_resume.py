@@ -1197,7 +1197,7 @@ def test_ckpt_path_last_finds_the_last_of_a_model_checkpoint_listed_after_one_th
     stopped, _ = fit(tmp_path / "b", stop=True)
     assert stopped.interrupted and (tmp_path / "b" / "last" / "last").is_dir()
     resumed, module = fit(tmp_path / "b", ckpt_path="last")
-    assert resumed.ckpt_path == tmp_path / "b" / "last" / "last"
+    assert resumed.ckpt_path == str(tmp_path / "b" / "last" / "last")
     for name, value in weights(straight).items():
         np.testing.assert_array_equal(value, weights(module)[name], err_msg=name)
 
@@ -1243,3 +1243,41 @@ def test_resuming_a_mid_epoch_checkpoint_trains_what_the_straight_run_trained_af
     resumed = fit("b", 3, ckpt_path=saved[0])
     for name, value in weights(straight).items():
         np.testing.assert_array_equal(value, weights(resumed)[name], err_msg=name)
+
+
+def test_ckpt_path_is_lightnings_str_of_the_stage_that_loaded_it(tmp_path):
+    """A callback ported from Lightning read `trainer.ckpt_path` as its str (`trainer.ckpt_path.endswith(...)`,
+    `json.dumps`): it was a PosixPath ("AttributeError: 'PosixPath' object has no attribute 'endswith'"), and
+    a `predict(model, loader)` or a fresh `fit` after a resumed one still showed the earlier stage's
+    checkpoint. As Lightning's: the str of the checkpoint this stage loaded, set when it is restored (after
+    `setup`), None in a stage that loaded none."""
+    from audiotrain.train.callbacks import Callback
+
+    from tasks import TinyClassifier, make_batches, quiet_trainer
+
+    seen = []
+
+    class Reads(Callback):
+        def setup(self, trainer, module, stage):
+            seen.append((f"setup {stage}", trainer.ckpt_path))
+
+        def on_fit_start(self, trainer, module):
+            seen.append(("fit", trainer.ckpt_path))
+
+        def on_validation_start(self, trainer, module):
+            seen.append(("validate", trainer.ckpt_path))
+
+        def on_predict_start(self, trainer, module):
+            seen.append(("predict", trainer.ckpt_path))
+
+    first = quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True)
+    first.fit(TinyClassifier(), make_batches(32))
+    last = first.checkpoint_callback.last_model_path
+    trainer = quiet_trainer(tmp_path, max_epochs=2, enable_checkpointing=True, callbacks=[Reads()])
+    trainer.fit(TinyClassifier(), make_batches(32), ckpt_path=Path(last))
+    assert seen == [("setup fit", None), ("fit", str(last))] and isinstance(trainer.ckpt_path, str)
+    seen.clear()
+    trainer.validate(TinyClassifier(), make_batches(32), ckpt_path="last")
+    trainer.predict(TinyClassifier(), make_batches(32))
+    assert seen == [("setup validate", str(last)), ("validate", str(last)), ("setup predict", str(last)),
+                    ("predict", None)]  # fmt: skip

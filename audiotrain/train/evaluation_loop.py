@@ -471,6 +471,7 @@ class EvaluationLoop:
         method = _STAGE_NAMES[stage]
         status = "failed"
         try:
+            t.ckpt_path = None  # (a stage given the model's own weights loads none, as in Lightning)
             if ckpt_path:
                 t._restore(t.callbacks.checkpoint_path(ckpt_path), full=False)
             t._forget_reported_metrics()

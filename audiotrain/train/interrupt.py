@@ -127,7 +127,7 @@ def save_aborted() -> KeyboardInterrupt:
 
 
 def aborted_save_message(
-    path: Path, checkpoint_callbacks: Sequence[Any], ckpt_path: Path | None, begun: bool = True
+    path: Path, checkpoint_callbacks: Sequence[Any], ckpt_path: str | None, begun: bool = True
 ) -> str:
     """The line `fit` prints when a second stop signal aborted the save of `path` (the atomic writer has
     removed what it began; `begun` False: it came before the save began, while the step the first one stops

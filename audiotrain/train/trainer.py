@@ -413,7 +413,9 @@ class Trainer:
         # What training reports at each step, to the loggers and the progress bar: train/step_logging.py.
         self._step_logging = StepLogging(self)
         self._running_hook: tuple[str, Any] | None = None  # (hook name, its batch) for self.log in hooks
-        self.ckpt_path: Path | None = None  # the checkpoint folder restored last (as Lightning's)
+        # The checkpoint the running (or last) stage loaded, a str as Lightning's; None for one that loaded
+        # none, set where Lightning sets it: after the `setup` hooks, when the checkpoint is restored.
+        self.ckpt_path: str | None = None
         # A resumed fit says which checkpoint it restored, on stderr; a command-line tool that says it its own
         # way sets False (as it sets `resume_hint`).
         self.says_restored = True
@@ -1229,6 +1231,7 @@ class Trainer:
                 self._streak_in_flight = None
                 self.evaluation.reset()
                 self._forget_reported_metrics()  # (a resumed fit's come back from its checkpoint below)
+                self.ckpt_path = None  # (a fresh fit loads none: not an earlier stage's, as in Lightning)
                 if ckpt_path:
                     self._restore(ckpt_path, full=True, hooks=False)  # (the hooks ran above)
                     if self.says_restored:  # (Lightning's line: the log records which run went on)
@@ -2622,7 +2625,8 @@ class Trainer:
                 resume.check_global_batch(
                     folder, state, resume.global_batch(self.world_size, self._train_loader)
                 )
-        self.ckpt_path = folder  # a ModelCheckpoint resuming a moved run folder finds its checkpoints by it
+        # (A ModelCheckpoint resuming a moved run folder finds its checkpoints by it.)
+        self.ckpt_path = str(folder)
         module = self.module
         module.update(ckpt.merge_flat(module.parameters(), contents.model))
         if not full:  # (evaluation: the weights it was validated with, an EMA's average, as in Lightning)
