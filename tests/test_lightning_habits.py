@@ -1595,6 +1595,42 @@ def test_lightnings_device_and_validation_names_answer_or_say_what_to_read(tmp_p
     assert seen[-1] is False
 
 
+def test_enable_validation_answers_in_fits_setup_as_in_lightning(tmp_path):
+    """A callback ported from Lightning that sizes its work in `setup("fit")` by `trainer.enable_validation`
+    read False there with a validation loader passed (True only from `on_fit_start` on). Lightning's is True
+    in `setup` already: the loader passed, or a datamodule's `val_dataloader`, is known before it is asked
+    for; a datamodule without one, or `limit_val_batches=0`, is False."""
+    from audiotrain import DataModule
+    from audiotrain.train import Callback
+
+    seen = []
+
+    class Reads(Callback):
+        def setup(self, trainer, module, stage):
+            seen.append(trainer.enable_validation)
+
+    class WithVal(DataModule):
+        def train_dataloader(self):
+            return make_batches()
+
+        def val_dataloader(self):
+            return make_batches(32)
+
+    class TrainOnly(DataModule):
+        def train_dataloader(self):
+            return make_batches()
+
+    quiet_trainer(tmp_path, max_epochs=1, callbacks=[Reads()]).fit(
+        TinyClassifier(), make_batches(), make_batches(32)
+    )
+    quiet_trainer(tmp_path, max_epochs=1, callbacks=[Reads()]).fit(TinyClassifier(), datamodule=WithVal())
+    quiet_trainer(tmp_path, max_epochs=1, callbacks=[Reads()]).fit(TinyClassifier(), datamodule=TrainOnly())
+    quiet_trainer(tmp_path, max_epochs=1, callbacks=[Reads()]).fit(TinyClassifier(), make_batches())
+    off = quiet_trainer(tmp_path, max_epochs=1, callbacks=[Reads()], limit_val_batches=0)
+    off.fit(TinyClassifier(), make_batches(), make_batches(32))
+    assert seen == [True, True, False, False, False]
+
+
 def test_reported_metrics_answer_lightnings_item_idiom(tmp_path):
     """`trainer.callback_metrics["val_loss"].item()` (sweep scripts, Optuna's pruning callback) raised
     AttributeError: 'float' object has no attribute 'item'."""

@@ -300,6 +300,14 @@ def prepare_data(trainer: Any, datamodule: Any, module: Any) -> None:
         collectives.barrier()
 
 
+def defines_loader(source: Any, name: str) -> bool:
+    """Whether `source` (see `loader_source`) defines the `*_dataloader` method of loader `name` (DataModule's
+    default, which gives None, is no definition): Lightning's `is_overridden`, which its `enable_validation`
+    reads before the loaders are asked for."""
+    getter = getattr(type(source), _LOADER_METHODS[name], None)
+    return callable(getter) and getter is not getattr(DataModule, _LOADER_METHODS[name])
+
+
 def loaders_from(source: Any, loaders: dict[str, Any]) -> dict[str, Any]:
     """The loaders passed, and from `source` (see `loader_source`) the others, asked once its `setup` has
     run. A `*_dataloader` method that is not defined gives None."""

@@ -82,6 +82,7 @@ from audiotrain.train.loaders import (
     check_weights_only,
     checkpoint_argument,
     datamodule_given_as_loader,
+    defines_loader,
     every_rank_has_a_batch,
     loader_len,
     loader_source,
@@ -450,6 +451,10 @@ class Trainer:
         # The loaders `fit` and `test` were given: a DataLoader or any iterable of batches (`prepare_loader`).
         self._train_loader: DataLoader | Iterable[Any] | None = None
         self._val_loader: DataLoader | Iterable[Any] | None = None
+        # From fit's start until its loaders are made (its `setup` hooks): whether it validates, with a
+        # loader passed or one its datamodule or module defines (Lightning's `enable_validation` says so in
+        # `setup` already); None otherwise, where `_val_loader` says.
+        self._val_loader_coming: bool | None = None
         self._is_last_batch = False  # (Lightning's `is_last_batch`: set at each training batch)
         self._trainable_at_last_step: frozenset[str] | None = None  # (what the epoch's last step trained)
         self._test_loader: DataLoader | Iterable[Any] | None = None
@@ -785,7 +790,8 @@ class Trainer:
     @property
     def enable_validation(self) -> bool:
         """Lightning's: whether `fit` validates, with a validation loader and `limit_val_batches` above 0."""
-        return self._val_loader is not None and self.limit_val_batches != 0
+        coming = self._val_loader_coming  # (None outside that window: the loader itself says)
+        return (self._val_loader is not None if coming is None else coming) and self.limit_val_batches != 0
 
     @property
     def lr_schedulers(self) -> list:
@@ -1133,6 +1139,9 @@ class Trainer:
             self._run.random_at_fit_end = None
             self.datamodule = datamodule
             self._state_tracker.begin("fit", "train")  # (before setup, as in Lightning)
+            self._val_loader_coming = val_loader is not None or (
+                source is not None and defines_loader(source, "val")
+            )
             self._attach(model, "fit")
             resumed_progress = None  # (the checkpoint's counters, which the loaders are asked for at)
             if ckpt_path or self._pending_ckpt:
@@ -1194,6 +1203,7 @@ class Trainer:
             if self.accelerator == "cpu" and self.is_global_zero:
                 _blas.warn_if_training_on_bundled_blas()
             self._train_loader, self._val_loader = train_loader, val_loader  # before configure_optimizers
+            self._val_loader_coming = None
             # Said before any epoch (under -W error, before the work): loaders iterated more than once.
             several_epochs = self.max_epochs != 1
             hint_workers_started_again(train_loader if several_epochs else None)
@@ -1291,6 +1301,7 @@ class Trainer:
                 raise
             finally:
                 self.fitting = False
+                self._val_loader_coming = None  # (a fit that failed before its loaders were made)
                 if status != "success":
                     self._state_tracker.status = status  # (before teardown, as Lightning's "interrupted")
                 self._teardown(model, "fit", status, (self._train_loader, self._val_loader))
