@@ -1245,6 +1245,32 @@ def test_lr_schedulers_refusal_names_what_replaces_each_way_lightning_steps_a_sc
         assert named in str(refused.value), named
 
 
+def test_lr_schedulers_is_none_without_a_schedule_as_in_lightning(tmp_path):
+    """`sch = self.lr_schedulers(); if sch is not None: sch.step()` (a common port, in on_train_epoch_end)
+    raised "TypeError: ...lr_schedulers(): a schedule here is the optimizer's learning rate" for a module
+    whose optimizer has no schedule, where Lightning's gives None and the port goes on. With a schedule it is
+    still refused (the compiled update steps it)."""
+    seen = []
+
+    class Steps(TinyClassifier):
+        def __init__(self, rate):
+            super().__init__()
+            self.rate = rate
+
+        def configure_optimizers(self):
+            return optim.SGD(learning_rate=self.rate)
+
+        def on_train_epoch_end(self):
+            try:
+                seen.append(self.lr_schedulers())
+            except TypeError as err:
+                seen.append(str(err))
+
+    trainer(tmp_path, max_epochs=1).fit(Steps(0.1), make_batches())
+    trainer(tmp_path, max_epochs=1).fit(Steps(optim.cosine_decay(0.1, 10)), make_batches())
+    assert seen[0] is None and "nothing to step by hand" in seen[1]
+
+
 def test_an_optimizerconfig_inside_lightnings_dict_is_refused_saying_to_return_it_itself(tmp_path):
     """{"optimizer": OptimizerConfig(multi, clip_each_group=True)} said "OptimizerConfig.optimizer must be an
     mlx.optimizers.Optimizer instance ..., got OptimizerConfig", naming neither the method nor the fix."""

@@ -1101,7 +1101,12 @@ class TrainModule(nn.Module):
         return LightningOptimizer(optimizer, self._step_logs is not None) if use_pl_optimizer else optimizer
 
     def lr_schedulers(self) -> None:
-        """Lightning's handle for stepping schedules by hand: refused, the update steps the schedule."""
+        """Lightning's handle for stepping schedules by hand: None where the optimizer the Trainer steps has no
+        schedule (Lightning's None without schedulers: a port's `if sch is not None: sch.step()` skips it);
+        refused where it has one (the update steps it) or before there is an optimizer (not known yet)."""
+        optimizer = self._trainer.optimizer if self._trainer is not None else None
+        if optimizer is not None and not any(part._schedulers for part in _optimizers_in(optimizer)):
+            return None
         raise TypeError(
             f"{type(self).__name__}.lr_schedulers(): a schedule here is the optimizer's learning rate, a "
             "function of its step counter evaluated inside the compiled update, so there is nothing to step "
