@@ -2182,6 +2182,23 @@ def test_trainer_strategy_answers_lightnings_calls_and_still_equals_its_name(tmp
     assert copy.deepcopy(t.strategy) == "auto"
 
 
+def test_trainer_strategy_has_lightnings_optimizers_and_lightning_module(tmp_path):
+    """A callback ported from Lightning read `trainer.strategy.optimizers[0]` (Lightning's Trainer.optimizers
+    reads it) and `trainer.strategy.lightning_module`: "AttributeError: trainer.strategy ('auto') has no
+    'optimizers'". They are the Trainer's: empty and None before fit, then its optimizer and module."""
+    seen = []
+
+    class Reads(audiotrain.train.Callback):
+        def on_fit_start(self, trainer, module):
+            seen.append((trainer.strategy.optimizers, trainer.strategy.lightning_module is module))
+
+    t = quiet_trainer(tmp_path, max_epochs=1, callbacks=[Reads()])
+    assert (t.strategy.optimizers, t.strategy.lightning_module) == ([], None)
+    t.fit(TinyClassifier(), make_batches())
+    [(optimizers, same)] = seen
+    assert same and len(optimizers) == 1 and optimizers[0].optimizer is t.optimizer
+
+
 @pytest.mark.parametrize("default", [False, True])
 def test_lightning_1s_optimizer_idx_step_is_refused_when_fit_starts_saying_what_to_do(tmp_path, default):
     """Lightning 1's GAN step `training_step(batch, batch_idx, optimizer_idx)` failed inside the first step

@@ -5,6 +5,7 @@ which it still equals, with those calls added."""
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from audiotrain.distributed import collectives
@@ -14,15 +15,31 @@ import mlx.core as mx
 
 class Strategy(str):
     """The Trainer's strategy: equal to its name (`trainer.strategy == "auto"`), with Lightning's
-    `root_device`, `world_size`, `global_rank`, `local_rank`, `is_global_zero`, `barrier(name=None)` and
-    `broadcast(obj, src=0)` (a JSON-serialisable value, from rank 0)."""
+    `root_device`, `world_size`, `global_rank`, `local_rank`, `is_global_zero`, `barrier(name=None)`,
+    `broadcast(obj, src=0)` (a JSON-serialisable value, from rank 0), `optimizers` and `lightning_module`."""
 
     _device: Any
+    _trainer: Any  # (a weakref.ref to the Trainer, or None: a Strategy keeps no Trainer alive)
 
-    def __new__(cls, name: str, device: Any) -> Strategy:
+    def __new__(cls, name: str, device: Any, trainer: Any = None) -> Strategy:
         made = super().__new__(cls, name)
         made._device = device
+        made._trainer = weakref.ref(trainer) if trainer is not None else None
         return made
+
+    @property
+    def optimizers(self) -> list:
+        """Lightning's `strategy.optimizers`, which its `trainer.optimizers` reads: the same list."""
+        trainer = self._trainer() if self._trainer is not None else None
+        return trainer.optimizers if trainer is not None else []
+
+    @property
+    def lightning_module(self) -> Any:
+        """Lightning's `strategy.lightning_module`: the Trainer's (None before a module is attached)."""
+        trainer = self._trainer() if self._trainer is not None else None
+        return trainer.lightning_module if trainer is not None else None
+
+    model = lightning_module  # (Lightning's: the module, wrapped where a strategy wraps it; none is here)
 
     @property
     def root_device(self) -> mx.Device:
@@ -63,7 +80,8 @@ class Strategy(str):
         raise AttributeError(
             f"trainer.strategy ({str(self)!r}) has no {name!r}: audiotrain's strategy is data parallel over "
             "the processes the script was launched on, with Lightning's root_device, world_size, "
-            "global_rank, local_rank, is_global_zero, barrier() and broadcast(obj); audiotrain.distributed "
+            "global_rank, local_rank, is_global_zero, barrier(), broadcast(obj), optimizers and "
+            "lightning_module; audiotrain.distributed "
             "has the other collectives (all_reduce_sum, all_gather_object)"
         )
 

@@ -343,7 +343,7 @@ class Trainer:
         self.global_rank = collectives.rank()  # Lightning's names for this process's ranks
         self.local_rank = collectives.local_rank()
         self.devices = flags.devices(devices, self.world_size)
-        self.strategy = Strategy(flags.strategy(strategy), self.device)
+        self.strategy = Strategy(flags.strategy(strategy), self.device, self)
         if self.deterministic and self.accelerator == "gpu":
             warnings.warn(
                 "Trainer(deterministic=...): MLX on a GPU reduces with unordered atomic adds, so two runs agree "
