@@ -1621,6 +1621,20 @@ def test_lightnings_device_and_validation_names_answer_or_say_what_to_read(tmp_p
     assert seen[-1] is False
 
 
+@pytest.mark.parametrize("stage", ["validate", "test", "predict"])
+def test_lightnings_evaluation_loop_objects_say_what_to_read(tmp_path, stage):
+    """`trainer.validate_loop` (and `test_loop`, `predict_loop`), read by callbacks ported from Lightning in
+    their setup or teardown hooks, was a bare "'Trainer' object has no attribute 'validate_loop'"."""
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    counted = "num_val_batches" if stage == "validate" else f"num_{stage}_batches"
+    with pytest.raises(
+        AttributeError, match=rf"Trainer\.{stage}_loop: Lightning's loop object.*trainer\.{counted}"
+    ):
+        getattr(t, f"{stage}_loop")
+    assert not hasattr(t, f"{stage}_loop")
+    assert getattr(t, counted) is not None  # (what it names is there)
+
+
 def test_enable_validation_answers_in_fits_setup_as_in_lightning(tmp_path):
     """A callback ported from Lightning that sizes its work in `setup("fit")` by `trainer.enable_validation`
     read False there with a validation loader passed (True only from `on_fit_start` on). Lightning's is True

@@ -779,6 +779,19 @@ class Trainer:
     def node_rank(self) -> int:
         raise _no_device_count("node_rank")
 
+    # Lightning's evaluation loop objects: an AttributeError (hasattr stays False) naming what to read.
+    @property
+    def validate_loop(self) -> Any:
+        raise _no_evaluation_loop("validate_loop", "val")
+
+    @property
+    def test_loop(self) -> Any:
+        raise _no_evaluation_loop("test_loop", "test")
+
+    @property
+    def predict_loop(self) -> Any:
+        raise _no_evaluation_loop("predict_loop", "predict")
+
     @property
     def received_sigterm(self) -> bool:
         """Lightning's flag for a SIGTERM received: here `interrupted` (Ctrl-C or a stop signal)."""
@@ -2765,6 +2778,21 @@ class Trainer:
 
 # What `_train_batch` returns where the module's `on_train_batch_start` returned -1.
 _SKIP_REST_OF_EPOCH = object()
+
+
+def _no_evaluation_loop(name: str, stage: str) -> AttributeError:
+    """What a callback ported from Lightning that reads `trainer.<name>` (its loop object) is told."""
+    loaders = {"val": "val_dataloaders", "test": "test_dataloaders", "predict": "predict_dataloaders"}[stage]
+    results = (
+        "the predictions are what trainer.predict returns (or a BasePredictionWriter callback's)"
+        if stage == "predict"
+        else "the stage's means are in trainer.callback_metrics and what the call returns"
+    )
+    return AttributeError(
+        f"Trainer.{name}: Lightning's loop object has no counterpart here (the Trainer runs the stage). "
+        f"Read trainer.num_{stage}_batches (its batch count), trainer.{loaders} (its loader) and "
+        f"trainer.state.stage; {results}"
+    )
 
 
 def _no_device_count(name: str) -> AttributeError:
