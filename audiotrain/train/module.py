@@ -1101,8 +1101,8 @@ class TrainModule(nn.Module):
         return LightningOptimizer(optimizer, self._step_logs is not None) if use_pl_optimizer else optimizer
 
     def lr_schedulers(self) -> None:
-        """Lightning's handle for stepping schedules by hand: None where the optimizer the Trainer steps has no
-        schedule (Lightning's None without schedulers: a port's `if sch is not None: sch.step()` skips it);
+        """Lightning's handle for stepping schedules by hand: None where the optimizer the Trainer steps has
+        no schedule (Lightning's None without schedulers: a port's `if sch is not None: sch.step()` skips it);
         refused where it has one (the update steps it) or before there is an optimizer (not known yet)."""
         optimizer = self._trainer.optimizer if self._trainer is not None else None
         if optimizer is not None and not any(part._schedulers for part in _optimizers_in(optimizer)):
