@@ -1249,8 +1249,8 @@ def test_ckpt_path_is_lightnings_str_of_the_stage_that_loaded_it(tmp_path):
     """A callback ported from Lightning read `trainer.ckpt_path` as its str
     (`trainer.ckpt_path.endswith(...)`, `json.dumps`): it was a PosixPath ("AttributeError: 'PosixPath'
     object has no attribute 'endswith'"), and a `predict(model, loader)` or a fresh `fit` after a resumed
-    one still showed the earlier stage's checkpoint. As Lightning's: the str of the checkpoint this stage loaded, set when it is restored (after
-    `setup`), None in a stage that loaded none."""
+    one still showed the earlier stage's checkpoint. As Lightning's: the str of the checkpoint this stage
+    loaded, set when it is restored (after `setup`), None in a stage that loaded none."""
     from audiotrain.train.callbacks import Callback
 
     from tasks import TinyClassifier, make_batches, quiet_trainer
