@@ -1068,7 +1068,9 @@ class ConfiguredTrainer:
             if data._user_order:
                 raise TypeError(
                     "train_with_cv: the DataLoader has its own sampler, whose order the folds cannot split; "
-                    "pass its dataset (or a DataLoader without sampler)"
+                    "pass a DataLoader without sampler (or its dataset) and make each fold's sampler from "
+                    "its training indices: train_with_cv(..., train_sampler=lambda idx: "
+                    "WeightedRandomSampler(weight[idx], len(idx)))"
                 )
 
             def from_loader(indices: list[int], train: bool) -> DataLoader:

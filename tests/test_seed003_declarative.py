@@ -551,6 +551,12 @@ def test_train_with_cv_train_sampler_draws_each_folds_training_samples(tmp_path,
     assert [sorted(m.indices) for m in trained] == [sorted(f["train"]) for f in folds]
     with pytest.raises(TypeError, match="train_sampler must be a function of a fold's training indices"):
         trainer.train_with_cv(data, train_sampler=[0, 1], run_dir=tmp_path / "x")
+    # A DataLoader with its own sampler (where a user first tries a WeightedRandomSampler) is refused, and the
+    # refusal leads to train_sampler=, the way that works.
+    with pytest.raises(TypeError, match=r"its own sampler.*train_sampler=lambda idx"):
+        trainer.train_with_cv(
+            DataLoader(data, batch_size=4, sampler=list(range(len(data)))), run_dir=tmp_path / "y"
+        )
 
 
 def test_train_with_cv_fold_loaders_keep_the_users_loader_settings(tmp_path):
