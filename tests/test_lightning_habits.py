@@ -2324,3 +2324,7 @@ def test_val_check_interval_set_mid_fit_is_checked_as_the_constructors(tmp_path)
     t = quiet_trainer(tmp_path / "none", max_epochs=1, val_check_interval=2, check_val_every_n_epoch=None)
     with pytest.raises(ValueError, match="check_val_every_n_epoch=None"):
         t.val_check_interval = 0.5
+    # Lightning's val_check_batch = inf (validate at epoch ends) is refused naming what the user set, not the
+    # val_check_interval = 1.0 it stands for.
+    with pytest.raises(ValueError, match=r"trainer.val_check_batch = inf .*check_val_every_n_epoch=None"):
+        t.val_check_batch = float("inf")

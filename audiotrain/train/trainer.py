@@ -890,6 +890,12 @@ class Trainer:
         # val_check_interval, so an int becomes that, inf the epoch end; a value the loop would not read
         # is refused rather than kept as an attribute that changes nothing.
         if value == math.inf:
+            if self.check_val_every_n_epoch is None:  # (named here: the interval's setter names 1.0)
+                raise ValueError(
+                    "trainer.val_check_batch = inf (validate at epoch ends): with "
+                    "check_val_every_n_epoch=None validation runs only every val_check_batch batches; "
+                    "give an int"
+                )
             self.val_check_interval = 1.0
             return
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
