@@ -127,7 +127,7 @@ def grouped_folds(
     fold_of: dict[Hashable, int] = {}
     if groups_are_folds:
         try:
-            fold_of = {group: k for k, group in enumerate(sorted(order))}
+            fold_of = {group: k for k, group in enumerate(sorted(order, key=_natural_order))}
         except TypeError:  # (labels of mixed kinds, 1 and "2": in order of first appearance)
             fold_of = {group: k for k, group in enumerate(order)}
     else:
@@ -285,3 +285,13 @@ def _has_score(value: Any) -> bool:
 
 def _over_folds(statistic, values: list[float]) -> float:
     return float(statistic(values)) if values else float("nan")
+
+
+def _natural_order(label: Hashable) -> Any:
+    """A group label's place among the data's folds: "fold2" before "fold10", as a person counts them (a text
+    sort put "fold10" first, so fold 1 held out the data's fold 10); other labels as they sort."""
+    if isinstance(label, str):
+        return tuple(
+            (0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", label)
+        )
+    return label

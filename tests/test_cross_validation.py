@@ -177,3 +177,11 @@ def test_groups_are_folds_holds_out_the_datas_own_fold_k_as_fold_k():
             assert not {data_fold[i] for i in fold.val} & {fold.index + 1} and fold.val
     with pytest.raises(ValueError, match="groups_are_folds makes one fold of each group, and there are 5"):
         grouped_folds(data_fold, folds=6, groups_are_folds=True)
+
+
+def test_groups_are_folds_counts_named_folds_as_a_person_does():
+    # "fold10" sorted as text came before "fold2": fold 1 held out the data's fold 10.
+    names = [f"fold{k}" for k in range(1, 11)]
+    data_fold = [name for name in names for _ in range(2)]
+    parts = grouped_folds(data_fold, folds=10, groups_are_folds=True)
+    assert [sorted({data_fold[i] for i in fold.test}) for fold in parts] == [[name] for name in names]
