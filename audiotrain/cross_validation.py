@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._files import write_json_atomically, write_text_atomically
+from audiotrain.metrics.classification import as_numpy, class_indices, per_class_metrics_from_confusion
 
 import numpy as np
 
@@ -163,6 +164,9 @@ class CVResult:
         oof: out-of-fold predictions, one per sample in sample order, where the caller made them.
         ensemble: the mean over folds of each fold model's predictions of the same test data, one per test
             sample, where the caller made them (``kaggle.enable_ensemble``).
+        class_names: the classes' names, where the caller gave the labels (`confusion`'s rows and columns).
+        confusion: counts ``[true, predicted]`` of the out-of-fold predictions (argmax of `oof`), where the
+            caller gave the labels; `per_class` reads it.
     """
 
     run_dir: Path | None
@@ -172,6 +176,46 @@ class CVResult:
     percent: bool = False
     oof: Any = None
     ensemble: Any = None
+    class_names: list[str] | None = None
+    confusion: np.ndarray | None = None
+
+    @property
+    def per_class(self) -> dict[str, Any] | None:
+        """`audiotrain.metrics.per_class_metrics_from_confusion` of `confusion` (precision, recall, f1,
+        support per class, in `class_names` order; accuracy in %, macro_f1, weighted_f1), or None."""
+        return None if self.confusion is None else per_class_metrics_from_confusion(self.confusion)
+
+    def class_table(self) -> str:
+        """Markdown: per-class precision, recall, F1 and support of the out-of-fold predictions, then
+        the confusion matrix (rows: true class, columns: predicted); empty without `confusion`."""
+        scores = self.per_class
+        if scores is None:
+            return ""
+        names = self.class_names or [str(k) for k in range(len(self.confusion))]
+        lines = [
+            "Out-of-fold predictions (argmax of each sample's scores, from the fold that held it out):",
+            "",
+            "| class | precision | recall | f1 | support |",
+            "|---|---|---|---|---|",
+        ]
+        for k, name in enumerate(names):
+            lines.append(
+                f"| {name} | {scores['precision'][k]:.4f} | {scores['recall'][k]:.4f} | "
+                f"{scores['f1'][k]:.4f} | {scores['support'][k]} |"
+            )
+        lines += [
+            "",
+            f"accuracy {scores['accuracy']:.2f}%, macro F1 {scores['macro_f1']:.4f}, "
+            f"weighted F1 {scores['weighted_f1']:.4f}",
+            "",
+            "Confusion matrix (rows: true, columns: predicted):",
+            "",
+            "| true \\ predicted | " + " | ".join(names) + " |",
+            "|---" * (len(names) + 1) + "|",
+        ]
+        for name, row in zip(names, self.confusion):
+            lines.append(f"| {name} | " + " | ".join(str(int(v)) for v in row) + " |")
+        return "\n".join(lines)
 
     @property
     def metrics(self) -> list[str]:
@@ -246,36 +290,109 @@ class CVResult:
             "folds_scored": self.folds_scored,
             **extra,
         }
+        scores = self.per_class
+        if scores is not None:
+            names = self.class_names or [str(k) for k in range(len(self.confusion))]
+            record["out_of_fold"] = {
+                "classes": names,
+                "per_class": {
+                    name: {
+                        "precision": float(scores["precision"][k]),
+                        "recall": float(scores["recall"][k]),
+                        "f1": float(scores["f1"][k]),
+                        "support": int(scores["support"][k]),
+                    }
+                    for k, name in enumerate(names)
+                },
+                "accuracy": scores["accuracy"],
+                "macro_f1": scores["macro_f1"],
+                "weighted_f1": scores["weighted_f1"],
+                "confusion_matrix": np.asarray(self.confusion).astype(int).tolist(),
+            }
         write_json_atomically(json_path, record)  # (NaN as null, as in scores.json: `json_text`)
         # A reader re-computing the std with pandas (ddof 1 by default) must see why it differs.
         unit = f"as {json_path.name} holds them"
         if self.percent:
             unit = f"in % of the fractions {json_path.name} holds"
         about = f"Scores {unit}; std: np.std over the folds (ddof 0; pandas' .std() is ddof 1).\n\n"
-        write_text_atomically(md_path, about + self.table() + "\n")
+        classes = self.class_table()
+        write_text_atomically(md_path, about + self.table() + "\n" + (f"\n{classes}\n" if classes else ""))
         return json_path, md_path
 
 
 def write_out_of_fold(
-    path: Path, oof: np.ndarray, folds: Sequence[Fold], groups: Sequence[Hashable] | None = None
+    path: Path,
+    oof: np.ndarray,
+    folds: Sequence[Fold],
+    groups: Sequence[Hashable] | None = None,
+    labels: np.ndarray | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> Path:
     """``oof`` (one row per sample, in sample order) as a CSV a user can join to the data: ``sample`` (the
-    index), ``fold`` (the one that held it out), ``group`` (where groups were given), then ``output`` (one
-    value per sample) or ``output_0 .. output_<C-1>`` (a row of C: a classifier's per-class scores)."""
+    index), ``fold`` (the one that held it out), ``group`` (where groups were given), ``true`` and
+    ``predicted`` (where ``labels`` are given: the sample's class and its row's argmax, by ``class_names``,
+    else by index), then ``output`` (one value per sample) or ``output_0 .. output_<C-1>`` (a row of C: a
+    classifier's per-class scores)."""
     fold_of = {i: fold.index for fold in folds for i in fold.test}
     if groups is not None:
         groups = list(groups)  # (by position: a pandas column of a filtered table is indexed by its labels)
     flat = oof.reshape(len(oof), -1)
     outputs = ["output"] if oof.ndim == 1 else [f"output_{j}" for j in range(flat.shape[1])]
-    header = ["sample", "fold", *(["group"] if groups is not None else []), *outputs]
+    named = labels is not None
+    if named:
+        names = list(class_names) if class_names is not None else [str(k) for k in range(flat.shape[1])]
+        predicted = flat.argmax(axis=1)
+    header = ["sample", "fold", *(["group"] if groups is not None else []), *(["true", "predicted"] * named)]
+    header += outputs
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     for i, row in enumerate(flat):
         group = [groups[i]] if groups is not None else []
-        writer.writerow([i, fold_of[i], *group, *(repr(float(v)) for v in row)])
+        classes = [names[labels[i]], names[predicted[i]]] if named else []
+        writer.writerow([i, fold_of[i], *group, *classes, *(repr(float(v)) for v in row)])
     write_text_atomically(path, buffer.getvalue())
     return path
+
+
+def check_labels(
+    labels: Sequence[int] | None, class_names: Sequence[str] | None, n: int, where: str = "train_with_cv"
+) -> tuple[np.ndarray | None, list[str] | None]:
+    """``labels`` (one class index per sample) as int64 and ``class_names`` as a list, or ValueError
+    naming what is wrong: names without labels, a count other than ``n``, a label that is not a whole
+    number or is outside ``0 .. len(class_names) - 1``, a name given twice."""
+    if labels is None:
+        if class_names is not None:
+            raise ValueError(
+                f"{where}: class_names= needs labels=, one class index per sample, to count each class's "
+                "out-of-fold predictions"
+            )
+        return None, None
+    if isinstance(labels, str) or not hasattr(labels, "__len__"):
+        raise ValueError(f"{where}: labels= must be one class index per sample, got {type(labels).__name__}")
+    values = as_numpy(labels)  # (a pandas column by position, as its values; an MLX array as numpy)
+    if values.ndim != 1 or len(values) != n:
+        shape = f"{len(values)} labels" if values.ndim == 1 else f"labels of shape {values.shape}"
+        raise ValueError(f"{where}: {shape} for {n} samples; give one class index per sample")
+    values = class_indices(
+        values, f"{where}: labels", " (map names to indices; the names go in class_names=)"
+    )
+    names = None
+    if class_names is not None:
+        names = list(class_names)
+        if isinstance(class_names, str) or not all(isinstance(name, str) for name in names):
+            raise ValueError(f"{where}: class_names= must be a list of strings, got {class_names!r}")
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"{where}: class_names names {twice} more than once")
+    bad = np.flatnonzero((values < 0) | (names is not None and values >= len(names)))
+    if bad.size:
+        i = int(bad[0])
+        within = "not a class index (0, 1, ...)"
+        if names is not None:
+            within = f"outside 0..{len(names) - 1} (class_names has {len(names)})"
+        raise ValueError(f"{where}: labels[{i}] is {int(values[i])}, {within}; {bad.size} label(s) so")
+    return values, names
 
 
 def _has_score(value: Any) -> bool:

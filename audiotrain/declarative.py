@@ -58,6 +58,7 @@ from audiotrain._warning_filters import ignoring_warnings
 from audiotrain.cross_validation import (
     CV_FILES,
     CVResult,
+    check_labels,
     cv_outputs,
     fold_folders,
     grouped_folds,
@@ -67,6 +68,7 @@ from audiotrain.data import DataLoader, Dataset, Subset
 from audiotrain.data.dataset import check_dataset, is_iterable_dataset
 from audiotrain.distributed import collectives
 from audiotrain.integrations import MLflowCallback
+from audiotrain.metrics.classification import compute_confusion_matrix
 from audiotrain.recipes._run import (
     RUN_FOLDER_ENTRIES,
     OwnEntries,
@@ -753,6 +755,8 @@ class ConfiguredTrainer:
         train_transforms: Callable | Sequence[Callable] | None = None,
         groups_are_folds: bool = False,
         train_sampler: Callable[[list[int]], Iterable] | None = None,
+        labels: Sequence[int] | None = None,
+        class_names: Sequence[str] | None = None,
     ) -> CVResult:
         """K-fold cross-validation: every sample is scored by the one fold that did not train on it.
 
@@ -793,6 +797,14 @@ class ConfiguredTrainer:
                 indices (into ``data``); the sampler gives positions in that list (``0 .. len - 1``). For a
                 rare class: ``lambda idx: WeightedRandomSampler(weight[idx], len(idx))``. The val and
                 held-out parts are read in order, each sample once.
+            labels: each sample's class index (``data``'s order), for a classifier whose `predict_step`
+                returns per-class scores ``[batch, classes]``: the out-of-fold predictions (their argmax)
+                get per-class precision, recall, F1 and a confusion matrix (`CVResult.class_table`, in
+                ``cv_scores.md``; ``out_of_fold`` in ``cv_scores.json``) and ``oof_predictions.csv`` gets
+                ``true`` and ``predicted`` columns. Checked before anything is written: one per sample,
+                whole numbers within the classes, and a `predict_step` giving a score per class.
+            class_names: the classes' names, in index order (needs ``labels``), for those tables and columns
+                (default: the class indices).
 
         Each fold's Trainer gets its own copy of the callbacks given to `create_trainer` (copied as they are
         when `train_with_cv` starts), so what one fold's EarlyStopping or ModelCheckpoint has seen does not
@@ -807,7 +819,8 @@ class ConfiguredTrainer:
             (config.yaml, checkpoints/best and last, history.json), ``folds.json`` (each fold's sample
             indices), ``cv_scores.json`` and ``cv_scores.md`` (each metric per fold, mean and std) and,
             where there is an ``oof``, ``oof_predictions.csv`` (``sample``, ``fold``, ``group`` where groups
-            are given, ``output_0 ..``: each sample's row of ``oof``).
+            are given, ``true`` and ``predicted`` where labels are, ``output_0 ..``: each sample's row of
+            ``oof``). With ``labels``: ``class_names`` and ``confusion`` (``per_class`` reads it).
         """
         dataset, fold_loader = self._fold_data(data, train_transforms, train_sampler)
         if groups_are_folds and groups is None:
@@ -827,6 +840,7 @@ class ConfiguredTrainer:
             raise ValueError(
                 f"train_with_cv: {len(groups)} groups for {n} samples; give one group per sample"
             )
+        labels, class_names = check_labels(labels, class_names, n)
         if module_factory is None and self._trained:
             raise RuntimeError(
                 "train_with_cv: this trainer's module was trained by train() (or loaded a checkpoint), so "
@@ -857,7 +871,9 @@ class ConfiguredTrainer:
             )
         for fold in parts:  # (before anything is written)
             self._check_eval_steps(fold_loader(fold.train, True), f"fold {fold.index}")
-        self._check_predict_step(fold_loader(parts[0].test, False))
+        scores = self._check_predict_step(fold_loader(parts[0].test, False))
+        if labels is not None:
+            _check_class_scores(scores, labels, class_names)
         self._warn_if_weights_unseeded()  # (every fold's module is a copy of it, or built after it)
         loader_batch = self._other_loader_batch_size(data)
         if loader_batch is not None:
@@ -889,7 +905,17 @@ class ConfiguredTrainer:
             )
         try:
             return self._run_folds(
-                parts, folder, fold_loader, test_loader, n, groups, overwrite, log, module_factory
+                parts,
+                folder,
+                fold_loader,
+                test_loader,
+                n,
+                groups,
+                overwrite,
+                log,
+                module_factory,
+                labels,
+                class_names,
             )
         except BaseException:
             # Failed before any fold saved anything (a bug in compute_loss at fold 0's first step): the
@@ -900,7 +926,18 @@ class ConfiguredTrainer:
             raise
 
     def _run_folds(
-        self, parts, folder, fold_loader, test_loader, n, groups, overwrite, log, module_factory
+        self,
+        parts,
+        folder,
+        fold_loader,
+        test_loader,
+        n,
+        groups,
+        overwrite,
+        log,
+        module_factory,
+        labels=None,
+        class_names=None,
     ) -> CVResult:
         """`train_with_cv`'s folds, trained and scored one after the other, then the CVResult written."""
         folds = len(parts)
@@ -964,22 +1001,38 @@ class ConfiguredTrainer:
             oof=out_of_fold(parts, oof_parts, n),
             ensemble=fold_mean(test_parts) if test_loader is not None else None,
         )
+        if labels is not None and cv.oof is not None and cv.oof.ndim == 2:
+            # (argmax of each sample's row, as compute_confusion_matrix reads scores; checked before fold 0
+            # that the rows are per-class scores wide enough for every label)
+            cv.class_names = class_names
+            cv.confusion = compute_confusion_matrix(cv.oof, labels, ignore_index=None)
         n_groups = n if groups is None else len(set(groups))
         if _main():
             cv.write(samples=n, groups=n_groups)
             if cv.oof is not None:  # (predict_step gave one array row per held-out sample)
-                write_out_of_fold(folder / "oof_predictions.csv", cv.oof, parts, groups)
+                named = cv.confusion is not None
+                write_out_of_fold(
+                    folder / "oof_predictions.csv",
+                    cv.oof,
+                    parts,
+                    groups,
+                    labels if named else None,
+                    class_names,
+                )
         grouping = "each sample its own group" if groups is None else f"grouped: {n_groups} groups"
+        classes = f"\n{cv.class_table()}" if cv.confusion is not None else ""
         log(
-            f"{folds}-fold cross-validation over {n} samples ({grouping}):\n{cv.table()}\nrun folder: {folder}"
+            f"{folds}-fold cross-validation over {n} samples ({grouping}):\n{cv.table()}{classes}\n"
+            f"run folder: {folder}"
         )
         return cv
 
-    def _check_predict_step(self, loader: Any) -> None:
+    def _check_predict_step(self, loader: Any) -> Any:
         """Run the module's `predict_step` on the first held-out batch, as each fold's `predict` will (in
         eval mode, compiled or not as the trainer is), before the folder is opened: a predict_step that
         cannot take the batches fails now, not after fold 0 has trained and left a half-written folder
-        that a rerun is refused over. The random state is put back, so the folds train as without it."""
+        that a rerun is refused over. The random state is put back, so the folds train as without it.
+        Returns its output (None without a batch)."""
         iterator = iter(loader)
         try:
             batch = next(iterator, None)
@@ -995,7 +1048,8 @@ class ConfiguredTrainer:
         try:
             with eval_mode(self.module):
                 step = EvalStep(self.module, "predict", compile=trainer.compile, precision=trainer.precision)
-                mx.eval(step(batch, mx.array(0, mx.int32)))
+                output = step(batch, mx.array(0, mx.int32))
+                mx.eval(output)
         except Exception as error:
             if hasattr(error, "add_note"):  # (Python 3.11)
                 error.add_note(
@@ -1005,6 +1059,7 @@ class ConfiguredTrainer:
             raise
         finally:
             RandomState.restore(random_before)
+        return output
 
     def _ensemble_loader(self, test_loader: Any) -> Iterable | None:
         """The test batches the folds' models predict for ``kaggle.enable_ensemble``, or None (said why)."""
@@ -1320,6 +1375,30 @@ def _open_run_folder(
         kind, message = outcome["error"]
         raise getattr(builtins, kind, OSError)(message)  # rank 0's type: FileExistsError, PermissionError...
     return Path(outcome["folder"])
+
+
+def _check_class_scores(scores: Any, labels: np.ndarray, class_names: list[str] | None) -> None:
+    """Refuse ``train_with_cv(labels=...)`` before fold 0 where `predict_step`'s output on the first held-out
+    batch (``scores``) is not per-class scores ``[batch, classes]`` that every label and name fits."""
+    shape = tuple(scores.shape) if isinstance(scores, (mx.array, np.ndarray)) else None
+    if shape is None or len(shape) != 2:
+        got = f"shape {shape}" if shape is not None else type(scores).__name__
+        raise ValueError(
+            f"train_with_cv: labels= needs predict_step to return per-class scores [batch, classes], one row "
+            f"per sample, whose argmax is the predicted class; on the first held-out batch it returned {got}"
+        )
+    width = shape[1]
+    if class_names is not None and len(class_names) != width:
+        raise ValueError(
+            f"train_with_cv: class_names has {len(class_names)} names but predict_step returns {width} "
+            "scores per sample; give one name per class, in index order"
+        )
+    if labels.size and labels.max() >= width:
+        i = int(np.argmax(labels >= width))
+        raise ValueError(
+            f"train_with_cv: labels[{i}] is {int(labels[i])}, but predict_step returns {width} scores per "
+            f"sample (classes 0..{width - 1})"
+        )
 
 
 def out_of_fold(parts: list, outputs: list[list[Any]], n: int) -> np.ndarray | None:

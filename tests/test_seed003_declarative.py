@@ -505,6 +505,77 @@ def test_train_with_cv_writes_the_out_of_fold_predictions_beside_the_scores(tmp_
     np.testing.assert_allclose(scores, cv.oof, rtol=1e-6)
 
 
+def test_train_with_cv_labels_give_named_per_class_scores_and_confusion_of_the_out_of_fold_predictions(
+    tmp_path,
+):
+    # A classifier's researcher: per-class P/R/F1 and a confusion matrix over the out-of-fold predictions,
+    # with the class names, in cv_scores.md/json, and true/predicted names in oof_predictions.csv.
+    import csv
+
+    from audiotrain import create_trainer
+    from audiotrain.metrics import compute_confusion_matrix, compute_per_class_metrics
+
+    data = Points()
+    labels = [data[i][1] for i in range(len(data))]
+    names = ["low", "high", "never"]  # (TinyNet scores 3 classes; the data has 2)
+    trainer = create_trainer(TinyNet(), config="quick_test", batch_size=4, run_dir=str(tmp_path / "cv"))
+    cv = trainer.train_with_cv(data, folds=3, labels=labels, class_names=names, log=lambda s: None)
+    expected = compute_confusion_matrix(cv.oof, np.array(labels))
+    np.testing.assert_array_equal(cv.confusion, expected)
+    assert cv.class_names == names
+    with open(cv.run_dir / "oof_predictions.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert list(rows[0]) == ["sample", "fold", "true", "predicted", "output_0", "output_1", "output_2"]
+    assert [r["true"] for r in rows] == [names[y] for y in labels]
+    assert [r["predicted"] for r in rows] == [names[k] for k in cv.oof.argmax(-1)]
+    record = json.loads((cv.run_dir / "cv_scores.json").read_text())["out_of_fold"]
+    scores = compute_per_class_metrics(cv.oof, np.array(labels))
+    assert record["classes"] == names and record["confusion_matrix"] == expected.tolist()
+    assert [record["per_class"][n]["f1"] for n in names] == pytest.approx(scores["f1"].tolist())
+    assert [record["per_class"][n]["support"] for n in names] == [labels.count(0), labels.count(1), 0]
+    assert record["macro_f1"] == pytest.approx(scores["macro_f1"])
+    table = (cv.run_dir / "cv_scores.md").read_text()
+    assert "| true \\ predicted | low | high | never |" in table
+    assert f"| high | {scores['precision'][1]:.4f} | {scores['recall'][1]:.4f} |" in table
+
+
+class ArgmaxNet(TinyNet):
+    def predict_step(self, batch, batch_idx=0):
+        return mx.argmax(self(batch[0]), -1)  # (one class per sample, not per-class scores)
+
+
+@pytest.mark.parametrize(
+    "module, given, error",
+    [
+        (TinyNet, {"labels": [0] * 39}, r"39 labels for 40 samples"),
+        (
+            TinyNet,
+            {"labels": [0] * 39 + [3], "class_names": ["a", "b", "c"]},
+            r"labels\[39\] is 3, outside 0..2",
+        ),
+        (TinyNet, {"labels": [0] * 39 + [5]}, r"labels\[39\] is 5, but predict_step returns 3 scores"),
+        (TinyNet, {"labels": [0.5] * 40}, r"labels must be class indices"),
+        (TinyNet, {"class_names": ["a", "b", "c"]}, r"class_names= needs labels="),
+        (
+            TinyNet,
+            {"labels": [0] * 40, "class_names": ["a", "b"]},
+            r"class_names has 2 names but predict_step",
+        ),
+        (TinyNet, {"labels": [0] * 40, "class_names": ["a", "b", "a"]}, r"names \['a'\] more than once"),
+        (ArgmaxNet, {"labels": [0] * 40}, r"labels= needs predict_step to return per-class scores"),
+    ],
+)
+def test_train_with_cv_refuses_labels_or_class_names_that_do_not_fit_before_writing(
+    tmp_path, module, given, error
+):
+    from audiotrain import create_trainer
+
+    trainer = create_trainer(module(), config="quick_test", batch_size=4)
+    with pytest.raises(ValueError, match=error):
+        trainer.train_with_cv(Points(), folds=3, run_dir=tmp_path / "cv", log=lambda s: None, **given)
+    assert not (tmp_path / "cv").exists()
+
+
 def test_train_with_cv_groups_are_folds_makes_fold_k_hold_out_the_datas_fold_k(tmp_path):
     from audiotrain import create_trainer
 
