@@ -262,6 +262,30 @@ def test_the_readmes_core_trainer_fine_tuning_uses_the_train_commands_warm_up_an
     assert f"gradient_clip_val={defaults.gradient_clip!r}" in block
 
 
+def test_init_from_trains_on_the_runs_windows_as_song_loaders_builds_them(run, tmp_path):
+    """README: song_loaders builds the loaders "as `train --data` builds them for the run", with the run's
+    data.window_frames (32), but `train --init_from RUN` took its own default (96), and refused 6 s songs
+    ("--data.window_frames 96 is longer than every training song"). Both take the run's now; a flag wins."""
+    parser = chords._training_parser("chords", "", needs_data=False, init_from=True)
+
+    def window(*flags):
+        args = parser.parse_args(["--init_from", str(run), "--run_dir", str(tmp_path / "r"), *flags])
+        return chords._config_from_args(args).data.window_frames
+
+    assert window() == WINDOW_FRAMES == TrainingConfig().data.window_frames // 3
+    assert window("--data.window_frames", "64") == 64
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    sf.write(
+        songs / "a.wav", np.random.default_rng(0).uniform(-0.1, 0.1, 22050 * 4).astype(np.float32), 22050
+    )
+    (songs / "a.lab").write_text("0.0 4.0 C:maj\n")
+    train_loader, _ = song_loaders(
+        run, songs, batch_size=1, val_fraction=0, test_fraction=0, cache_dir=tmp_path / "cache"
+    )
+    assert next(iter(train_loader))["features"].shape[1] == window()
+
+
 def test_song_loaders_keywords_are_typed_as_a_config_files_data_settings(run, tmp_path):
     """song_loaders(pitch_shift="false") trained with pitch shift (all 12 keys), as did pitch_shift=3, where a
     --config file's `pitch_shift: "false"` is refused; a misspelt keyword now gets a "did you mean"."""

@@ -65,12 +65,16 @@ def _init_settings(init_from: str | Path) -> tuple[Path, dict, ChordModelConfig,
 
 
 def with_checkpoint_model(config: TrainingConfig, checkpoint: str | Path) -> TrainingConfig:
-    """`config` with the model and feature settings of `checkpoint` (see `model_settings_checkpoint`): the
-    base that ``train --init_from`` applies its preset, ``--config`` file and flags to, so that a run started
-    from a checkpoint's weights, and its resume, has its model without repeating the flags it was trained
-    with."""
-    _, _, model, features = _init_settings(checkpoint)
-    return replace(config, model=model, features=features)
+    """`config` with the model and feature settings and ``data.window_frames`` of `checkpoint` (see
+    `model_settings_checkpoint`): the base that ``train --init_from`` applies its preset, ``--config`` file
+    and flags to, so that a run started from a checkpoint's weights, and its resume, has its model and
+    windows without repeating the flags it was trained with."""
+    folder, state, model, features = _init_settings(checkpoint)
+    # The checkpoint's window length too, as `song_loaders` and `ChordPredictor.from_checkpoint` take it:
+    # a fine-tune of a 32-frame run trained on 96-frame windows (the default), which 6 s songs could not fill.
+    window = (stored_settings(folder, state) or {}).get("window_frames")
+    data = replace(config.data, window_frames=window) if isinstance(window, int) else config.data
+    return replace(config, model=model, features=features, data=data)
 
 
 def started_from(state: dict) -> dict | None:
