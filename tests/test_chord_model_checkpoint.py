@@ -286,6 +286,34 @@ def test_init_from_trains_on_the_runs_windows_as_song_loaders_builds_them(run, t
     assert next(iter(train_loader))["features"].shape[1] == window()
 
 
+def test_evaluation_loader_gives_held_out_songs_in_order_unaugmented_as_the_recipes_validation(run, tmp_path):
+    """`trainer.test` on a folder of held-out songs had only song_loaders(val_fraction=0, test_fraction=0):
+    the training loader, shuffled, pitch-shifted and equalised, whose test_loss changed from run to run
+    (14.39, then 14.25). evaluation_loader gives every song's windows in order, unshifted, each time."""
+    from audiotrain.recipes.chords import evaluation_loader
+
+    songs = tmp_path / "held_out"
+    songs.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        sf.write(songs / f"{name}.wav", rng.uniform(-0.1, 0.1, 22050 * 3).astype(np.float32), 22050)
+        (songs / f"{name}.lab").write_text("0.0 1.5 C:maj\n1.5 3.0 A:min\n")
+    loader = evaluation_loader(run, songs, batch_size=2, cache_dir=tmp_path / "cache")
+
+    def features(loader):
+        return np.concatenate([np.array(b["features"]) for b in loader])
+
+    first = features(loader)
+    assert first.shape[1] == WINDOW_FRAMES and np.array_equal(first, features(loader))
+    assert len(loader.dataset) == first.shape[0] > 2  # every window of both songs, none dropped
+    task = ChordTask.load_from_checkpoint(run)
+    trainer = Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    losses = [trainer.test(task, loader, verbose=False)[0]["test_loss"] for _ in range(2)]
+    assert losses[0] == losses[1]
+    with pytest.raises(TypeError, match="takes every song of .*val_fraction does not apply"):
+        evaluation_loader(run, songs, val_fraction=0.2)
+
+
 def test_song_loaders_keywords_are_typed_as_a_config_files_data_settings(run, tmp_path):
     """song_loaders(pitch_shift="false") trained with pitch shift (all 12 keys), as did pitch_shift=3, where a
     --config file's `pitch_shift: "false"` is refused; a misspelt keyword now gets a "did you mean"."""

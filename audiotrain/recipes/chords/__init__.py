@@ -3,7 +3,8 @@
 ``python -m audiotrain.recipes.chords --help`` lists the commands (`cli`). From Python,
 ``from audiotrain.recipes.chords import Trainer, TrainingConfig`` (the seed guide's Trainer, see `trainer`) or
 `run_training` (what the ``train`` and demo commands do); to fine-tune a run with the core Trainer,
-`ChordTask.load_from_checkpoint` and `song_loaders` (a song folder's loaders, as the recipe builds them).
+`ChordTask.load_from_checkpoint` and `song_loaders` (a song folder's loaders, as the recipe builds them);
+`evaluation_loader` for held-out songs.
 
 Modules: `config` (settings and presets), `data` (songs, splits, features, loaders), `task` (the
 `TrainModule`), `trainer` (the `Trainer` facade), `train` (`run_training`: one run, top to bottom),
@@ -25,6 +26,7 @@ _PUBLIC = {
     "RunResult": "audiotrain.recipes.chords.train",
     "run_training": "audiotrain.recipes.chords.train",
     "song_loaders": "audiotrain.recipes.chords.train",
+    "evaluation_loader": "audiotrain.recipes.chords.train",
     "main": "audiotrain.recipes.chords.cli",
 }
 
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from audiotrain.recipes.chords.predict import SongPosteriors as SongPosteriors
     from audiotrain.recipes.chords.task import ChordTask as ChordTask
     from audiotrain.recipes.chords.train import RunResult as RunResult
+    from audiotrain.recipes.chords.train import evaluation_loader as evaluation_loader
     from audiotrain.recipes.chords.train import run_training as run_training
     from audiotrain.recipes.chords.train import song_loaders as song_loaders
     from audiotrain.recipes.chords.trainer import Trainer as Trainer

@@ -76,6 +76,7 @@ from audiotrain.recipes.chords.config import (
 )
 from audiotrain.recipes.chords.data import (
     DATA_REPORT,
+    ChordSongDataset,
     SongSplits,
     _in_cache,
     balanced_class_weights,
@@ -88,6 +89,7 @@ from audiotrain.recipes.chords.data import (
     make_loaders,
     no_test_songs_reason,
     pitch_shift_note,
+    song_config,
     stopped_before_training,
     training_pitch_shifts,
     unwritable_cache_advice,
@@ -1991,11 +1993,53 @@ def song_loaders(
 
     What fine-tuning from Python needs besides the task: ``trainer.fit(task, train_loader, val_loader)``,
     with ``steps_per_epoch=len(train_loader)`` for the task's schedule."""
+    config, splits, feature_fn = _prepared_songs(run, data_dir, batch_size, seed, data, "song_loaders")
+    train_loader, val_loader, _ = make_loaders(
+        splits, feature_fn, config.data, config.features, config.batch_size, config.seed
+    )
+    return train_loader, val_loader
+
+
+def evaluation_loader(
+    run: str | os.PathLike | ChordTask,
+    data_dir: str | os.PathLike,
+    batch_size: int = 16,
+    **data: Any,
+) -> DataLoader:
+    """The loader of every song in `data_dir` (held-out songs: no split), as the recipe's validation loader
+    is built for the run `run` (see `song_loaders`): each song's windows of the run's
+    ``data.window_frames`` in order, not shuffled, not pitch-shifted or equalised, the songs whose audio
+    does not decode left out. For ``trainer.test(task, loader)`` or ``trainer.validate``: the same numbers
+    each time. `data` sets the other `ChordDataConfig` fields as in `song_loaders` (``cache_dir=``...)."""
+    split = sorted(name for name in ("val_fraction", "test_fraction") if name in data)
+    if split:
+        raise TypeError(
+            f"evaluation_loader takes every song of {os.fspath(data_dir)}: {listed(split)} does not apply "
+            "(song_loaders splits a folder)"
+        )
+    data = {**data, "val_fraction": 0.0, "test_fraction": 0.0}
+    config, splits, feature_fn = _prepared_songs(run, data_dir, batch_size, 0, data, "evaluation_loader")
+    songs = ChordSongDataset(
+        splits.train, feature_fn, song_config(config.data, config.features), train=False, seed=0
+    )
+    return DataLoader(songs, batch_size=batch_size, shuffle=False, num_workers=config.data.num_workers)
+
+
+def _prepared_songs(
+    run: str | os.PathLike | ChordTask,
+    data_dir: str | os.PathLike,
+    batch_size: int,
+    seed: int,
+    data: dict[str, Any],
+    caller: str,
+) -> tuple[TrainingConfig, SongSplits, Callable[[Path], Any]]:
+    """(settings, split, feature function) of the songs in `data_dir` for the run `run`: the part
+    `song_loaders` and `evaluation_loader` share."""
     features, window_frames = _run_features(run)
     data.setdefault("window_frames", window_frames)
     # Typed as a --config file's data section is (merge_config): pitch_shift="false" or 3 was taken as true
     # (all 12 keys), eq_db="12" a TypeError naming no setting, a misspelt keyword without a "did you mean".
-    data_config = merge_config(ChordDataConfig(data_dir=os.fspath(data_dir)), data, "song_loaders")
+    data_config = merge_config(ChordDataConfig(data_dir=os.fspath(data_dir)), data, caller)
     # `~` is the home folder here as in `train --data ~/songs` and Trainer(default_root_dir="~/runs").
     data_config = dataclasses.replace(
         data_config, **_home_expanded(data_config, "data_dir", "cache_dir", "annotations", "pairs")
@@ -2013,10 +2057,7 @@ def song_loaders(
     cache_root = config.data.resolved_cache_dir() / "features"
     feature_fn, cache = feature_function(features, cache_root, unwritable_cache_advice(config.data))
     splits, _ = drop_undecodable(splits, feature_fn, features, cache)
-    train_loader, val_loader, _ = make_loaders(
-        splits, feature_fn, config.data, features, config.batch_size, config.seed
-    )
-    return train_loader, val_loader
+    return config, splits, feature_fn
 
 
 def _run_features(run: str | os.PathLike | ChordTask) -> tuple[ChordFeatureConfig, int]:
