@@ -23,7 +23,7 @@ from audiotrain.recipes.chords.model_checkpoint import (
     loaded_checkpoint_note,
     resolve_model_checkpoint,
 )
-from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
+from audiotrain.recipes.chords.predict import ChordPredictor, SongPosteriors, checkpoint_entries
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, ChordTask
 from audiotrain.recipes.chords.train import check_resume_settings
 from audiotrain.train import Tuner
@@ -312,6 +312,30 @@ def test_evaluation_loader_gives_held_out_songs_in_order_unaugmented_as_the_reci
     assert losses[0] == losses[1]
     with pytest.raises(TypeError, match="takes every song of .*val_fraction does not apply"):
         evaluation_loader(run, songs, val_fraction=0.2)
+
+
+def test_the_readmes_way_from_a_songs_frames_to_transcribes_labels_gives_them(run, song):
+    """A song's whole-song logits from trainer.predict, softmaxed into SongPosteriors without level_db,
+    gave "B:min" where transcribe gave "N", and nothing said why (no silence gate, one window, no test-time
+    shifts). README names the windows (posteriors_from_features), the shifts and the levels; together they
+    give transcribe's labels."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    for named in (
+        "posteriors_from_features(frames)",
+        "frame_levels_db(predictor.waveform(",
+        "tta_shifts=(0,)",
+    ):
+        assert named in text
+    predictor = ChordPredictor.from_checkpoint(run, tta_shifts=(0,))
+    frames, seconds = predictor.song_features(song)
+    levels = predictor.features.frame_levels_db(predictor.waveform(song), len(frames))
+    post = SongPosteriors(
+        predictor.posteriors_from_features(frames), predictor.features.frame_rate, seconds, levels
+    )
+    reference = predictor.posteriors(song)
+    assert np.array_equal(post.level_db, reference.level_db)
+    assert all(np.allclose(post.probs[k], reference.probs[k], atol=1e-6) for k in reference.probs)
+    assert predictor.segments(post) == predictor.transcribe(song)
 
 
 def test_song_loaders_keywords_are_typed_as_a_config_files_data_settings(run, tmp_path):
