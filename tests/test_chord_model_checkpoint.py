@@ -12,6 +12,7 @@ from pathlib import Path
 
 from audiotrain.chords.decode import DecodeConfig
 from audiotrain.chords.vocabulary import vocabulary_dict
+from audiotrain.models.chord_loss import ChordRecognitionLoss
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
 from audiotrain.recipes.chords import cli as chords
 from audiotrain.recipes.chords import song_loaders
@@ -336,6 +337,24 @@ def test_the_readmes_way_from_a_songs_frames_to_transcribes_labels_gives_them(ru
     assert np.array_equal(post.level_db, reference.level_db)
     assert all(np.allclose(post.probs[k], reference.probs[k], atol=1e-6) for k in reference.probs)
     assert predictor.segments(post) == predictor.transcribe(song)
+
+
+def test_a_loaded_tasks_loss_is_trains_default_and_the_readme_says_how_to_give_the_runs(run):
+    """ChordTask.load_from_checkpoint builds ChordRecognitionLoss() whatever loss.* and label_smoothing the
+    run trained with (the checkpoint records none), and nothing said so: a run of --label_smoothing 0 got
+    0.1 back. README says which loss it is and how to pass the run's; both claims are checked here."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert "Its loss is `ChordRecognitionLoss()`, whose defaults are `train`'s" in text
+    assert "loss=ChordRecognitionLoss(label_smoothing=0.0, bass_weight=1.0)" in text
+    defaults = TrainingConfig()
+    loss = ChordTask.load_from_checkpoint(run).loss_fn
+    assert loss.label_smoothing == defaults.label_smoothing and loss.class_weights is None
+    assert (
+        loss.weights["bass"] == defaults.loss.bass_weight
+        and loss.weights["root"] == defaults.loss.root_weight
+    )
+    own = ChordRecognitionLoss(label_smoothing=0.0, bass_weight=1.0)
+    assert ChordTask.load_from_checkpoint(run, loss=own).loss_fn is own
 
 
 def test_song_loaders_keywords_are_typed_as_a_config_files_data_settings(run, tmp_path):
