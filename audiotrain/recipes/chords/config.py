@@ -809,7 +809,10 @@ class ChordDataConfig:
         ),
     )
     window_frames: int = field(
-        default=96, metadata=_help("frames per training window (96 at 10.8 fps: 8.9 s)")
+        default=96,
+        metadata=_help(
+            "frames per training window (96 at 10.8 fps: 8.9 s; with --init_from, the checkpoint's run's)"
+        ),
     )
     pitch_shift: bool = field(
         default=True,
