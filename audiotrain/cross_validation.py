@@ -349,7 +349,9 @@ def write_out_of_fold(
     writer.writerow(header)
     for i, row in enumerate(flat):
         group = [groups[i]] if groups is not None else []
-        classes = [names[labels[i]], names[predicted[i]]] if named else []
+        # (no class for a row that is not finite, as the confusion matrix counts none: `_run_folds`)
+        guess = names[predicted[i]] if named and np.isfinite(row).all() else ""
+        classes = [names[labels[i]], guess] if named else []
         writer.writerow([i, fold_of[i], *group, *classes, *(repr(float(v)) for v in row)])
     write_text_atomically(path, buffer.getvalue())
     return path

@@ -1005,7 +1005,22 @@ class ConfiguredTrainer:
             # (argmax of each sample's row, as compute_confusion_matrix reads scores; checked before fold 0
             # that the rows are per-class scores wide enough for every label)
             cv.class_names = class_names
-            cv.confusion = compute_confusion_matrix(cv.oof, labels, ignore_index=None)
+            # A row with NaN (a fold that diverged) has no class: its argmax (0) would count as a prediction.
+            scored = np.isfinite(cv.oof).all(axis=1)
+            width = cv.oof.shape[1]
+            cv.confusion = np.zeros((width, width), np.int64)
+            if scored.any():
+                cv.confusion = compute_confusion_matrix(
+                    cv.oof[scored], labels[scored], num_classes=width, ignore_index=None
+                )
+            if not scored.all() and _main():
+                unscored = sorted({fold.index for fold in parts for i in fold.test if not scored[i]})
+                warnings.warn(
+                    f"train_with_cv: {int((~scored).sum())} of {n} samples' out-of-fold scores are not "
+                    f"finite (fold(s) {unscored}); left out of the per-class scores and confusion matrix, and their "
+                    "'predicted' is empty in oof_predictions.csv",
+                    stacklevel=user_stacklevel(),
+                )
         n_groups = n if groups is None else len(set(groups))
         if _main():
             cv.write(samples=n, groups=n_groups)

@@ -539,6 +539,38 @@ def test_train_with_cv_labels_give_named_per_class_scores_and_confusion_of_the_o
     assert f"| high | {scores['precision'][1]:.4f} | {scores['recall'][1]:.4f} |" in table
 
 
+class DivergedRowsNet(TinyNet):
+    def predict_step(self, batch, batch_idx=0):
+        x = batch[0]
+        return mx.where(x[:, :1] > 1.0, mx.array(float("nan")), self(x))  # (as a diverged model's rows)
+
+
+def test_train_with_cv_labels_leave_out_of_fold_rows_that_are_not_finite_with_a_warning(tmp_path):
+    # A fold whose model diverged gives NaN scores: their argmax (0) counted as predictions of "low", so the
+    # per-class table showed "low" predicted for samples that no model scored.
+    import csv
+
+    from audiotrain import create_trainer
+    from audiotrain.metrics import compute_confusion_matrix
+
+    data = Points()
+    labels = np.array([data[i][1] for i in range(len(data))])
+    names = ["low", "high", "never"]
+    trainer = create_trainer(
+        DivergedRowsNet(), config="quick_test", batch_size=4, run_dir=str(tmp_path / "cv")
+    )
+    with pytest.warns(UserWarning, match=r"samples' out-of-fold scores are not finite \(fold\(s\) \["):
+        cv = trainer.train_with_cv(data, folds=3, labels=labels, class_names=names, log=lambda s: None)
+    scored = np.isfinite(cv.oof).all(axis=1)
+    assert 0 < scored.sum() < len(data)
+    np.testing.assert_array_equal(
+        cv.confusion, compute_confusion_matrix(cv.oof[scored], labels[scored], num_classes=3)
+    )
+    with open(cv.run_dir / "oof_predictions.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [r["predicted"] == "" for r in rows] == (~scored).tolist()
+
+
 class ArgmaxNet(TinyNet):
     def predict_step(self, batch, batch_idx=0):
         return mx.argmax(self(batch[0]), -1)  # (one class per sample, not per-class scores)
