@@ -411,6 +411,6 @@ def _natural_order(label: Hashable) -> Any:
     sort put "fold10" first, so fold 1 held out the data's fold 10); other labels as they sort."""
     if isinstance(label, str):
         return tuple(
-            (0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", label)
+            (0, int(part), "") if part.isdecimal() else (1, 0, part) for part in re.split(r"(\d+)", label)
         )
     return label

@@ -185,3 +185,11 @@ def test_groups_are_folds_counts_named_folds_as_a_person_does():
     data_fold = [name for name in names for _ in range(2)]
     parts = grouped_folds(data_fold, folds=10, groups_are_folds=True)
     assert [sorted({data_fold[i] for i in fold.test}) for fold in parts] == [[name] for name in names]
+
+
+def test_groups_are_folds_takes_fold_names_with_superscript_digits():
+    # "²" is a digit to str.isdigit but not a number int() reads: groups_are_folds raised
+    # "ValueError: invalid literal for int() with base 10: '²'" while ordering the folds.
+    data_fold = ["take1²", "take1²", "take1³", "take1³"]
+    parts = grouped_folds(data_fold, folds=2, groups_are_folds=True)
+    assert [sorted({data_fold[i] for i in fold.test}) for fold in parts] == [["take1²"], ["take1³"]]
