@@ -1017,8 +1017,8 @@ class ConfiguredTrainer:
                 unscored = sorted({fold.index for fold in parts for i in fold.test if not scored[i]})
                 warnings.warn(
                     f"train_with_cv: {int((~scored).sum())} of {n} samples' out-of-fold scores are not "
-                    f"finite (fold(s) {unscored}); left out of the per-class scores and confusion matrix, and their "
-                    "'predicted' is empty in oof_predictions.csv",
+                    f"finite (fold(s) {unscored}); left out of the per-class scores and confusion matrix, "
+                    "and their 'predicted' is empty in oof_predictions.csv",
                     stacklevel=user_stacklevel(),
                 )
         n_groups = n if groups is None else len(set(groups))
