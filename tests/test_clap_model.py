@@ -1212,6 +1212,29 @@ def test_gradient_checkpointing_gives_the_same_gradients_dropout_and_frozen_laye
     assert not model.is_gradient_checkpointing
 
 
+def test_gradient_checkpointing_enable_takes_transformers_arguments():
+    """transformers' `gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})`
+    was a TypeError (unexpected keyword), its `(None)` turned checkpointing off and `({...})` left
+    is_gradient_checkpointing a dict; both now enable it, and an argument it cannot honour is named."""
+    model, _ = load_pretrained(FIXTURE)
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    assert model.is_gradient_checkpointing is True
+    model.gradient_checkpointing_disable()
+    model.gradient_checkpointing_enable(None)
+    assert model.is_gradient_checkpointing is True
+    model.gradient_checkpointing_disable()
+    model.gradient_checkpointing_enable({"use_reentrant": True})
+    assert model.is_gradient_checkpointing is True
+    model.gradient_checkpointing_disable()
+    with pytest.raises(ValueError, match="'preserve_rng_state' has no MLX counterpart"):
+        model.gradient_checkpointing_enable({"preserve_rng_state": False})
+    with pytest.raises(
+        TypeError, match=r"got False; to turn checkpointing off call gradient_checkpointing_disable"
+    ):
+        model.gradient_checkpointing_enable(False)
+    assert model.is_gradient_checkpointing is False
+
+
 @pytest.mark.parametrize(
     "setting, expected",
     [

@@ -169,18 +169,41 @@ class ClapModel(nn.Module):
             "text_embeds": text,
         }
 
-    def gradient_checkpointing_enable(self, enable: bool = True) -> None:
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
         """Recompute each Swin block's and RoBERTa layer's activations in the backward pass instead of keeping
         them (activation checkpointing, as transformers' ``gradient_checkpointing_enable()``): less memory in
         training for about one more forward pass. Only a module in training mode checkpoints; the gradients
-        are the same, Dropout's masks too. The recipe's ``--task.gradient_checkpointing`` calls it."""
-        for stage in self.audio_model.audio_encoder.layers:
-            stage.gradient_checkpointing = enable
-        self.text_model.encoder.gradient_checkpointing = enable
+        are the same, Dropout's masks too. The recipe's ``--task.gradient_checkpointing`` calls it.
+
+        ``gradient_checkpointing_kwargs`` is transformers' (its first argument, so ``None`` enables too):
+        ``{"use_reentrant": False}`` or ``True``, as ported training code passes it, is accepted, as PyTorch's
+        two ways give the same gradients and MLX has one (``nn.utils.checkpoint``); another key is refused.
+        Turn it off with :meth:`gradient_checkpointing_disable`."""
+        # Checked, not taken as a switch: earlier builds' first argument was `enable`, so transformers'
+        # `(None)` turned checkpointing off and `({...})` stored a dict; a bool (`False`) is named here.
+        if gradient_checkpointing_kwargs is not None:
+            if not isinstance(gradient_checkpointing_kwargs, dict):
+                raise TypeError(
+                    "gradient_checkpointing_enable(gradient_checkpointing_kwargs=...) takes a dict or None, "
+                    f"got {gradient_checkpointing_kwargs!r}; to turn checkpointing off call "
+                    "gradient_checkpointing_disable()"
+                )
+            unknown = sorted(set(gradient_checkpointing_kwargs) - {"use_reentrant"}, key=str)
+            if unknown:
+                raise ValueError(
+                    f"gradient_checkpointing_kwargs: {', '.join(map(repr, unknown))} has no MLX counterpart; "
+                    "only 'use_reentrant' is taken (either value: MLX's nn.utils.checkpoint is one way)"
+                )
+        self._set_gradient_checkpointing(True)
 
     def gradient_checkpointing_disable(self) -> None:
         """Keep every activation for the backward pass again (the default)."""
-        self.gradient_checkpointing_enable(False)
+        self._set_gradient_checkpointing(False)
+
+    def _set_gradient_checkpointing(self, enable: bool) -> None:
+        for stage in self.audio_model.audio_encoder.layers:
+            stage.gradient_checkpointing = enable
+        self.text_model.encoder.gradient_checkpointing = enable
 
     @property
     def is_gradient_checkpointing(self) -> bool:
