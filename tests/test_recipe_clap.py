@@ -5014,3 +5014,23 @@ def test_gradient_checkpointing_flag_trains_the_same_run_and_is_recorded(tmp_pat
     np.testing.assert_allclose(
         np.asarray(losses["true"], float), np.asarray(losses["false"], float), rtol=1e-5
     )
+
+
+def test_batch_of_one_pair_a_rank_is_taken_under_a_launcher(monkeypatch):
+    """Under `python -m audiotrain launch -n 2` --train.batch_size is each rank's and the loss gathers the
+    ranks' pairs, yet `--train.batch_size 1` was refused: "must be an integer >= 2 ... over one pair the loss
+    is 0" (a run short of memory, batch 1 on each of 8 GPUs, could not start). In one process, and in the
+    recipe's own processes (which split the whole batch), it is still refused, naming the launcher."""
+    from audiotrain.distributed import local
+    from audiotrain.recipes.clap.config import ClapTrainConfig
+    from audiotrain.recipes.config_cli import SettingError
+
+    with monkeypatch.context() as patched:
+        patched.setattr(local, "in_launched_job", lambda: True)
+        config = ClapTrainConfig(batch_size=1, eval_batch_size=1)
+        assert (config.batch_size, config.eval_batch_size) == (1, 1)
+        patched.setenv(local.PROCESSES_ENV, "2")
+        with pytest.raises(SettingError, match="over one pair the loss is 0"):
+            ClapTrainConfig(batch_size=1)
+    with pytest.raises(SettingError, match="under a launcher of 2\\+ processes it is each one's"):
+        ClapTrainConfig(batch_size=1)

@@ -185,10 +185,18 @@ class ClapTrainConfig:
         # Everything the Trainer or the loaders would reject, at parsing (before data or model load).
         check_setting("epochs", self.epochs, integer=True, at_least=1, at_most=MAX_EPOCHS, optional=True)
         check_setting("max_steps", self.max_steps, integer=True, at_least=1, at_most=MAX_STEPS, optional=True)
+        # Under a launcher the user started, the batch sizes are each rank's and the loss gathers the ranks'
+        # pairs, so 1 a rank still has negatives (a short-of-memory run of batch 1 on each of 8 GPUs); in the
+        # recipe's own processes (launched_processes) they are the whole batch, split between them.
+        from audiotrain.distributed.local import in_launched_job, launched_processes
+
+        per_rank = launched_processes() == 1 and in_launched_job()
         for name in ("batch_size", "eval_batch_size"):
             check_setting(
-                name, getattr(self, name), integer=True, at_least=2, at_most=MAX_BATCH_SIZE,
-                why="contrastive learning needs negatives in the batch: over one pair the loss is 0",
+                name, getattr(self, name), integer=True, at_least=1 if per_rank else 2,
+                at_most=MAX_BATCH_SIZE,
+                why="contrastive learning needs negatives in the batch: over one pair the loss is 0"
+                + ("" if per_rank else "; under a launcher of 2+ processes it is each one's, and 1 is taken"),
             )  # fmt: skip
         check_setting(
             "accumulate_grad_batches",
