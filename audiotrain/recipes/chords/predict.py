@@ -17,7 +17,6 @@ turn it off: about 550), and 95-150 on a 2-core Zen 3 (twenty-sixth round).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 import threading
@@ -70,6 +69,7 @@ from audiotrain.recipes.config_cli import (
     training_memory_limit,
 )
 from audiotrain.train import checkpoint as ckpt
+from audiotrain.train.evaluation import eval_mode
 from audiotrain.train.interrupt import eval_compiling_again
 from audiotrain.train.memory import MLX_MEMORY_LIMIT
 
@@ -707,7 +707,7 @@ class ChordPredictor:
             # A service's request thread that ran the compiled forward pass holds MLX streams: released as
             # it ends, or MLX aborts the process at exit (status 134; `audiotrain._thread_streams`).
             clear_streams_when_thread_ends()
-            with self._forward_lock, _in_eval_mode(self._model):
+            with self._forward_lock, eval_mode(self._model):
                 outputs = self._forward(mx.array(frames), mx.array(mask))
             # A Ctrl-C in a terminal also reaches the C++ compiler MLX's CPU backend runs for new shapes: the
             # kernel it left is compiled again, so that predict stops after this file as asked.
@@ -880,20 +880,3 @@ class ChordPredictor:
         memory (numpy [samples] or [channels, samples]) at `sample_rate` Hz, e.g. what ``librosa.load``
         or ``soundfile.read(...).T`` returns; it is mixed to mono and resampled as a file is."""
         return self.segments(self.posteriors(audio, sample_rate))
-
-
-@contextlib.contextmanager
-def _in_eval_mode(model: ChordRecognitionModel):
-    """`model` in eval mode for a forward pass, each submodule's mode put back after: a model in training
-    assigned to `ChordPredictor.model` (a callback scoring it) must not go on training without its Dropout.
-    The compiled pass is traced in eval mode on every call, so it never sees another."""
-    modes = [(m, m.training) for _, m in model.named_modules()]
-    if not any(training for _, training in modes):
-        yield
-        return
-    model.eval()
-    try:
-        yield
-    finally:
-        for m, training in modes:
-            m._set_training_mode(training)
