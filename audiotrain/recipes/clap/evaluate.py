@@ -17,22 +17,13 @@ from audiotrain.metrics.retrieval import (
 )
 from audiotrain.models.clap.model import ClapModel
 from audiotrain.train.callback import Callback
+from audiotrain.train.evaluation import eval_mode
 
 import mlx.core as mx
 import numpy as np
 
 # Scores added to each validation by `RetrievalEvaluation` (a few: they also show in the progress bar).
 EPOCH_KEYS = ("mAP@10", "text_to_audio_R@1", "audio_to_text_R@1", "zero_shot_top1_accuracy")
-
-
-def _modes(model) -> list:
-    """Every submodule's train/eval flag (a fine-tuning task may keep BatchNorm in eval mode)."""
-    return [(m, m.training) for _, m in model.named_modules()]
-
-
-def _restore(modes: list) -> None:
-    for module, training in modes:
-        module._set_training_mode(training)
 
 
 def embed_audio(
@@ -56,28 +47,28 @@ def embed_audio(
     -------
     np.ndarray, float32 [n_clips, projection_dim]
     """
-    modes, was_train_crop = _modes(model), dataset.train
-    model.eval()
+    was_train_crop = dataset.train
     dataset.train = False  # deterministic centre crops, whatever the dataset is used for otherwise
     try:
-        out = []
-        for start in range(0, len(dataset), batch_size):
-            items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
-            feats = features([item["waveform"] for item in items], rng=np.random.default_rng(0), train=False)
-            is_longer = with_cropped_flags(feats["is_longer"], items)
-            emb = model.get_audio_features(mx.array(feats["input_features"]), mx.array(is_longer))
-            out.append(np.array(emb.astype(mx.float32)))  # numpy has no bfloat16 (bf16-true)
-        return np.concatenate(out).astype(np.float32)
+        # eval mode, and every submodule's own mode back after (a fine-tuning task may keep BatchNorm in eval)
+        with eval_mode(model):
+            out = []
+            for start in range(0, len(dataset), batch_size):
+                items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+                feats = features(
+                    [item["waveform"] for item in items], rng=np.random.default_rng(0), train=False
+                )
+                is_longer = with_cropped_flags(feats["is_longer"], items)
+                emb = model.get_audio_features(mx.array(feats["input_features"]), mx.array(is_longer))
+                out.append(np.array(emb.astype(mx.float32)))  # numpy has no bfloat16 (bf16-true)
+            return np.concatenate(out).astype(np.float32)
     finally:
         dataset.train = was_train_crop
-        _restore(modes)
 
 
 def embed_text(model: ClapModel, tokens: dict[str, np.ndarray], batch_size: int = 64) -> np.ndarray:
     """Unit-norm text embeddings of pre-tokenized captions ``{"input_ids", "attention_mask"}`` [n, L]."""
-    modes = _modes(model)
-    model.eval()
-    try:
+    with eval_mode(model):
         out = []
         n = tokens["input_ids"].shape[0]
         for start in range(0, n, batch_size):
@@ -87,8 +78,6 @@ def embed_text(model: ClapModel, tokens: dict[str, np.ndarray], batch_size: int 
             )
             out.append(np.array(emb.astype(mx.float32)))  # numpy has no bfloat16 (bf16-true)
         return np.concatenate(out).astype(np.float32)
-    finally:
-        _restore(modes)
 
 
 def evaluate_clap(
