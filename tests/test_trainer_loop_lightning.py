@@ -688,3 +688,38 @@ def test_a_fit_resumed_mid_curriculum_validates_on_the_straight_runs_validation_
     resumed_asked, resumed_loss = fit(tmp_path / "b", tmp_path / "a" / "epoch=3-step=12")
     assert resumed_asked == [2, 5]
     assert resumed_loss == straight_loss
+
+
+# ---------------------------------------------------------------- the counters before training starts
+class Counters(Callback):
+    """(hook, num_training_batches, estimated_stepping_batches) at each fit hook before on_train_start."""
+
+    def __init__(self):
+        self.seen: list[tuple[str, float, float]] = []
+
+    def _note(self, trainer, hook):
+        self.seen.append((hook, trainer.num_training_batches, trainer.estimated_stepping_batches))
+
+    def setup(self, trainer, module, stage):
+        self._note(trainer, "setup")
+
+    def on_fit_start(self, trainer, module):
+        self._note(trainer, "on_fit_start")
+
+    def on_sanity_check_start(self, trainer, module):
+        self._note(trainer, "on_sanity_check_start")
+
+    def on_train_start(self, trainer, module):
+        self._note(trainer, "on_train_start")
+
+
+def test_num_training_batches_is_known_from_on_fit_start_as_in_lightning(tmp_path):
+    # Lightning 2.6.6, 5 batches an epoch, max_epochs=2: num_training_batches is 5 in on_fit_start and in
+    # the sanity check (a callback sizing a schedule or a bar there read 0 here).
+    counters = Counters()
+    fit(tmp_path, batches=5, num_sanity_val_steps=2, callbacks=[counters])
+    assert [(hook, n) for hook, n, _ in counters.seen[1:]] == [
+        ("on_fit_start", 5),
+        ("on_sanity_check_start", 5),
+        ("on_train_start", 5),
+    ]
