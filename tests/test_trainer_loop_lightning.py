@@ -723,3 +723,14 @@ def test_num_training_batches_is_known_from_on_fit_start_as_in_lightning(tmp_pat
         ("on_sanity_check_start", 5),
         ("on_train_start", 5),
     ]
+
+
+@pytest.mark.parametrize("limit, expected", [(None, 10), (0.6, 6)])
+def test_estimated_stepping_batches_in_setup_counts_the_loader_fit_was_given(tmp_path, limit, expected):
+    # Lightning 2.6.6, 5 batches an epoch, max_epochs=2: estimated_stepping_batches read in a setup hook is
+    # 10 (6 with limit_train_batches=0.6), as in configure_optimizers; here it was inf, and with the
+    # fraction a ValueError saying "a fraction needs a loader with a length" of a loader that has one.
+    counters = Counters()
+    fit(tmp_path, batches=5, callbacks=[counters], limit_train_batches=limit)
+    assert counters.seen[0][0] == "setup"
+    assert counters.seen[0][2] == expected

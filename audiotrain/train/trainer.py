@@ -450,6 +450,9 @@ class Trainer:
         self.evaluation = EvaluationLoop(self)  # validation, test, predict and the sanity check
         # The loaders `fit` and `test` were given: a DataLoader or any iterable of batches (`prepare_loader`).
         self._train_loader: DataLoader | Iterable[Any] | None = None
+        # The train loader passed to `fit`, from its start until `_train_loader` is set: what
+        # `estimated_stepping_batches` counts in the `setup` hooks (Lightning's reads the loader there).
+        self._passed_train_loader: Any = None
         self._val_loader: DataLoader | Iterable[Any] | None = None
         # From fit's start until its loaders are made (its `setup` hooks): whether it validates, with a
         # loader passed or one its datamodule or module defines (Lightning's `enable_validation` says so in
@@ -1042,7 +1045,8 @@ class Trainer:
     def _train_batches_per_epoch(self) -> int | None:
         """Training batches an epoch of the current `fit` takes (limits and fast_dev_run applied); None for a
         loader without a length. Known from the start of `fit`, before configure_optimizers."""
-        total = loader_len(self._train_loader) if self._train_loader is not None else None
+        loader = self._train_loader if self._passed_train_loader is None else self._passed_train_loader
+        total = loader_len(loader) if loader is not None else None
         return self.fast_dev_run or flags.resolve_limit(
             self.limits["train"], total, self._limit_flags["train"], "train"
         )
@@ -1158,6 +1162,7 @@ class Trainer:
             self._run.random_at_fit_end = None
             self.datamodule = datamodule
             self._state_tracker.begin("fit", "train")  # (before setup, as in Lightning)
+            self._passed_train_loader = train_loader if source is None else None
             self._val_loader_coming = val_loader is not None or (
                 source is not None and defines_loader(source, "val")
             )
@@ -1222,6 +1227,7 @@ class Trainer:
             if self.accelerator == "cpu" and self.is_global_zero:
                 _blas.warn_if_training_on_bundled_blas()
             self._train_loader, self._val_loader = train_loader, val_loader  # before configure_optimizers
+            self._passed_train_loader = None
             # Known from on_fit_start on (its sanity check too), as in Lightning, whose fit loop has its
             # data before that hook: a callback sizing a schedule or a bar there read 0.
             n_batches = self._training_batches(train_loader)
@@ -1330,6 +1336,7 @@ class Trainer:
             # (two callbacks sharing a state_key, no train loader): the claim ends with the fit all the same.
             for checkpoint in self.checkpoint_callbacks:
                 checkpoint._release_folder()
+            self._passed_train_loader = None  # (a fit that failed before its loaders were made)
             self._state_tracker.end()
             self._run.random_at_fit_end = RandomState.capture()
             CALLERS_GENERATORS.leave(callers_generators)
