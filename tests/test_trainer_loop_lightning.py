@@ -734,3 +734,32 @@ def test_estimated_stepping_batches_in_setup_counts_the_loader_fit_was_given(tmp
     fit(tmp_path, batches=5, callbacks=[counters], limit_train_batches=limit)
     assert counters.seen[0][0] == "setup"
     assert counters.seen[0][2] == expected
+
+
+class EndsEpochZeroAtBatchTwo(TinyClassifier):
+    def on_train_batch_start(self, batch, batch_idx):
+        if self.trainer.current_epoch == 0 and batch_idx == 2:
+            return -1
+
+
+class LastBatchAtEpochEnd(Callback):
+    def __init__(self):
+        self.seen: list[tuple[int, int, bool]] = []
+
+    def on_train_epoch_end(self, trainer, module):
+        self.seen.append((trainer.current_epoch, trainer.global_step, trainer.is_last_batch))
+
+
+def test_is_last_batch_is_true_at_the_end_of_an_epoch_that_on_train_batch_start_ended(tmp_path):
+    # Lightning 2.6.6, 5 batches an epoch, on_train_batch_start returning -1 at epoch 0's batch 2:
+    # on_train_epoch_end sees is_last_batch True (after 2 steps), as at a full epoch's end (here: False).
+    seen = LastBatchAtEpochEnd()
+    t = Trainer(
+        default_root_dir=tmp_path,
+        max_epochs=2,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        callbacks=[seen],
+    )
+    t.fit(EndsEpochZeroAtBatchTwo(), make_batches(16 * 5))
+    assert seen.seen == [(0, 2, True), (1, 7, True)]

@@ -1729,7 +1729,9 @@ class Trainer:
         ended it (-1)."""
         progress = self.progress
         resuming = progress.start_epoch()
-        self._is_last_batch = False  # (as Lightning's: the previous epoch's last batch is not this epoch's)
+        # (the previous epoch's last batch is not this epoch's; Lightning's is still True in
+        # on_train_epoch_start: README says so)
+        self._is_last_batch = False
         self._trainable_at_last_step = None
         if hasattr(loader, "set_epoch"):
             loader.set_epoch(progress.epoch)
@@ -1836,6 +1838,8 @@ class Trainer:
             # gradients. (One all-reduce a batch, only for a module that defines the hook.)
             skip = collectives.all_reduce_sum(mx.array(float(skip))).item() > 0
         if skip:
+            # This batch ends the epoch: the epoch-end hooks see is_last_batch True, as Lightning's do.
+            self._is_last_batch = True
             return _SKIP_REST_OF_EPOCH  # (this batch untrained, as in Lightning)
         if self._is_last_batch:  # (once an epoch: for `_warn_of_freezing_inside_the_epoch`)
             self._trainable_at_last_step = trainable_names(module)
