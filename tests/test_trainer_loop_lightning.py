@@ -713,20 +713,6 @@ class Counters(Callback):
         self._note(trainer, "on_train_start")
 
 
-def test_num_training_batches_is_known_from_on_fit_start_as_in_lightning(tmp_path):
-    # Lightning 2.6.6, 5 batches an epoch, max_epochs=2: num_training_batches is 5 in the sanity check (a
-    # callback sizing a schedule or a bar there read 0 here). In on_fit_start Lightning's is 5 only where
-    # estimated_stepping_batches was read before (configure_optimizers sizing a schedule), else inf; here
-    # it is known there (README says so).
-    counters = Counters()
-    fit(tmp_path, batches=5, num_sanity_val_steps=2, callbacks=[counters])
-    assert [(hook, n) for hook, n, _ in counters.seen[1:]] == [
-        ("on_fit_start", 5),
-        ("on_sanity_check_start", 5),
-        ("on_train_start", 5),
-    ]
-
-
 @pytest.mark.parametrize("limit, expected", [(None, 10), (0.6, 6)])
 def test_estimated_stepping_batches_in_setup_counts_the_loader_fit_was_given(tmp_path, limit, expected):
     # Lightning 2.6.6, 5 batches an epoch, max_epochs=2: estimated_stepping_batches read in a setup hook is

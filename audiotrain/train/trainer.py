@@ -1228,10 +1228,6 @@ class Trainer:
                 _blas.warn_if_training_on_bundled_blas()
             self._train_loader, self._val_loader = train_loader, val_loader  # before configure_optimizers
             self._passed_train_loader = None
-            # Known from on_fit_start on (its sanity check too), as in Lightning, whose fit loop has its
-            # data before that hook: a callback sizing a schedule or a bar there read 0.
-            n_batches = self._training_batches(train_loader)
-            self.num_training_batches = math.inf if n_batches is None else n_batches
             self._val_loader_coming = None
             # Said before any epoch (under -W error, before the work): loaders iterated more than once.
             several_epochs = self.max_epochs != 1
@@ -1304,6 +1300,10 @@ class Trainer:
                     if val_loader is not None and not ckpt_path:
                         self.evaluation.sanity_check(model, val_loader)
                     self._warn_of_eval_mode(model)
+                    # Known before on_train_start, as Lightning's fit loop has it there: a callback that
+                    # sizes a per-step schedule from it read 0.
+                    n_batches = self._training_batches(train_loader)
+                    self.num_training_batches = math.inf if n_batches is None else n_batches
                     self._call_hooks("on_train_start")
                     self._fit_loop(model, train_loader, val_loader)
                     if self.world_size > 1:  # (the ranks end with one model: BatchNorm's running statistics)
