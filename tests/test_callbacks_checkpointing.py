@@ -460,6 +460,35 @@ def test_resuming_an_older_checkpoint_keeps_the_checkpoints_saved_after_it(tmp_p
     assert saved_step(folder / "last") == 6 and saved_step(folder / "epoch=1-step=6-v1") == 6
 
 
+def test_the_checkpoint_a_fit_resumed_from_is_not_deleted_when_it_leaves_the_top_k(tmp_path):
+    """`fit(ckpt_path=".../epoch=1-step=6")` with the default `ModelCheckpoint()` (top 1) deleted that
+    checkpoint at the resumed fit's first save. Lightning 2.6.6 keeps it (`_should_remove_checkpoint`): the
+    same fit there (2 epochs, then resumed to 4) leaves epoch=1-step=8 and epoch=3-step=16 at 4 steps an
+    epoch, no longer tracked (best_k_models {} without a monitor; with monitor="val_loss", save_top_k=1,
+    save_last=True: epoch=1-step=8, epoch=3-step=16 and last on disk, best_k_models only epoch=3-step=16)."""
+    folder = tmp_path / "ck"
+    fit(tmp_path, [ModelCheckpoint(dirpath=folder)], max_epochs=2)
+    assert names(folder) == ["epoch=1-step=6"]
+    t = fit(tmp_path, [ModelCheckpoint(dirpath=folder)], ckpt_path=folder / "epoch=1-step=6", max_epochs=4)
+    assert names(folder) == ["epoch=1-step=6", "epoch=3-step=12"]
+    assert saved_step(folder / "epoch=1-step=6") == 6
+    assert t.checkpoint_callback.best_model_path == str(folder / "epoch=3-step=12")
+    # Monitored: it leaves best_k_models for a better score, and stays on disk.
+    scores = [0.5, 0.3, 0.4, 0.2]
+    folder = tmp_path / "mon"
+
+    def monitored():
+        return [
+            Scores(scores),
+            ModelCheckpoint(dirpath=folder, monitor="score", save_top_k=1, save_last=True),
+        ]
+
+    fit(tmp_path, monitored(), max_epochs=2)
+    t = fit(tmp_path, monitored(), ckpt_path=folder / "epoch=1-step=6", max_epochs=4)
+    assert names(folder) == ["epoch=1-step=6", "epoch=3-step=12", "last"]
+    assert dict(t.checkpoint_callback.best_k_models) == {str(folder / "epoch=3-step=12"): 0.2}
+
+
 def test_resuming_an_older_checkpoint_names_the_newest_to_go_on_from(tmp_path):
     """A requeued Slurm job that reran the command its first stop printed (`--resume .../interrupted`) after
     a later part had trained past it went back and trained those epochs again, piling up -v1, -v2 ... copies

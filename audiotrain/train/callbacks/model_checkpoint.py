@@ -1062,6 +1062,11 @@ class ModelCheckpoint(Callback):
         # Only folders this callback saved: inside its own dirpath and not kept by another callback.
         if Path(path).parent != self.dirpath or path in self._held_by_others(trainer):
             return
+        # The checkpoint this fit resumed from stays on disk when it leaves the top k, as Lightning's
+        # `_should_remove_checkpoint` keeps it: it is what the user pointed at (`ckpt_path=".../epoch=1-..."`)
+        # and would otherwise be gone after the fit's first save.
+        if trainer.ckpt_path is not None and Path(trainer.ckpt_path).resolve() == Path(path).resolve():
+            return
         if not collectives.is_main_process():
             return  # rank 0 wrote it and removes it
         ckpt.remove_checkpoint(path)  # renamed away first: a kill mid-delete leaves no half checkpoint
