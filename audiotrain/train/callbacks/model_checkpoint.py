@@ -771,9 +771,9 @@ class ModelCheckpoint(Callback):
         self._save(trainer)
 
     def _keep_last_current(self, trainer: Trainer) -> None:
-        """`save_last`: `last` is saved at every epoch end that no save of this callback covered, as
-        Lightning's `_save_last_checkpoint` runs at each epoch end whatever `every_n_epochs` /
-        `every_n_train_steps` say, so a fit that dies between due saves resumes from its newest epoch."""
+        """`save_last`: `last` is saved at every epoch end that no save of this callback covered, whatever
+        `every_n_epochs` / `every_n_train_steps` say (Lightning 2.6 saves it only beside a top-k save), so a
+        fit that dies between due saves resumes from its newest epoch."""
         if not self.save_last or trainer.fast_dev_run:
             return
         if trainer.global_step in (self._last_saved_step, self._last_current_step):
