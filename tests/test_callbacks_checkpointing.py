@@ -489,6 +489,27 @@ def test_the_checkpoint_a_fit_resumed_from_is_not_deleted_when_it_leaves_the_top
     assert dict(t.checkpoint_callback.best_k_models) == {str(folder / "epoch=3-step=12"): 0.2}
 
 
+def test_ckpt_path_best_in_a_new_trainer_names_the_runs_best_in_its_folder(tmp_path):
+    """A new process's fit(ckpt_path="best") after a run that monitored a metric into `ck` said
+    "best_model_path is empty (nothing saved yet, and none is on disk in ck)", though ck held the run's
+    checkpoints. It is still refused (Lightning 2.6.6 refuses it: "`.fit(ckpt_path="best")` is set but
+    `ModelCheckpoint` is not configured to save the best model."), now naming the best that the folder's
+    newest checkpoint records."""
+    folder = tmp_path / "ck"
+
+    def callbacks():
+        return [Scores([0.5, 0.3, 0.4]), ModelCheckpoint(dirpath=folder, monitor="score", save_last=True)]
+
+    fit(tmp_path, callbacks(), max_epochs=2)
+    best = folder / "epoch=1-step=6"
+    with pytest.raises(ValueError, match='ckpt_path="best"') as refused:
+        fit(tmp_path, callbacks(), ckpt_path="best", max_epochs=3)
+    message = str(refused.value)
+    assert "none is on disk" not in message and "holds checkpoints" in message
+    assert f"ranked by score): {best} (score 0.3): pass that folder as ckpt_path" in message
+    assert names(folder) == ["epoch=1-step=6", "last"]  # (refused before anything was saved)
+
+
 def test_resuming_an_older_checkpoint_names_the_newest_to_go_on_from(tmp_path):
     """A requeued Slurm job that reran the command its first stop printed (`--resume .../interrupted`) after
     a later part had trained past it went back and trained those epochs again, piling up -v1, -v2 ... copies

@@ -255,6 +255,20 @@ class CallbackList(list):
                 f"a ModelCheckpoint whose {attribute} is empty (no `last` saved yet); its newest checkpoint "
                 f"is {newest}: pass that folder as ckpt_path"
             )
+        if newest and attribute == "best_model_path":
+            # A new Trainer (a new process) knows no best before it saves, as in Lightning, which refuses
+            # "best" here too; the folder's newest checkpoint records which one its run ranked best.
+            ranked = _ranked_best(newest)
+            hint = (
+                f"; the newest checkpoint there, {newest}, records its run's best (ranked {ranked[2]}): "
+                f"{ranked[0]} (score {ranked[1]}): pass that folder as ckpt_path"
+                if ranked is not None
+                else f"; its newest checkpoint is {newest}: pass the folder you mean as ckpt_path"
+            )
+            return (
+                f"a ModelCheckpoint whose best_model_path is empty (this Trainer has saved nothing yet, so "
+                f"it knows no best, though {found[0].dirpath} holds checkpoints){hint}"
+            )
         looked = found[0].searched_on_disk()
         saved = "nothing saved yet" + (f", and none is on disk in {looked}" if looked else "")
         return f"a ModelCheckpoint whose {attribute} is empty ({saved}); pass a checkpoint folder"
@@ -395,27 +409,36 @@ class CallbackList(list):
 __all__ = ["CallbackList"]
 
 
-def _refuse_newest_for_a_ranked_best(last: str) -> None:
-    """ "best" of a Trainer that saved nothing yet and monitors no metric is the newest `last` on disk; where
-    the run that saved it ranked its checkpoints by a metric, that `last` is not its best, and scoring it as
-    "best" would give the wrong weights without a word (Lightning refuses "best" with nothing saved)."""
+def _ranked_best(saved_by: str) -> tuple[str, float, str] | None:
+    """The best checkpoint, its score and what ranked it (`by val_loss`), as recorded by a ModelCheckpoint
+    that monitors a metric in the checkpoint `saved_by`; None where none did (or it cannot be read)."""
     try:
-        saved = ckpt.read_state(Path(last)).get("callbacks", {})
+        saved = ckpt.read_state(Path(saved_by)).get("callbacks", {})
     except ckpt.CheckpointError:
-        return  # (the load that follows names what is wrong with it)
+        return None  # (the load that follows names what is wrong with it)
     for key, state in saved.items() if isinstance(saved, dict) else ():
         if not key.startswith("ModelCheckpoint") or not isinstance(state, dict):
             continue
         best, score = state.get("best_model_path"), state.get("best_model_score")
-        if best and score is not None and Path(best).name != Path(last).name:
+        if best and score is not None:
             monitor = re.search(r"'monitor': '([^']*)'", key)  # (the callback's state key names its monitor)
-            ranked = f"by {monitor.group(1)}" if monitor else f"({key})"
-            raise ValueError(
-                f'ckpt_path="best": this Trainer has saved nothing yet and its ModelCheckpoint monitors no '
-                f"metric, so its best would be the newest save, {last}; but the run that saved it ranked its "
-                f"checkpoints {ranked}, and its best is {best} (score {score}): pass that folder as "
-                'ckpt_path (or ckpt_path="last" for the newest)'
-            )
+            return best, score, f"by {monitor.group(1)}" if monitor else f"({key})"
+    return None
+
+
+def _refuse_newest_for_a_ranked_best(last: str) -> None:
+    """ "best" of a Trainer that saved nothing yet and monitors no metric is the newest `last` on disk; where
+    the run that saved it ranked its checkpoints by a metric, that `last` is not its best, and scoring it as
+    "best" would give the wrong weights without a word (Lightning refuses "best" with nothing saved)."""
+    ranked = _ranked_best(last)
+    if ranked is not None and Path(ranked[0]).name != Path(last).name:
+        best, score, by = ranked
+        raise ValueError(
+            f'ckpt_path="best": this Trainer has saved nothing yet and its ModelCheckpoint monitors no '
+            f"metric, so its best would be the newest save, {last}; but the run that saved it ranked its "
+            f"checkpoints {by}, and its best is {best} (score {score}): pass that folder as "
+            'ckpt_path (or ckpt_path="last" for the newest)'
+        )
 
 
 _HOOK_NOTE = "(raised while the Trainer called"
