@@ -510,6 +510,29 @@ def test_ckpt_path_best_in_a_new_trainer_names_the_runs_best_in_its_folder(tmp_p
     assert names(folder) == ["epoch=1-step=6", "last"]  # (refused before anything was saved)
 
 
+def test_checkpoint_join_char_joins_the_default_name_and_the_version_suffix(tmp_path):
+    """`ModelCheckpoint.CHECKPOINT_JOIN_CHAR = "_"` (Lightning's, beside CHECKPOINT_EQUALS_CHAR) was accepted
+    and did nothing: the saves were still `epoch=0-step=3`. Lightning 2.6.6, 4 batches an epoch: the default
+    name gives epoch=0_step=2, ..., epoch=3_step=16 (every_n_train_steps=2, save_top_k=-1), and
+    filename="fixed", monitor="val_loss", save_top_k=2 over scores 0.5, 0.3, 0.4, 0.2 keeps fixed (0.2) and
+    fixed_v1 (0.3)."""
+    plain = ModelCheckpoint(dirpath=tmp_path / "a", save_top_k=-1)
+    plain.CHECKPOINT_JOIN_CHAR = "_"
+    fit(tmp_path, [plain], max_epochs=2)
+    assert names(tmp_path / "a") == ["epoch=0_step=3", "epoch=1_step=6"]
+    assert plain.format_checkpoint_name({"epoch": 1, "step": 6}, ver=2) == str(
+        tmp_path / "a" / "epoch=1_step=6_v2"
+    )
+    fixed = ModelCheckpoint(dirpath=tmp_path / "b", filename="fixed", monitor="score", save_top_k=2)
+    fixed.CHECKPOINT_JOIN_CHAR = "_"
+    fit(tmp_path, [Scores([0.5, 0.3, 0.4, 0.2]), fixed], max_epochs=4)
+    assert names(tmp_path / "b") == ["fixed", "fixed_v1"]
+    assert dict(fixed.best_k_models) == {
+        str(tmp_path / "b" / "fixed"): 0.2,
+        str(tmp_path / "b" / "fixed_v1"): 0.3,
+    }
+
+
 def test_resuming_an_older_checkpoint_names_the_newest_to_go_on_from(tmp_path):
     """A requeued Slurm job that reran the command its first stop printed (`--resume .../interrupted`) after
     a later part had trained past it went back and trained those epochs again, piling up -v1, -v2 ... copies

@@ -204,6 +204,10 @@ class ModelCheckpoint(Callback):
     #: or the instance; "_" gives `epoch_1`, which Hydra's command line takes in `ckpt_path=...`.
     CHECKPOINT_EQUALS_CHAR = "="
 
+    #: Lightning's: what joins the default name's fields and a version suffix (`epoch=1-step=6`, `NAME-v1`);
+    #: "_" gives `epoch=1_step=6` and `NAME_v1`. A `filename` you give keeps its own separators.
+    CHECKPOINT_JOIN_CHAR = "-"
+
     def __init__(
         self,
         dirpath: str | Path | None = None,
@@ -874,7 +878,7 @@ class ModelCheckpoint(Callback):
         field not in `fields`), before a `/` in it becomes `_`."""
         equals = self.CHECKPOINT_EQUALS_CHAR
         if filename == _DEFAULT_FILENAME:
-            filename = filename.replace("=", equals)
+            filename = f"epoch{equals}{{epoch}}{self.CHECKPOINT_JOIN_CHAR}step{equals}{{step}}"
         template = _insert_metric_names(filename, equals) if self.auto_insert_metric_name else filename
         return _FieldFormatter(filename).format(template, **fields)
 
@@ -893,7 +897,7 @@ class ModelCheckpoint(Callback):
                 break
             except KeyError as err:
                 fields[err.args[0]] = 0
-        name = name if ver is None else f"{name}-v{ver}"
+        name = name if ver is None else f"{name}{self.CHECKPOINT_JOIN_CHAR}v{ver}"
         return str(self.dirpath / name) if self.dirpath is not None else name
 
     def _save(self, trainer: Trainer) -> None:
@@ -1042,7 +1046,7 @@ class ModelCheckpoint(Callback):
         while path in taken or (looks and (ckpt.foreign_entry(path) or kept(path))):
             if path not in taken and ckpt.foreign_entry(path):
                 users.append(path)
-            path, version = str(self.dirpath / f"{name}-v{version}"), version + 1
+            path, version = str(self.dirpath / f"{name}{self.CHECKPOINT_JOIN_CHAR}v{version}"), version + 1
         if users:
             warnings.warn(
                 f"ModelCheckpoint: {users[0]} is {ckpt.foreign_entry(users[0])}; it is left as it is and this "
