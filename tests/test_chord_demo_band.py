@@ -504,16 +504,16 @@ def test_a_band_songs_filters_are_designed_once_per_setting_and_filter_as_before
     """Planning a band song draws its drum kit, whose noise bursts and cymbals asked scipy to design the same
     few Butterworth filters hundreds of times (a third of the time a plan took): each setting is designed
     once now, and a song planned again with the designs kept is the same song."""
-    from audiotrain.datasets import chord_demo_band_sound as sound
+    from scipy import signal  # (the band's sound module imports it where it filters: `cache info` is quick)
 
     designed = []
-    butter = sound.signal.butter
+    butter = signal.butter
 
     def counted(*args, **kwargs):
         designed.append((args[:3], kwargs.get("fs")))
         return butter(*args, **kwargs)
 
-    monkeypatch.setattr(sound.signal, "butter", counted)
+    monkeypatch.setattr(signal, "butter", counted)
     # (a sample rate of its own: no filter of this process's earlier songs is designed for it)
     config = dataclasses.replace(CONFIG, song_seconds=4.0, sr=17000)
     songs = [plan_band_song(config, i) for i in range(3)]

@@ -1426,3 +1426,36 @@ def test_cli_info_lines_up_a_long_key_and_counts_one_entry_in_the_singular(tmp_p
     assert len(lines) == 2, lines
     assert [line.split()[1:3] for line in lines] == [["2", "entries"], ["1", "entry"]], lines
     assert len({line.index(" entr") for line in lines}) == 1, lines
+
+
+#: What a quick command must not import: scipy.signal alone took ~0.5 s of CPU (scipy with it ~1.5 s).
+_HEAVY_FOR_CACHE_INFO = ("scipy", "librosa", "matplotlib", "torch", "transformers")
+
+
+def test_cache_info_over_demo_sets_of_every_style_does_not_import_scipy(tmp_path):
+    """`audiotrain cache info` took 1.8 s of CPU once the cache held a demo set of the patches, studio or band
+    style: reading a set's manifest asked its style's timbres, whose module imported scipy.signal at its top
+    (for rendering only). A later top-level import must not bring it back."""
+    for style in chord_demo.STYLES:
+        config = chord_demo.DemoConfig(style=style, n_songs=1, song_seconds=4.0)
+        folder = tmp_path / "cache" / chord_demo.DEMO_FOLDER / f"train-{chord_demo.demo_set_name(config)}"
+        folder.mkdir(parents=True)
+        params = {**dataclasses.asdict(config), "generator_version": chord_demo.generator_version(style)}
+        (folder / chord_demo.MANIFEST).write_text(json.dumps({"params": params, "songs": ["song_000"]}))
+        (folder / "song_000.lab").write_text("0.0\t4.0\tN\n")
+    code = (
+        "import runpy, sys\nsys.argv = ['audiotrain', 'cache', 'info']\n"
+        "try:\n    runpy.run_module('audiotrain', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        f"print(sorted(m for m in {_HEAVY_FOR_CACHE_INFO!r} if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=child_env({"AUDIOTRAIN_CACHE_DIR": str(tmp_path / "cache")}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"total: {len(chord_demo.STYLES)} sets" in done.stdout, done.stdout
+    assert "(not read by this version)" not in done.stdout, done.stdout
+    assert done.stdout.splitlines()[-1] == "[]", done.stdout

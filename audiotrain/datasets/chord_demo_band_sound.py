@@ -16,7 +16,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal
 
 F32 = np.float32
 #: Timbres that sound a component below the written note: instrument -> (semitones below, name of that
@@ -106,12 +105,16 @@ def _butter_sos(order: int, cutoff_hz: float | tuple[float, float], kind: str, s
     """``scipy.signal.butter(..., output="sos")``, designed once per setting: a band song's kit and notes ask
     for the same few filters hundreds of times, and their design took a third of planning a band song. The
     array is shared by every caller: only read it (as ``sosfilt`` does)."""
+    from scipy import signal  # (here: ~0.5 s to import, which `cache info` paid via TIMBRES)
+
     cutoff = list(cutoff_hz) if isinstance(cutoff_hz, tuple) else cutoff_hz
     return signal.butter(order, cutoff, kind, fs=sr, output="sos")
 
 
 def noise_burst(rng, n, tau_s, sr, lowpass=None, highpass=None) -> np.ndarray:
     """`n` samples of filtered white noise decaying with time constant `tau_s`, peak 1."""
+    from scipy import signal  # (here: ~0.5 s to import, which `cache info` paid via TIMBRES)
+
     x = rng.standard_normal(n)
     if lowpass or highpass:
         if lowpass and highpass:
@@ -437,6 +440,8 @@ def draw_effects(instrument: str, rng: np.random.Generator) -> dict:
 
 def apply_effects(y: np.ndarray, effects: dict, sr: int, start: int = 0) -> np.ndarray:
     """A track through its (linear) effects; `start`: the song's sample index of ``y[0]`` (tremolo phase)."""
+    from scipy import signal  # (here: ~0.5 s to import, which `cache info` paid via TIMBRES)
+
     for f0, gain in effects.get("body", ()):
         b, a = signal.iirpeak(f0, 4.0, fs=sr)
         y = y + gain * signal.lfilter(b, a, y).astype(F32)
@@ -455,6 +460,8 @@ def apply_effects(y: np.ndarray, effects: dict, sr: int, start: int = 0) -> np.n
 
 def draw_kit(rng: np.random.Generator, sr: int) -> dict[str, np.ndarray]:
     """A song's drum kit: each drum's sample (peak 1), synthesised from drawn tunings and decays."""
+    from scipy import signal  # (here: ~0.5 s to import, which `cache info` paid via TIMBRES)
+
     u = rng.uniform  # the order of the draws below is the song's random stream: keep it
     kit = {}
     n = int(0.5 * sr)
@@ -515,6 +522,8 @@ def draw_kit(rng: np.random.Generator, sr: int) -> dict[str, np.ndarray]:
 def reverb_impulse_response(rng: np.random.Generator, sr: int, rt60: float) -> np.ndarray:
     """A room: low-passed exponentially decaying noise after an 8 ms pre-delay, with five early reflections,
     unit energy."""
+    from scipy import signal  # (here: ~0.5 s to import, which `cache info` paid via TIMBRES)
+
     n = int(rt60 * sr)
     t = np.arange(n) / sr
     ir = rng.standard_normal(n) * np.exp(-6.9 * t / rt60)
@@ -526,6 +535,8 @@ def reverb_impulse_response(rng: np.random.Generator, sr: int, rt60: float) -> n
 
 
 def reverb_send(x: np.ndarray, sr: int) -> np.ndarray:
+    from scipy import signal  # (here: ~0.5 s to import, which `cache info` paid via TIMBRES)
+
     return signal.sosfilt(_butter_sos(2, REVERB_LOWCUT_HZ, "highpass", sr), x)
 
 
@@ -587,6 +598,8 @@ def drum_track(
 
 def reverberate(x: np.ndarray, draws: MixDraws, sr: int) -> np.ndarray:
     """The dry signal mixed with its reverb (the send high-passed at `REVERB_LOWCUT_HZ`)."""
+    from scipy import signal  # (here: ~0.5 s to import, which `cache info` paid via TIMBRES)
+
     wet = draws.wet
     return (1 - wet) * x + wet * signal.fftconvolve(reverb_send(x, sr), draws.impulse_response)[: len(x)]
 
@@ -594,6 +607,8 @@ def reverberate(x: np.ndarray, draws: MixDraws, sr: int) -> np.ndarray:
 def mix_tracks(tracks: list[tuple[float, np.ndarray]], draws: MixDraws, sr: int) -> np.ndarray:
     """The song from its (gain, track) pairs: each track at its gain over its own RMS (of its non-silent
     samples), the reverb, the noise floor at `draws.noise_db` below the mix, peak at -1 dBFS; float32."""
+    from scipy import signal  # (here: ~0.5 s to import, which `cache info` paid via TIMBRES)
+
     mix = np.zeros(len(draws.noise), np.float64)
     for gain, y in tracks:
         mix += gain * 0.1 * y / rms(y[y != 0]) if np.any(y) else 0

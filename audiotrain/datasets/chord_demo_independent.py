@@ -24,7 +24,6 @@ from audiotrain.chords.lab import ChordSegment
 from audiotrain.chords.vocabulary import CHORD_TYPES, decode_label
 
 import numpy as np
-import scipy.signal
 
 #: Bump whenever this style's output changes (it started at 3, the training style's version when it was
 #: split off, so that the sets measured then stay the same). 4: shell voicings leave out the chord's
@@ -275,6 +274,8 @@ _GAIN = {
 def _karplus_strong(freq: float, n: int, sr: int, rng: np.random.Generator, damping: float) -> np.ndarray:
     """A plucked string: a noise burst in a feedback loop whose delay (integer + linear interpolation)
     is exactly one period, so the pitch is exact."""
+    import scipy.signal  # (here: ~0.5 s to import, which `cache info` paid via TIMBRES)
+
     period = sr / freq
     delay = int(period)
     frac = period - delay
@@ -288,6 +289,8 @@ def _karplus_strong(freq: float, n: int, sr: int, rng: np.random.Generator, damp
 
 
 def _note_wave(note, sr: int, tuning: float, rng: np.random.Generator) -> np.ndarray:
+    import scipy.signal  # (here: ~0.5 s to import, which `cache info` paid via TIMBRES)
+
     n = max(1, int(round((note.offset - note.onset) * sr)))
     t = np.arange(n) / sr
     f = 440.0 * 2 ** ((note.midi - 69) / 12) * tuning
@@ -319,6 +322,8 @@ def _note_wave(note, sr: int, tuning: float, rng: np.random.Generator) -> np.nda
 
 
 def _kit(song, sr: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    import scipy.signal  # (here: ~0.5 s to import, which `cache info` paid via TIMBRES)
+
     out = np.zeros(n, np.float32)
     tk = np.arange(int(0.3 * sr)) / sr
     kick = np.sin(2 * np.pi * 55 * tk) * np.exp(-tk / 0.09) + 0.2 * rng.standard_normal(len(tk)) * np.exp(
@@ -355,6 +360,8 @@ def _kit(song, sr: int, n: int, rng: np.random.Generator) -> np.ndarray:
 
 def render_independent_song(song, sr: int, seed: int | list[int] = 0) -> np.ndarray:
     """Audio of an independent-style song: float32 [samples] in [-1, 1]."""
+    import scipy.signal  # (here: ~0.5 s to import, which `cache info` paid via TIMBRES)
+
     rng = np.random.default_rng(seed)
     n = int(round(song.duration * sr))
     audio = np.zeros(n + sr, np.float32)

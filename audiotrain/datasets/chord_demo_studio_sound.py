@@ -26,7 +26,6 @@ import functools
 from audiotrain.datasets.chord_demo import DemoSong, Note
 
 import numpy as np
-import scipy.signal
 
 CHORD_INSTRUMENTS = ("epiano", "vibraphone", "brass", "reeds", "nylon", "choir")
 BASS_INSTRUMENTS = ("bass_picked", "bass_upright", "bass_808", "bass_acid")
@@ -315,6 +314,8 @@ def mix_settings(rng: np.random.Generator) -> dict:
 
 
 def _mix(audio: np.ndarray, mix: dict, sr: int, rng: np.random.Generator) -> np.ndarray:
+    import scipy.signal  # (here: ~0.5 s to import, which `cache info` paid via TIMBRES)
+
     if mix["wet"] > 0:  # a convolution reverb: exponentially decaying noise (-60 dB at rt60)
         length = int(min(mix["rt60"], 2.0) * sr)
         response = rng.standard_normal(length) * 10 ** (-3 * np.arange(length) / (mix["rt60"] * sr))
@@ -362,6 +363,8 @@ def mixdown(audio: np.ndarray, song: DemoSong, sr: int, rng: np.random.Generator
     (``"mix"`` from `mix_settings`, ``"drums"`` one of `DRUM_PATTERNS`, ``"swing"``), with its drums, hum and
     noise floor, scaled to ``song.level``: float32 [samples] in [-1, 1]. `rng` drives the reverb, drums, hum
     and noise."""
+    import scipy.signal  # (here: ~0.5 s to import, which `cache info` paid via TIMBRES)
+
     n = len(audio)
     mix = song.details["mix"]
     audio = _mix(audio, mix, sr, rng)
