@@ -32,6 +32,10 @@ except ImportError:  # Windows
 #: left).
 TMP_PREFIX = ".tmp-"
 
+#: The file a fit keeps locked (``flock``) in a ModelCheckpoint dirpath it saves to; it names that process.
+#: (Here, not in `audiotrain.train.checkpoint`, which imports mlx: `runs` looks for it in every folder.)
+CLAIM_FILE = ".audiotrain-fit.lock"
+
 #: What macOS writes into a folder by itself: the Finder's view settings as a folder is opened, a custom
 #: icon, and on a FAT or exFAT drive or a network share an AppleDouble twin ``._x`` beside each file.
 FINDER_METADATA = frozenset({".DS_Store", ".localized", "Icon\r"})

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._files import write_json_atomically, write_text_atomically
-from audiotrain.metrics.classification import as_numpy, class_indices, per_class_metrics_from_confusion
 
 import numpy as np
 
@@ -183,6 +182,9 @@ class CVResult:
     def per_class(self) -> dict[str, Any] | None:
         """`audiotrain.metrics.per_class_metrics_from_confusion` of `confusion` (precision, recall, f1,
         support per class, in `class_names` order; accuracy in %, macro_f1, weighted_f1), or None."""
+        # (imported here: audiotrain.metrics imports mlx, which `audiotrain runs` over a cv run did not need)
+        from audiotrain.metrics.classification import per_class_metrics_from_confusion
+
         return None if self.confusion is None else per_class_metrics_from_confusion(self.confusion)
 
     def class_table(self) -> str:
@@ -372,6 +374,8 @@ def check_labels(
         return None, None
     if isinstance(labels, str) or not hasattr(labels, "__len__"):
         raise ValueError(f"{where}: labels= must be one class index per sample, got {type(labels).__name__}")
+    from audiotrain.metrics.classification import as_numpy, class_indices  # (mlx: see `CVResult.per_class`)
+
     values = as_numpy(labels)  # (a pandas column by position, as its values; an MLX array as numpy)
     if values.ndim != 1 or len(values) != n:
         shape = f"{len(values)} labels" if values.ndim == 1 else f"labels of shape {values.shape}"

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._file_names import stored_name
-from audiotrain._files import check_regular_file, parse_json
+from audiotrain._files import CLAIM_FILE, check_regular_file, parse_json
 from audiotrain._suggesting_parser import SuggestingParser
 from audiotrain._text import byte_size, display_width, plural
 from audiotrain._yaml import parse_yaml
@@ -304,7 +304,12 @@ def best_of_history(history: Any, column: str, lower_is_better: bool = True) -> 
 
 def is_running(*folders: Path) -> str | None:
     """The live process that holds one of `folders` (a run folder or a checkpoint folder), in words."""
-    from audiotrain.train.checkpoint import live_claim_owner  # (imports mlx: only when a folder is read)
+    folders = [folder for folder in folders if (Path(folder) / CLAIM_FILE).exists()]
+    if (
+        not folders
+    ):  # (no claim file, no live fit: the usual case, without the ~0.2 s that importing mlx takes)
+        return None
+    from audiotrain.train.checkpoint import live_claim_owner  # (imports mlx: only for a claimed folder)
 
     for folder in folders:
         owner = live_claim_owner(folder)

@@ -15,6 +15,7 @@ from audiotrain.__main__ import main
 from audiotrain.train.checkpoint import CLAIM_FILE
 
 import pytest
+from child_processes import child_env
 from fifo_waits import returns_without_waiting
 
 from tests import deadlines
@@ -1203,3 +1204,29 @@ def test_a_run_whose_last_checkpoint_record_was_cut_short_says_it_cannot_be_load
     assert "checkpoints/last's trainer_state.json: not valid JSON at line " in text
     assert "(deleted, or a copy cut short): it cannot be loaded" in text
     assert "good: " not in text  # (its checkpoints are whole)
+
+
+def test_listing_runs_that_no_process_holds_imports_neither_mlx_nor_the_trainer(runs):
+    """`audiotrain runs` imported mlx and the checkpoint code (~0.2 s of CPU, twice the rest of the command)
+    to ask each folder whether a live fit held it, though a folder without a claim file has none, and mlx
+    again with the cv runs' folder names (audiotrain.cross_validation imported audiotrain.metrics). A later
+    top-level import must not bring them back."""
+    code = (
+        "import runpy, sys\nsys.argv = ['audiotrain', 'runs', 'runs']\n"
+        "try:\n    runpy.run_module('audiotrain', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mlx', 'scipy', 'torch')"
+        " or m.startswith('audiotrain.train')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=runs.parent,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert row(done.stdout, "good")[2] == "finished" and row(done.stdout, "crashed")[2] == "failed", (
+        done.stdout
+    )
+    assert done.stdout.splitlines()[-1] == "[]", done.stdout

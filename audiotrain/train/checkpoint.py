@@ -72,7 +72,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from audiotrain import _loading
-from audiotrain._files import (
+from audiotrain._files import (  # noqa: F401  (CLAIM_FILE: `ckpt.CLAIM_FILE`, where it was)
+    CLAIM_FILE,
     check_regular_file,
     finite_or_null,
     naming_failed_write,
@@ -166,9 +167,6 @@ def check_replaceable(path: str | os.PathLike) -> None:
             "is); move it away or save the checkpoints elsewhere"
         )
 
-
-#: The file a fit keeps locked (``flock``) in a ModelCheckpoint dirpath it saves to; it names that process.
-CLAIM_FILE = ".audiotrain-fit.lock"
 
 #: What ``flock`` raises on a file system that has no locks (NFS without lockd, some SMB and FUSE mounts).
 #: (ENOTSUP and EOPNOTSUPP are one number on Linux, two on macOS.)
