@@ -30,3 +30,16 @@ def lazy_attributes(package: str, public: dict[str, str]) -> tuple[Callable, Cal
         return sorted(getattr(sys.modules[package], "__all__", public))
 
     return __getattr__, __dir__
+
+
+def imported_on_call(module: str, name: str) -> Callable:
+    """The function `name` of `module`, imported the first time it is called: a command line module can name
+    the functions of a heavy module (the trainer) without importing it for the commands that never call them
+    (``--help``, a usage error, ``predict``). A test can still replace it in the importing module."""
+
+    def call(*args, **kwargs):
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = f"`{module}.{name}`, imported on the first call."
+    return call

@@ -44,6 +44,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from built_once import built_once
+from child_processes import child_env
 from exactness import assert_same_numbers
 from file_size_limit import files_cannot_grow_past, needs_file_size_limit
 
@@ -6056,3 +6057,48 @@ def test_training_config_from_preset_names_an_unknown_preset_or_override():
         TypeError, match=r"'preset': a preset is applied by TrainingConfig.from_preset\('quic"
     ):
         TrainingConfig(preset="quick_test")
+
+
+#: What the chord commands' --help and usage errors must not import (each costs tenths of a second of CPU in a
+#: shell loop that calls the recipe per file): the trainer, the other recipe, and the large libraries.
+HEAVY_FOR_QUICK_COMMANDS = (
+    "audiotrain.train.trainer",
+    "audiotrain.recipes.chords.train",
+    "audiotrain.recipes.clap",
+    "scipy",
+    "librosa",
+    "matplotlib",
+    "torch",
+    "transformers",
+)
+
+
+@pytest.mark.parametrize(
+    "argv, status",
+    [
+        (["--help"], 0),
+        (["predict", "--help"], 0),
+        (["evaluate", "--help"], 0),
+        (["score", "--help"], 0),
+        (["train", "--help"], 0),
+        (["export", "--help"], 0),
+        (["--no_such_flag"], 2),
+        (["predict", "--no_such_flag"], 2),
+        (["train", "--num_epochs", "x"], 2),
+    ],
+)
+def test_help_and_usage_errors_do_not_import_the_trainer(argv, status):
+    """`chords predict --help` (and evaluate's, score's, a mistyped flag's usage error) took 0.9-1.1 s of CPU,
+    0.3 s of it importing the trainer through audiotrain.recipes.chords.train, which only training uses. A
+    later top-level import must not bring it (or scipy, torch, the CLAP recipe) back."""
+    code = (
+        f"import runpy, sys\nsys.argv = ['chords', *{argv!r}]\nstatus = 0\n"
+        "try:\n    runpy.run_module('audiotrain.recipes.chords', run_name='__main__')\n"
+        "except SystemExit as stop:\n    status = stop.code\n"
+        f"heavy = sorted(m for m in sys.modules if m.startswith({HEAVY_FOR_QUICK_COMMANDS!r}))\n"
+        "print(status, heavy, file=sys.stderr)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=120
+    )
+    assert done.stderr.splitlines()[-1] == f"{status} []", done.stderr

@@ -38,6 +38,7 @@ from audiotrain._build import build_version
 from audiotrain._file_names import local_path
 from audiotrain._files import OutputWriteError, once_writable
 from audiotrain._invocation import as_started, recipe_command
+from audiotrain._lazy import imported_on_call
 from audiotrain._system import TRACEBACK_ENV, env_flag, error_status, say_error
 from audiotrain._warning_filters import ignoring_warnings
 from audiotrain.chords.lab import SeveralAnnotationsWarning, ZeroLengthSegmentsWarning
@@ -94,12 +95,6 @@ from audiotrain.recipes.chords.init_from import (
 from audiotrain.recipes.chords.predict import ChordPredictor, folds_case  # noqa: F401
 from audiotrain.recipes.chords.song_record import UNRECORDED_DEMO_FLAG, unrecorded_demo_note
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY
-from audiotrain.recipes.chords.train import (
-    check_output_folders,
-    check_resume_settings,
-    run_training,
-    to_stderr,
-)
 from audiotrain.recipes.config_cli import (
     TIME_LIMIT_FLAGS,
     USER_ERRORS,
@@ -118,6 +113,13 @@ from audiotrain.recipes.config_cli import (
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.interrupt import SaveAborted, stop_exit_status, stopped_by
 from audiotrain.train.nonfinite import NonFiniteStop
+
+# The training functions, imported as a command trains: audiotrain.recipes.chords.train imports the trainer
+# (~0.3 s of CPU), which predict, evaluate, score, export, each command's --help and a usage error never use.
+check_output_folders, check_resume_settings, run_training, to_stderr = (
+    imported_on_call("audiotrain.recipes.chords.train", name)
+    for name in ("check_output_folders", "check_resume_settings", "run_training", "to_stderr")
+)
 
 # The imports marked noqa: F401 are names of this module that the evaluate and predict commands look up
 # here (`cli.folds_case(...)`), where the tests patch them; the tests call the predictor's flags and

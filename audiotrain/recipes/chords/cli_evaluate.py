@@ -21,6 +21,7 @@ from audiotrain.recipes._run import (
 # where the tests patch them.
 from audiotrain.recipes.chords import cli
 from audiotrain.recipes.chords.cli_predictor import _load_predictor, _predictor_arguments, _print_to_stderr
+from audiotrain.recipes.chords.data import RUN_OUTPUTS
 from audiotrain.recipes.chords.evaluate import (
     COMPARISON_FILES,
     EVALUATION_FILES,
@@ -46,7 +47,6 @@ from audiotrain.recipes.chords.evaluate import (
     unwritable_lab_files,
     write_evaluation,
 )
-from audiotrain.recipes.chords.train import RUN_OUTPUTS
 from audiotrain.recipes.config_cli import add_overwrite_argument, parse_bool
 
 

@@ -43,7 +43,12 @@ from audiotrain.recipes._run import (
 # the tests patch them.
 from audiotrain.recipes.chords import cli
 from audiotrain.recipes.chords.cli_predictor import _load_predictor, _predictor_arguments, _print_to_stderr
-from audiotrain.recipes.chords.data import TranscriptionProgress, header_seconds, say_long_recording
+from audiotrain.recipes.chords.data import (
+    RUN_OUTPUTS,
+    TranscriptionProgress,
+    header_seconds,
+    say_long_recording,
+)
 from audiotrain.recipes.chords.predict import (
     SongPosteriors,
     annotations_in_the_way,
@@ -51,7 +56,6 @@ from audiotrain.recipes.chords.predict import (
     output_paths,
     silence_note,
 )
-from audiotrain.recipes.chords.train import RUN_OUTPUTS
 from audiotrain.recipes.config_cli import add_overwrite_argument, without_overwrite
 from audiotrain.train.checkpoint import is_checkpoint_folder
 from audiotrain.train.interrupt import stop_on_signals, stop_signal_name, stop_status

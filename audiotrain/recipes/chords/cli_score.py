@@ -48,6 +48,7 @@ from audiotrain.recipes._run import (
 from audiotrain.recipes.chords import cli
 from audiotrain.recipes.chords.cli_evaluate import _annotation_number, add_trim_reference_argument
 from audiotrain.recipes.chords.cli_predictor import _print_to_stderr
+from audiotrain.recipes.chords.data import RUN_OUTPUTS
 from audiotrain.recipes.chords.evaluate import (
     COMPARISON_FILES,
     EVALUATION_FILES,
@@ -66,7 +67,6 @@ from audiotrain.recipes.chords.evaluate import (
     trimmed_note,
     write_evaluation,
 )
-from audiotrain.recipes.chords.train import RUN_OUTPUTS
 from audiotrain.recipes.config_cli import add_overwrite_argument
 
 import numpy as np

@@ -45,6 +45,7 @@ from audiotrain.recipes.chords.config import (
     silent_song_reason,
 )
 from audiotrain.train.interrupt import stop_point
+from audiotrain.train.loggers.config import LOGGER_OUTPUTS
 
 import mlx.core as mx
 import numpy as np
@@ -53,6 +54,25 @@ import numpy as np
 HELD_OUT_SEED_OFFSET = 1000
 #: The run folder's file listing everything the data folder's scan and the feature pass left out, and why.
 DATA_REPORT = "data_report.txt"
+
+#: Written into the run folder as its training ends (all epochs, or early stopping), before the held-out
+#: evaluation: the checkpoint it evaluates. A process killed after that (SIGKILL, OOM, power loss) prints
+#: nothing, and a resume finds here that only the evaluation is left (`trained_checkpoint`).
+TRAINED_FILE = "trained.json"
+
+#: What a run writes in its folder: ``--overwrite`` removes these (and only these) before the new run. (Here,
+#: not in `train`, which imports the trainer: predict, evaluate and score refuse to write over a live run's.)
+RUN_OUTPUTS = (
+    "config.json",
+    TRAINED_FILE,
+    DATA_REPORT,
+    "checkpoints",
+    "history.json",
+    "training_curves.png",
+    "evaluation",
+    *LOGGER_OUTPUTS,
+)
+
 #: Seconds between the feature pass's progress lines where stderr is no terminal (a log file, a pipe).
 PROGRESS_LINE_SECONDS = 60.0
 

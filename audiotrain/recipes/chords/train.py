@@ -74,8 +74,9 @@ from audiotrain.recipes.chords.config import (
     TrainingConfig,
     derived_settings,
 )
-from audiotrain.recipes.chords.data import (
-    DATA_REPORT,
+from audiotrain.recipes.chords.data import (  # (RUN_OUTPUTS, TRAINED_FILE: this module's, as before)
+    RUN_OUTPUTS,
+    TRAINED_FILE,
     ChordSongDataset,
     SongSplits,
     _in_cache,
@@ -162,7 +163,6 @@ from audiotrain.train.interrupt import (
     stopping_together,
 )
 from audiotrain.train.loggers.config import (
-    LOGGER_OUTPUTS,
     LoggerConfig,
     build_loggers,
     describe_loggers,
@@ -347,24 +347,6 @@ class RunFolderGone(FileNotFoundError):
 
 #: Where a run without --run_dir makes its folder (``runs/chords-<date>-<time>``).
 DEFAULT_PARENT = Path("runs")
-
-#: Written into the run folder as its training ends (all epochs, or early stopping), before the held-out
-#: evaluation: the checkpoint it evaluates. A process killed after that (SIGKILL, OOM, power loss) prints
-#: nothing, and a resume finds here that only the evaluation is left (`trained_checkpoint`).
-TRAINED_FILE = "trained.json"
-
-#: What a run writes in its folder: ``--overwrite`` removes these (and only these) before the new run.
-RUN_OUTPUTS = (
-    "config.json",
-    TRAINED_FILE,
-    DATA_REPORT,
-    "checkpoints",
-    "history.json",
-    "training_curves.png",
-    "evaluation",
-    *LOGGER_OUTPUTS,
-)
-
 
 #: The run's own entries in its ``evaluation/`` (`evaluation_outputs`: what its ``scores.json`` lists):
 #: ``--overwrite`` removes those, and a user's notes beside them stay (checkpoints and loggers: `_run`).
