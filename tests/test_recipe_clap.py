@@ -6,6 +6,7 @@ import json
 import math
 import os
 import re
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -27,6 +28,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 import pytest
+from child_processes import child_env
 from clap_folders import tiny_checkpoint, tone_folder
 from exactness import same_values
 from mlx.utils import tree_flatten
@@ -5034,3 +5036,45 @@ def test_batch_of_one_pair_a_rank_is_taken_under_a_launcher(monkeypatch):
             ClapTrainConfig(batch_size=1)
     with pytest.raises(SettingError, match="under a launcher of 2\\+ processes it is each one's"):
         ClapTrainConfig(batch_size=1)
+
+
+#: What the CLAP commands' --help and usage errors must not import: the trainer, the other recipe, the large
+#: libraries (each costs tenths of a second of CPU on every call of a script).
+HEAVY_FOR_QUICK_COMMANDS = (
+    "audiotrain.train.trainer",
+    "audiotrain.recipes.clap.train",
+    "audiotrain.recipes.chords",
+    "scipy",
+    "librosa",
+    "matplotlib",
+    "torch",
+    "transformers",
+)
+
+
+@pytest.mark.parametrize(
+    "argv, status",
+    [
+        (["--help"], 0),
+        (["evaluate", "--help"], 0),
+        (["export", "--help"], 0),
+        (["--no_such_flag"], 2),
+        (["evaluate", "--no_such_flag"], 2),
+        (["--task.learning_rate", "x"], 2),
+    ],
+)
+def test_help_and_usage_errors_do_not_import_the_trainer(argv, status):
+    """`python -m audiotrain.recipes.clap --help` took 0.93 s of CPU and `evaluate --help` 1.1 s, ~0.3 s of it
+    importing the trainer through audiotrain.recipes.clap.train, which only training and scoring use. A later
+    top-level import must not bring it (or torch, scipy, the chord recipe) back."""
+    code = (
+        f"import runpy, sys\nsys.argv = ['clap', *{argv!r}]\nstatus = 0\n"
+        "try:\n    runpy.run_module('audiotrain.recipes.clap', run_name='__main__')\n"
+        "except SystemExit as stop:\n    status = stop.code\n"
+        f"heavy = sorted(m for m in sys.modules if m.startswith({HEAVY_FOR_QUICK_COMMANDS!r}))\n"
+        "print(status, heavy, file=sys.stderr)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=120
+    )
+    assert done.stderr.splitlines()[-1] == f"{status} []", done.stderr

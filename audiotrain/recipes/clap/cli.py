@@ -16,6 +16,7 @@ from pathlib import Path
 
 from audiotrain._build import build_version
 from audiotrain._invocation import as_started
+from audiotrain._lazy import imported_on_call
 from audiotrain._system import TRACEBACK_ENV, env_flag, refusal_status, say_error
 from audiotrain.distributed.collectives import LauncherEnvironmentError, MainProcessFailed
 from audiotrain.distributed.failures import error_left_to_main
@@ -47,7 +48,6 @@ from audiotrain.recipes.clap.bundle import (
 )
 from audiotrain.recipes.clap.config import PRESETS, ClapRecipeConfig
 from audiotrain.recipes.clap.data import check_data_folder
-from audiotrain.recipes.clap.train import RUN_OUTPUTS, check_out_folder, default_learning_rate, run
 from audiotrain.recipes.config_cli import (
     STOP_EXIT_STATUSES,
     TIME_LIMIT_FLAGS,
@@ -69,6 +69,13 @@ from audiotrain.recipes.config_cli import (
 )
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.nonfinite import NonFiniteStop
+
+# The training functions, imported as the command trains: audiotrain.recipes.clap.train imports the trainer
+# (~0.3 s of CPU), which --help, a usage error and evaluate never use.
+check_out_folder, default_learning_rate, run = (
+    imported_on_call("audiotrain.recipes.clap.train", name)
+    for name in ("check_out_folder", "default_learning_rate", "run")
+)
 
 #: What a run record (config.json) of an older audiotrain meant by a setting it does not hold, where that is
 #: known: ``--config`` reads it so (`read_older_record`), and names every other one it lacks.
@@ -625,6 +632,10 @@ def export_main(argv: list[str] | None = None) -> int:
     args = build_export_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
         # (the run's own export, as it ends, would replace this one without a word: --overwrite too)
+        from audiotrain.recipes.clap.train import (
+            RUN_OUTPUTS,  # (imports the trainer: once the flags are read)
+        )
+
         refuse_outputs_of_a_live_run([Path(args.out)], f"--out {args.out}", RUN_OUTPUTS)
         out = export_checkpoint(args.checkpoint, args.out, args.run, args.overwrite)
     except USER_ERRORS as error:

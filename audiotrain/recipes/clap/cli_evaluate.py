@@ -9,6 +9,7 @@ from pathlib import Path
 
 from audiotrain._files import write_json_atomically
 from audiotrain._invocation import as_started
+from audiotrain._lazy import imported_on_call
 from audiotrain._system import refusal_status, versions
 from audiotrain._text import plural
 from audiotrain.datasets.captions import (
@@ -23,15 +24,6 @@ from audiotrain.recipes.clap.bundle import RUN_CONFIG, model_folder_to_score, re
 from audiotrain.recipes.clap.config import ClapDatasetConfig, ClapRecipeConfig, ClapTrainConfig
 from audiotrain.recipes.clap.data import check_data_given, describe_splits, read_labels, window_note
 from audiotrain.recipes.clap.report import format_columns
-from audiotrain.recipes.clap.train import (
-    copied_clips_note,
-    dataset_settings,
-    few_clips_note,
-    load_for_settings,
-    score_clips,
-    shared_captions_note,
-    zero_shot_labels,
-)
 from audiotrain.recipes.config_cli import (
     MAX_BATCH_SIZE,
     USER_ERRORS,
@@ -43,6 +35,29 @@ from audiotrain.recipes.config_cli import (
 )
 
 import mlx.core as mx
+
+# audiotrain.recipes.clap.train's scoring, imported as the command scores: that module imports the trainer
+# (~0.3 s of CPU), which `evaluate --help` and a usage error do not need.
+(
+    copied_clips_note,
+    dataset_settings,
+    few_clips_note,
+    load_for_settings,
+    score_clips,
+    shared_captions_note,
+    zero_shot_labels,
+) = (
+    imported_on_call("audiotrain.recipes.clap.train", name)
+    for name in (
+        "copied_clips_note",
+        "dataset_settings",
+        "few_clips_note",
+        "load_for_settings",
+        "score_clips",
+        "shared_captions_note",
+        "zero_shot_labels",
+    )
+)
 
 __all__ = ["EVALUATE_HELP", "build_evaluate_parser", "evaluate_main"]
 
