@@ -31,6 +31,7 @@ LAZY_PACKAGES = [
     "audiotrain.recipes.clap",
     "audiotrain.models.clap",
     "audiotrain.datasets",
+    "audiotrain.distributed",
 ]
 
 

@@ -85,9 +85,11 @@ def exit_rank(status: int) -> NoReturn:
 
 
 def _end_if_in_job(status: int) -> None:
+    if not status:
+        return  # (before importing collectives, and mlx and numpy with them: a --help ends here)
     from audiotrain.distributed.collectives import joined_world_size
 
-    if status and joined_world_size() > 1:
+    if joined_world_size() > 1:
         from audiotrain.distributed.peer_watch import say_how_this_rank_ends
 
         say_how_this_rank_ends()
