@@ -494,6 +494,28 @@ def test_the_bar_after_validate_and_test_shows_their_own_values_not_fits(tmp_pat
     assert not {"loss", "in_bar", "hook_bar", "val_loss"} & set(t.progress_bar_metrics)
 
 
+def test_validate_and_test_show_what_their_steps_logged_with_prog_bar(tmp_path):
+    """`trainer.progress_bar_metrics` after `validate` / `test` was {} for `self.log("v", x, prog_bar=True)`
+    in `validation_step` / `test_step` (it held only `val_*` names). Lightning 2.6.6, over these batches
+    (16, 16): {'v': mean} after validate, {'Tv': mean} after test; a value without prog_bar stays out."""
+
+    class LogsInBar(LogsBoth):
+        def validation_step(self, batch, batch_idx):
+            self.log("v", mx.mean(batch[0]), prog_bar=True)
+            self.log("hidden", mx.mean(batch[0]))
+
+        def test_step(self, batch, batch_idx):
+            self.log("Tv", mx.mean(batch[0]), prog_bar=True)
+
+    batches = make_batches(32, seed=1)
+    expected = float(np.mean([np.mean(np.array(x)) for x, _ in batches]))  # two batches of 16
+    t = quiet_trainer(tmp_path)
+    t.validate(build(LogsInBar), batches)
+    assert t.progress_bar_metrics == {"v": pytest.approx(expected, rel=1e-6)}
+    t.test(t.module, batches)
+    assert t.progress_bar_metrics == {"Tv": pytest.approx(expected, rel=1e-6)}
+
+
 def test_a_value_logged_with_logger_false_on_step_and_on_epoch_has_all_three_names_in_callback_metrics(
     tmp_path,
 ):

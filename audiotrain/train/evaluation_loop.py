@@ -296,6 +296,11 @@ class EvaluationLoop:
             for k, v in metrics.items()
             if k not in hook_values and (k not in options or options[k].logger)
         }
+        if not t.fitting:
+            # Lightning's progress_bar_metrics after `validate` / `test`: what the stage's steps logged with
+            # prog_bar=True (in fit the bar shows every validation value: `epoch_validation_metrics`).
+            shown = {k: v for k, v in metrics.items() if k in options and options[k].prog_bar}
+            t._step_logging.hook_bar.update(shown)
         # A value the step logged as "step" is reported as the default step's "val_step": still the
         # loggers' step for this report, as Lightning's logged "step" is (log_at_logged_step).
         sent = {**logged, **hook_loggers}
