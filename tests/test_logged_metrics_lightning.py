@@ -516,6 +516,45 @@ def test_validate_and_test_show_what_their_steps_logged_with_prog_bar(tmp_path):
     assert t.progress_bar_metrics == {"Tv": pytest.approx(expected, rel=1e-6)}
 
 
+class SeesMetrics(Callback):
+    def __init__(self):
+        self.seen = []
+
+    def on_validation_epoch_end(self, trainer, module):
+        self.seen.append(("val_end", trainer.current_epoch, dict(trainer.callback_metrics)))
+
+    def on_train_epoch_end(self, trainer, module):
+        self.seen.append(("train_end", trainer.current_epoch, dict(trainer.callback_metrics)))
+
+
+def test_the_epoch_end_validation_sees_the_last_steps_value_and_the_epoch_mean_comes_after_it(tmp_path):
+    """`callback_metrics` in `on_validation_epoch_end` of the validation at the epoch's end held the
+    training epoch's mean as "x" (and "x_epoch") before that epoch had ended, where Lightning has the last
+    step's value and no "x_epoch" until `on_train_epoch_end` (then the last epoch's). Numbers of Lightning
+    2.6.6 over these batches (the mean of each 16 x 8 batch of make_data(64) logged on_step and on_epoch,
+    log_every_n_steps=1): val_end 0 {x: 0.002296, x_step: 0.002296}, train_end 0 {x: -0.024003,
+    x_step: 0.002296, x_epoch: -0.024003}, val_end 1 as val_end 0 with x_epoch: -0.024003."""
+
+    class LogsBatchMean(LogsBoth):
+        def training_step(self, batch, batch_idx):
+            loss, _ = self.compute_loss(batch)
+            self.log("x", mx.mean(batch[0]), on_step=True, on_epoch=True)
+            return loss
+
+    seen = SeesMetrics()
+    fit(tmp_path, build(LogsBatchMean), log_every_n_steps=1, callbacks=[seen])
+    got = [
+        (hook, epoch, {k: round(m[k], 6) for k in ("x", "x_step", "x_epoch") if k in m})
+        for hook, epoch, m in seen.seen
+    ]
+    assert got == [
+        ("val_end", 0, {"x": 0.002296, "x_step": 0.002296}),
+        ("train_end", 0, {"x": -0.024003, "x_step": 0.002296, "x_epoch": -0.024003}),
+        ("val_end", 1, {"x": 0.002296, "x_step": 0.002296, "x_epoch": -0.024003}),
+        ("train_end", 1, {"x": -0.024003, "x_step": 0.002296, "x_epoch": -0.024003}),
+    ]
+
+
 def test_a_value_logged_with_logger_false_on_step_and_on_epoch_has_all_three_names_in_callback_metrics(
     tmp_path,
 ):

@@ -1976,7 +1976,6 @@ class Trainer:
         self._nonfinite.warn_of_skipped_updates(
             self._train_step.state.arrays, progress.epoch, progress.global_step
         )
-        self.callback_metrics.update(reporting.epoch_callback_values(epoch_means, train_options))
         val_metrics = {}
         # (As Lightning's: a stop validates where it ends the loop, whatever the interval.)
         stopping = self._stopping.time_out or self._stop_request_ends_fit()
@@ -2031,6 +2030,9 @@ class Trainer:
 
         # What the batch and epoch-start hooks logged per epoch: the epoch-end hooks see this epoch's means, as
         # Lightning's do (those hooks' own logs join them in `take`).
+        # The epoch's means only now, after its validation, as in Lightning: that validation's hooks see the
+        # last step's values (`name`, `name_step`), not a mean of an epoch that has not ended.
+        self.callback_metrics.update(reporting.epoch_callback_values(epoch_means, train_options))
         hooks_so_far = self._step_logging.hook_epoch_values("train", clear=False)[1]
         self.callback_metrics.update(hooks_so_far)
         self._call_end_hooks(
