@@ -555,6 +555,31 @@ def test_the_epoch_end_validation_sees_the_last_steps_value_and_the_epoch_mean_c
     ]
 
 
+def test_logged_metrics_in_on_validation_epoch_end_hold_what_the_stage_sends_the_loggers(tmp_path):
+    """`trainer.logged_metrics` read in a callback's `on_validation_epoch_end` was {} in `validate`, and
+    in fit's validation lacked its values; Lightning 2.6.6 gives {'v': mean} there (over these batches:
+    -0.098836), without the value logged with logger=False."""
+
+    class LogsV(LogsBoth):
+        def validation_step(self, batch, batch_idx):
+            self.log("v", mx.mean(batch[0]))
+            self.log("hidden", mx.mean(batch[0]), logger=False)
+
+    class SeesLogged(Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_validation_epoch_end(self, trainer, module):
+            self.seen.append(
+                {k: round(v, 6) for k, v in trainer.logged_metrics.items() if k in ("v", "hidden")}
+            )
+
+    seen = SeesLogged()
+    t = fit(tmp_path, build(LogsV), max_epochs=1, callbacks=[seen])
+    t.validate(t.module, make_batches(32, seed=1))
+    assert seen.seen == [{"v": -0.098836}, {"v": -0.098836}]
+
+
 def test_a_value_logged_with_logger_false_on_step_and_on_epoch_has_all_three_names_in_callback_metrics(
     tmp_path,
 ):

@@ -172,6 +172,14 @@ class EvaluationLoop:
         # In the sanity check too, as Lightning's epoch-end hooks see its means (`sanity_check` puts the
         # metrics back after it): a hook reading callback_metrics["val_loss"] runs in the check as later.
         t.callback_metrics.update(metrics)
+        if not t.sanity_checking:
+            # As Lightning's `logged_metrics` (computed where it is read): the epoch-end hooks see what this
+            # stage's steps send the loggers, which `_report` writes after them.
+            early = self._to_loggers(metrics, stage)
+            step = self.steps.get(stage)
+            if step and "step" in step.log_options:  # (the loggers' x axis: `_report` sends it as "step")
+                early.pop(logged_name(step, f"{stage}_", "step"), None)
+            t.logged_metrics.update(early)
         # What its batch and epoch-start hooks logged per epoch, as Lightning's epoch-end hooks see it.
         t.callback_metrics.update(t._step_logging.hook_epoch_values(stage, clear=False)[1])
         t._call_hooks(f"on_{name}_epoch_end")
@@ -290,12 +298,8 @@ class EvaluationLoop:
         # Each value's `self.log` options, by the name it is reported under: the default step's `acc` is
         # reported as `val_acc`, and its logger=False holds there too.
         step = self.steps.get(stage)
-        options = {logged_name(step, f"{stage}_", k): v for k, v in step.log_options.items()} if step else {}
-        logged = {
-            k: v
-            for k, v in metrics.items()
-            if k not in hook_values and (k not in options or options[k].logger)
-        }
+        options = self._options(stage)
+        logged = self._to_loggers(metrics, stage, hook_values)
         if not t.fitting:
             # Lightning's progress_bar_metrics after `validate` / `test`: what the stage's steps logged with
             # prog_bar=True (in fit the bar shows every validation value: `epoch_validation_metrics`).
@@ -311,6 +315,21 @@ class EvaluationLoop:
             t._step_logging.log_at_logged_step(sent)
         # (what `validate`/`test` return leaves them out, as Lightning's: logger=False)
         self.unlogged[stage] = set(metrics) - set(logged) - set(hook_loggers)
+
+    def _options(self, stage: str) -> dict[str, Any]:
+        """Each value's `self.log` options, by the name it is reported under: the default step's `acc` is
+        reported as `val_acc`, and its logger=False holds there too."""
+        step = self.steps.get(stage)
+        return {logged_name(step, f"{stage}_", k): v for k, v in step.log_options.items()} if step else {}
+
+    def _to_loggers(self, metrics: dict[str, float], stage: str, hook_values: Any = ()) -> dict[str, float]:
+        """What of the stage's step metrics goes to the loggers (not those logged with logger=False)."""
+        options = self._options(stage)
+        return {
+            k: v
+            for k, v in metrics.items()
+            if k not in hook_values and (k not in options or options[k].logger)
+        }
 
     # ---- sanity check and predict ----------------------------------------------------------------------
     def sanity_check(self, module: TrainModule, loader: Any) -> None:
