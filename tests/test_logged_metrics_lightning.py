@@ -580,6 +580,28 @@ def test_logged_metrics_in_on_validation_epoch_end_hold_what_the_stage_sends_the
     assert seen.seen == [{"v": -0.098836}, {"v": -0.098836}]
 
 
+def test_logged_metrics_in_on_train_epoch_end_hold_the_epoch_mean_a_batch_hook_logged(tmp_path):
+    """`trainer.logged_metrics` read in a callback's `on_train_epoch_end` had the training step's
+    `x_epoch` but not `mb_epoch`, logged on_epoch in `on_train_batch_end`. Lightning 2.6.6 over batches of
+    16, 16 and 8 logging the batch index: {'mb_step': 2.0, 'mb_epoch': 0.8} (weighted by batch size)."""
+
+    class LogsInBatchHook(LogsBoth):
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            self.log("mb", float(batch_idx), on_step=True, on_epoch=True)
+
+    class SeesLogged(Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_train_epoch_end(self, trainer, module):
+            self.seen.append({k: v for k, v in trainer.logged_metrics.items() if k.startswith("mb")})
+
+    seen = SeesLogged()
+    t = quiet_trainer(tmp_path, max_epochs=1, log_every_n_steps=1, callbacks=[seen])
+    t.fit(build(LogsInBatchHook), make_batches(40))
+    assert seen.seen == [{"mb_step": 2.0, "mb_epoch": pytest.approx(0.8)}]
+
+
 def test_a_value_logged_with_logger_false_on_step_and_on_epoch_has_all_three_names_in_callback_metrics(
     tmp_path,
 ):

@@ -2033,8 +2033,10 @@ class Trainer:
         # The epoch's means only now, after its validation, as in Lightning: that validation's hooks see the
         # last step's values (`name`, `name_step`), not a mean of an epoch that has not ended.
         self.callback_metrics.update(reporting.epoch_callback_values(epoch_means, train_options))
-        hooks_so_far = self._step_logging.hook_epoch_values("train", clear=False)[1]
+        hook_loggers_so_far, hooks_so_far, _ = self._step_logging.hook_epoch_values("train", clear=False)
         self.callback_metrics.update(hooks_so_far)
+        if not ended_before:  # (Lightning's logged_metrics is computed where it is read: the hooks see them)
+            self.logged_metrics.update(hook_loggers_so_far)
         self._call_end_hooks(
             "on_train_epoch_end", (progress.epoch, {**train_metrics, **hooks_so_far, **val_metrics}), take
         )
