@@ -602,6 +602,27 @@ def test_logged_metrics_in_on_train_epoch_end_hold_the_epoch_mean_a_batch_hook_l
     assert seen.seen == [{"mb_step": 2.0, "mb_epoch": pytest.approx(0.8)}]
 
 
+def test_logged_metrics_in_on_validation_epoch_end_hold_the_mean_a_batch_hook_logged(tmp_path):
+    """`trainer.logged_metrics` read in `on_validation_epoch_end` lacked "cvb", logged by a callback's
+    `on_validation_batch_end` (its epoch default): written only after the hooks. Lightning 2.6.6 over
+    validation batches of 16, 16 and 8 logging the batch index: {'cvb': 0.8} (weighted by batch size)."""
+
+    class LogsInValBatchEnd(Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            module.log("cvb", float(batch_idx))
+
+        def on_validation_epoch_end(self, trainer, module):
+            self.seen.append({k: v for k, v in trainer.logged_metrics.items() if k == "cvb"})
+
+    seen = LogsInValBatchEnd()
+    t = quiet_trainer(tmp_path, callbacks=[seen])
+    t.validate(build(LogsBoth), make_batches(40, seed=1))
+    assert seen.seen == [{"cvb": pytest.approx(0.8)}]
+
+
 def test_a_value_logged_with_logger_false_on_step_and_on_epoch_has_all_three_names_in_callback_metrics(
     tmp_path,
 ):

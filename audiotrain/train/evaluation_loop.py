@@ -181,7 +181,10 @@ class EvaluationLoop:
                 early.pop(logged_name(step, f"{stage}_", "step"), None)
             t.logged_metrics.update(early)
         # What its batch and epoch-start hooks logged per epoch, as Lightning's epoch-end hooks see it.
-        t.callback_metrics.update(t._step_logging.hook_epoch_values(stage, clear=False)[1])
+        hook_loggers, hook_values, _ = t._step_logging.hook_epoch_values(stage, clear=False)
+        t.callback_metrics.update(hook_values)
+        if not t.sanity_checking:
+            t.logged_metrics.update(hook_loggers)
         t._call_hooks(f"on_{name}_epoch_end")
         if t.sanity_checking:
             dropped = t._step_logging.hook_epoch_values(stage)[1]  # (dropped, on every rank alike)
