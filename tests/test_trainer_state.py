@@ -27,6 +27,16 @@ def test_the_state_is_still_the_status_string():
         TrainerState("done")
 
 
+def test_status_fn_and_stage_answer_value_as_lightnings_enums():
+    """A callback ported from Lightning that read `trainer.state.stage.value` failed with
+    "AttributeError: 'str' object has no attribute 'value'"; Lightning 2.6.6's RunningStage, TrainerFn
+    and TrainerStatus give "validate", "fit" and "running" there (and still compare equal to them)."""
+    state = TrainerState("running", "fit", "validate")
+    assert (state.status.value, state.fn.value, state.stage.value) == ("running", "fit", "validate")
+    assert state.stage == "validate" and json.dumps(state.stage) == '"validate"'
+    assert TrainerState("finished", "fit", None).stage is None
+
+
 class Snapshots(Callback):
     """What a Lightning callback reads at each hook: status, fn, stage and the five booleans."""
 

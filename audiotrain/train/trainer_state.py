@@ -22,6 +22,21 @@ FUNCTIONS = ("fit", "validate", "test", "predict")
 STAGES = ("train", "sanity_check", "validate", "test", "predict")
 
 
+class _EnumValue(str):
+    """A status, fn or stage: the string, which also answers `.value` as Lightning's enums
+    (`trainer.state.stage.value == "validate"` in a callback ported from Lightning)."""
+
+    __slots__ = ()
+
+    @property
+    def value(self) -> str:
+        return str.__str__(self)
+
+
+def _enum_value(name: str | None) -> _EnumValue | None:
+    return None if name is None else _EnumValue(name)
+
+
 class TrainerState(str):
     """The Trainer's state when it was read: a `str` equal to `status`, with Lightning's `status`, `fn`
     and `stage` beside it. A snapshot: read `trainer.state` again for a later one."""
@@ -37,15 +52,15 @@ class TrainerState(str):
 
     @property
     def status(self) -> str:
-        return str.__str__(self)
+        return _EnumValue(str.__str__(self))
 
     @property
     def fn(self) -> str | None:
-        return self._fn
+        return _enum_value(self._fn)
 
     @property
     def stage(self) -> str | None:
-        return self._stage
+        return _enum_value(self._stage)
 
     @property
     def finished(self) -> bool:
