@@ -507,11 +507,17 @@ def test_validate_and_test_show_what_their_steps_logged_with_prog_bar(tmp_path):
         def test_step(self, batch, batch_idx):
             self.log("Tv", mx.mean(batch[0]), prog_bar=True)
 
+    class SeesBar(Callback):
+        def on_validation_epoch_end(self, trainer, module):
+            self.shown = dict(trainer.progress_bar_metrics)
+
     batches = make_batches(32, seed=1)
     expected = float(np.mean([np.mean(np.array(x)) for x, _ in batches]))  # two batches of 16
-    t = quiet_trainer(tmp_path)
+    seen = SeesBar()
+    t = quiet_trainer(tmp_path, callbacks=[seen])
     t.validate(build(LogsInBar), batches)
     assert t.progress_bar_metrics == {"v": pytest.approx(expected, rel=1e-6)}
+    assert seen.shown == t.progress_bar_metrics  # already in the epoch-end hooks, as Lightning's
     t.test(t.module, batches)
     assert t.progress_bar_metrics == {"Tv": pytest.approx(expected, rel=1e-6)}
 

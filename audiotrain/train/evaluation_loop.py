@@ -180,6 +180,13 @@ class EvaluationLoop:
             if step and "step" in step.log_options:  # (the loggers' x axis: `_report` sends it as "step")
                 early.pop(logged_name(step, f"{stage}_", "step"), None)
             t.logged_metrics.update(early)
+        if not t.fitting:
+            # Lightning's progress_bar_metrics in `validate` / `test`, from their epoch-end hooks on: what the
+            # stage's steps logged with prog_bar=True (in fit the bar shows every validation value:
+            # `epoch_validation_metrics`).
+            options = self._options(stage)
+            shown = {k: v for k, v in metrics.items() if k in options and options[k].prog_bar}
+            t._step_logging.hook_bar.update(shown)
         # What its batch and epoch-start hooks logged per epoch, as Lightning's epoch-end hooks see it.
         hook_loggers, hook_values, _ = t._step_logging.hook_epoch_values(stage, clear=False)
         t.callback_metrics.update(hook_values)
@@ -298,16 +305,10 @@ class EvaluationLoop:
         hook_loggers, hook_values, _ = t._step_logging.hook_epoch_values(stage)
         metrics.update(hook_values)
         t.callback_metrics.update(metrics)
-        # Each value's `self.log` options, by the name it is reported under: the default step's `acc` is
-        # reported as `val_acc`, and its logger=False holds there too.
         step = self.steps.get(stage)
-        options = self._options(stage)
-        logged = self._to_loggers(metrics, stage, hook_values)
-        if not t.fitting:
-            # Lightning's progress_bar_metrics after `validate` / `test`: what the stage's steps logged with
-            # prog_bar=True (in fit the bar shows every validation value: `epoch_validation_metrics`).
-            shown = {k: v for k, v in metrics.items() if k in options and options[k].prog_bar}
-            t._step_logging.hook_bar.update(shown)
+        logged = self._to_loggers(
+            metrics, stage, hook_values
+        )  # (logger=False by the reported name: _options)
         # A value the step logged as "step" is reported as the default step's "val_step": still the
         # loggers' step for this report, as Lightning's logged "step" is (log_at_logged_step).
         sent = {**logged, **hook_loggers}
