@@ -533,6 +533,34 @@ def test_checkpoint_join_char_joins_the_default_name_and_the_version_suffix(tmp_
     }
 
 
+def test_starting_version_numbers_the_first_clash_as_lightnings_does(tmp_path):
+    """`ModelCheckpoint.STARTING_VERSION = 0` was accepted and did nothing: the clash was still `fixed-v1`.
+    Lightning 2.6.6, filename="fixed", monitor="score", save_top_k=2 over scores 0.5, 0.3, 0.4, 0.2: kept
+    fixed (0.2) and fixed-v0 (0.3)."""
+    fixed = ModelCheckpoint(dirpath=tmp_path / "b", filename="fixed", monitor="score", save_top_k=2)
+    fixed.STARTING_VERSION = 0
+    fit(tmp_path, [Scores([0.5, 0.3, 0.4, 0.2]), fixed], max_epochs=4)
+    assert dict(fixed.best_k_models) == {
+        str(tmp_path / "b" / "fixed"): 0.2,
+        str(tmp_path / "b" / "fixed-v0"): 0.3,
+    }
+
+
+def test_a_file_extension_is_refused_where_checkpoints_are_folders(tmp_path):
+    """`ModelCheckpoint.FILE_EXTENSION = ".pt"` (Lightning's file suffix) was accepted and ignored: a port
+    that globbed `*.pt` afterwards found nothing. It is refused when the stage starts, naming the setting;
+    Lightning's own default, ".ckpt", is taken and changes nothing."""
+    odd = ModelCheckpoint(dirpath=tmp_path / "a")
+    odd.FILE_EXTENSION = ".pt"
+    with pytest.raises(ValueError, match=r"FILE_EXTENSION is '\.pt': audiotrain's checkpoints are folders"):
+        fit(tmp_path, [odd], max_epochs=1)
+    assert not (tmp_path / "a").exists()
+    default = ModelCheckpoint(dirpath=tmp_path / "c")
+    default.FILE_EXTENSION = ".ckpt"
+    fit(tmp_path, [default], max_epochs=1)
+    assert names(tmp_path / "c") == ["epoch=0-step=3"]
+
+
 def test_resuming_an_older_checkpoint_names_the_newest_to_go_on_from(tmp_path):
     """A requeued Slurm job that reran the command its first stop printed (`--resume .../interrupted`) after
     a later part had trained past it went back and trained those epochs again, piling up -v1, -v2 ... copies

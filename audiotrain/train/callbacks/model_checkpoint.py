@@ -208,6 +208,14 @@ class ModelCheckpoint(Callback):
     #: "_" gives `epoch=1_step=6` and `NAME_v1`. A `filename` you give keeps its own separators.
     CHECKPOINT_JOIN_CHAR = "-"
 
+    #: Lightning's: the first version suffix a name clash takes (`NAME-v1`); 0 gives `NAME-v0`, then `-v1`.
+    STARTING_VERSION = 1
+
+    #: Lightning's checkpoint file suffix (".ckpt" there). audiotrain's checkpoints are folders, named
+    #: without one: another suffix set on the class or the instance is refused when a stage starts (".ckpt",
+    #: a port's copy of Lightning's default, is taken and changes nothing).
+    FILE_EXTENSION = ""
+
     def __init__(
         self,
         dirpath: str | Path | None = None,
@@ -440,6 +448,12 @@ class ModelCheckpoint(Callback):
         return settings_repr("ModelCheckpoint", {**self._settings, **found})
 
     def setup(self, trainer: Trainer, module: TrainModule, stage: str) -> None:
+        if self.FILE_EXTENSION not in ("", ".ckpt"):
+            raise ValueError(
+                f"ModelCheckpoint.FILE_EXTENSION is {self.FILE_EXTENSION!r}: audiotrain's checkpoints are "
+                "folders (model.safetensors, trainer_state.json, ...), named without a file suffix, so it "
+                "cannot be used; leave it unset (or '.ckpt', Lightning's default, which changes nothing)"
+            )
         if stage == "fit":
             self._reused = _fit_of_another_trainer(self, trainer)
             if self._reused:
@@ -1037,7 +1051,7 @@ class ModelCheckpoint(Callback):
         taken = (set(self._kept) | self._held_by_others(trainer)) - set(reusable)
         taken.update(str(self.dirpath / reserved) for reserved in self.RESERVED_NAMES)
         looks = collectives.is_main_process()  # rank 0 writes: the folder is as it finds it
-        path, version, users = str(self.dirpath / name), 1, []
+        path, version, users = str(self.dirpath / name), self.STARTING_VERSION, []
 
         def kept(path: str) -> bool:  # a checkpoint on disk this callback does not track (a resumed run's
             # saved after the checkpoint resumed): replaced only where the user passed overwrite=True
