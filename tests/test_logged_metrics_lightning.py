@@ -659,3 +659,19 @@ def test_a_count_in_callback_metrics_stays_an_int_with_item_and_in_yaml(tmp_path
     assert type(skipped.item()) is int and skipped.tolist() == 0 and isinstance(skipped, int)
     assert "skipped_steps: 0\n" in yaml.safe_dump(dict(t.callback_metrics))
     assert isinstance(t.callback_metrics["train_loss"].item(), float)
+
+
+def test_an_epoch_mean_checked_after_the_epoch_end_validation_names_the_option_that_checks_it_later(tmp_path):
+    """Since the epoch's means reach `callback_metrics` after the validation that ends the epoch (as in
+    Lightning, which raises here too), `EarlyStopping(monitor="b_both_epoch", check_on_train_epoch_end=False)`
+    fails at the first epoch's validation. The hint said only "it is there once a training epoch has ended",
+    which the user's first epoch just had; it names the option that checks it at epoch ends."""
+    early = EarlyStopping(monitor="b_both_epoch", check_on_train_epoch_end=False)
+    with pytest.raises(KeyError, match="'b_both_epoch' was not logged") as raised:
+        fit(tmp_path, build(LogsBoth), callbacks=[early])
+    hint = str(raised.value).split("; available")[0]
+    assert "after the validation that ends it" in hint
+    assert "EarlyStopping(check_on_train_epoch_end=True)" in hint
+    early = EarlyStopping(monitor="b_both_epoch", check_on_train_epoch_end=True)
+    fit(tmp_path / "at_epoch_ends", build(LogsBoth), callbacks=[early])  # (what the hint says works)
+    assert early.best_score is not None

@@ -188,7 +188,15 @@ def _metric(trainer: Trainer, name: str, owner: str, forced: str = "", option: s
             )
         elif stem != name and (stem in metrics or f"{stem}_step" in metrics):
             # Not `<stem>_step`, the closest name: the per-step value is not what an epoch mean monitors.
-            hint = f" (the epoch mean of {stem!r}: it is there once a training epoch has ended)"
+            hint = f" (the epoch mean of {stem!r}: it is there once a training epoch has ended"
+            if option and trainer.validating:
+                # The validation that ends an epoch runs before its mean is in (as Lightning's): "once an
+                # epoch has ended" alone reads as wrong to a user whose first epoch just did.
+                hint += (
+                    ", from that epoch's end hooks on, after the validation that ends it (as in Lightning): "
+                    f"check it at epoch ends with {owner}({option}=True)"
+                )
+            hint += ")"
         else:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise MetricNotLoggedError(
