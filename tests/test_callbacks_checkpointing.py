@@ -510,6 +510,20 @@ def test_ckpt_path_best_in_a_new_trainer_names_the_runs_best_in_its_folder(tmp_p
     assert names(folder) == ["epoch=1-step=6", "last"]  # (refused before anything was saved)
 
 
+def test_ckpt_path_best_in_a_new_trainer_names_the_best_of_a_moved_run_folder_where_it_is_now(tmp_path):
+    """The message of the test above named the best by the path its run recorded: after the run folder was
+    moved (`ck` to `moved`), "its best is .../ck/epoch=1-step=6", a folder that no longer exists. It names
+    the checkpoint of that name in the folder it read, where the user can pass it from."""
+    old, new = tmp_path / "ck", tmp_path / "moved"
+    fit(tmp_path, [Scores([0.5, 0.3, 0.4]), ModelCheckpoint(dirpath=old, monitor="score", save_last=True)])
+    old.rename(new)
+    for monitor in ("score", None):  # (with a monitor: none saved yet; without: `last` is not the best)
+        with pytest.raises(ValueError, match='ckpt_path="best"') as refused:
+            fit(tmp_path, [ModelCheckpoint(dirpath=new, monitor=monitor)], ckpt_path="best", max_epochs=3)
+        message = str(refused.value)
+        assert f"{new / 'epoch=1-step=6'} (score 0.3)" in message and str(old) not in message
+
+
 def test_checkpoint_join_char_joins_the_default_name_and_the_version_suffix(tmp_path):
     """`ModelCheckpoint.CHECKPOINT_JOIN_CHAR = "_"` (Lightning's, beside CHECKPOINT_EQUALS_CHAR) was accepted
     and did nothing: the saves were still `epoch=0-step=3`. Lightning 2.6.6, 4 batches an epoch: the default

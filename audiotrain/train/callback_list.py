@@ -421,6 +421,11 @@ def _ranked_best(saved_by: str) -> tuple[str, float, str] | None:
             continue
         best, score = state.get("best_model_path"), state.get("best_model_score")
         if best and score is not None:
+            beside = Path(saved_by).parent / Path(best).name
+            if not Path(best).exists() and beside.exists():
+                # A run folder moved or copied since (the path recorded is where it was saved): the best of
+                # that name beside the checkpoint read, not a folder that is gone or another copy's.
+                best = str(beside)
             monitor = re.search(r"'monitor': '([^']*)'", key)  # (the callback's state key names its monitor)
             return best, score, f"by {monitor.group(1)}" if monitor else f"({key})"
     return None
