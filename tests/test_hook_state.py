@@ -414,3 +414,47 @@ def test_one_module_evaluated_from_a_checkpoint_twice_gets_its_load_hooks_array_
     [validated] = evaluator.validate(module, make_batches(16, seed=1), ckpt_path=last)
     [tested] = evaluator.test(module, make_batches(16, seed=1), ckpt_path=last)
     assert tested["test_loss"] == validated["val_loss"] and module.stat.tolist() == [1.0, 2.0, 3.0]
+
+
+class ReadsHparams(TinyClassifier):
+    """Lightning code that reads the saved hyperparameters in its checkpoint hooks (a migration check)."""
+
+    def __init__(self, width=3, kernel=(3, 3)):
+        super().__init__()
+        self.save_hyperparameters()
+        self.saw_on_save, self.saw_on_load = [], []
+
+    def on_save_checkpoint(self, checkpoint):
+        self.saw_on_save.append(checkpoint["hyper_parameters"])
+
+    def on_load_checkpoint(self, checkpoint):
+        self.saw_on_load.append(checkpoint["hyper_parameters"])
+
+
+def test_the_module_hooks_read_the_saved_hyperparameters_as_in_lightning(tmp_path):
+    # Lightning 2.6.6 gives both hooks checkpoint["hyper_parameters"]: the module's hparams as saved (a
+    # change made after save_hyperparameters included), in load_from_checkpoint and in a resumed fit alike;
+    # here it was a KeyError pointing to self.hparams, which there are the new module's, not the saved ones.
+    model = ReadsHparams(width=5)
+    model.hparams.width = 9
+    model.hparams["later"] = 1
+    t = fit(tmp_path, model)
+    assert model.saw_on_save == [{"width": 9, "kernel": (3, 3), "later": 1}]
+    last = t.checkpoint_callback.last_model_path
+    restored = ReadsHparams.load_from_checkpoint(last, width=2)
+    assert restored.saw_on_load == [{"width": 9, "kernel": (3, 3), "later": 1}]
+    assert restored.hparams == {"width": 2, "kernel": (3, 3)}
+    resumed = ReadsHparams()
+    again = Trainer(max_epochs=2, default_root_dir=tmp_path, enable_progress_bar=False)
+    again.fit(resumed, make_batches(32), ckpt_path=last)
+    assert resumed.saw_on_load == [{"width": 9, "kernel": (3, 3), "later": 1}]
+
+
+def test_changing_the_saved_hyperparameters_in_the_save_hook_is_refused(tmp_path):
+    # They are what load_from_checkpoint rebuilds the module with: a change there would not be saved.
+    class EditsHparams(ReadsHparams):
+        def on_save_checkpoint(self, checkpoint):
+            checkpoint["hyper_parameters"]["width"] = 1
+
+    with pytest.raises(ValueError, match=r"checkpoint\['hyper_parameters'\] .*self\.hparams"):
+        fit(tmp_path, EditsHparams())

@@ -7,12 +7,14 @@ not give back exactly (a tuple, a set, a non-string key) is refused at the first
 and the field, instead of coming back changed.
 
 The module's hook gets its own entry of the checkpoint (``module_state`` in trainer_state.json) with the
-run's ``epoch`` and ``global_step`` in it, as Lightning code reads them. Those two are the Trainer's: a
-save hook that changes them is refused; what a load hook does to them is not kept anywhere.
+run's ``epoch`` and ``global_step`` and the saved ``hyper_parameters`` in it, as Lightning code reads them.
+Those are the Trainer's: a save hook that changes them is refused; what a load hook does to them is not
+kept anywhere.
 """
 
 from __future__ import annotations
 
+import copy
 import warnings
 from typing import Any
 
@@ -23,6 +25,8 @@ import mlx.nn as nn
 
 #: The keys of the module hook's dict that the Trainer fills and owns.
 RUN_KEYS = ("epoch", "global_step")
+#: Lightning's key of the saved hyperparameters, given to both hooks to read where there are some.
+HPARAMS_KEY = "hyper_parameters"
 
 
 #: Entries of Lightning's checkpoint that Lightning code reads in a module's hooks, and where they are here.
@@ -31,7 +35,6 @@ LIGHTNING_ENTRIES = {
     "optimizer_states": "the optimizer's state is in optimizer.safetensors, restored by a resumed fit",
     "lr_schedulers": "the schedule is part of the optimizer's state, restored by a resumed fit",
     "callbacks": "each callback's state_dict() is its own, given to its load_state_dict()",
-    "hyper_parameters": "self.hparams holds them; load_from_checkpoint rebuilds the module with them",
 }
 
 
@@ -59,12 +62,23 @@ class ModuleCheckpoint(dict):
 
 
 def save_module_state(module: Any, state: dict[str, Any], epoch: int, global_step: int) -> None:
-    """Call `module.on_save_checkpoint` with its dict (its entry plus `epoch`, `global_step`) and keep
-    what it added in ``state["module_state"]``, after checking that JSON gives it back as it was."""
+    """Call `module.on_save_checkpoint` with its dict (its entry plus `epoch`, `global_step` and a copy
+    of the saved `hyper_parameters`) and keep what it added in ``state["module_state"]``, after checking
+    that JSON gives it back as it was."""
     hook = f"{type(module).__name__}.on_save_checkpoint"
     run = {"epoch": epoch, "global_step": global_step}
-    checkpoint = ModuleCheckpoint({**state.get("module_state", {}), **run}, hook)
+    # As in Lightning, only where there are some (the hook may edit what it gets: a copy, checked below).
+    saved = state.get("hyper_parameters") or None
+    hparams = {HPARAMS_KEY: copy.deepcopy(saved)} if saved else {}
+    checkpoint = ModuleCheckpoint({**state.get("module_state", {}), **run, **hparams}, hook)
     module.on_save_checkpoint(checkpoint)
+    # (repr too: a NaN hyperparameter is not == itself, and must not read as a change)
+    if checkpoint.get(HPARAMS_KEY) != saved and repr(checkpoint.get(HPARAMS_KEY)) != repr(saved):
+        raise ValueError(
+            f"{hook}: checkpoint['hyper_parameters'] is read-only here (what save_hyperparameters recorded, "
+            "which load_from_checkpoint rebuilds the module with), but the hook changed it: change "
+            "self.hparams instead (every checkpoint saves them), or store your own value under another key"
+        )
     for key, value in run.items():
         if key not in checkpoint or checkpoint[key] != value:
             now = repr(checkpoint[key]) if key in checkpoint else "deleted"
@@ -72,7 +86,7 @@ def save_module_state(module: Any, state: dict[str, Any], epoch: int, global_ste
                 f"{hook}: checkpoint[{key!r}] is the Trainer's and read-only ({value}), but the hook "
                 f"changed it ({now}): store your own value under another key"
             )
-    own = {key: value for key, value in checkpoint.items() if key not in RUN_KEYS}
+    own = {key: value for key, value in checkpoint.items() if key not in (*RUN_KEYS, HPARAMS_KEY)}
     ckpt.check_keeps(own, f"{hook}: checkpoint", "")
     state["module_state"] = own
     state["module_state_run"] = run  # what the load hook sees as epoch and global_step
@@ -81,14 +95,21 @@ def save_module_state(module: Any, state: dict[str, Any], epoch: int, global_ste
 def load_module_state(module: Any, state: dict[str, Any]) -> None:
     """Call `module.on_load_checkpoint` with what its save hook stored, plus the saved `epoch` and
     `global_step` (a checkpoint from before they were saved: the progress it resumes at, and an `epoch`
-    its module stored itself then is what it stored)."""
+    its module stored itself then is what it stored) and the saved `hyper_parameters` (tuples as tuples,
+    as load_from_checkpoint gives them to `__init__`; an entry of that name its save hook stored in an
+    older checkpoint is what it stored)."""
+    from audiotrain.train.module import with_hyperparameter_tuples  # (module.py imports this module)
+
     own, hook = state.get("module_state", {}), f"{type(module).__name__}.on_load_checkpoint"
+    hparams = state.get("hyper_parameters")  # (as in Lightning, none where there are none)
+    saved = {HPARAMS_KEY: with_hyperparameter_tuples(hparams, state.get("hyper_parameter_tuples"))}
+    saved = saved if hparams else {}
     if "module_state_run" in state:
-        module.on_load_checkpoint(ModuleCheckpoint({**own, **state["module_state_run"]}, hook))
+        module.on_load_checkpoint(ModuleCheckpoint({**saved, **own, **state["module_state_run"]}, hook))
         return
     progress = state.get("progress") or {}
     module.on_load_checkpoint(
-        ModuleCheckpoint({**{key: progress.get(key, 0) for key in RUN_KEYS}, **own}, hook)
+        ModuleCheckpoint({**{key: progress.get(key, 0) for key in RUN_KEYS}, **saved, **own}, hook)
     )
 
 
