@@ -304,14 +304,15 @@ def best_of_history(history: Any, column: str, lower_is_better: bool = True) -> 
 
 def is_running(*folders: Path) -> str | None:
     """The live process that holds one of `folders` (a run folder or a checkpoint folder), in words."""
-    folders = [folder for folder in folders if (Path(folder) / CLAIM_FILE).exists()]
-    if (
-        not folders
-    ):  # (no claim file, no live fit: the usual case, without the ~0.2 s that importing mlx takes)
+    # No claim file, no live fit: the usual case, without the ~0.2 s that importing mlx takes.
+    # (os.path.exists: a folder closed to this user holds no fit it can see, as `live_claim_owner` says;
+    # Path.exists raised PermissionError there.)
+    claimed = [folder for folder in folders if os.path.exists(Path(folder) / CLAIM_FILE)]
+    if not claimed:
         return None
     from audiotrain.train.checkpoint import live_claim_owner  # (imports mlx: only for a claimed folder)
 
-    for folder in folders:
+    for folder in claimed:
         owner = live_claim_owner(folder)
         if owner is not None:
             return owner

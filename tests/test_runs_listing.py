@@ -1230,3 +1230,17 @@ def test_listing_runs_that_no_process_holds_imports_neither_mlx_nor_the_trainer(
         done.stdout
     )
     assert done.stdout.splitlines()[-1] == "[]", done.stdout
+
+
+def test_a_run_whose_checkpoints_folder_is_closed_to_this_user_is_not_named_by_its_lock_file(
+    runs, capsys, monkeypatch
+):
+    """A teacher listing a student's run whose checkpoints/ was made under umask 077: its note named
+    "runs/good/checkpoints/.audiotrain-fit.lock: Permission denied", a hidden file of audiotrain's that no
+    fit had left there (the look for a live fit's claim raised, where finding none is the answer), and its
+    row lost its date."""
+    closed_to_this_user(monkeypatch, runs / "good" / "checkpoints")
+    text = listing(capsys)
+    assert row(text, "good")[2] == "unreadable" and row(text, "good")[3] != "-", text
+    assert "good: runs/good/checkpoints/" in text and CLAIM_FILE not in text, text
+    assert row(text, "better")[1:3] == ["chords", "finished"]
