@@ -22,7 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-#: Packages that cost a quick command most (each tens to hundreds of ms), and audiotrain's heavy parts.
+#: Packages that cost a quick command most (each tens to hundreds of ms), and audiotrain's heavy parts: the
+#: trainer and the recipes' training modules (not the recipes' packages, which every recipe command imports).
 HEAVY = (
     "mlx",
     "numpy",
@@ -36,8 +37,8 @@ HEAVY = (
     "omegaconf",
     "sklearn",
     "audiotrain.train.trainer",
-    "audiotrain.recipes.chords",
-    "audiotrain.recipes.clap",
+    "audiotrain.recipes.chords.train",
+    "audiotrain.recipes.clap.train",
 )
 
 

@@ -210,3 +210,16 @@ def test_batch_weight_sync_prints_its_results_without_a_summary_table_per_fit(mo
     assert "host work 0 ms/batch: weight on the device" in out
     # (a model summary on stderr for each of its fits, 2 + 2 x repeats x host_ms of them, buried the results)
     assert "Trainable params" not in err + out
+
+
+def test_startup_names_a_recipes_training_module_as_heavy_not_the_recipes_package():
+    """`benchmarks/startup.py` named "audiotrain.recipes.chords" a heavy import of every chords command, the
+    light package that `python -m audiotrain.recipes.chords` imports by itself (`chords --help`: "mlx,
+    audiotrain.recipes.chords"), and so could not tell a --help that imported the training module from one
+    that did not."""
+    heavy_imports = benchmark("startup").heavy_imports
+    assert "audiotrain.recipes.chords" not in heavy_imports(
+        [sys.executable, "-m", "audiotrain.recipes.chords", "--help"]
+    )
+    training = heavy_imports([sys.executable, "-c", "import audiotrain.recipes.chords.train"])
+    assert "audiotrain.recipes.chords.train" in training and "audiotrain.train.trainer" in training
