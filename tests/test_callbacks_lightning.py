@@ -1174,3 +1174,54 @@ def test_the_start_fresh_list_asks_the_callbacks_on_every_rank_not_rank_0_alone(
             {"Counter": {"epochs": 2}}
         )
     assert AskedForItsState.asked == 1
+
+
+# Lightning 2.6.6 (torch 2.13 CPU) gave these `stopping_reason` / `stopping_reason_message` values for the
+# same scripted metric (a differential run of both): the enum's value, the message, `stopped_epoch`.
+@pytest.mark.parametrize(
+    "argument, script, value, message, epoch",
+    [
+        (
+            {"patience": 0},
+            [1.0, 0.5, 0.75, 0.25],
+            3,
+            "Monitored metric val_m did not improve in the last 1 records. Best score: 0.500. "
+            "Signaling Trainer to stop.",
+            2,
+        ),
+        (
+            {"patience": 3},
+            [1.0, 0.5, math.nan, 0.25],
+            4,
+            "Monitored metric val_m = nan is not finite. Previous best value was 0.500. "
+            "Signaling Trainer to stop.",
+            2,
+        ),
+        (
+            {"patience": 5, "stopping_threshold": 0.6},
+            [1.0, 0.75, 0.5, 0.25],
+            1,
+            "Stopping threshold reached: val_m = 0.5 < 0.6. Signaling Trainer to stop.",
+            2,
+        ),
+    ],
+)
+def test_early_stopping_says_why_it_stopped_in_lightnings_stopping_reason(
+    tmp_path, argument, script, value, message, epoch
+):
+    from audiotrain.train.callbacks.early_stopping import EarlyStoppingReason
+
+    es = EarlyStopping(monitor="val_m", **argument)
+    assert (es.stopping_reason, es.stopping_reason_message) == (EarlyStoppingReason.NOT_STOPPED, None)
+    fit(tmp_path, [es], script, enable_checkpointing=False)
+    assert es.stopping_reason == EarlyStoppingReason(value) and es.stopping_reason.value == value
+    assert es.stopping_reason_message == message and es.stopped_epoch == epoch
+    # Lightning keeps both in the callback's state, so a resumed callback says why the run stopped.
+    again = EarlyStopping(monitor="val_m", **argument)
+    again.load_state_dict(json.loads(json.dumps(es.state_dict())))
+    assert (again.stopping_reason, again.stopping_reason_message) == (es.stopping_reason, message)
+
+
+def test_a_stopping_reason_that_is_no_reason_is_refused_naming_the_field():
+    with pytest.raises(ValueError, match="'stopping_reason' must be one of EarlyStoppingReason's values"):
+        EarlyStopping(monitor="val_m").load_state_dict({"wait_count": 0, "stopping_reason": 9})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 import weakref
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from audiotrain._arguments import changed_arguments, settings_repr
@@ -31,6 +32,16 @@ if TYPE_CHECKING:
     from audiotrain.train.trainer import Trainer
 
 
+class EarlyStoppingReason(Enum):
+    """Why an `EarlyStopping` stopped the fit (`es.stopping_reason`), Lightning's enum (2.6) and values."""
+
+    NOT_STOPPED = 0
+    STOPPING_THRESHOLD = 1
+    DIVERGENCE_THRESHOLD = 2
+    PATIENCE_EXHAUSTED = 3
+    NON_FINITE_METRIC = 4
+
+
 class EarlyStopping(Callback):
     """Stop `fit` when `monitor` has not improved by more than `min_delta` for `patience` checks.
 
@@ -53,7 +64,9 @@ class EarlyStopping(Callback):
     warning (True: an error naming the cause); `stopping_threshold` stops as soon as the value is better
     than it, `divergence_threshold` as soon as it is worse. `verbose=True` prints each improvement and
     the reason of a stop, as Lightning's; `stop_reason` holds that reason after a stop, `stopped_epoch`
-    its epoch (0 until a stop, as in Lightning).
+    its epoch (0 until a stop, as in Lightning), and Lightning's `stopping_reason` (an
+    `EarlyStoppingReason`, NOT_STOPPED until a stop) and `stopping_reason_message` (Lightning's words, None
+    until a stop) say it as Lightning's do; the two are in its checkpointed state, as Lightning's.
 
     The arguments come in Lightning's order, `EarlyStopping(monitor, min_delta, patience, verbose, mode,
     strict, check_finite, stopping_threshold, divergence_threshold, check_on_train_epoch_end,
@@ -132,6 +145,7 @@ class EarlyStopping(Callback):
         self._best_score: MetricValue | None = None  # None: nothing yet (Lightning's +-inf)
         self.stopped_epoch = 0  # Lightning's: the epoch of the stop, 0 until one (`if es.stopped_epoch > 0:`)
         self.stop_reason = ""
+        self._stopping_reason_none()
         self._resumed_a_stop = False  # a resumed checkpoint's patience had run out: its stop ends the fit
         self._saved_run_had_stopped = False  # ... and the run that saved it had stopped there too
         self._warned_missing = False
@@ -169,6 +183,7 @@ class EarlyStopping(Callback):
         if stage == "fit" and _fit_of_another_trainer(self, trainer):
             # Another Trainer's run: its best score and patience must not stop this one at its first check.
             self.wait_count, self.best_score, self.stopped_epoch, self.stop_reason = 0, None, 0, ""
+            self._stopping_reason_none()
 
     def on_fit_start(self, trainer, module) -> None:
         if self._resumed_a_stop:
@@ -186,6 +201,7 @@ class EarlyStopping(Callback):
                 )
             else:  # (the saved run went on: only the patience given now has run out, a stop of this fit)
                 self.stopped_epoch = trainer.current_epoch
+                self._set_stopping_reason(EarlyStoppingReason.PATIENCE_EXHAUSTED)
                 self.stop_reason = (
                     f"{self.monitor} did not improve by more than {self.min_delta} for "
                     f"{plural(self.wait_count, 'check')} counted before the checkpoint resumed "
@@ -234,12 +250,25 @@ class EarlyStopping(Callback):
         stop, diverge = self.stopping_threshold, self.divergence_threshold
         # In Lightning's order: a stop for a non-finite value or a threshold before any improvement.
         if self.check_finite and not math.isfinite(value):
-            self._stop(trainer, f"{self.monitor} = {value} is not finite")
+            self._stop(
+                trainer,
+                f"{self.monitor} = {value} is not finite",
+                EarlyStoppingReason.NON_FINITE_METRIC,
+                value,
+            )
         elif stop is not None and _is_better(value, stop, self.mode):
-            self._stop(trainer, f"stopping threshold reached: {self.monitor} = {value:.6g} {better} {stop}")
+            self._stop(
+                trainer,
+                f"stopping threshold reached: {self.monitor} = {value:.6g} {better} {stop}",
+                EarlyStoppingReason.STOPPING_THRESHOLD,
+                value,
+            )
         elif diverge is not None and _is_better(diverge, value, self.mode):
             self._stop(
-                trainer, f"divergence threshold reached: {self.monitor} = {value:.6g} {worse} {diverge}"
+                trainer,
+                f"divergence threshold reached: {self.monitor} = {value:.6g} {worse} {diverge}",
+                EarlyStoppingReason.DIVERGENCE_THRESHOLD,
+                value,
             )
         elif _is_better(value, self.best_score, self.mode, self.min_delta):
             if self.verbose:  # (Lightning's words)
@@ -257,17 +286,45 @@ class EarlyStopping(Callback):
                     trainer,
                     f"{self.monitor} did not improve by more than {self.min_delta} for "
                     f"{plural(self.wait_count, unit)} (best {self._best()})",
+                    EarlyStoppingReason.PATIENCE_EXHAUSTED,
                 )
 
     def _best(self) -> str:
         return "none yet" if self.best_score is None else f"{self.best_score:.6g}"
 
-    def _stop(self, trainer: Trainer, reason: str) -> None:
+    def _stop(self, trainer: Trainer, reason: str, why: EarlyStoppingReason, value: float = math.nan) -> None:
         trainer.should_stop = True
         self.stopped_epoch = trainer.current_epoch
         self.stop_reason = reason
+        self._set_stopping_reason(why, value)
         if self.verbose:
             trainer._note(f"EarlyStopping at epoch {trainer.current_epoch}: {reason}")
+
+    def _stopping_reason_none(self) -> None:
+        self.stopping_reason = EarlyStoppingReason.NOT_STOPPED
+        self.stopping_reason_message: str | None = None
+
+    def _set_stopping_reason(self, why: EarlyStoppingReason, value: float = math.nan) -> None:
+        """Lightning's `stopping_reason` and its message, in Lightning's words (its best starts at +-inf)."""
+        best = (
+            self.best_score
+            if self.best_score is not None
+            else (math.inf if self.mode == "min" else -math.inf)
+        )
+        better, worse = ("<", ">") if self.mode == "min" else (">", "<")
+        name, end = self.monitor, "Signaling Trainer to stop."
+        self.stopping_reason = why
+        if why is EarlyStoppingReason.NON_FINITE_METRIC:
+            said = f"Monitored metric {name} = {value} is not finite. Previous best value was {best:.3f}."
+        elif why is EarlyStoppingReason.STOPPING_THRESHOLD:
+            said = f"Stopping threshold reached: {name} = {value} {better} {self.stopping_threshold}."
+        elif why is EarlyStoppingReason.DIVERGENCE_THRESHOLD:
+            # (Lightning writes the mode's "<" here too, though the value is past the threshold the other way)
+            said = f"Divergence threshold reached: {name} = {value} {worse} {self.divergence_threshold}."
+        else:
+            said = f"Monitored metric {name} did not improve in the last {self.wait_count} records."
+            said += f" Best score: {best:.3f}."
+        self.stopping_reason_message = f"{said} {end}"
 
     def state_dict(self) -> dict[str, Any]:
         state = {
@@ -275,6 +332,9 @@ class EarlyStopping(Callback):
             "best_score": _plain(self.best_score),
             "stopped_epoch": self.stopped_epoch,
         }
+        if self.stopping_reason is not EarlyStoppingReason.NOT_STOPPED:  # (as Lightning's state holds them)
+            state["stopping_reason"] = self.stopping_reason.value
+            state["stopping_reason_message"] = self.stopping_reason_message
         if self._patience_ran_out():
             state["min_delta"] = self.min_delta  # what that stop measured by: a lower one may train on
         return state
@@ -294,6 +354,17 @@ class EarlyStopping(Callback):
         self.wait_count = state.get("wait_count", 0)
         self.best_score = state.get("best_score")
         self.stopped_epoch = state.get("stopped_epoch") or 0  # (null: a checkpoint from before it was 0)
+        reason, message = state.get("stopping_reason", 0), state.get("stopping_reason_message")
+        if reason not in [r.value for r in EarlyStoppingReason] or isinstance(reason, bool):
+            raise ValueError(
+                f"the EarlyStopping state's 'stopping_reason' must be one of EarlyStoppingReason's values "
+                f"(0-4), got {reason!r}"
+            )
+        if message is not None and not isinstance(message, str):
+            raise ValueError(
+                f"the EarlyStopping state's 'stopping_reason_message' must be a str, got {message!r}"
+            )
+        self.stopping_reason, self.stopping_reason_message = EarlyStoppingReason(reason), message
         # Patience ran out at the check before the save: the stop it asked for ends the resumed fit too,
         # unless a lower min_delta than that stop's may count the epochs since the best as improvements.
         stopped_with = state.get("min_delta")
