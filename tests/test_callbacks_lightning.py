@@ -1225,3 +1225,11 @@ def test_early_stopping_says_why_it_stopped_in_lightnings_stopping_reason(
 def test_a_stopping_reason_that_is_no_reason_is_refused_naming_the_field():
     with pytest.raises(ValueError, match="'stopping_reason' must be one of EarlyStoppingReason's values"):
         EarlyStopping(monitor="val_m").load_state_dict({"wait_count": 0, "stopping_reason": 9})
+
+
+def test_a_missing_metric_of_a_strict_early_stopping_is_the_runtime_error_lightning_raises(tmp_path):
+    # Lightning 2.6.6 raised "RuntimeError: Early stopping conditioned on metric `missing` which is not
+    # available" here: a sweep ported from it catches `RuntimeError`, code written here a KeyError.
+    for caught in (RuntimeError, KeyError):
+        with pytest.raises(caught, match="monitored metric 'missing' was not logged"):
+            fit(tmp_path, [EarlyStopping(monitor="missing")], [1.0, 0.5], enable_checkpointing=False)

@@ -205,9 +205,11 @@ def _metric(trainer: Trainer, name: str, owner: str, forced: str = "", option: s
     return float(metrics[name])
 
 
-class MetricNotLoggedError(KeyError):
+class MetricNotLoggedError(KeyError, RuntimeError):
     """A KeyError (what code that looks a metric up expects) whose message prints as written: a plain
-    KeyError shows its message as a quoted repr. `field`: the missing name, where a checkpoint name's."""
+    KeyError shows its message as a quoted repr. `field`: the missing name, where a checkpoint name's.
+    Also a RuntimeError, what Lightning's EarlyStopping raises there: a sweep ported from Lightning that
+    catches it (`except RuntimeError`) catches this."""
 
     field: str = ""
 
