@@ -752,3 +752,18 @@ def test_the_learning_rate_monitor_keeps_a_multioptimizers_names_when_a_group_is
     # Each group by its own optimizer's class before and after the add (the added group is a copy of the
     # first's), not lr-MultiOptimizer/pgN from the epoch the group is added on: a series would end there.
     assert logged == [["lr-Adam/pg2", "lr-SGD/pg1"], ["lr-Adam/pg2", "lr-SGD/pg1", "lr-SGD/pg3"]]
+
+
+def test_verbose_shows_the_rates_as_lightning_with_the_default_rounding(tmp_path, capsys):
+    # Lightning 2.6.6 printed these three lines for the same schedule (unfreeze at epoch 1, lambda 1.5, main
+    # rate 0.1); here MLX's float32 rates, read back as Python floats, printed "Current lr: 0.10000000149,
+    # Backbone lr: 0.010000000149" with the default rounding=12.
+    finetuning = BackboneFinetuning(unfreeze_backbone_at_epoch=1, lambda_func=lambda epoch: 1.5, verbose=True)
+    trainer = quiet_trainer(tmp_path, max_epochs=4, callbacks=[finetuning])
+    trainer.fit(Descends(lr=0.1), [mx.zeros((2,))])
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("Current lr")]
+    assert said == [
+        "Current lr: 0.1, Backbone lr: 0.01",
+        "Current lr: 0.1, Backbone lr: 0.015",
+        "Current lr: 0.1, Backbone lr: 0.0225",
+    ]

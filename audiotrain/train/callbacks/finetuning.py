@@ -15,6 +15,7 @@ from audiotrain.train.callback import Callback
 import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
+import numpy as np
 from mlx.utils import tree_flatten
 
 if TYPE_CHECKING:
@@ -203,7 +204,11 @@ class _Group:
             # optimizer's state holds the rate its last update used).
             schedule = self.optimizer._schedulers.get("learning_rate")
             rate = schedule(self.optimizer.step) if schedule is not None else self.optimizer.learning_rate
-            return float(rate.item()) if isinstance(rate, mx.array) else float(rate)
+            rate = float(rate.item()) if isinstance(rate, mx.array) else float(rate)
+            # MLX holds the rate in float32: as the shortest decimals of that float32 (0.1, not its
+            # 0.10000000149011612), the number a user gave, as torch's group holds it. Rates computed from it
+            # (BackboneFinetuning's x0.1, x2 ...) are then Lightning's, and print as Lightning's.
+            return float(str(np.float32(rate))) if math.isfinite(rate) else rate
         if key == "params":
             return sorted(self.names) if self.names is not None else None
         raise KeyError(f"a parameter group has 'lr' and 'params', not {key!r}")
