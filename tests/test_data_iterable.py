@@ -66,6 +66,11 @@ class Split:
             yield {"y": i, "worker": -1 if info is None else info.id}
 
 
+class SplitLen(Split):
+    def __len__(self):
+        return self.n
+
+
 class LongerInLaterWorkers:
     """Worker k yields the k + 1 items {"y": 10 * k + j}: the workers' streams end one after another.
     Reading item ``fails_at`` raises OSError."""
@@ -294,6 +299,20 @@ def test_the_other_workers_go_on_once_a_workers_stream_ends(worker_type):
 def test_workers_without_a_split_each_yield_the_whole_stream(worker_type):
     got = ys(DataLoader(Count(3), batch_size=2, num_workers=2, worker_type=worker_type))
     assert got == [[0, 1], [0, 1], [2], [2]]
+
+
+def test_workers_that_repeat_a_stream_with_a_len_warn_as_torchs_loader_does(recwarn):
+    # 2 workers over CountLen(3), unsplit, give 6 samples for a len of 3 (torch warns "Length of
+    # IterableDataset ... was reported to be 3"); split streams give at most one short batch per worker.
+    with pytest.warns(UserWarning, match=r"\(len 3\) gave more than 3 batches.*get_worker_info"):
+        assert ys(DataLoader(CountLen(3), batch_size=2, num_workers=2)) == [[0, 1], [0, 1], [2], [2]]
+    for loader in [
+        DataLoader(SplitLen(11), batch_size=2, num_workers=3),  # 6 batches for a len of 6
+        DataLoader(SplitLen(8), batch_size=3, num_workers=2),  # [0, 2, 4] [1, 3, 5] [6] [7]: 4 for 3
+        DataLoader(SplitLen(5), batch_size=None, num_workers=2),
+    ]:
+        list(loader)
+    assert [str(w.message) for w in recwarn if "gave more than" in str(w.message)] == []
 
 
 @pytest.mark.parametrize("worker_type", ["thread", "process"])

@@ -183,6 +183,7 @@ class _StreamIterator(_LoaderIterator):
             )
         # A resume reads the stream again and skips what was yielded (not converted to MLX).
         self._batches = itertools.islice(batches, start, None)
+        self._repeat_bound = loader._stream_batch_bound() if pool is not None and shard is None else None
 
     def _name_padding(self) -> None:
         """The batch about to be handed out repeats one from the stream's start (this rank was a batch
@@ -197,6 +198,8 @@ class _StreamIterator(_LoaderIterator):
         self._check_current()
         try:
             position, batch = next(self._batches)
+            if position == self._repeat_bound:
+                loader._warn_stream_repeated(position)
             if self._check_user_generators:
                 self._check_user_generators = False
                 loader._warn_user_generators(self._pool, self._start)

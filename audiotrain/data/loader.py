@@ -105,7 +105,9 @@ class DataLoader:
     `get_worker_info`, otherwise every worker yields the whole stream; batches come from the workers in
     turn, one each, skipping workers whose stream has ended (PyTorch's order), so with ``drop_last=False``
     each worker's stream can end in a short batch. ``len(loader)`` needs ``len(dataset)`` (TypeError
-    without it; the Trainer then trains until the stream ends) and is then, as in PyTorch, an estimate.
+    without it; the Trainer then trains until the stream ends) and is then, as in PyTorch, an estimate;
+    workers giving more batches than they could by splitting ``len(dataset)`` items warn (UserWarning, as
+    PyTorch's "Length of IterableDataset ... was reported to be" does): most often an unsplit stream.
     A mid-epoch resume (`load_state_dict`) reads the epoch's stream again and skips the batches already
     yielded (they are read and collated, not converted to MLX): exact when the dataset gives the same
     stream for the same epoch (seed any shuffling with the epoch from ``set_epoch``), otherwise the rest
@@ -400,6 +402,28 @@ class DataLoader:
         if shard is not None:
             n = shard_length(n, shard[1], self.drop_last)
         return num_batches(n, self.batch_size or 1, self.drop_last)
+
+    def _stream_batch_bound(self) -> int | None:
+        """The most batches workers can give when they split a stream of ``len(dataset)`` items between
+        them (each worker's share may end in its own short batch), None without a length."""
+        try:
+            n = len(self)
+        except TypeError:
+            return None
+        return n + (self.num_workers - 1 if self.batch_size is not None and not self.drop_last else 0)
+
+    def _warn_stream_repeated(self, bound: int) -> None:
+        """PyTorch warns when a stream gives more than its length: most often every worker yielding the
+        whole dataset, each sample ``num_workers`` times per epoch, unnoticed."""
+        warnings.warn(
+            f"DataLoader over the iterable dataset {type(self.dataset).__name__} (len {len(self.dataset)}) "
+            f"gave more than {bound} batches this epoch, more than its {self.num_workers} workers can give "
+            f"when they split it: each worker iterates its own copy of the dataset and yields the whole "
+            f"stream unless __iter__ takes its share with get_worker_info() (worker id, num_workers), so "
+            f"every sample comes {self.num_workers} times; or __len__ is less than the stream holds",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
 
     def _shard(self) -> tuple[int, int] | None:
         """(rank, world_size) when this loader reads one rank's shard, else None."""
