@@ -14,7 +14,7 @@ import threading
 import time
 import traceback
 import warnings
-from collections import OrderedDict, defaultdict, namedtuple
+from collections import OrderedDict, UserList, defaultdict, namedtuple
 from types import SimpleNamespace
 
 import audiotrain  # noqa: F401
@@ -225,6 +225,14 @@ def test_default_collate_refuses_a_field_of_numbers_and_text_or_none(labels, mat
 def test_default_collate_stacks_an_array_and_a_list_of_numbers_as_pytorch_does():
     batch = default_collate([{"y": np.zeros(2)}, {"y": [1.0, 2.0]}])["y"]
     assert batch.tolist() == [[0.0, 0.0], [1.0, 2.0]]
+
+
+def test_default_collate_collates_any_sequence_position_by_position_as_pytorch_does():
+    # torch's collate takes every collections.abc.Sequence (a range, a UserList) field by field, as a list.
+    batch = default_collate([{"ids": range(1, 3)}, {"ids": UserList([5, 6])}])["ids"]
+    assert isinstance(batch, list) and [b.tolist() for b in batch] == [[1, 5], [2, 6]]
+    with pytest.raises(ValueError, match=r"sample 1 of batch has 1 items, expected 2 like sample 0"):
+        default_collate([[1, 2], range(1)])
 
 
 def test_to_mlx_converts_and_narrows_numpy_leaves():

@@ -115,10 +115,10 @@ def default_collate(items: Sequence[Any], _path: str = "batch") -> Any:
         return _rebuild_mapping(
             first, {k: default_collate([d[k] for d in items], f"{_path}[{k!r}]") for k in keys}
         )
-    if isinstance(first, (tuple, list)):
+    if _is_sequence(first):
         n = len(first)
         for i, item in enumerate(items):
-            if not isinstance(item, (tuple, list)):
+            if not _is_sequence(item):
                 raise ValueError(
                     f"sample {i} of {_path} is a {type(item).__name__}, expected a "
                     f"{type(first).__name__} of {n} fields like sample 0"
@@ -134,7 +134,7 @@ def default_collate(items: Sequence[Any], _path: str = "batch") -> Any:
 
 def _lengths_differ(items: Sequence[Any], i: int, path: str) -> str:
     """The message for lists or tuples of different lengths in one batch: which, how long, and the fix."""
-    lengths = [len(item) if isinstance(item, (tuple, list)) else None for item in items]
+    lengths = [len(item) if _is_sequence(item) else None for item in items]
     shown = str(lengths) if len(lengths) <= 16 else f"{str(lengths[:16])[:-1]}, ...]"
     what = "items" if isinstance(items[0], list) else "fields"
     return (
@@ -144,6 +144,12 @@ def _lengths_differ(items: Sequence[Any], i: int, path: str) -> str:
         f"in the dataset or cpu_transforms (an array then), or pass a collate_fn that pads them or keeps "
         f"them as lists"
     )
+
+
+def _is_sequence(x: Any) -> bool:
+    """Collated position by position: lists, tuples and other sequences (a ``range``, a ``UserList``), as
+    PyTorch's collate takes every ``collections.abc.Sequence``; text is a leaf."""
+    return isinstance(x, Sequence) and not isinstance(x, (str, bytes))
 
 
 def _is_stacked(x: Any) -> bool:
