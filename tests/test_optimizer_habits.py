@@ -11,6 +11,7 @@ import audiotrain  # noqa: F401  (loads the BLAS before mlx)
 from audiotrain import OptimizerConfig
 from audiotrain.train.callbacks import LearningRateMonitor
 from audiotrain.train.loggers import CSVLogger
+from audiotrain.train.schedulers import StepLRScheduler
 
 import mlx.core as mx
 import mlx.optimizers as optim
@@ -237,3 +238,50 @@ def test_param_groups_lr_set_where_the_rate_is_a_schedule_is_refused(tmp_path):
 
     with pytest.raises(TypeError, match=r"is a schedule, which the next update evaluates"):
         quiet_trainer(tmp_path, max_epochs=1).fit(Sets(), make_batches())
+
+
+@pytest.mark.parametrize(
+    "interval, schedule, at_batch_starts, at_epoch_ends",
+    [
+        # Lightning 2.6.6 (torch StepLR(step_size=3, gamma=0.5), "interval": "step"; 6 batches, 3 epochs).
+        (
+            "step",
+            lambda: StepLRScheduler(0.1, step_size=3, gamma=0.5),
+            [0.1] * 3 + [0.05] * 3 + [0.025] * 3 + [0.0125] * 3 + [0.00625] * 3 + [0.003125] * 3,
+            [0.025, 0.00625, 0.0015625],
+        ),
+        # Lightning 2.6.6 (torch StepLR(step_size=2, gamma=0.5), "interval": "epoch"): stepped after the
+        # epoch's last batch, before on_train_epoch_end.
+        (
+            "epoch",
+            lambda: StepLRScheduler(0.1, step_size=2, gamma=0.5),
+            [0.1] * 12 + [0.05] * 6,
+            [0.1, 0.05, 0.05],
+        ),
+    ],
+)
+def test_param_groups_lr_read_in_a_hook_is_the_rate_of_the_coming_update(
+    tmp_path, interval, schedule, at_batch_starts, at_epoch_ends
+):
+    # Read in on_train_batch_start, the rate was the last update's, one update behind Lightning's
+    # (0.1 at the 4th batch where Lightning's StepLR gives 0.05), and after fit the last update's too.
+    seen = {"batch": [], "epoch_end": []}
+
+    class Reads(TinyClassifier):
+        def configure_optimizers(self):
+            return {
+                "optimizer": optim.SGD(learning_rate=0.1),
+                "lr_scheduler": {"scheduler": schedule(), "interval": interval},
+            }
+
+        def on_train_batch_start(self, batch, batch_idx):
+            seen["batch"].append(self.optimizers().param_groups[0]["lr"])
+
+        def on_train_epoch_end(self):
+            seen["epoch_end"].append(self.optimizers().param_groups[0]["lr"])
+
+    module = Reads()
+    quiet_trainer(tmp_path, max_epochs=3, limit_val_batches=0).fit(module, make_batches())
+    assert seen["batch"] == pytest.approx(at_batch_starts, rel=1e-7)
+    assert seen["epoch_end"] == pytest.approx(at_epoch_ends, rel=1e-7)
+    assert module.optimizers().param_groups[0]["lr"] == pytest.approx(at_epoch_ends[-1], rel=1e-7)

@@ -556,7 +556,7 @@ class LightningOptimizer:
 
     def __init__(self, optimizer: optim.Optimizer, in_step: bool = False):
         object.__setattr__(self, "optimizer", optimizer)
-        # Read inside a step, before its update: `param_groups` then gives the rate that update uses.
+        # Whether it is read inside a step, before its update (the groups it gives are built alike).
         object.__setattr__(self, "_in_step", in_step)
 
     @property
@@ -597,16 +597,18 @@ class LightningOptimizer:
     def param_groups(self) -> list[dict[str, float]]:
         """The current learning rate of each optimizer, as torch's groups hold it (`["lr"] = ...` sets that
         optimizer's `learning_rate`); NaN for one without a single rate (Adafactor's relative step).
-        Inside a step, the rate its update uses, as Lightning's (whose schedulers step after the update):
-        MLX's `learning_rate` there still holds the last update's, one step behind."""
+        As Lightning's, whose schedulers step right after the update (an "epoch" one after the epoch's last
+        batch, before `on_train_epoch_end`): inside a step the rate its update uses, and in a hook the rate
+        the next update will use, where MLX's `learning_rate` still holds the last update's."""
         return [
             _ParamGroup(part, lr=_rate_as_read(self._rate(part)) if has_learning_rate(part) else math.nan)
             for part in _optimizers_in(self.optimizer)
         ]
 
     def _rate(self, part: optim.Optimizer) -> Any:
-        schedule = part._schedulers.get("learning_rate") if self._in_step else None
-        # (the value MLX's apply_gradients stores as the coming update's rate, at the same step counter)
+        schedule = part._schedulers.get("learning_rate")
+        # (the value MLX's apply_gradients stores as the coming update's rate, at the same step counter:
+        # in a step, that step's; between steps, the next one's)
         return schedule(part.step) if schedule is not None else part.learning_rate
 
 
