@@ -1036,6 +1036,31 @@ def test_the_learning_rate_monitor_takes_lightnings_arguments(tmp_path):
         LearningRateMonitor(logging_interval="batch")
 
 
+@pytest.mark.parametrize("interval, steps", [("epoch", [0, 6, 12]), ("step", list(range(1, 19)))])
+def test_the_learning_rate_monitors_default_interval_is_each_lr_schedulers_own(tmp_path, interval, steps):
+    # LearningRateMonitor() (logging_interval=None) logged an "epoch" lr_scheduler's rate at every step;
+    # Lightning 2.6.6 logs it at each epoch start only: lr-SGD 0.1, 0.1, 0.05 at steps 0, 6, 12
+    # (torch StepLR(step_size=2, gamma=0.5), 6 batches, 3 epochs). A "step" one stays at steps.
+    from audiotrain.train.callbacks import LearningRateMonitor
+    from audiotrain.train.schedulers import StepLRScheduler
+
+    logger = RecordingLogger()
+    t = trainer(tmp_path, max_epochs=3, logger=logger, log_every_n_steps=1, callbacks=[LearningRateMonitor()])
+    t.fit(
+        Returns(
+            lambda m: {
+                "optimizer": optim.SGD(learning_rate=0.1),
+                "lr_scheduler": {"scheduler": StepLRScheduler(0.1, 2, 0.5), "interval": interval},
+            }
+        ),
+        make_batches(),
+    )
+    logged = [(step, m["lr-SGD"]) for step, m in logger.metrics if "lr-SGD" in m]
+    assert [s for s, _ in logged] == steps
+    if interval == "epoch":
+        np.testing.assert_allclose([v for _, v in logged], [0.1, 0.1, 0.05], rtol=1e-7)
+
+
 # ---------------------------------------------------------------- manual optimization
 class Manual(TinyClassifier):
     def __init__(self):

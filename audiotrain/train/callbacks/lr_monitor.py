@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING
 
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks._logger_required import refuse_a_fit_without_logger
+from audiotrain.train.callbacks.lr_plateau import ReduceLROnPlateau
 from audiotrain.train.module import has_learning_rate
+from audiotrain.train.schedulers import IntervalSchedule
 
 import mlx.core as mx
 import mlx.optimizers as optim
@@ -20,8 +22,10 @@ class LearningRateMonitor(Callback):
     `configure_optimizers` returned (as in Lightning).
 
     `logging_interval`: "step" logs at every logging interval the rate the last update used; "epoch" logs
-    at each epoch's start the rate its first update will use; None (Lightning's default: the schedule's
-    interval) is "step" (an "epoch" schedule's rate then repeats within an epoch). `log_momentum` adds
+    at each epoch's start the rate its first update will use; None (Lightning's default) logs each
+    optimizer at its lr_scheduler's interval, as Lightning's: one whose lr_scheduler has
+    ``"interval": "epoch"`` (a `ReduceLROnPlateau` given there too) at epoch starts, the others at steps.
+    `log_momentum` adds
     `<name>-momentum` (Adam's first beta, SGD's momentum, 0 for an optimizer without) and
     `log_weight_decay` adds `<name>-weight_decay`, as Lightning's. The optimizers of a `MultiOptimizer`
     are its parameter groups: `<name>/pg1`, `<name>/pg2`, ... (Lightning's names for parameter groups),
@@ -48,10 +52,10 @@ class LearningRateMonitor(Callback):
                 "LearningRateMonitor: logging_interval must be 'step', 'epoch' or None (Lightning's "
                 f"default: the schedule's interval, here 'step'), got {logging_interval!r}"
             )
-        self.logging_interval = logging_interval or "step"
+        self.logging_interval = logging_interval
         self.log_momentum, self.log_weight_decay = bool(log_momentum), bool(log_weight_decay)
 
-    def _log(self, trainer: Trainer, upcoming: bool) -> None:
+    def _log(self, trainer: Trainer, upcoming: bool, interval: str | None = None) -> None:
         optimizer, config = trainer.optimizer, trainer.optimizer_config
         # (A fine-tuning callback's groups keep the name of the optimizer configured: its `log_name`.)
         kind = getattr(optimizer, "log_name", None)
@@ -59,6 +63,8 @@ class LearningRateMonitor(Callback):
         groups = optimizer.optimizers if isinstance(optimizer, optim.MultiOptimizer) else [optimizer]
         values = {}
         for i, group in enumerate(groups):
+            if interval is not None and _scheduler_interval(trainer, group) != interval:
+                continue  # (logging_interval=None: this group is logged at its lr_scheduler's interval)
             # Lightning's `_add_suffix`: "/pgN" with several groups (MLX's groups have no "name" to use
             # instead); the momentum and weight decay follow it: lr-Adam/pg1-momentum, as Lightning's.
             # Each group is named by its own optimizer's class, as Lightning names a torch optimizer's
@@ -75,6 +81,8 @@ class LearningRateMonitor(Callback):
                 )
             if self.log_weight_decay:
                 values[f"{group_name}-weight_decay"] = float(getattr(group, "weight_decay", 0.0))
+        if not values:
+            return
         trainer.log_metrics(values, step=trainer.global_step)
         trainer.callback_metrics.update(values)  # (as Lightning's: EarlyStopping can monitor "lr-Adam")
 
@@ -85,12 +93,22 @@ class LearningRateMonitor(Callback):
             refuse_a_fit_without_logger(trainer, stage, "LearningRateMonitor", "the learning rate")
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        if self.logging_interval == "step" and outputs.get("stepped") and trainer.is_logging_step():
-            self._log(trainer, upcoming=False)
+        if self.logging_interval != "epoch" and outputs.get("stepped") and trainer.is_logging_step():
+            self._log(trainer, upcoming=False, interval="step" if self.logging_interval is None else None)
 
     def on_train_epoch_start(self, trainer, module) -> None:
-        if self.logging_interval == "epoch":
-            self._log(trainer, upcoming=True)
+        if self.logging_interval != "step":
+            self._log(trainer, upcoming=True, interval="epoch" if self.logging_interval is None else None)
+
+
+def _scheduler_interval(trainer: Trainer, group: optim.Optimizer) -> str:
+    """Lightning's interval of the lr_scheduler of `group`: "epoch" for one configured so (a schedule, or a
+    ReduceLROnPlateau given as the lr_scheduler), else "step" (a per-step schedule, or none)."""
+    schedule = getattr(group, "_schedulers", {}).get("learning_rate")
+    if isinstance(schedule, IntervalSchedule):
+        return schedule.interval
+    plateaus = [c for c in trainer.callbacks if isinstance(c, ReduceLROnPlateau)]
+    return "epoch" if any(c._every_n_epochs is not None for c in plateaus) else "step"
 
 
 def _learning_rate(optimizer: optim.Optimizer, upcoming: bool) -> float:
