@@ -1112,8 +1112,9 @@ class TrainModule(nn.Module):
         raise TypeError(
             f"{type(self).__name__}.lr_schedulers(): a schedule here is the optimizer's learning rate, a "
             "function of its step counter evaluated inside the compiled update, so there is nothing to step "
-            "by hand; read the current rate with self.trainer.learning_rate() or "
-            "self.optimizers().learning_rate. For a schedule stepped every N batches or epochs return "
+            "by hand; read the rate the next update uses (Lightning's get_last_lr()) with "
+            "self.optimizers().param_groups[0]['lr'] (self.trainer.learning_rate() is the last update's). "
+            "For a schedule stepped every N batches or epochs return "
             "{'optimizer': opt, 'lr_scheduler': {'scheduler': schedule, 'interval': 'step' or 'epoch', "
             "'frequency': N}} from configure_optimizers; for one per MultiOptimizer group give each "
             "optimizer its schedule as its learning_rate; for a ReduceLROnPlateau stepped on a metric use "
