@@ -724,6 +724,31 @@ def test_estimated_stepping_batches_in_setup_counts_the_loader_fit_was_given(tmp
     assert counters.seen[0][2] == expected
 
 
+class ReadsTheEstimateInSetup(Curriculum):
+    """A DataModule whose `setup` reads estimated_stepping_batches, recording what it read."""
+
+    def setup(self, stage):
+        self.read = self.trainer.estimated_stepping_batches
+
+
+def test_estimated_stepping_batches_in_a_datamodules_setup_makes_the_train_loader_once(tmp_path):
+    # Lightning 2.6.6, 2 batches an epoch, max_epochs=3: estimated_stepping_batches read in the datamodule's
+    # and a callback's setup is 6 (Lightning makes the train loader there, once); here it was inf.
+    dm, counters = ReadsTheEstimateInSetup(), Counters()
+    t = Trainer(
+        default_root_dir=tmp_path,
+        max_epochs=3,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        callbacks=[counters],
+    )
+    t.fit(TinyClassifier(), datamodule=dm)
+    assert dm.read == 6
+    assert counters.seen[0] == ("setup", 0, 6)
+    assert dm.asked["train"] == [0]
+    assert t.global_step == 6
+
+
 class EndsEpochZeroAtBatchTwo(TinyClassifier):
     def on_train_batch_start(self, batch, batch_idx):
         if self.trainer.current_epoch == 0 and batch_idx == 2:

@@ -453,6 +453,11 @@ class Trainer:
         # The train loader passed to `fit`, from its start until `_train_loader` is set: what
         # `estimated_stepping_batches` counts in the `setup` hooks (Lightning's reads the loader there).
         self._passed_train_loader: Any = None
+        # The datamodule (or module) whose train_dataloader() `estimated_stepping_batches` may ask for early,
+        # in the `setup` hooks of a fit not resumed, as Lightning's does; what it made is used for the fit, so
+        # the loader is made once (None: not in that window, or already made).
+        self._early_train_source: Any = None
+        self._early_train_loader: Any = None
         self._val_loader: DataLoader | Iterable[Any] | None = None
         # From fit's start until its loaders are made (its `setup` hooks): whether it validates, with a
         # loader passed or one its datamodule or module defines (Lightning's `enable_validation` says so in
@@ -1046,6 +1051,11 @@ class Trainer:
         """Training batches an epoch of the current `fit` takes (limits and fast_dev_run applied); None for a
         loader without a length. Known from the start of `fit`, before configure_optimizers."""
         loader = self._train_loader if self._passed_train_loader is None else self._passed_train_loader
+        if loader is None and self._early_train_source is not None:
+            source, self._early_train_source = self._early_train_source, None
+            self._early_train_loader = loaders_from(source, {"train": None})["train"]
+        if loader is None:
+            loader = self._early_train_loader
         total = loader_len(loader) if loader is not None else None
         return self.fast_dev_run or flags.resolve_limit(
             self.limits["train"], total, self._limit_flags["train"], "train"
@@ -1163,6 +1173,8 @@ class Trainer:
             self.datamodule = datamodule
             self._state_tracker.begin("fit", "train")  # (before setup, as in Lightning)
             self._passed_train_loader = train_loader if source is None else None
+            if source is not None and train_loader is None and not (ckpt_path or self._pending_ckpt):
+                self._early_train_source = source
             self._val_loader_coming = val_loader is not None or (
                 source is not None and defines_loader(source, "val")
             )
@@ -1216,6 +1228,10 @@ class Trainer:
                         # (the validation loader the straight run validates with next, asked at its own epoch)
                         with self._counters_of({**asked_at, "epoch": epochs["val"]}):
                             val_loader = loaders_from(source, {"val": val_loader})["val"]
+                self._early_train_source = None
+                # (made once: estimated_stepping_batches may have asked for it in a setup hook)
+                if train_loader is None:
+                    train_loader, self._early_train_loader = self._early_train_loader, None
                 with self._counters_of(asked_at):
                     loaders = loaders_from(source, {"train": train_loader, "val": val_loader})
                 train_loader, val_loader = self._fit_loaders(model, source, loaders["train"], loaders["val"])
@@ -1337,6 +1353,7 @@ class Trainer:
             for checkpoint in self.checkpoint_callbacks:
                 checkpoint._release_folder()
             self._passed_train_loader = None  # (a fit that failed before its loaders were made)
+            self._early_train_source = self._early_train_loader = None
             self._state_tracker.end()
             self._run.random_at_fit_end = RandomState.capture()
             CALLERS_GENERATORS.leave(callers_generators)
