@@ -749,6 +749,26 @@ def test_estimated_stepping_batches_in_a_datamodules_setup_makes_the_train_loade
     assert t.global_step == 6
 
 
+class ValidatesOnItsOwnLoader(TinyClassifier):
+    def val_dataloader(self):
+        return make_batches(32, seed=1)
+
+
+def test_estimated_stepping_batches_in_setup_counts_the_loader_passed_beside_the_modules_val_loader(tmp_path):
+    # Lightning 2.6.6, fit(model, train_loader) of 5 batches with the module's own val_dataloader(),
+    # max_epochs=2: a callback's setup reads estimated_stepping_batches 10; here it was inf.
+    counters = Counters()
+    t = Trainer(
+        default_root_dir=tmp_path,
+        max_epochs=2,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        callbacks=[counters],
+    )
+    t.fit(ValidatesOnItsOwnLoader(), make_batches(16 * 5))
+    assert counters.seen[0] == ("setup", 0, 10)
+
+
 class EndsEpochZeroAtBatchTwo(TinyClassifier):
     def on_train_batch_start(self, batch, batch_idx):
         if self.trainer.current_epoch == 0 and batch_idx == 2:

@@ -1172,7 +1172,7 @@ class Trainer:
             self._run.random_at_fit_end = None
             self.datamodule = datamodule
             self._state_tracker.begin("fit", "train")  # (before setup, as in Lightning)
-            self._passed_train_loader = train_loader if source is None else None
+            self._passed_train_loader = train_loader  # (with the module's val_dataloader() too)
             if source is not None and train_loader is None and not (ckpt_path or self._pending_ckpt):
                 self._early_train_source = source
             self._val_loader_coming = val_loader is not None or (
