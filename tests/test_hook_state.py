@@ -56,6 +56,30 @@ def test_a_stage_from_ckpt_path_gives_the_module_its_entries_as_lightning_does(t
     assert [entry["vocab"] for entry in fresh.loaded] == [["a", "b"]]
 
 
+@pytest.mark.parametrize("stage", ["validate", "test", "predict"])
+def test_a_stage_from_ckpt_path_calls_the_callbacks_on_load_checkpoint_after_the_modules(tmp_path, stage):
+    # Lightning 2.6.6's validate/test/predict(ckpt_path=...) call the module's on_load_checkpoint, then every
+    # callback's (restore_callbacks), with the checkpoint: recorded there as [module, callback]. Here the
+    # callbacks' was called only when fit resumed, so one that swaps in what it saved did nothing.
+    t = fit(tmp_path, Hooked({"vocab": ["a", "b"]}))
+    seen = []
+
+    class Loads(Callback):
+        def on_load_checkpoint(self, trainer, module, checkpoint):
+            seen.append(("callback", "callbacks" in checkpoint, len(module.loaded)))
+
+    fresh = Hooked()
+    evaluator = Trainer(
+        default_root_dir=tmp_path / "eval", enable_progress_bar=False, logger=False, callbacks=[Loads()]
+    )
+    getattr(evaluator, stage)(
+        fresh, make_batches(16, seed=1), ckpt_path=t.checkpoint_callback.last_model_path
+    )
+    assert seen == [("callback", True, 1)]  # (the module's hook already ran: one entry in `loaded`)
+    getattr(evaluator, stage)(fresh, make_batches(16, seed=1))  # (no ckpt_path: nothing loaded)
+    assert len(seen) == 1
+
+
 @pytest.mark.parametrize(
     "extra, refusal",
     [

@@ -2696,6 +2696,12 @@ class Trainer:
         mx.eval(module.parameters())
         fresh = self._run.load_trainable(folder, state) if full else frozenset()
         if not full:
+            # Lightning's `restore_callbacks` runs in validate/test/predict too, after the module's hook: a
+            # callback that swaps in what its save hook stored (an EMA's weights) would else do nothing.
+            with ckpt.named_source(folder / ckpt.STATE_FILE):
+                for cb in self.callbacks if hooks else ():
+                    with hook_logs.running_hook(self, "on_load_checkpoint"):
+                        cb.on_load_checkpoint(self, module, state)
             return
         if hooks:
             hook_state.load_datamodule_state(self.datamodule, state)
