@@ -80,6 +80,34 @@ def test_a_stage_from_ckpt_path_calls_the_callbacks_on_load_checkpoint_after_the
     assert len(seen) == 1
 
 
+@pytest.mark.parametrize("stage", ["fit", "validate", "test", "predict"])
+def test_a_callbacks_on_load_checkpoint_finds_the_saved_epoch_and_global_step(tmp_path, stage):
+    # Lightning 2.6.6's checkpoint dict holds them for every on_load_checkpoint: a test from the checkpoint
+    # saved at the end of epoch 1 of 4 batches an epoch gave its callbacks checkpoint["epoch"] == 1 and
+    # ["global_step"] == 8 (2 batches an epoch here: 4). Here the module's had them and a callback's got a
+    # KeyError, though README says both have them.
+    t = fit(tmp_path, Hooked(), epochs=2)
+    seen = []
+
+    class Loads(Callback):
+        def on_load_checkpoint(self, trainer, module, checkpoint):
+            seen.append((checkpoint["epoch"], checkpoint["global_step"]))
+
+    again = Trainer(
+        max_epochs=3,
+        # (a resumed fit saves where the first did, as it must to rank its checkpoints against them)
+        default_root_dir=tmp_path if stage == "fit" else tmp_path / "again",
+        enable_progress_bar=False,
+        logger=False,
+        enable_checkpointing=stage == "fit",
+        num_sanity_val_steps=0,
+        callbacks=[Loads()],
+    )
+    loader = make_batches(32) if stage == "fit" else make_batches(16, seed=1)
+    getattr(again, stage)(Hooked(), loader, ckpt_path=t.checkpoint_callback.last_model_path)
+    assert seen == [(1, 4)]
+
+
 @pytest.mark.parametrize(
     "extra, refusal",
     [

@@ -113,6 +113,17 @@ def load_module_state(module: Any, state: dict[str, Any]) -> None:
     )
 
 
+def with_run_counters(state: dict[str, Any]) -> dict[str, Any]:
+    """`state` (changed in place, so that a callback's rewrite of its entry reaches `load_state_dict`) with
+    the saved `epoch` and `global_step` at its top, as Lightning's checkpoint dict holds them for the
+    callbacks' `on_load_checkpoint` (what the module's hook sees; the progress before they were saved)."""
+    progress = state.get("progress") or {}
+    run = state.get("module_state_run") or {key: progress.get(key, 0) for key in RUN_KEYS}
+    for key in RUN_KEYS:
+        state.setdefault(key, run.get(key, 0))
+    return state
+
+
 def load_module_state_before_weights(module: Any, state: dict[str, Any], model_file: Any) -> frozenset[str]:
     """`load_module_state` where Lightning calls the hook, before the weights load (it may rebuild a layer
     they load into). Arrays it stores on the module (`self.ema = checkpoint["ema"]`) become MLX parameters,

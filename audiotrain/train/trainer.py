@@ -2701,7 +2701,7 @@ class Trainer:
             with ckpt.named_source(folder / ckpt.STATE_FILE):
                 for cb in self.callbacks if hooks else ():
                     with hook_logs.running_hook(self, "on_load_checkpoint"):
-                        cb.on_load_checkpoint(self, module, state)
+                        cb.on_load_checkpoint(self, module, hook_state.with_run_counters(state))
             return
         if hooks:
             hook_state.load_datamodule_state(self.datamodule, state)
@@ -2715,7 +2715,7 @@ class Trainer:
             # the Trainer as the module's `on_load_checkpoint` did: epoch and step 0 in a new Trainer.
             for cb in self.callbacks:
                 with hook_logs.running_hook(self, "on_load_checkpoint"):  # (self.log there: refused)
-                    cb.on_load_checkpoint(self, module, state)
+                    cb.on_load_checkpoint(self, module, hook_state.with_run_counters(state))
             self._run.load_state_dict(state, folder / ckpt.STATE_FILE)
             self.callbacks.load_state_dict(state.get("callbacks", {}))
             self.callbacks.load_state_arrays(
