@@ -99,6 +99,36 @@ def test_limit_val_batches_does_not_limit_test_and_limit_test_batches_does(tmp_p
     )
 
 
+def test_limit_predict_batches_0_turns_predict_off_as_lightning_does(tmp_path):
+    # Lightning 2.6.6 with limit_predict_batches=0 calls only setup and teardown("predict") (recorded by
+    # ldiffeval), as with limit_val/test_batches=0; here the predict hooks ran over no batch, so an "epoch"
+    # writer was called with nothing to write.
+    from audiotrain.train.callbacks import BasePredictionWriter
+
+    class Writer(BasePredictionWriter):
+        def __init__(self):
+            super().__init__(write_interval="epoch")
+            self.calls = []
+
+        def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices):
+            self.calls.append(("write_on_epoch_end", len(predictions)))
+
+        def on_predict_start(self, trainer, module):
+            self.calls.append(("on_predict_start",))
+
+        def setup(self, trainer, module, stage):
+            self.calls.append(("setup", stage))
+
+        def teardown(self, trainer, module, stage):
+            self.calls.append(("teardown", stage))
+
+    writer = Writer()
+    t = trainer(tmp_path, limit_predict_batches=0, callbacks=[writer])
+    assert t.predict(TinyClassifier(), make_batches(64)) == []  # (Lightning's None; a list as typed)
+    assert t.predict(TinyClassifier(), make_batches(64), return_predictions=False) is None
+    assert writer.calls == [("setup", "predict"), ("teardown", "predict")] * 2
+
+
 class CountSanityBatches(Callback):
     def __init__(self):
         self.sanity = 0

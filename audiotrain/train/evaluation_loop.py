@@ -506,8 +506,11 @@ class EvaluationLoop:
             if stage != "predict":
                 t._log_scored_hyperparameters(model)
             with t._on_device():
-                if stage != "predict" and t._turned_off(stage):
-                    out = []  # Lightning's empty result (the setup and teardown hooks still run)
+                if t._turned_off(stage):
+                    # Lightning's empty result (the setup and teardown hooks still run, no stage hook: an
+                    # "epoch" prediction writer is not called with nothing); predict's is None in
+                    # Lightning, [] here with return_predictions=True, as the overloads type it.
+                    out = None if stage == "predict" and not keep else []
                 elif stage == "predict":
                     out = self.predict(model, loader, keep)
                 else:
