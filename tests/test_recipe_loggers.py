@@ -40,6 +40,34 @@ def clap_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("clap_cache")
 
 
+@pytest.fixture(scope="module")
+def migrated_mlflow_store(tmp_path_factory):
+    """An empty MLflow SQLite store with its tables made: MLflow makes a new store's tables by running each of
+    its schema migrations, seconds of each test that needs a store only to read one run's status back. Built
+    once for the xdist workers (built_once); tests take a copy (`mlflow_store`)."""
+    from built_once import built_once
+
+    def build(root):
+        from mlflow.tracking import MlflowClient
+
+        MlflowClient(f"sqlite:///{root / 'mlflow.db'}").search_experiments()  # (makes the tables)
+
+    root, _ = built_once(tmp_path_factory, "migrated_mlflow_store", build)
+    return root / "mlflow.db"
+
+
+@pytest.fixture
+def mlflow_store(migrated_mlflow_store, tmp_path):
+    """A test's own copy of the migrated store, for --logger.tracking_uri (its artifacts go in mlruns/ beside
+    it, as a run folder's own store keeps them)."""
+    import shutil
+
+    store = tmp_path / "store" / "mlflow.db"
+    store.parent.mkdir()
+    shutil.copyfile(migrated_mlflow_store, store)
+    return store
+
+
 def mlflow_run_of(run_dir, experiment):
     """The one MLflow run in the run folder's own store, as MLflow's client reads it in a fresh process."""
     from mlflow.tracking import MlflowClient
@@ -50,13 +78,13 @@ def mlflow_run_of(run_dir, experiment):
     return read_mlflow_run_in_a_fresh_process(uri, run.info.run_id)
 
 
-def mlflow_status_of(run_dir, experiment):
-    """The status of the one MLflow run in the run folder's own store, as MLflow's client reads it from the
-    database (in this process: a fresh one costs seconds of importing mlflow, for one field the run wrote
-    to the store before the recipe returned)."""
+def mlflow_status_of(store, experiment):
+    """The status of the one MLflow run in the SQLite store `store` (a database file), as MLflow's client
+    reads it from the database (in this process: a fresh one costs seconds of importing mlflow, for one field
+    the run wrote to the store before the recipe returned)."""
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(f"sqlite:///{run_dir / 'mlflow.db'}")
+    client = MlflowClient(f"sqlite:///{store}")
     (run,) = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
     return run.info.status
 
@@ -245,7 +273,7 @@ def test_a_wandb_setting_without_wandb_among_the_loggers_is_refused_by_its_flag(
 
 
 def test_a_chord_run_that_fails_after_training_leaves_its_logger_runs_failed(
-    tmp_path, chord_cache, logger_env, capsys
+    tmp_path, chord_cache, logger_env, mlflow_store, capsys
 ):
     """A sweep's trial that diverged trained to the end and then failed in its held-out evaluation: its MLflow
     run stayed FINISHED (as `fit` had closed it) and its W&B run was finished with exit code 0, so a sweep
@@ -255,17 +283,18 @@ def test_a_chord_run_that_fails_after_training_leaves_its_logger_runs_failed(
     run_dir = tmp_path / "run"
     argv = ["--preset", "quick_test", "--num_epochs", "1", "--data.cache_dir", str(chord_cache),
             "--run_dir", str(run_dir), "--logger", "csv,tensorboard,mlflow,wandb", "--logger.offline", "true",
-            "--logger.project", "chords-failed", "--learning_rate", "1e30", "--processes", "1"]  # fmt: skip
+            "--logger.project", "chords-failed", "--learning_rate", "1e30", "--processes", "1",
+            "--logger.tracking_uri", f"sqlite:///{mlflow_store}"]  # fmt: skip
     assert chords.main(argv) != 0
     assert "NaN or infinite posteriors" in capsys.readouterr().err
-    assert mlflow_status_of(run_dir, "chords-failed") == "FAILED"
+    assert mlflow_status_of(mlflow_store, "chords-failed") == "FAILED"
     (records,) = wandb_glob(run_dir / "wandb" / "offline-run-*" / "run-*.wandb")
     (exit_record,) = [r.exit for r in wait_for_exit_record(records) if r.WhichOneof("record_type") == "exit"]
     assert exit_record.exit_code == 1
 
 
 def test_a_clap_run_that_fails_after_training_leaves_its_mlflow_run_failed(
-    tmp_path, clap_cache, logger_env, monkeypatch
+    tmp_path, clap_cache, logger_env, mlflow_store, monkeypatch
 ):
     """As a chord run's: an error once training had ended (here its export) left the MLflow run FINISHED."""
     from audiotrain.recipes.clap import train as clap_train
@@ -276,14 +305,15 @@ def test_a_clap_run_that_fails_after_training_leaves_its_mlflow_run_failed(
     monkeypatch.setattr(clap_train, "_export", export_fails)
     out = tmp_path / "run"
     argv = ["--preset", "quick_test", "--out", str(out), "--demo.folder", str(clap_cache),
-            "--logger", "mlflow", "--logger.experiment", "clap-failed"]  # fmt: skip
+            "--logger", "mlflow", "--logger.experiment", "clap-failed",
+            "--logger.tracking_uri", f"sqlite:///{mlflow_store}"]  # fmt: skip
     with pytest.raises(RuntimeError, match="the export failed"):  # (not an error main knows: it goes on)
         clap.main(argv)
-    assert mlflow_status_of(out, "clap-failed") == "FAILED"
+    assert mlflow_status_of(mlflow_store, "clap-failed") == "FAILED"
 
 
 def test_a_chord_run_stopped_after_training_leaves_its_mlflow_run_killed(
-    tmp_path, chord_cache, logger_env, monkeypatch
+    tmp_path, chord_cache, logger_env, mlflow_store, monkeypatch
 ):
     """Ctrl-C in the held-out evaluation, once training had ended: the run is no failure, but neither is it
     complete (no test scores); it stayed FINISHED, as `fit` had closed it, and a sweep counted it complete."""
@@ -296,13 +326,14 @@ def test_a_chord_run_stopped_after_training_leaves_its_mlflow_run_killed(
     run_dir = tmp_path / "run"
     argv = ["--preset", "quick_test", "--num_epochs", "1", "--data.cache_dir", str(chord_cache),
             "--run_dir", str(run_dir), "--logger", "mlflow",
-            "--logger.project", "chords-stopped"]  # fmt: skip
+            "--logger.project", "chords-stopped",
+            "--logger.tracking_uri", f"sqlite:///{mlflow_store}"]  # fmt: skip
     assert chords.main(argv) != 0
-    assert mlflow_status_of(run_dir, "chords-stopped") == "KILLED"
+    assert mlflow_status_of(mlflow_store, "chords-stopped") == "KILLED"
 
 
 def test_a_clap_run_stopped_after_training_leaves_its_mlflow_run_killed(
-    tmp_path, clap_cache, logger_env, monkeypatch
+    tmp_path, clap_cache, logger_env, mlflow_store, monkeypatch
 ):
     """As a chord run's: Ctrl-C in the export, once training had ended, left the MLflow run FINISHED."""
     from audiotrain.recipes.clap import train as clap_train
@@ -313,6 +344,7 @@ def test_a_clap_run_stopped_after_training_leaves_its_mlflow_run_killed(
     monkeypatch.setattr(clap_train, "_export", export_stopped)
     out = tmp_path / "run"
     argv = ["--preset", "quick_test", "--out", str(out), "--demo.folder", str(clap_cache),
-            "--logger", "mlflow", "--logger.experiment", "clap-stopped"]  # fmt: skip
+            "--logger", "mlflow", "--logger.experiment", "clap-stopped",
+            "--logger.tracking_uri", f"sqlite:///{mlflow_store}"]  # fmt: skip
     clap.main(argv)
-    assert mlflow_status_of(out, "clap-stopped") == "KILLED"
+    assert mlflow_status_of(mlflow_store, "clap-stopped") == "KILLED"
