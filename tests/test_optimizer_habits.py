@@ -285,3 +285,20 @@ def test_param_groups_lr_read_in_a_hook_is_the_rate_of_the_coming_update(
     assert seen["batch"] == pytest.approx(at_batch_starts, rel=1e-7)
     assert seen["epoch_end"] == pytest.approx(at_epoch_ends, rel=1e-7)
     assert module.optimizers().param_groups[0]["lr"] == pytest.approx(at_epoch_ends[-1], rel=1e-7)
+
+
+def test_param_groups_lr_read_in_a_hook_is_the_rate_given_as_lightnings(tmp_path):
+    # In a hook, self.optimizers().param_groups[0]["lr"] read 0.10000000149011612 (MLX's float32 widened)
+    # where Lightning 2.6.6 gives 0.1, and where a fine-tuning callback's finetune_function reads the same
+    # optimizer's group as 0.1 (2a89cb27): a printed or self.log'ged rate differed between the two.
+    seen = []
+
+    class Reads(TinyClassifier):
+        def configure_optimizers(self):
+            return optim.SGD(learning_rate=0.1)
+
+        def on_train_epoch_end(self):
+            seen.append(repr(self.optimizers().param_groups[0]["lr"]))
+
+    quiet_trainer(tmp_path, max_epochs=1, limit_val_batches=0).fit(Reads(), make_batches())
+    assert seen == ["0.1"]

@@ -690,11 +690,17 @@ def _rate_as_read(rate: Any) -> Any:
     ``self.log("lr", self.optimizers().param_groups[0]["lr"])`` in `training_step`) the traced array itself,
     which `self.log` takes there, where `float` would have to read the value of an array being traced."""
     try:
-        return float(rate)
+        return rate_as_given(float(rate))
     except ValueError as err:
         if TRANSFORM_EVAL not in str(err):
             raise
         return rate
+
+
+def rate_as_given(rate: float) -> float:
+    """MLX holds a rate in float32: its shortest decimals (0.1, not 0.10000000149011612), the number a user
+    gave, as torch's group holds it; the same float32 when set back."""
+    return float(str(np.float32(rate))) if math.isfinite(rate) else rate
 
 
 class _ParamGroup(dict):

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from audiotrain.distributed import collectives
 from audiotrain.train.callback import Callback
+from audiotrain.train.module import rate_as_given
 
 import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
-import numpy as np
 from mlx.utils import tree_flatten
 
 if TYPE_CHECKING:
@@ -204,11 +204,9 @@ class _Group:
             # optimizer's state holds the rate its last update used).
             schedule = self.optimizer._schedulers.get("learning_rate")
             rate = schedule(self.optimizer.step) if schedule is not None else self.optimizer.learning_rate
-            rate = float(rate.item()) if isinstance(rate, mx.array) else float(rate)
-            # MLX holds the rate in float32: as the shortest decimals of that float32 (0.1, not its
-            # 0.10000000149011612), the number a user gave, as torch's group holds it. Rates computed from it
-            # (BackboneFinetuning's x0.1, x2 ...) are then Lightning's, and print as Lightning's.
-            return float(str(np.float32(rate))) if math.isfinite(rate) else rate
+            # (0.1, not float32's 0.10000000149011612: rates computed from it, BackboneFinetuning's x0.1,
+            # x2 ..., are then Lightning's, and print as Lightning's)
+            return rate_as_given(float(rate.item()) if isinstance(rate, mx.array) else float(rate))
         if key == "params":
             return sorted(self.names) if self.names is not None else None
         raise KeyError(f"a parameter group has 'lr' and 'params', not {key!r}")
