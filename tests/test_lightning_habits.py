@@ -1032,7 +1032,10 @@ def test_the_learning_rate_monitor_takes_lightnings_arguments(tmp_path):
     )
     # In callback_metrics too, as Lightning's: EarlyStopping or ModelCheckpoint can monitor the rate
     assert t.callback_metrics["lr-AdamW"] == pytest.approx(1e-3)
-    with pytest.raises(ValueError, match="'step', 'epoch' or None"):
+    # (None is no longer 'step' since 128b9c3a: the message said "here 'step'")
+    with pytest.raises(
+        ValueError, match=r"'step', 'epoch' or None \(Lightning's default: each optimizer at its "
+    ):
         LearningRateMonitor(logging_interval="batch")
 
 

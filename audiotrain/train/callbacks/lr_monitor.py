@@ -50,7 +50,7 @@ class LearningRateMonitor(Callback):
         if logging_interval not in (None, "step", "epoch"):
             raise ValueError(
                 "LearningRateMonitor: logging_interval must be 'step', 'epoch' or None (Lightning's "
-                f"default: the schedule's interval, here 'step'), got {logging_interval!r}"
+                f"default: each optimizer at its lr_scheduler's interval), got {logging_interval!r}"
             )
         self.logging_interval = logging_interval
         self.log_momentum, self.log_weight_decay = bool(log_momentum), bool(log_weight_decay)
