@@ -2759,7 +2759,9 @@ class Trainer:
         return reporting.write_history(self.history, path, overwrite=overwrite)
 
     def learning_rate(self) -> float:
-        """The optimizer's learning rate now (its schedule's value at the current step), as a float; NaN
+        """The rate the optimizer's last update used (MLX's optimizer keeps it; its first scheduled value
+        before any update), as a float: the history's and the progress bar's `learning_rate`. The coming
+        update's rate, Lightning's `get_last_lr()`, is `module.optimizers().param_groups[0]["lr"]`. NaN
         before `fit` has set up an optimizer, and for one without a single rate (MLX's Adafactor with its
         default `relative_step=True` sets each parameter's). Reading it waits for the step in flight."""
         if self.optimizer is None or not has_learning_rate(self.optimizer):
