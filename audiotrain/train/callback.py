@@ -102,7 +102,8 @@ class Callback:
         self, trainer: Trainer, module: TrainModule, checkpoint: dict[str, Any], /
     ) -> None:
         """When `fit` resumes, before `load_state_dict`, as in Lightning (and after the module's, in
-        `validate`/`test`/`predict` given a `ckpt_path`, as there): `checkpoint` is the checkpoint's
+        `validate`/`test`/`predict` given a `ckpt_path`, as there, where `load_state_dict` is not called
+        here, unlike Lightning's): `checkpoint` is the checkpoint's
         trainer_state.json, with what `on_save_checkpoint` added; a state saved in an older form may be
         rewritten in ``checkpoint["callbacks"][self.state_key]`` here, and `load_state_dict` gets that."""
 
