@@ -601,15 +601,9 @@ class LightningOptimizer:
         batch, before `on_train_epoch_end`): inside a step the rate its update uses, and in a hook the rate
         the next update will use, where MLX's `learning_rate` still holds the last update's."""
         return [
-            _ParamGroup(part, lr=_rate_as_read(self._rate(part)) if has_learning_rate(part) else math.nan)
+            _ParamGroup(part, lr=_rate_as_read(coming_rate(part)) if has_learning_rate(part) else math.nan)
             for part in _optimizers_in(self.optimizer)
         ]
-
-    def _rate(self, part: optim.Optimizer) -> Any:
-        schedule = part._schedulers.get("learning_rate")
-        # (the value MLX's apply_gradients stores as the coming update's rate, at the same step counter:
-        # in a step, that step's; between steps, the next one's)
-        return schedule(part.step) if schedule is not None else part.learning_rate
 
 
 def _no_torch_export(module: str, method: str) -> str:
@@ -695,6 +689,15 @@ def _rate_as_read(rate: Any) -> Any:
         if TRANSFORM_EVAL not in str(err):
             raise
         return rate
+
+
+def coming_rate(optimizer: optim.Optimizer) -> Any:
+    """The rate the optimizer's next update will use, as torch's group "lr" reads it: a schedule's value at
+    the step counter (what MLX's apply_gradients stores, at the same counter: inside a step, that step's;
+    between steps, the next one's), where MLX's `learning_rate` still holds the last update's. A float or
+    an mx.array, as the optimizer holds it."""
+    schedule = optimizer._schedulers.get("learning_rate")
+    return schedule(optimizer.step) if schedule is not None else optimizer.learning_rate
 
 
 def rate_as_given(rate: float) -> float:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from audiotrain.distributed import collectives
 from audiotrain.train.callback import Callback
-from audiotrain.train.module import rate_as_given
+from audiotrain.train.module import coming_rate, rate_as_given
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -200,10 +200,7 @@ class _Group:
 
     def __getitem__(self, key: str) -> Any:
         if key == "lr":
-            # The rate of the next update, as torch's group lr: a schedule's value at the coming step (the
-            # optimizer's state holds the rate its last update used).
-            schedule = self.optimizer._schedulers.get("learning_rate")
-            rate = schedule(self.optimizer.step) if schedule is not None else self.optimizer.learning_rate
+            rate = coming_rate(self.optimizer)  # (the next update's, as torch's group lr)
             # (0.1, not float32's 0.10000000149011612: rates computed from it, BackboneFinetuning's x0.1,
             # x2 ..., are then Lightning's, and print as Lightning's)
             return rate_as_given(float(rate.item()) if isinstance(rate, mx.array) else float(rate))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks._logger_required import refuse_a_fit_without_logger
 from audiotrain.train.callbacks.lr_plateau import ReduceLROnPlateau
-from audiotrain.train.module import has_learning_rate
+from audiotrain.train.module import coming_rate, has_learning_rate
 from audiotrain.train.schedulers import IntervalSchedule
 
 import mlx.core as mx
@@ -115,6 +115,5 @@ def _learning_rate(optimizer: optim.Optimizer, upcoming: bool) -> float:
     """The rate the optimizer's last update used, or (`upcoming`) the rate its next update will use: MLX
     evaluates a schedule at the step counter before incrementing it, so until the next update the state
     holds the last one's."""
-    schedule = optimizer._schedulers.get("learning_rate") if upcoming else None
-    rate = schedule(optimizer.step) if schedule is not None else optimizer.learning_rate
+    rate = coming_rate(optimizer) if upcoming else optimizer.learning_rate
     return float(rate.item() if isinstance(rate, mx.array) else rate)
