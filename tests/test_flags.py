@@ -5,7 +5,7 @@ import types
 
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import Trainer
-from audiotrain.train import run_state
+from audiotrain.train import flags, run_state
 from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint, Timer
 
 import mlx.core as mx
@@ -37,8 +37,17 @@ def test_accelerator_and_devices():
     with pytest.raises(ValueError, match="accelerator='tpu'.*'auto', 'cpu' or 'gpu'"):
         Trainer(max_epochs=1, accelerator="tpu")
     assert Trainer(max_epochs=1, devices=1).devices == Trainer(max_epochs=1, devices="auto").devices == 1
-    with pytest.raises(ValueError, match=r"devices=4.*mlx.launch -n N"):
+    # Lightning's Trainer(strategy="ddp", devices=2) starts its 2 processes itself: the error names the
+    # launcher that does it here, with the user's count, and says that devices=2 is fine under it.
+    with pytest.raises(
+        ValueError,
+        match=r"devices=4\): this is one process.*python -m audiotrain launch -n 4 "
+        r"-- python train.py \(or mlx.launch -n 4 .*devices=4, 1 or 'auto' all work",
+    ):
         Trainer(max_epochs=1, devices=4)
+    assert flags.devices(2, world_size=2) == 1  # Lightning's devices=2 under a launch of 2 processes
+    with pytest.raises(ValueError, match=r"devices=3\): this job has 2 processes.*launch -n 3 "):
+        flags.devices(3, world_size=2)
     with pytest.raises(ValueError, match="fsdp"):
         Trainer(max_epochs=1, strategy="fsdp")
 

@@ -205,9 +205,14 @@ def devices(value: Any, world_size: int) -> int:
     """Devices per process: MLX drives one; more are more processes (`mlx.launch -n N`)."""
     if value in ("auto", -1, None, 1, "1") or value == world_size:
         return 1
+    # Lightning's devices=N starts N processes itself; MLX needs a launcher to start them. Name the one the
+    # README recommends (mlx.launch exits 0 when a rank fails) with the user's own N where it is a count.
+    n = value if isinstance(value, int) and not isinstance(value, bool) and value > 1 else "N"
+    job = f"this job has {world_size} processes" if world_size > 1 else "this is one process"
     raise ValueError(
-        f"Trainer(devices={value!r}): one MLX process uses one device. For data parallel over N devices "
-        "launch N processes (mlx.launch -n N python train.py, or mpirun); each gets devices=1 (or 'auto')"
+        f"Trainer(devices={value!r}): {job}, and one MLX process uses one device. For data parallel over "
+        f"{n} devices launch {n} processes: python -m audiotrain launch -n {n} -- python train.py (or "
+        f"mlx.launch -n {n} python train.py, or mpirun); there devices={n}, 1 or 'auto' all work"
     )
 
 
