@@ -366,6 +366,30 @@ def test_two_schedules_or_a_bare_schedule_beside_the_optimizer_are_named_as_such
     assert "optimizers: one optimizer is supported" not in str(refused.value)
 
 
+def test_an_lr_scheduler_beside_a_learning_rate_schedule_is_refused_not_one_silently_dropped(tmp_path):
+    # Both schedules given: the lr_scheduler used to replace the optimizer's own without a word (the rate
+    # went 0.1, 0.05, 0.025 by epoch where the optimizer's step_decay halves it every update).
+    both = {
+        "optimizer": optim.SGD(learning_rate=optim.step_decay(0.1, 0.5, 1)),
+        "lr_scheduler": StepLRScheduler(0.1, 1, 0.5),
+    }
+    with pytest.raises(
+        TypeError,
+        match=r"learning_rate is already a schedule \(function\) and an "
+        r"lr_scheduler \(StepLRScheduler\) is given too.*join_schedules",
+    ):
+        quiet_trainer(tmp_path, max_epochs=1).fit(Returns(lambda m: both), make_batches())
+
+
+def test_an_lr_scheduler_with_the_same_optimizer_object_fits_again(tmp_path):
+    # A module that keeps its optimizer and returns it again: the schedule the first fit set is not a
+    # second schedule (6 updates an epoch, StepLR per epoch as Lightning steps it).
+    kept = optim.SGD(learning_rate=0.1)
+    module = Returns(lambda m: {"optimizer": kept, "lr_scheduler": StepLRScheduler(0.1, 1, 0.5)})
+    assert rates_per_update(module, tmp_path=tmp_path / "a", max_epochs=2)[::6] == [0.1, 0.05]
+    assert rates_per_update(module, tmp_path=tmp_path / "b", max_epochs=2)[::6] == [0.1, 0.05]
+
+
 def test_two_schedules_joined_as_the_refusal_says_train(tmp_path):
     # torch's chained StepLR(1, 0.5) and StepLR(2, 0.1), as Lightning steps them per epoch.
     first, second = StepLRScheduler(0.1, 1, 0.5), StepLRScheduler(0.1, 2, 0.1)

@@ -109,6 +109,10 @@ class OptimizerConfig:
         """
         config = cls._parse_module_output(value, where, trainer)
         config.try_schedules(where, compiled=trainer.compile if trainer is not None else True)
+        if config.lr_schedule_name is not None and not isinstance(value, cls):
+            # The lr_scheduler set as its learning rate (as tried), which a later call may replace.
+            for optimizer in _optimizers_in(config.optimizer):
+                setattr(optimizer, _LR_SCHEDULER_ATTRIBUTE, optimizer._schedulers.get("learning_rate"))
         config.check_learning_rates(where)
         return config
 
@@ -251,6 +255,19 @@ class OptimizerConfig:
                 "WarmupCosineScheduler(1e-4, ...)), optim.AdamW(learning_rate=WarmupCosineScheduler(1e-3, "
                 "...))], filters), and return it without 'lr_scheduler'"
                 + _counted_in_steps(interval, frequency)
+            )
+        own = optimizer._schedulers.get("learning_rate")
+        ours = own is getattr(optimizer, _LR_SCHEDULER_ATTRIBUTE, None) or isinstance(own, IntervalSchedule)
+        if own is not None and own is not scheduler and not ours:
+            # (Setting the lr_scheduler would silently drop the optimizer's own schedule; the same schedule
+            # given as both, one installed here by an earlier call with the same optimizer object (a second
+            # fit's) or re-anchored by a resume (an IntervalSchedule) is replaced as before.)
+            raise TypeError(
+                f"{where}: the optimizer's learning_rate is already a schedule ({_type_name(own)}) and an "
+                f"lr_scheduler ({_type_name(scheduler)}) is given too: one would silently replace the other. "
+                "Give one schedule: as the lr_scheduler with a number learning rate "
+                "(optim.SGD(learning_rate=0.0)), or as the learning rate without 'lr_scheduler'; compose two "
+                "with mlx.optimizers.join_schedules (in sequence) or a product"
             )
         config.lr_schedule_name = getattr(scheduler, "name", None) or type(scheduler).__name__
         if interval != "step" or frequency != 1:
@@ -453,6 +470,8 @@ def _type_name(value: Any) -> str:
     return f"{module}.{cls.__name__}" if module.split(".")[0] == "torch" else cls.__name__
 
 
+# The lr_scheduler `from_module_output` set as an optimizer's learning rate (vars() settings skip it).
+_LR_SCHEDULER_ATTRIBUTE = "_audiotrain_lr_scheduler"
 _TORCH_OPTIMIZER = (
     ", a torch optimizer, which cannot update MLX arrays: return its mlx.optimizers counterpart, e.g. "
     "optim.SGD(learning_rate=0.1, momentum=0.9) for torch.optim.SGD(self.parameters(), lr=0.1, "
