@@ -1546,6 +1546,28 @@ def test_the_rate_read_from_param_groups_can_be_logged_in_the_training_step(tmp_
     assert t.logged_metrics["lr"] == pytest.approx(0.05)
 
 
+@pytest.mark.parametrize("form", ["step", "epoch"])
+def test_the_rate_a_batch_end_hook_reads_is_the_next_updates_as_lightnings(tmp_path, form):
+    """Lightning 2.6.6 (SGD lr 0.1, StepLR(gamma=0.5), 3 updates an epoch), read in on_train_batch_end after
+    each of 9 updates: param_groups[0]["lr"] is the next update's rate (its schedulers step before the
+    hook). `trainer.learning_rate()` is the rate of the update just made, as its docstring says."""
+    read, last = [], []
+
+    class Reads(Returns):
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            read.append(round(self.trainer.optimizers[0].param_groups[0]["lr"], 6))
+            last.append(round(self.trainer.learning_rate(), 6))
+
+    schedule = StepLRScheduler(0.1, 3 if form == "step" else 1, 0.5)
+    value = {
+        "optimizer": optim.SGD(learning_rate=0.1),
+        "lr_scheduler": {"scheduler": schedule, "interval": form},
+    }
+    trainer(tmp_path, max_epochs=3).fit(Reads(lambda m: value), make_batches(48))
+    assert read == [0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025, 0.0125]  # Lightning 2.6.6's
+    assert last == [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025]
+
+
 def test_lightnings_trainer_names_give_what_lightning_gives(tmp_path, monkeypatch):
     """Lightning 2.6's values for the same calls (checked with its Trainer): before fit no module, no
     optimizers, no loaders, the first EarlyStopping, the limits given and 1.0 for the others; after fit the
