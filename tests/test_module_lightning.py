@@ -390,6 +390,26 @@ def test_an_lr_scheduler_with_the_same_optimizer_object_fits_again(tmp_path):
     assert rates_per_update(module, tmp_path=tmp_path / "b", max_epochs=2)[::6] == [0.1, 0.05]
 
 
+def test_an_lr_scheduler_that_replaces_another_number_rate_warns(tmp_path):
+    # Lightning 2.6.6: SGD(lr=0.5) with StepLR(step_size=1, gamma=0.5) trains its first epoch at 0.5 (torch's
+    # schedulers start from the optimizer's lr). The port's StepLRScheduler(0.1, 1, 0.5) trained at 0.1,
+    # 0.05, ... without a word; the 0.0 placeholder and the same rate say nothing.
+    def fit(rate, schedule):
+        value = ([optim.SGD(learning_rate=rate)], [schedule])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            quiet_trainer(tmp_path, max_epochs=1).fit(Returns(lambda m: value), make_batches())
+        return [str(w.message) for w in caught if "is not used" in str(w.message)]
+
+    [message] = fit(0.5, StepLRScheduler(0.1, 1, 0.5))
+    assert (
+        "SGD(learning_rate=0.5) is not used: the lr_scheduler StepLRScheduler starts from its own " in message
+    )
+    assert "initial_lr=0.1" in message
+    assert fit(0.0, StepLRScheduler(0.1, 1, 0.5)) == fit(0.1, StepLRScheduler(0.1, 1, 0.5)) == []
+    assert fit(1e-3, WarmupCosineScheduler(1e-3, 2, 10)) == []  # (no torch base rate to compare)
+
+
 def test_two_schedules_joined_as_the_refusal_says_train(tmp_path):
     # torch's chained StepLR(1, 0.5) and StepLR(2, 0.1), as Lightning steps them per epoch.
     first, second = StepLRScheduler(0.1, 1, 0.5), StepLRScheduler(0.1, 2, 0.1)

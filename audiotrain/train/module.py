@@ -269,12 +269,32 @@ class OptimizerConfig:
                 "(optim.SGD(learning_rate=0.0)), or as the learning rate without 'lr_scheduler'; compose two "
                 "with mlx.optimizers.join_schedules (in sequence) or a product"
             )
+        _warn_unused_rate(optimizer, scheduler, where)
         config.lr_schedule_name = getattr(scheduler, "name", None) or type(scheduler).__name__
         if interval != "step" or frequency != 1:
             scheduler = _stepped_as_lightning(scheduler, interval, frequency, interval_given, where, trainer)
         # MLX optimizers take a schedule in place of a learning rate; set it as their constructor would.
         optimizer._maybe_schedule("learning_rate", scheduler)
         return config
+
+
+def _warn_unused_rate(optimizer: optim.Optimizer, scheduler: Any, where: str) -> None:
+    """Warn where the optimizer's number rate differs from the `initial_lr` of the lr_scheduler that replaces
+    it (StepLRScheduler, ExponentialLRScheduler): torch's StepLR and ExponentialLR start from the optimizer's
+    lr, so a port that kept Lightning's `SGD(lr=0.5)` beside a schedule from 0.1 would train at 0.1 unsaid.
+    0 is the placeholder the README's example gives; a schedule already there is not a number rate."""
+    base, rate = getattr(scheduler, "initial_lr", None), optimizer.state.get("learning_rate")
+    if "learning_rate" in optimizer._schedulers or not isinstance(base, (int, float)):
+        return
+    if not isinstance(rate, mx.array) or rate.size != 1 or rate.item() == 0:
+        return
+    if not math.isclose(rate.item(), base, rel_tol=1e-6):
+        warnings.warn(
+            f"{where}: {type(optimizer).__name__}(learning_rate={rate.item():.6g}) is not used: the "
+            f"lr_scheduler {type(scheduler).__name__} starts from its own initial_lr={base:g} and replaces "
+            "it (torch's schedulers start from the optimizer's lr); give the schedule the rate to start from",
+            stacklevel=4,
+        )
 
 
 def _counted_in_steps(interval: str, frequency: int) -> str:
