@@ -394,18 +394,24 @@ def test_an_lr_scheduler_that_replaces_another_number_rate_warns(tmp_path):
     # Lightning 2.6.6: SGD(lr=0.5) with StepLR(step_size=1, gamma=0.5) trains its first epoch at 0.5 (torch's
     # schedulers start from the optimizer's lr). The port's StepLRScheduler(0.1, 1, 0.5) trained at 0.1,
     # 0.05, ... without a word; the 0.0 placeholder and the same rate say nothing.
-    def fit(rate, schedule):
+    def fit(rate, schedule, as_dict=False):
         value = ([optim.SGD(learning_rate=rate)], [schedule])
+        if as_dict:
+            value = {"optimizer": value[0][0], "lr_scheduler": schedule}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             quiet_trainer(tmp_path, max_epochs=1).fit(Returns(lambda m: value), make_batches())
-        return [str(w.message) for w in caught if "is not used" in str(w.message)]
+        unused = [w for w in caught if "is not used" in str(w.message)]
+        # (attributed to the user's fit call, in both forms, not to audiotrain's module.py or trainer.py)
+        assert [w.filename for w in unused] == [__file__] * len(unused)
+        return [str(w.message) for w in unused]
 
     [message] = fit(0.5, StepLRScheduler(0.1, 1, 0.5))
     assert (
         "SGD(learning_rate=0.5) is not used: the lr_scheduler StepLRScheduler starts from its own " in message
     )
     assert "initial_lr=0.1" in message
+    assert len(fit(0.5, StepLRScheduler(0.1, 1, 0.5), as_dict=True)) == 1
     assert fit(0.0, StepLRScheduler(0.1, 1, 0.5)) == fit(0.1, StepLRScheduler(0.1, 1, 0.5)) == []
     assert fit(1e-3, WarmupCosineScheduler(1e-3, 2, 10)) == []  # (no torch base rate to compare)
 

@@ -293,7 +293,7 @@ def _warn_unused_rate(optimizer: optim.Optimizer, scheduler: Any, where: str) ->
             f"{where}: {type(optimizer).__name__}(learning_rate={rate.item():.6g}) is not used: the "
             f"lr_scheduler {type(scheduler).__name__} starts from its own initial_lr={base:g} and replaces "
             "it (torch's schedulers start from the optimizer's lr); give the schedule the rate to start from",
-            stacklevel=4,
+            stacklevel=user_stacklevel(),  # (the user's fit call: the list form parses one level deeper)
         )
 
 
