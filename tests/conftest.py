@@ -71,20 +71,6 @@ def pytest_xdist_auto_num_workers(config):
     return min(usable_cores(), MAX_AUTO_WORKERS)
 
 
-def pytest_collection_modifyitems(config, items):
-    """Under ``-n`` (xdist), the tests marked ``serial`` run last, one after another (each worker collects
-    the same order, as xdist requires; pytest alone keeps the files' order). Spread through the files, as
-    collected, each one waited for the test running beside it to end (its exclusive lock, below) with its
-    own worker idle, and the test after it waited again: 392 serial tests, many of them next to recipe
-    runs of several seconds. Together at the end, only the first of them waits."""
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        return
-    serial = [item for item in items if item.get_closest_marker("serial") is not None]
-    if serial:
-        chosen = set(map(id, serial))
-        items[:] = [item for item in items if id(item) not in chosen] + serial
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     """Under ``-n`` (xdist), a test marked ``serial`` runs with no other test beside it: its setup, call and
