@@ -9,7 +9,10 @@ environment, or a copy of ``os.environ``, gets it too; `child_env` is for a test
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,3 +33,31 @@ def child_env(extra: dict[str, str] | None = None, *, tests: bool = False) -> di
     env["PYTHONPATH"] = checkout_first(env.get("PYTHONPATH"), *([TESTS] if tests else []))
     env.update(extra or {})
     return env
+
+
+def run_as_main(
+    module: str, argv: list[str], heavy: tuple[str, ...], *, cwd: str | Path | None = None, extra_env=None
+) -> tuple[subprocess.CompletedProcess, object, list[str]]:
+    """`python -m MODULE ARGV` in a new process (through runpy, as ``-m`` runs it), for what a command costs
+    before it does its work: the completed process, the command's exit status (its SystemExit's code, 0
+    without one) and the modules it imported whose names start with one of ``heavy``, sorted. The two are
+    the last line of its stderr; its stdout is the command's own."""
+    code = (
+        f"import json, runpy, sys\nsys.argv = [{module!r}, *{argv!r}]\nstatus = 0\n"
+        f"try:\n    runpy.run_module({module!r}, run_name='__main__')\n"
+        "except SystemExit as stop:\n    status = stop.code\n"
+        f"loaded = sorted(m for m in sys.modules if m.startswith({tuple(heavy)!r}))\n"
+        "print(json.dumps([status, loaded]), file=sys.stderr)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        env=child_env(extra_env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = done.stderr.splitlines()
+    assert lines, f"python -m {module} {' '.join(argv)} printed nothing on stderr (status {done.returncode})"
+    status, loaded = json.loads(lines[-1])
+    return done, status, loaded

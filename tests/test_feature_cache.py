@@ -24,7 +24,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 import soundfile as sf
-from child_processes import child_env
+from child_processes import child_env, run_as_main
 from file_size_limit import files_cannot_grow_past, needs_file_size_limit
 
 from tests import deadlines
@@ -1443,19 +1443,13 @@ def test_cache_info_over_demo_sets_of_every_style_does_not_import_scipy(tmp_path
         params = {**dataclasses.asdict(config), "generator_version": chord_demo.generator_version(style)}
         (folder / chord_demo.MANIFEST).write_text(json.dumps({"params": params, "songs": ["song_000"]}))
         (folder / "song_000.lab").write_text("0.0\t4.0\tN\n")
-    code = (
-        "import runpy, sys\nsys.argv = ['audiotrain', 'cache', 'info']\n"
-        "try:\n    runpy.run_module('audiotrain', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-        f"print(sorted(m for m in {_HEAVY_FOR_CACHE_INFO!r} if m in sys.modules))"
+    done, status, loaded = run_as_main(
+        "audiotrain",
+        ["cache", "info"],
+        _HEAVY_FOR_CACHE_INFO,
+        extra_env={"AUDIOTRAIN_CACHE_DIR": str(tmp_path / "cache")},
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        env=child_env({"AUDIOTRAIN_CACHE_DIR": str(tmp_path / "cache")}),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0 and status == 0, done.stderr
     assert f"total: {len(chord_demo.STYLES)} sets" in done.stdout, done.stdout
     assert "(not read by this version)" not in done.stdout, done.stdout
-    assert done.stdout.splitlines()[-1] == "[]", done.stdout
+    assert loaded == [], done.stderr

@@ -44,7 +44,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from built_once import built_once
-from child_processes import child_env
+from child_processes import run_as_main
 from exactness import assert_same_numbers
 from file_size_limit import files_cannot_grow_past, needs_file_size_limit
 
@@ -6091,33 +6091,15 @@ def test_help_and_usage_errors_do_not_import_the_trainer(argv, status):
     """`chords predict --help` (and evaluate's, score's, a mistyped flag's usage error) took 0.9-1.1 s of CPU,
     0.3 s of it importing the trainer through audiotrain.recipes.chords.train, which only training uses. A
     later top-level import must not bring it (or scipy, torch, the CLAP recipe) back."""
-    code = (
-        f"import runpy, sys\nsys.argv = ['chords', *{argv!r}]\nstatus = 0\n"
-        "try:\n    runpy.run_module('audiotrain.recipes.chords', run_name='__main__')\n"
-        "except SystemExit as stop:\n    status = stop.code\n"
-        f"heavy = sorted(m for m in sys.modules if m.startswith({HEAVY_FOR_QUICK_COMMANDS!r}))\n"
-        "print(status, heavy, file=sys.stderr)"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=120
-    )
-    assert done.stderr.splitlines()[-1] == f"{status} []", done.stderr
+    done, got, loaded = run_as_main("audiotrain.recipes.chords", argv, HEAVY_FOR_QUICK_COMMANDS)
+    assert (got, loaded) == (status, []), done.stderr
 
 
 def test_the_recipes_help_imports_neither_numpy_nor_the_collectives():
     """`python -m audiotrain.recipes.chords --help` is printed before the recipe's modules load, yet took
     0.24 s of CPU: its exit went through `audiotrain.distributed.exit_rank`, whose package imported the
     collectives (mlx and numpy) to learn that this one process is in no job. It takes half that now."""
-    code = (
-        "import runpy, sys\nsys.argv = ['chords', '--help']\n"
-        "try:\n    runpy.run_module('audiotrain.recipes.chords', run_name='__main__')\n"
-        "except SystemExit as stop:\n    status = stop.code\n"
-        "heavy = ('numpy', 'audiotrain.distributed.collectives')\n"
-        "heavy = sorted(m for m in sys.modules if m.startswith(heavy))\n"
-        "print(status, heavy, file=sys.stderr)"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=120
-    )
+    heavy = ("numpy", "audiotrain.distributed.collectives")
+    done, status, loaded = run_as_main("audiotrain.recipes.chords", ["--help"], heavy)
     assert "usage: python -m audiotrain.recipes.chords" in done.stdout
-    assert done.stderr.splitlines()[-1] == "0 []", done.stderr
+    assert (status, loaded) == (0, []), done.stderr

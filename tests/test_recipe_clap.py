@@ -28,7 +28,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 import pytest
-from child_processes import child_env
+from child_processes import run_as_main
 from clap_folders import tiny_checkpoint, tone_folder
 from exactness import same_values
 from mlx.utils import tree_flatten
@@ -2055,7 +2055,6 @@ def test_a_full_disk_while_the_demo_clips_are_written_is_one_line(tmp_path):
     import os
     import resource
     import signal
-    import subprocess
     import sys
 
     def small_files() -> None:  # in the child: writes past 20 kB fail with EFBIG (not a SIGXFSZ kill)
@@ -2632,7 +2631,6 @@ def test_an_error_in_rank_0s_own_work_ends_every_local_process_with_status_2(tmp
     """The "before" evaluation runs on rank 0 alone: its error (here embeddings that overflow to inf) must
     end the whole job, not leave rank 1 waiting in the fit's first collective."""
     import os
-    import subprocess
     import sys
 
     from audiotrain.models.clap import save_pretrained
@@ -3120,7 +3118,6 @@ def test_cache_clear_refuses_while_a_demo_run_reads_its_clips(tmp_path, monkeypa
     """`python -m audiotrain cache clear` in another terminal deleted the clips of a CLAP demo run, which then
     failed at its next batch ("file does not exist"); the chord runs already held the cache."""
     import os
-    import subprocess
     import sys
 
     from audiotrain.recipes.clap import cli as clap
@@ -4631,7 +4628,6 @@ def test_export_into_the_hf_model_of_a_run_still_going_is_refused(demo_run, tmp_
     still trained was written, and the run's own export of its best checkpoint replaced it as it ended,
     without a word to either."""
     import shutil
-    import subprocess
 
     from audiotrain.recipes.clap import main
 
@@ -4661,7 +4657,6 @@ def test_evaluate_of_a_run_folder_still_going_says_it_is_still_going(demo_run, t
     """`evaluate --model RUN` while RUN still trained said "a run folder without hf_model/ (the run did not
     finish)": it had not finished, it was still going, and would write hf_model/ as it ended."""
     import shutil
-    import subprocess
 
     from audiotrain.recipes.clap import main
 
@@ -5067,14 +5062,5 @@ def test_help_and_usage_errors_do_not_import_the_trainer(argv, status):
     """`python -m audiotrain.recipes.clap --help` took 0.93 s of CPU and `evaluate --help` 1.1 s, ~0.3 s of it
     importing the trainer through audiotrain.recipes.clap.train, which only training and scoring use. A later
     top-level import must not bring it (or torch, scipy, the chord recipe) back."""
-    code = (
-        f"import runpy, sys\nsys.argv = ['clap', *{argv!r}]\nstatus = 0\n"
-        "try:\n    runpy.run_module('audiotrain.recipes.clap', run_name='__main__')\n"
-        "except SystemExit as stop:\n    status = stop.code\n"
-        f"heavy = sorted(m for m in sys.modules if m.startswith({HEAVY_FOR_QUICK_COMMANDS!r}))\n"
-        "print(status, heavy, file=sys.stderr)"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=120
-    )
-    assert done.stderr.splitlines()[-1] == f"{status} []", done.stderr
+    done, got, loaded = run_as_main("audiotrain.recipes.clap", argv, HEAVY_FOR_QUICK_COMMANDS)
+    assert (got, loaded) == (status, []), done.stderr

@@ -15,7 +15,7 @@ from audiotrain.__main__ import main
 from audiotrain.train.checkpoint import CLAIM_FILE
 
 import pytest
-from child_processes import child_env
+from child_processes import run_as_main
 from fifo_waits import returns_without_waiting
 
 from tests import deadlines
@@ -1211,25 +1211,13 @@ def test_listing_runs_that_no_process_holds_imports_neither_mlx_nor_the_trainer(
     to ask each folder whether a live fit held it, though a folder without a claim file has none, and mlx
     again with the cv runs' folder names (audiotrain.cross_validation imported audiotrain.metrics). A later
     top-level import must not bring them back."""
-    code = (
-        "import runpy, sys\nsys.argv = ['audiotrain', 'runs', 'runs']\n"
-        "try:\n    runpy.run_module('audiotrain', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mlx', 'scipy', 'torch')"
-        " or m.startswith('audiotrain.train')))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=runs.parent,
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
+    heavy = ("mlx", "scipy", "torch", "audiotrain.train")
+    done, status, loaded = run_as_main("audiotrain", ["runs", "runs"], heavy, cwd=runs.parent)
+    assert done.returncode == 0 and status == 0, done.stderr
     assert row(done.stdout, "good")[2] == "finished" and row(done.stdout, "crashed")[2] == "failed", (
         done.stdout
     )
-    assert done.stdout.splitlines()[-1] == "[]", done.stdout
+    assert loaded == [], done.stderr
 
 
 def test_a_run_whose_checkpoints_folder_is_closed_to_this_user_is_not_named_by_its_lock_file(
