@@ -267,6 +267,29 @@ def test_lightnings_logger_spellings_work_or_say_what_to_use_instead(tmp_path):
         MLflowLogger("e", run_id="abc")
 
 
+def test_a_lightning_scripts_loggers_import_reads_as_audiotrain_loggers(tmp_path):
+    """`from lightning.pytorch.loggers import CSVLogger` with lightning.pytorch -> audiotrain was a
+    ModuleNotFoundError ("No module named 'audiotrain.loggers'"), where `audiotrain.callbacks` reads as
+    `lightning.pytorch.callbacks`."""
+    from audiotrain.loggers import CSVLogger as LightningCSVLogger
+    from audiotrain.loggers import Logger as LightningLogger
+    from audiotrain.loggers import MLFlowLogger as LightningMLFlowLogger
+    from audiotrain.loggers import TensorBoardLogger as LightningTensorBoardLogger
+    from audiotrain.loggers import WandbLogger as LightningWandbLogger
+    from audiotrain.train.loggers import MLflowLogger
+
+    assert (LightningCSVLogger, LightningTensorBoardLogger, LightningWandbLogger, LightningLogger) == (
+        CSVLogger,
+        TensorBoardLogger,
+        WandbLogger,
+        Logger,
+    )
+    assert LightningMLFlowLogger is MLflowLogger
+    logger = LightningCSVLogger(tmp_path, name="csv")
+    fit(tmp_path, logger)
+    assert "train_loss" in (Path(logger.log_dir) / "metrics.csv").read_text().splitlines()[0]
+
+
 def test_lightnings_logger_calls_from_a_callback_log(tmp_path):
     """log_metrics without a step, log_hyperparams with a Namespace and TensorBoardLogger's metrics=, and
     save() raised a bare TypeError / AttributeError where Lightning's Logger takes them."""
