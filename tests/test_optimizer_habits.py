@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 
 import audiotrain  # noqa: F401  (loads the BLAS before mlx)
 from audiotrain import OptimizerConfig
@@ -302,3 +303,18 @@ def test_param_groups_lr_read_in_a_hook_is_the_rate_given_as_lightnings(tmp_path
 
     quiet_trainer(tmp_path, max_epochs=1, limit_val_batches=0).fit(Reads(), make_batches())
     assert seen == ["0.1"]
+
+
+def test_the_rate_a_monitor_logs_and_learning_rate_returns_are_the_rate_given_as_lightnings(tmp_path):
+    # LearningRateMonitor's lr-SGD rows and trainer.learning_rate() (the history's learning_rate) read
+    # 0.10000000149011612, MLX's float32 widened, where Lightning 2.6.6's monitor logs 0.1 for SGD(lr=0.1):
+    # the CSV column and a TensorBoard tag showed a rate the user never gave.
+    logger = CSVLogger(tmp_path / "logs")
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=1, log_every_n_steps=2, callbacks=[LearningRateMonitor()], logger=logger
+    )
+    trainer.fit(_with(lambda: optim.SGD(learning_rate=0.1)), make_batches())
+    rows = (Path(logger.log_dir) / "metrics.csv").read_text().splitlines()
+    column = rows[0].split(",").index("lr-SGD")
+    assert {row.split(",")[column] for row in rows[1:] if row.split(",")[column]} == {"0.1"}
+    assert repr(trainer.learning_rate()) == "0.1" and trainer.history["learning_rate"] == [0.1]

@@ -109,6 +109,7 @@ from audiotrain.train.module import (
     OptimizerConfig,
     TrainModule,
     has_learning_rate,
+    rate_as_given,
     refuse_manual_optimization,
     refuse_optimizer_idx,
     refuse_truncated_bptt,
@@ -2767,7 +2768,7 @@ class Trainer:
         if self.optimizer is None or not has_learning_rate(self.optimizer):
             return float("nan")
         lr = self.optimizer.learning_rate
-        return float(lr.item() if isinstance(lr, mx.array) else lr)
+        return rate_as_given(float(lr.item() if isinstance(lr, mx.array) else lr))  # 0.1, not 0.10000000149
 
     # Per-step logging and the progress bar's numbers, held by `StepLogging` (train/step_logging.py).
     def is_logging_step(self) -> bool:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks._logger_required import refuse_a_fit_without_logger
 from audiotrain.train.callbacks.lr_plateau import ReduceLROnPlateau
-from audiotrain.train.module import coming_rate, has_learning_rate
+from audiotrain.train.module import coming_rate, has_learning_rate, rate_as_given
 from audiotrain.train.schedulers import IntervalSchedule
 
 import mlx.core as mx
@@ -116,4 +116,5 @@ def _learning_rate(optimizer: optim.Optimizer, upcoming: bool) -> float:
     evaluates a schedule at the step counter before incrementing it, so until the next update the state
     holds the last one's."""
     rate = coming_rate(optimizer) if upcoming else optimizer.learning_rate
-    return float(rate.item() if isinstance(rate, mx.array) else rate)
+    # As the user gave it (0.1, not float32's 0.10000000149011612), as Lightning logs torch's group "lr".
+    return rate_as_given(float(rate.item() if isinstance(rate, mx.array) else rate))
