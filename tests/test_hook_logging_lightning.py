@@ -487,3 +487,38 @@ def test_a_hooks_value_logged_per_step_and_per_epoch_has_one_history_column_as_a
     path = tmp_path_factory.mktemp("export") / "history.json"
     t.export_history(path)
     assert "cb_bi_epoch" not in json.loads(path.read_text())
+
+
+class LogsInItsStep(TinyClassifier):
+    def training_step(self, batch, batch_idx):
+        loss, _ = self.compute_loss(batch)
+        self.log("train_ce", loss)
+        return loss
+
+
+class LogsInInit(TinyClassifier):
+    def __init__(self):
+        super().__init__()
+        self.log("built", 1.0)
+
+
+def test_a_step_called_without_a_trainer_warns_and_returns_as_in_lightning():
+    """A unit test of a step that logs (`module.training_step(batch, 0)`, no Trainer) was refused:
+    "LogRefused: ...you can't self.log() outside the hooks the Trainer runs, as in Lightning". Lightning
+    2.6.6 warns "You are trying to `self.log()` but the `self.trainer` reference is not registered on the
+    model yet"
+    and goes on ("not an error to support testing the `*_step` methods without a `Trainer` reference")."""
+    with pytest.warns(UserWarning, match="reference is not registered on the model yet") as caught:
+        loss = LogsInItsStep().training_step(TRAIN[0], 0)
+    assert loss.shape == () and mx.isfinite(loss).item()
+    assert caught[0].filename == __file__  # (the warning points at the user's self.log line)
+
+
+def test_logging_in_init_warns_and_the_fit_trains_as_in_lightning(tmp_path):
+    """`self.log` in `__init__`: Lightning 2.6.6 warns (as above), logs nothing and trains all 4 batches
+    (global_step 4); here it raised LogRefused before the module existed."""
+    with pytest.warns(UserWarning, match="reference is not registered on the model yet"):
+        module = LogsInInit()
+    t, logger = fit(tmp_path, module, val=False)
+    assert t.global_step == 4
+    assert "built" not in t.callback_metrics and "built" not in logger.keys()

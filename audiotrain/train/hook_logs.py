@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from audiotrain.distributed import collectives
@@ -155,6 +156,18 @@ def record(
     if isinstance(value, LazyScalar):
         value = value.array
     trainer = module._trainer
+    if trainer is None:
+        # As Lightning's: a module no Trainer has run yet (a step called in a unit test, `__init__`) warns and
+        # logs nothing, so that a step can be tested on its own (Lightning: "not an error to support testing
+        # the `*_step` methods without a `Trainer` reference"); the value checks above still hold.
+        warnings.warn(
+            f"{owner}.log({name!r}, ...): not logged: the module has no Trainer yet (it was not given to a "
+            "Trainer's fit, validate or test), as Lightning says: \"You are trying to `self.log()` but the "
+            '`self.trainer` reference is not registered on the model yet"',
+            UserWarning,
+            stacklevel=3,
+        )
+        return
     hook, batch = getattr(trainer, "_running_hook", None) or (None, None)
     if hook not in LOGGING_HOOKS:
         where = f"inside `{hook}`" if hook is not None else "outside the hooks the Trainer runs"
