@@ -1251,3 +1251,16 @@ def test_a_plain_submodule_holds_a_buffer_with_audiotrain_register_buffer(tmp_pa
     np.testing.assert_array_equal(np.array(module.state_dict()["fc2.scale"]), given)
     with pytest.raises(ValueError, match=r"ScaledHead.register_buffer\('c', \.\.\., persistent=False\)"):
         audiotrain.register_buffer(module.fc2, "c", np.zeros(3), persistent=False)
+
+
+def test_configure_optimizers_returning_none_says_a_return_is_missing(tmp_path):
+    """`configure_optimizers` without its `return` said only "must return an OptimizerConfig, ...; got
+    NoneType". Lightning 2.6.6 warns "`LightningModule.configure_optimizers` returned `None`, this fit will
+    run with no optimizer" and runs every batch (global_step 4 of 4) with the weights unchanged: here it
+    stays an error (a fit that changes nothing), which now says what happened and what to do instead."""
+    with pytest.raises(
+        TypeError, match=r"configure_optimizers returned None \(is a `return` missing\?\)"
+    ) as e:
+        quiet_trainer(tmp_path, max_epochs=1).fit(Returns(lambda m: None), make_batches())
+    assert "Lightning warns and fits without an optimizer" in str(e.value)
+    assert "trainer.validate or trainer.test" in str(e.value)

@@ -152,6 +152,15 @@ class OptimizerConfig:
         _refuse_torch_param_groups(value, where)
         if isinstance(value, (list, tuple)):
             return cls._parse_module_output(_one_optimizer(value, where), where, trainer)
+        if value is None:
+            # Mostly a `return` left out. Lightning warns and fits without an optimizer (every batch run, the
+            # weights never change); a compiled step here always updates, and an unchanged model is no fit.
+            raise TypeError(
+                f"{where} returned None (is a `return` missing?): a fit needs an optimizer; return one, "
+                "an OptimizerConfig or {'optimizer': ..., 'lr_scheduler': ...}. (Lightning warns and fits "
+                "without an optimizer, leaving the weights as they are; to score a model without training "
+                "it, call trainer.validate or trainer.test)"
+            )
         if not isinstance(value, dict):
             raise TypeError(
                 f"{where} must return an OptimizerConfig, an mlx.optimizers.Optimizer or Lightning's dict "
