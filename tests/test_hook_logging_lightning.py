@@ -522,3 +522,22 @@ def test_logging_in_init_warns_and_the_fit_trains_as_in_lightning(tmp_path):
     t, logger = fit(tmp_path, module, val=False)
     assert t.global_step == 4
     assert "built" not in t.callback_metrics and "built" not in logger.keys()
+
+
+@pytest.mark.parametrize("compile", [True, False])
+def test_logging_in_predict_step_is_refused_as_in_lightning(tmp_path, compile):
+    """`self.log` in `predict_step` was taken and dropped without a word (predict reports no metrics).
+    Lightning 2.6.6 raises "MisconfigurationException: You are trying to `self.log()` but the loop's result
+    collection is not registered yet. This is most likely because you are trying to log in a `predict` hook,
+    but it doesn't support logging"."""
+
+    class LogsWhilePredicting(TinyClassifier):
+        def predict_step(self, batch, batch_idx):
+            self.log("p", 1.0)
+            return self(batch[0])
+
+    module = LogsWhilePredicting()
+    with pytest.raises(
+        ValueError, match=r"predict_step: self.log\('p', ...\): you can't self.log\(\) in predict"
+    ):
+        quiet_trainer(tmp_path, compile=compile).predict(module, VAL)

@@ -214,6 +214,16 @@ class StepLogs:
     def record(
         self, name: str, value: Any, options: dict[str, Any], batch_size: int | mx.array | None = None
     ) -> None:
+        if self.stage == "predict":
+            # The value went nowhere (predict reports no metrics); Lightning 2.6 raises here too.
+            from audiotrain.train.hook_logs import LogRefused
+
+            raise LogRefused(
+                f"{self.where}: self.log({name!r}, ...): you can't self.log() in predict, as in Lightning "
+                '("it doesn\'t support logging"): predict reports no metrics. Return the value from '
+                "predict_step (Trainer.predict gives back each batch's output), or log it in "
+                "validation_step / test_step"
+            )
         training = self.stage == "train"
         on_step = training if options["on_step"] is None else bool(options["on_step"])
         on_epoch = (not training) if options["on_epoch"] is None else bool(options["on_epoch"])
