@@ -71,3 +71,25 @@ def test_the_advice_for_a_max_names_the_reduction_over_processes(kind):
 def test_a_metric_without_a_name_is_refused(name):
     with pytest.raises(ValueError, match=r"log\(\) needs a non-empty metric name"):
         TinyClassifier().log(name, 1.0)
+
+
+class LogsAsOneLoadersValue(TinyClassifier):
+    def __init__(self, add_dataloader_idx):
+        super().__init__()
+        self.add_dataloader_idx = add_dataloader_idx
+
+    def training_step(self, batch, batch_idx):
+        loss, _ = self.compute_loss(batch)
+        self.log("m/dataloader_idx_0", 1.0, add_dataloader_idx=self.add_dataloader_idx)
+        return loss
+
+
+def test_a_name_holding_a_dataloader_idx_is_refused_as_in_lightning(tmp_path):
+    """It was logged without a word. Lightning 2.6.6 raises "You called `self.log` with the key
+    `m/dataloader_idx_0` but it should not contain information about `dataloader_idx` when
+    `add_dataloader_idx=True`"; with add_dataloader_idx=False it logs the name as it is (both here)."""
+    with pytest.raises(ValueError, match=r"self.log\('m/dataloader_idx_0', ...\): the name should not hold"):
+        quiet_trainer(tmp_path, max_epochs=1).fit(LogsAsOneLoadersValue(True), make_batches(32))
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    t.fit(LogsAsOneLoadersValue(False), make_batches(32))
+    assert t.callback_metrics["m/dataloader_idx_0"] == 1.0

@@ -1520,6 +1520,14 @@ class TrainModule(nn.Module):
         if not isinstance(name, str) or not name:
             raise ValueError(f"log() needs a non-empty metric name, got {name!r}")
         refuse_log_keywords(name, unknown, sync_dist_group, metric_attribute)
+        if add_dataloader_idx and "/dataloader_idx_" in name:
+            # Lightning's suffix for a value of one of several loaders, refused by hand as Lightning does: a
+            # series named as one loader's of a run that has only one (each stage here has one loader).
+            raise ValueError(
+                f"self.log({name!r}, ...): the name should not hold '/dataloader_idx_' while "
+                "add_dataloader_idx=True, as in Lightning (its suffix for one of several loaders); rename "
+                "it, or pass add_dataloader_idx=False to log it as it is"
+            )
         if logger is None:  # (Lightning's default: log it)
             logger = True
         if isinstance(batch_size, mx.array) and self._step_logs is None:
