@@ -541,3 +541,17 @@ def test_logging_in_predict_step_is_refused_as_in_lightning(tmp_path, compile):
         ValueError, match=r"predict_step: self.log\('p', ...\): you can't self.log\(\) in predict"
     ):
         quiet_trainer(tmp_path, compile=compile).predict(module, VAL)
+
+
+def test_a_number_as_text_logged_in_a_hook_is_refused_as_in_lightning(tmp_path):
+    """`self.log("m", "1.5")` in a hook logged 1.5 (float() reads text), where a step refuses a str.
+    Lightning 2.6.6 raises "ValueError: `self.log(m, 1.5)` was called, but `str` values cannot be logged"."""
+
+    class LogsText(TinyClassifier):
+        def on_train_epoch_end(self, *args):
+            self.log("m", "1.5")
+
+    with pytest.raises(
+        ValueError, match=r"LogsText.log\('m', ...\): expected a number .*str values cannot be"
+    ):
+        fit(tmp_path, LogsText(), val=False)

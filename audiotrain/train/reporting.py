@@ -90,6 +90,9 @@ def checked_hook_value(owner: str, name: str, value: Any) -> Any:
             if value.size != 1:
                 raise ValueError(f"an array of shape {tuple(value.shape)}")
             return value if isinstance(value, mx.array) else float(value.item())
+        # float("1.5") would read text: Lightning refuses a str, as a step here does
+        if isinstance(value, (str, bytes)):
+            raise TypeError(f"{type(value).__name__} values cannot be logged")
         return float(value)
     except (TypeError, ValueError) as err:
         raise ValueError(
