@@ -796,3 +796,35 @@ def test_is_last_batch_is_true_at_the_end_of_an_epoch_that_on_train_batch_start_
     )
     t.fit(EndsEpochZeroAtBatchTwo(), make_batches(16 * 5))
     assert seen.seen == [(0, 2, True), (1, 7, True)]
+
+
+class ValidatesByLogging(TinyClassifier):
+    """A Lightning-style module with its own validation_step."""
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val_loss", mx.mean(nn.losses.cross_entropy(self(x), y)))
+
+
+def test_a_validation_step_without_a_val_loader_is_warned_of_as_lightning_does(tmp_path):
+    # Lightning 2.6.6, fit(model, train_dataloaders=...) of a module with a validation_step and no val loader:
+    # PossibleUserWarning "You defined a `validation_step` but have no `val_dataloader`. Skipping val loop."
+    from audiotrain import PossibleUserWarning
+
+    t = Trainer(
+        max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False, enable_checkpointing=False
+    )
+    with pytest.warns(
+        PossibleUserWarning, match=r"`validation_step` but have no `val_dataloader`.*Skipping val"
+    ):
+        t.fit(ValidatesByLogging(), make_batches())
+    assert "val_loss" not in t.callback_metrics
+    # Given a val loader, or with the default validation_step (compute_loss's), nothing is said.
+    for model, val in ((ValidatesByLogging(), make_batches(32)), (TinyClassifier(), None)):
+        t = Trainer(
+            max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False, enable_checkpointing=False
+        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            t.fit(model, make_batches(), val)
+        assert not [w for w in caught if "val_dataloader" in str(w.message)]

@@ -1383,6 +1383,15 @@ class Trainer:
         """`fit`'s loaders, checked (a schedule they cannot keep is refused before anything runs)."""
         if train_loader is None:
             raise TypeError(missing_loader("fit", "train_loader", source, "train"))
+        if val_loader is None and hooks.overrides(model, "validation_step") and self.is_global_zero:
+            # Lightning's configuration check: a validation_step written for this fit and a val loader left
+            # out would otherwise train without a word, and no val_* metric would ever come.
+            warnings.warn(
+                "Trainer.fit: you defined a `validation_step` but have no `val_dataloader` (val_loader=, "
+                "val_dataloaders= or a datamodule's val_dataloader()). Skipping val loop.",
+                PossibleUserWarning,
+                stacklevel=user_stacklevel(),
+            )
         if self._turned_off("val"):
             val_loader = None  # no sanity check, no validation hooks
         # The loaders that take the Trainer's seed (none of their own): a resumed run's, where it differs.
