@@ -5,6 +5,7 @@ import re
 import sys
 
 from audiotrain import Trainer
+from audiotrain.train.callbacks import TQDMProgressBar
 from audiotrain.train.progress import PLAIN_LINE_WIDTH, ProgressBar
 
 import mlx.core as mx
@@ -264,3 +265,31 @@ def test_the_recipes_help_says_how_a_terminal_gets_lines_not_a_bar(command):
         [sys.executable, "-m", *command, "--help"], capture_output=True, text=True, check=True
     )
     assert "TERM=dumb: lines, not redraws, in a terminal too" in " ".join(shown.stdout.split())
+
+
+class VersionedBar(TQDMProgressBar):
+    """Lightning's documented way to change the bar's items: override get_metrics."""
+
+    def get_metrics(self, trainer, pl_module):
+        items = super().get_metrics(trainer, pl_module)
+        items.pop("accuracy", None)
+        items["v_num"] = 0
+        return items
+
+
+def test_a_get_metrics_override_decides_the_items_of_the_bar_and_of_a_logs_line(
+    tmp_path, monkeypatch, capsys
+):
+    # Lightning 2.6.6: a TQDMProgressBar subclass whose get_metrics pops an item and adds another shows, on
+    # each step's postfix and on the epoch's final one, exactly the items it returns (its bar without the
+    # popped v_num: "train_loss=..., val_loss=..."). Here it was never called: the bar showed every metric.
+    fit_with(tmp_path, VersionedBar(), max_epochs=1)
+    line = capsys.readouterr().err.strip()
+    assert "v_num=0" in line and not re.search(r"\baccuracy=", line) and "val_loss=" in line, line
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    fit_with(tmp_path, VersionedBar(), max_epochs=1)
+    postfixes = [redraw for redraw in terminal.getvalue().split("\r") if "loss=" in redraw]
+    assert postfixes and all("v_num=0" in p and not re.search(r"\baccuracy=", p) for p in postfixes), (
+        postfixes
+    )

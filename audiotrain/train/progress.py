@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 import sys
 import textwrap
 import time
+from typing import Any
 
 from audiotrain._text import plural
 from audiotrain._tqdm import draws_live_bars, tqdm
@@ -71,6 +73,7 @@ class ProgressBar(Callback):
         self._train_bar: tqdm | None = None
         self._val_bar: tqdm | None = None
         self._epoch_started = 0.0
+        self._epoch_means = False  # (what get_metrics gives: the epoch's means, not the last step's)
 
     @property
     def state_key(self) -> str:
@@ -112,16 +115,11 @@ class ProgressBar(Callback):
             return
         self._train_bar.update(1)
         if (batch_idx + 1) % self.refresh_rate == 0:
-            self._train_bar.set_postfix(_fmt(trainer.progress_metrics()), refresh=False)
+            self._train_bar.set_postfix(_fmt(self._shown(trainer, module)), refresh=False)
 
     @_reader_may_leave
     def on_train_epoch_end(self, trainer, module) -> None:
-        epoch_means = trainer.epoch_progress_metrics()
-        if trainer.progress.validated_epoch != trainer.current_epoch:
-            # No validation in this epoch (check_val_every_n_epoch): an earlier epoch's numbers, which its
-            # history row does not have, would read as this epoch's.
-            for name in trainer._step_logging.epoch_validation_metrics():
-                epoch_means.pop(name, None)
+        epoch_means = self._shown(trainer, module, epoch_means=True)
         if self._train_bar is not None:
             self._train_bar.set_postfix(_fmt(epoch_means), refresh=True)
         elif self.is_plain:
@@ -158,14 +156,38 @@ class ProgressBar(Callback):
             self._val_bar.close()
             self._val_bar = None
         if self._train_bar is not None:
-            self._train_bar.set_postfix(_fmt(trainer.progress_metrics()), refresh=True)
+            self._train_bar.set_postfix(_fmt(self._shown(trainer, module)), refresh=True)
         elif self.is_plain and trainer.validates_within_epochs:
             # Inside an epoch (val_check_interval < 1.0 or an int): a line per validation, as the
             # epoch's own line may be a long way off. One at the epoch's end shows on that line.
             if trainer.batch_in_epoch < trainer.num_training_batches:
                 # The same kind of numbers as the epoch's line (not the last step's), so the two compare.
                 what = f"Epoch {trainer.current_epoch} (means so far), validation"
-                self._line(trainer, what, trainer.epoch_progress_metrics())
+                self._line(trainer, what, self._shown(trainer, module, epoch_means=True))
+
+    def get_metrics(self, trainer, pl_module) -> dict[str, Any]:
+        """Lightning's hook: the items shown after the bar, name to value. Inside an epoch the last step's
+        values (`trainer.progress_metrics()`); at the epoch's end (and on a log's lines) the epoch's means
+        (`trainer.epoch_progress_metrics()`). Override it to drop, add or rename items, as in Lightning
+        (``items = super().get_metrics(trainer, pl_module); items.pop("loss", None); return items``):
+        numbers are shown to 4 significant digits, anything else as its `str`."""
+        if not self._epoch_means:
+            return trainer.progress_metrics()
+        means = trainer.epoch_progress_metrics()
+        if trainer.progress.validated_epoch != trainer.current_epoch:
+            # No validation in this epoch (check_val_every_n_epoch): an earlier epoch's numbers, which its
+            # history row does not have, would read as this epoch's.
+            for name in trainer._step_logging.epoch_validation_metrics():
+                means.pop(name, None)
+        return means
+
+    def _shown(self, trainer, module, epoch_means: bool = False) -> dict[str, Any]:
+        """`get_metrics` (a subclass's override too) for the step's values or, `epoch_means`, the epoch's."""
+        self._epoch_means = epoch_means
+        try:
+            return dict(self.get_metrics(trainer, module))
+        finally:
+            self._epoch_means = False
 
     def on_exception(self, trainer, module, exception) -> None:
         if self._val_bar is not None:
@@ -178,7 +200,7 @@ class ProgressBar(Callback):
             self._train_bar.close()
             self._train_bar = None
 
-    def _line(self, trainer, what: str, metrics: dict[str, float]) -> None:
+    def _line(self, trainer, what: str, metrics: dict[str, Any]) -> None:
         total = trainer.num_training_batches
         done = trainer.batch_in_epoch
         batches = (
@@ -200,10 +222,14 @@ PLAIN_LINE_WIDTH = 120
 _HEADLINE = ("loss", "val_loss")
 
 
-def _fmt(metrics: dict[str, float]) -> dict[str, str]:
+def _fmt(metrics: dict[str, Any]) -> dict[str, str]:
     first = [name for name in _HEADLINE if name in metrics]
     ordered = {name: metrics[name] for name in first} | metrics
-    return {k: f"{v:.4g}" for k, v in ordered.items()}
+    # (a get_metrics override may add text or a version number, as Lightning's `v_num`)
+    return {
+        k: f"{v:.4g}" if isinstance(v, numbers.Real) and not isinstance(v, bool) else str(v)
+        for k, v in ordered.items()
+    }
 
 
 def _describe(bar: ProgressBar) -> str:
