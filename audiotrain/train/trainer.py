@@ -1449,7 +1449,7 @@ class Trainer:
                 if training
                 else ""
             ),
-            UserWarning,
+            PossibleUserWarning,  # (as Lightning's: a test suite ignoring those ignores this one too)
             stacklevel=3,
         )
 
