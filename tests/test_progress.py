@@ -293,3 +293,17 @@ def test_a_get_metrics_override_decides_the_items_of_the_bar_and_of_a_logs_line(
     assert postfixes and all("v_num=0" in p and not re.search(r"\baccuracy=", p) for p in postfixes), (
         postfixes
     )
+
+
+def test_a_terminals_validation_bars_have_lightnings_labels(tmp_path, monkeypatch):
+    # Lightning 2.6.6's TQDMProgressBar in a fit: "Sanity Checking DataLoader 0: 100%| 2/2" before the first
+    # epoch, "Validation DataLoader 0: 100%| 2/2" after it. Here both said "Validating", so the sanity
+    # check's bar read as a validation of the untrained model.
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    fit_with(tmp_path, ProgressBar(), max_epochs=1, num_sanity_val_steps=2)
+    bars = [frame.split(":")[0] for frame in terminal.getvalue().split("\r") if "DataLoader" in frame]
+    first_epoch = terminal.getvalue().index("Epoch 0")
+    sanity = terminal.getvalue().index("Sanity Checking DataLoader 0: ")
+    assert sanity < first_epoch and bars and "Validating" not in terminal.getvalue()
+    assert set(bars) == {"Sanity Checking DataLoader 0", "Validation DataLoader 0"}, bars

@@ -138,7 +138,9 @@ class ProgressBar(Callback):
         total = trainer.num_sanity_val_batches if trainer.sanity_checking else trainer.num_val_batches
         self._val_bar = tqdm(
             total=total if total and total != math.inf else None,
-            desc="Validating",
+            # Lightning's labels: "Validating" before the first epoch read as a validation of the untrained
+            # weights.
+            desc=("Sanity Checking" if trainer.sanity_checking else "Validation") + " DataLoader 0",
             file=sys.stderr,
             dynamic_ncols=True,
             leave=False,
