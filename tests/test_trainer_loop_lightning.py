@@ -828,3 +828,18 @@ def test_a_validation_step_without_a_val_loader_is_warned_of_as_lightning_does(t
             warnings.simplefilter("always")
             t.fit(model, make_batches(), val)
         assert not [w for w in caught if "val_dataloader" in str(w.message)]
+
+
+def test_lr_find_and_a_fit_with_validation_turned_off_do_not_warn_of_a_missing_val_loader(tmp_path):
+    # lr_find's sweep is a fit of its own Trainer without validation: it warned "no `val_dataloader`" of a
+    # call that passed one. limit_val_batches=0 is the user's own choice to skip validation.
+    from audiotrain import Tuner
+
+    settings = dict(default_root_dir=tmp_path, enable_progress_bar=False, enable_checkpointing=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Tuner(Trainer(max_epochs=1, **settings)).lr_find(
+            ValidatesByLogging(), make_batches(), make_batches(32), num_training=4
+        )
+        Trainer(max_epochs=1, limit_val_batches=0, **settings).fit(ValidatesByLogging(), make_batches())
+    assert not [w for w in caught if "val_dataloader" in str(w.message)]

@@ -1383,9 +1383,16 @@ class Trainer:
         """`fit`'s loaders, checked (a schedule they cannot keep is refused before anything runs)."""
         if train_loader is None:
             raise TypeError(missing_loader("fit", "train_loader", source, "train"))
-        if val_loader is None and hooks.overrides(model, "validation_step") and self.is_global_zero:
+        if (
+            val_loader is None
+            and hooks.overrides(model, "validation_step")
+            and not self._turned_off("val")
+            and self.is_global_zero
+        ):
             # Lightning's configuration check: a validation_step written for this fit and a val loader left
-            # out would otherwise train without a word, and no val_* metric would ever come.
+            # out would otherwise train without a word, and no val_* metric would ever come. Not where
+            # limit_val_batches=0 turned validation off (Lightning warns there too): the user chose it, and
+            # lr_find's sweep, a fit of its own without validation, would warn of a loader that was given.
             warnings.warn(
                 "Trainer.fit: you defined a `validation_step` but have no `val_dataloader` (val_loader=, "
                 "val_dataloaders= or a datamodule's val_dataloader()). Skipping val loop.",
