@@ -706,6 +706,67 @@ def mlflow_store(tmp_path_factory):
     return folder, f"sqlite:///{folder / 'mlflow.db'}"
 
 
+# What five tests check of a fresh Python process: its imports, its exit hooks, MLflow's first store
+# creation and its root logger. One process serves them all (each of them started its own, importing MLX,
+# MLflow and a Trainer: seconds of CPU each); each part prints its own lines, each test reads its part's.
+FRESH_PROCESS = """
+import sys, warnings
+sys.path.insert(0, {tests!r})
+with warnings.catch_warnings():  # (SQLAlchemy's deprecation warns once a process, at MLflow's store import)
+    warnings.simplefilter("error", DeprecationWarning)
+    import audiotrain.train.loggers
+    print("backends:", [m for m in ('wandb', 'mlflow', 'tensorboardX', 'tensorboard') if m in sys.modules])
+    from tasks import TinyClassifier, make_batches, quiet_trainer
+    from audiotrain.train.loggers import MLflowLogger
+
+    logger = MLflowLogger(tracking_uri={root!r} + "/mlflow.db")
+    trainer = quiet_trainer({root!r} + "/fit", max_epochs=1, logger=logger, log_every_n_steps=1)
+    trainer.fit(TinyClassifier(), make_batches(32))
+    print("failures:", logger.failures)
+    from mlflow.tracking import MlflowClient
+    run = MlflowClient(tracking_uri=logger.tracking_uri).get_run(logger.version)
+    print("new store:", run.info.status, *sorted(run.data.metrics))
+
+# MLflow runs left open: one reopened after fit, one never finalized
+fitted = MLflowLogger(experiment_name="fitted", tracking_uri={store!r})
+quiet_trainer({root!r} + "/reopened", max_epochs=1, logger=fitted).fit(TinyClassifier(), make_batches(32))
+fitted.log_metrics({{"final_score": 0.9}})
+bare = MLflowLogger(experiment_name="bare", tracking_uri={store!r})
+bare.log_metrics({{"loss": 1.0}}, step=1)
+print("left open:", fitted.version, bare.version)
+
+# a W&B run left open by fit, as fit leaves it for a later stage
+import wandb
+from audiotrain.train import WandbLogger
+left = WandbLogger(project="audiotrain-tests", save_dir={root!r} + "/wandb", offline=True,
+                   settings=wandb.Settings(console="off", silent=True))
+left.log_metrics({{"loss": 1.0}}, step=1)
+left.finalize("success")
+print("wandb run:", left.log_dir)
+
+# (last: the user's basicConfig must follow every fit of the process)
+import logging
+in_trainer = MLflowLogger(save_dir={root!r} + "/trainer")
+trainer = quiet_trainer({root!r} + "/trainer", max_epochs=1, logger=in_trainer, enable_checkpointing=True)
+trainer.fit(TinyClassifier(), make_batches(32))
+logging.basicConfig(level=logging.INFO, format="user: %(message)s")
+logging.getLogger("app").info("configured after fit")
+print("failures in the trainer's folder:", in_trainer.failures)
+"""
+
+
+@pytest.fixture(scope="module")
+def fresh_process(tmp_path_factory):
+    """FRESH_PROCESS run: its exit status, {part: the line it printed}, stderr, its folder and store."""
+    root = tmp_path_factory.mktemp("fresh_process")
+    store = f"sqlite:///{root / 'mlflow.db'}"  # (the file part A makes, as B and MLflow's client name it)
+    code = FRESH_PROCESS.format(tests=str(Path(__file__).parent), root=str(root), store=store)
+    env = {**os.environ, "WANDB_DATA_DIR": str(root / "wandb-data")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    said = dict(line.partition(": ")[::2] for line in done.stdout.splitlines() if ": " in line)
+    return done.returncode, said, done.stderr, root, store
+
+
 def test_mlflow_local_store_and_resume(mlflow_store):
     from mlflow.tracking import MlflowClient
 
@@ -873,57 +934,25 @@ def test_mlflow_logs_more_params_and_metrics_than_one_of_its_calls_takes(mlflow_
     assert run.data.metrics == {f"m{i}": float(i) for i in range(2001)}
 
 
-def test_mlflow_logs_under_deprecations_as_errors_and_creates_its_store_quietly(tmp_path):
+def test_mlflow_logs_under_deprecations_as_errors_and_creates_its_store_quietly(fresh_process):
     """SQLAlchemy 2.1 deprecates what MLflow's store models use and warns as MLflow imports its store: under
     ``-W error::DeprecationWarning`` the logger was disabled ("could not start its run"). MLflow also printed
-    two INFO lines as it created the store's tables. In a subprocess: the warning comes once a process, at
+    two INFO lines as it created the store's tables. In a fresh process: the warning comes once a process, at
     that import."""
-    code = f"""
-import sys, warnings
-sys.path.insert(0, {str(Path(__file__).parent)!r})
-warnings.simplefilter("error", DeprecationWarning)
-from tasks import TinyClassifier, make_batches, quiet_trainer
-from audiotrain.train.loggers import MLflowLogger
-
-logger = MLflowLogger(tracking_uri={str(tmp_path / "mlflow.db")!r})
-trainer = quiet_trainer({str(tmp_path)!r}, max_epochs=1, logger=logger, log_every_n_steps=1)
-trainer.fit(TinyClassifier(), make_batches(32))
-print("failures", logger.failures)
-from mlflow.tracking import MlflowClient
-run = MlflowClient(tracking_uri=logger.tracking_uri).get_run(logger.version)
-print(run.info.status, *sorted(run.data.metrics))
-"""
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.splitlines()[0] == "failures 0", done.stderr[-3000:]
-    assert done.stdout.splitlines()[1].startswith("FINISHED") and "train_loss" in done.stdout
-    assert "Creating initial MLflow database tables" not in done.stderr
+    status, said, stderr, _, _ = fresh_process
+    assert status == 0, stderr[-3000:]
+    assert said["failures"] == "0", stderr[-3000:]
+    assert said["new store"].split()[0] == "FINISHED" and "train_loss" in said["new store"].split()
+    assert "Creating initial MLflow database tables" not in stderr
 
 
-def test_an_mlflow_run_reopened_after_fit_or_never_finalized_is_finished_when_python_exits(
-    tmp_path, mlflow_store
-):
+def test_an_mlflow_run_reopened_after_fit_or_never_finalized_is_finished_when_python_exits(fresh_process):
     """A score logged after fit reopened the finished run, and a logger used without a Trainer never ended
     its run: MLflow showed both as RUNNING after the process had exited. They end, FINISHED, when Python
-    exits, as runs of MLflow's own ``mlflow.start_run`` do. (In the module's store: the child need not
-    create one; test_mlflow_logs_under_deprecations_... has a child create its own.)"""
-    uri = mlflow_store[1]
-    code = f"""
-import sys
-sys.path.insert(0, {str(Path(__file__).parent)!r})
-from tasks import TinyClassifier, make_batches, quiet_trainer
-from audiotrain.train.loggers import MLflowLogger
-
-fitted = MLflowLogger(experiment_name="fitted", tracking_uri={uri!r})
-quiet_trainer({str(tmp_path)!r}, max_epochs=1, logger=fitted).fit(TinyClassifier(), make_batches(32))
-fitted.log_metrics({{"final_score": 0.9}})
-bare = MLflowLogger(experiment_name="bare", tracking_uri={uri!r})
-bare.log_metrics({{"loss": 1.0}}, step=1)
-print(fitted.version, bare.version)
-"""
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stderr[-3000:]
-    fitted, bare = done.stdout.split()[-2:]
+    exits, as runs of MLflow's own ``mlflow.start_run`` do."""
+    status, said, stderr, _, uri = fresh_process
+    assert status == 0, stderr[-3000:]
+    fitted, bare = said["left open"].split()
     after_fit = read_mlflow_run_in_a_fresh_process(uri, fitted)
     bare_run = read_mlflow_run_in_a_fresh_process(uri, bare)
     assert after_fit["status"] == "FINISHED" and after_fit["metrics"]["final_score"] == 0.9
@@ -1374,13 +1403,10 @@ def test_missing_package_names_what_to_install(monkeypatch, cls, modules, pip_na
         cls()
 
 
-def test_importing_the_loggers_does_not_import_backends():
-    code = (
-        "import audiotrain.train.loggers, sys; "
-        "print([m for m in ('wandb', 'mlflow', 'tensorboardX', 'tensorboard') if m in sys.modules])"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+def test_importing_the_loggers_does_not_import_backends(fresh_process):
+    status, said, stderr, _, _ = fresh_process
+    assert status == 0, stderr[-3000:]
+    assert said["backends"] == "[]"
 
 
 # ------------------------------------------------------------------ MLflow as MLflow users work
@@ -1995,22 +2021,13 @@ def test_a_wandb_logger_started_inside_the_users_own_run_says_so(tmp_path, quiet
     wandb.finish()
 
 
-def test_a_run_left_open_by_fit_is_finished_quietly_when_python_exits(tmp_path):
+def test_a_run_left_open_by_fit_is_finished_quietly_when_python_exits(fresh_process):
     # The hook that finishes open runs at exit must run before wandb's own: exit hooks run newest first, and
     # registered at import it met a shut-down service ("WandbLogger failed in finish: Connection lost").
-    code = f"""
-import wandb
-from audiotrain.train import WandbLogger
-logger = WandbLogger(project="audiotrain-tests", save_dir={str(tmp_path)!r}, offline=True,
-                     settings=wandb.Settings(console="off", silent=True))
-logger.log_metrics({{"loss": 1.0}}, step=1)
-logger.finalize("success")  # left open, as fit leaves it for a later stage
-print(logger.log_dir)
-"""
-    env = {**os.environ, "WANDB_DATA_DIR": str(tmp_path / "wandb-data")}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    assert "failed in finish" not in done.stderr and "LoggerWarning" not in done.stderr
-    (path,) = wandb_glob(f"{done.stdout.strip().splitlines()[-1]}/run-*.wandb")
+    status, said, stderr, _, _ = fresh_process
+    assert status == 0, stderr[-3000:]
+    assert "failed in finish" not in stderr and "LoggerWarning" not in stderr
+    (path,) = wandb_glob(f"{said['wandb run']}/run-*.wandb")
     assert "exit" in [r.WhichOneof("record_type") for r in wait_for_exit_record(path)]
 
 
@@ -2468,29 +2485,17 @@ def test_a_disabled_wandb_logger_makes_no_media(monkeypatch):
     assert logger.disabled and logger.failures == 1
 
 
-def test_an_mlflow_store_in_the_trainers_folder_keeps_the_checkpoints_out_of_its_log(tmp_path):
+def test_an_mlflow_store_in_the_trainers_folder_keeps_the_checkpoints_out_of_its_log(fresh_process):
     """``Trainer(default_root_dir=D, logger=MLflowLogger(save_dir=D))``: MLflow's file store reads every
     folder of D as an experiment, and the Trainer's ``checkpoints`` folder there made it print "Malformed
     experiment 'checkpoints'" with a traceback, twice, through the root logger, whose implicit
     ``basicConfig`` then turned the user's own ``logging.basicConfig(...)`` into a no-op."""
-    code = f"""
-import logging, sys
-sys.path.insert(0, {str(Path(__file__).parent)!r})
-from tasks import TinyClassifier, make_batches, quiet_trainer
-from audiotrain.train.loggers import MLflowLogger
-
-logger = MLflowLogger(save_dir={str(tmp_path)!r})
-trainer = quiet_trainer({str(tmp_path)!r}, max_epochs=1, logger=logger, enable_checkpointing=True)
-trainer.fit(TinyClassifier(), make_batches(32))
-logging.basicConfig(level=logging.INFO, format="user: %(message)s")
-logging.getLogger("app").info("configured after fit")
-print("failures", logger.failures)
-"""
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert (tmp_path / "checkpoints").is_dir() and done.stdout.split()[-1] == "0", done.stderr[-3000:]
-    assert "Malformed experiment" not in done.stderr
-    assert "user: configured after fit" in done.stderr
+    status, said, stderr, root, _ = fresh_process
+    assert status == 0, stderr[-3000:]
+    assert (root / "trainer" / "checkpoints").is_dir(), stderr[-3000:]
+    assert said["failures in the trainer's folder"] == "0", stderr[-3000:]
+    assert "Malformed experiment" not in stderr
+    assert "user: configured after fit" in stderr
 
 
 def fitted_checkpoint(tmp_path, logger, epochs, ckpt_path=None):
