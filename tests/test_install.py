@@ -33,6 +33,23 @@ def run(args, cwd, **env):
     )
 
 
+@pytest.fixture(scope="module")
+def helps(tmp_path_factory):
+    """``helps("audiotrain", "chords", "--help")``: `python -m` of those arguments, run once for the module
+    in one empty folder (`helps.folder`), as several tests read the same help (a process each: seconds of
+    CPU on a loaded machine)."""
+    folder = tmp_path_factory.mktemp("helps")
+    done = {}
+
+    def helps(*args: str) -> subprocess.CompletedProcess:
+        if args not in done:
+            done[args] = run(["-m", *args], folder)
+        return done[args]
+
+    helps.folder = folder
+    return helps
+
+
 def test_every_mlx_requirement_names_a_version_the_code_runs_on():
     """``mlx>=0.29`` passed ``pip check`` with mlx 0.29 - 0.32.2, on which every recipe crashed in
     ``mx.get_memory_limit``; the extras named ``mlx[cuda13]``, an extra mlx has only from 0.31."""
@@ -207,7 +224,7 @@ def test_a_wheel_built_from_the_sdist_reports_the_commit_the_sdist_was_made_from
     assert _installed_version(wheel, tmp_path / "installed") == f"python -m audiotrain 0.1.0+g{head[:12]}"
 
 
-def test_importing_a_recipes_main_module_starts_nothing(tmp_path):
+def test_importing_a_recipes_main_module_starts_nothing(tmp_path, helps):
     """pydoc, sphinx's autodoc and pkgutil.walk_packages import every module: importing
     ``recipes.chords.__main__`` ran the 38-epoch demo into ./runs, and ``clap.__main__`` the CLAP demo."""
     code = (
@@ -217,7 +234,7 @@ def test_importing_a_recipes_main_module_starts_nothing(tmp_path):
     done = run(["-c", code], tmp_path, AUDIOTRAIN_CACHE_DIR=str(tmp_path / "cache"))
     assert done.returncode == 0 and done.stdout.strip() == "imported", done.stderr
     assert list(tmp_path.iterdir()) == []
-    helped = run(["-m", "audiotrain.recipes.clap", "--help"], tmp_path)  # `python -m` still runs it
+    helped = helps("audiotrain.recipes.clap", "--help")  # `python -m` still runs it
     assert helped.returncode == 0 and "usage: python -m audiotrain.recipes.clap" in helped.stdout
 
 
@@ -344,13 +361,18 @@ def test_version_and_the_name_the_command_was_called_by(monkeypatch, capsys):
 @pytest.mark.parametrize(
     "args", [["chords", "--help"], ["clap", "--run_dir", "x"]], ids=lambda args: " ".join(args)
 )
-def test_the_console_script_runs_the_recipes_as_python_m_does(tmp_path, args):
+def test_the_console_script_runs_the_recipes_as_python_m_does(tmp_path, args, helps):
     """pipx and uv's tools install a package's console scripts only, and `audiotrain` had no recipe: "unknown
     command 'chords'". The output is the same but for the name of the command, `audiotrain chords` (wrapped
     to its length)."""
     recipe, *rest = args
-    direct = run(["-m", f"audiotrain.recipes.{recipe}", *rest], tmp_path)
-    through_audiotrain = run(["-m", "audiotrain", *args], tmp_path)
+    if rest == ["--help"]:  # (the helps test_a_recipes_help_names_the_command_it_was_started_by reads too)
+        start, folder = helps, helps.folder
+    else:
+        folder = tmp_path
+        start = lambda *argv: run(["-m", *argv], folder)  # noqa: E731
+    direct = start(f"audiotrain.recipes.{recipe}", *rest)
+    through_audiotrain = start("audiotrain", *args)
 
     def words(text: str, renamed: bool = False) -> str:
         if renamed:  # (started as `python -m audiotrain`: the console script's words, as the user typed them)
@@ -367,7 +389,7 @@ def test_the_console_script_runs_the_recipes_as_python_m_does(tmp_path, args):
         words(direct.stderr, renamed=True),
     )
     assert "audiotrain.recipes" not in through_audiotrain.stdout + through_audiotrain.stderr
-    assert direct.returncode == (0 if rest == ["--help"] else 2) and list(tmp_path.iterdir()) == []
+    assert direct.returncode == (0 if rest == ["--help"] else 2) and list(folder.iterdir()) == []
 
 
 def test_a_recipe_run_through_the_console_script_sees_the_argv_python_m_gives_it(monkeypatch):
@@ -443,14 +465,14 @@ def test_a_recipe_started_by_the_audiotrain_command_prints_commands_that_run_the
     "command", [["chords"], ["chords", "predict"], ["chords", "cv"], ["clap"], ["clap", "export"]],
     ids=" ".join,
 )  # fmt: skip
-def test_a_recipes_help_names_the_command_it_was_started_by(tmp_path, command):
+def test_a_recipes_help_names_the_command_it_was_started_by(helps, command):
     recipe, *rest = command
-    through_audiotrain = run(["-m", "audiotrain", *command, "--help"], tmp_path)
+    through_audiotrain = helps("audiotrain", *command, "--help")
     assert through_audiotrain.returncode == 0, through_audiotrain.stderr
     usage = " ".join(through_audiotrain.stdout.split()[: len(command) + 4])  # (argparse may wrap after it)
     assert usage == " ".join(["usage:", "python", "-m", "audiotrain", *command])
     assert "audiotrain.recipes" not in through_audiotrain.stdout
-    direct = run(["-m", f"audiotrain.recipes.{recipe}", *rest, "--help"], tmp_path)
+    direct = helps(f"audiotrain.recipes.{recipe}", *rest, "--help")
     assert direct.stdout.startswith(
         f"usage: {' '.join(['python -m', f'audiotrain.recipes.{recipe}', *rest])}"
     )
@@ -572,33 +594,37 @@ def test_stdout_on_a_full_disk_is_one_error_line(tmp_path, args):
     assert done.returncode == 1
 
 
-def test_the_chords_commands_start_without_scipy_signal_or_scipy_fft(tmp_path):
-    """Every chords command, --help and a flag typo too, spent half its start (~0.5 s) importing scipy.signal
-    for a Hann window, as building the default config at import designed the CQT kernels; and ~0.3 s on
-    scipy.fft, which no chords command uses. A config checks its CQT fits below Nyquist without the kernels."""
+@pytest.fixture(scope="module")
+def chords_commands_started(tmp_path_factory):
+    """A fresh process that ran the chords CLI's --help and train --help, then imported the name the CLI
+    takes from CLAP: what it had loaded after each (one process for the two tests that read it)."""
     code = (
         "import sys\nfrom audiotrain.recipes.chords import cli\ncli.main(['--help'])\n"
         "try:\n    cli.main(['train', '--help'])\nexcept SystemExit:\n    pass\n"
         "print('loaded:', *sorted(m for m in ('scipy.signal', 'scipy.fft') if m in sys.modules))\n"
-        "print('kernels designed:', sys.modules['audiotrain.features.cqt']._plan.cache_info().misses)"
+        "print('kernels designed:', sys.modules['audiotrain.features.cqt']._plan.cache_info().misses)\n"
+        "from audiotrain.models.clap import UnsafeCheckpointError\n"
+        "print('of CLAP:', *sorted(m for m in sys.modules if m.startswith('audiotrain.models.clap.')))"
     )
-    done = run(["-c", code], tmp_path)
+    return run(["-c", code], tmp_path_factory.mktemp("chords_commands"))
+
+
+def test_the_chords_commands_start_without_scipy_signal_or_scipy_fft(chords_commands_started):
+    """Every chords command, --help and a flag typo too, spent half its start (~0.5 s) importing scipy.signal
+    for a Hann window, as building the default config at import designed the CQT kernels; and ~0.3 s on
+    scipy.fft, which no chords command uses. A config checks its CQT fits below Nyquist without the kernels."""
+    done = chords_commands_started
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-2:] == ["loaded:", "kernels designed: 0"]
+    assert done.stdout.splitlines()[-3:-1] == ["loaded:", "kernels designed: 0"]
 
 
-def test_the_chords_commands_start_without_clap_s_model(tmp_path):
+def test_the_chords_commands_start_without_clap_s_model(chords_commands_started):
     """Every chords command, --help included, imported CLAP's model, tokenizer and loader (~0.2 s of each
     start, and of each data-parallel rank's): the chords CLI names CLAP's `UnsafeCheckpointError`, and
     importing `audiotrain.models.clap.torch_bin` ran the package's __init__, which imported all of CLAP."""
-    code = (
-        "import sys\nfrom audiotrain.recipes.chords import cli\ncli.main(['--help'])\n"
-        "from audiotrain.models.clap import UnsafeCheckpointError\n"
-        "print('loaded:', *sorted(m for m in sys.modules if m.startswith('audiotrain.models.clap.')))"
-    )
-    done = run(["-c", code], tmp_path)
+    done = chords_commands_started
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == "loaded: audiotrain.models.clap.torch_bin"
+    assert done.stdout.splitlines()[-1] == "of CLAP: audiotrain.models.clap.torch_bin"
 
 
 def test_the_chords_help_prints_before_the_recipe_loads(tmp_path):
@@ -620,7 +646,7 @@ def test_the_chords_help_prints_before_the_recipe_loads(tmp_path):
     assert train_help.returncode == 0 and "--learning_rate" in train_help.stdout, train_help.stderr
 
 
-def test_audiotrain_chords_help_prints_before_the_recipe_loads_too(tmp_path):
+def test_audiotrain_chords_help_prints_before_the_recipe_loads_too(tmp_path, helps):
     """``audiotrain chords --help`` (the console script, ``python -m audiotrain chords``) ran the recipe's
     `cli` module by name, not what ``python -m audiotrain.recipes.chords`` runs, so it still loaded the whole
     recipe (~1 s of CPU) to print its help."""
@@ -635,7 +661,7 @@ def test_audiotrain_chords_help_prints_before_the_recipe_loads_too(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "usage: " in done.stdout and " chords [COMMAND] [options]\n" in done.stdout
     assert done.stdout.splitlines()[-2:] == ["status 0", "loaded:"]
-    clap = run(["-m", "audiotrain", "clap", "--help"], tmp_path)
+    clap = helps("audiotrain", "clap", "--help")
     assert clap.returncode == 0 and "--train.batch_size" in clap.stdout, clap.stderr
 
 
