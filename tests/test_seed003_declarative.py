@@ -224,24 +224,40 @@ def test_the_checkpoint_holds_the_resolved_config_and_either_copy_repeats_it(tmp
         assert create_trainer(TinyNet(), config=file).config == trainer.config
 
 
-def test_seed003_mlflow_run_holds_the_names_the_metrics_and_the_best_checkpoint(tmp_path, monkeypatch):
-    from audiotrain import create_trainer
+@pytest.fixture(scope="module")
+def tracked_runs(tmp_path_factory):
+    """Two quick_test runs of the same settings (config.yaml's learning rate, warmup and patience), each
+    tracked to the MLflow store its run folder holds: one by run.mlflow, one by an MLflowCallback that
+    uploads no models. Three tests read them (each run is a train and a new store's migrations: seconds of
+    CPU). {"run.mlflow" or "MLflowCallback": (trainer, its train's result, a client of its store, its run)}"""
+    from audiotrain import MLflowCallback, MLflowConfig, create_trainer
 
     from mlflow.tracking import MlflowClient
 
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    run_dir = tmp_path / "run"
-    trainer = create_trainer(
-        TinyNet(),
-        "quick_test",
-        mlflow=True,
-        experiment_name="seed003",
-        run_name="first",
-        run_dir=str(run_dir),
+    root = tmp_path_factory.mktemp("tracked_runs")
+    settings = dict(learning_rate=3e-4, warmup_ratio=0.25, patience=7)
+    by_config = dict(mlflow=True, experiment_name="seed003", run_name="first")
+    callback = MLflowCallback(
+        MLflowConfig(experiment_name="no-models", log_models=False, tags={"team": "audio"})
     )
-    result = trainer.train(batches(), batches(seed=1))
-    client = MlflowClient(tracking_uri=f"sqlite:///{run_dir / 'mlflow.db'}")  # the run folder's store
-    (run,) = client.search_runs([client.get_experiment_by_name("seed003").experiment_id])
+    runs = {}
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        for way, tracking, experiment in [
+            ("run.mlflow", by_config, "seed003"),
+            ("MLflowCallback", dict(callbacks=[callback]), "no-models"),
+        ]:
+            run_dir = root / way
+            trainer = create_trainer(TinyNet(), "quick_test", run_dir=str(run_dir), **tracking, **settings)
+            result = trainer.train(batches(), batches(seed=1))
+            client = MlflowClient(tracking_uri=f"sqlite:///{run_dir / 'mlflow.db'}")  # the run folder's store
+            (run,) = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+            runs[way] = trainer, result, client, run
+    return runs
+
+
+def test_seed003_mlflow_run_holds_the_names_the_metrics_and_the_best_checkpoint(tracked_runs):
+    _, result, client, run = tracked_runs["run.mlflow"]
     assert run.info.run_name == "first" and run.info.status == "FINISHED"
     assert "val_loss" in run.data.metrics and run.data.params["trainer/max_epochs"] == "1"
     best = result.best_checkpoint
@@ -250,25 +266,11 @@ def test_seed003_mlflow_run_holds_the_names_the_metrics_and_the_best_checkpoint(
 
 
 @pytest.mark.parametrize("tracking", ["run.mlflow", "MLflowCallback"])
-def test_the_settings_a_declarative_run_trained_with_are_its_mlflow_params(tmp_path, monkeypatch, tracking):
+def test_the_settings_a_declarative_run_trained_with_are_its_mlflow_params(tracked_runs, tracking):
     """The run's settings (config.yaml's: the learning rate, the schedule, patience, batch size) are params
     of its MLflow run, as the recipes' settings are of theirs: MLflow had only the Trainer's flags, so two
     runs of other learning rates looked the same there."""
-    from audiotrain import MLflowCallback, MLflowConfig, create_trainer
-
-    from mlflow.tracking import MlflowClient
-
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    run_dir = tmp_path / "run"
-    settings = dict(learning_rate=3e-4, warmup_ratio=0.25, patience=7, run_dir=str(run_dir))
-    if tracking == "run.mlflow":
-        trainer = create_trainer(TinyNet(), "quick_test", mlflow=True, experiment_name="cfg", **settings)
-    else:
-        callback = MLflowCallback(MLflowConfig(experiment_name="cfg", log_models=False))
-        trainer = create_trainer(TinyNet(), "quick_test", callbacks=[callback], **settings)
-    trainer.train(batches(), batches(seed=1))
-    client = MlflowClient(tracking_uri=f"sqlite:///{run_dir / 'mlflow.db'}")
-    (run,) = client.search_runs([client.get_experiment_by_name("cfg").experiment_id])
+    trainer, _, _, run = tracked_runs[tracking]
     params = run.data.params
     assert params["optimizer/learning_rate"] == "0.0003" and params["scheduler/warmup_ratio"] == "0.25"
     assert params["training/patience"] == "7"
@@ -324,23 +326,9 @@ def test_seed003_mlflow_callback_tracks_the_run_and_registers_its_best_checkpoin
     assert version.tags == {"checkpoint": f"checkpoints/{result.best_checkpoint.name}"}
 
 
-def test_seed003_mlflow_callback_without_models_uploads_no_checkpoint_and_sets_the_tags(
-    tmp_path, monkeypatch
-):
-    from audiotrain import MLflowCallback, MLflowConfig, create_trainer
-
-    from mlflow.tracking import MlflowClient
-
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    run_dir = tmp_path / "run"
-    callback = MLflowCallback(
-        MLflowConfig(experiment_name="no-models", log_models=False, tags={"team": "audio"})
-    )
-    trainer = create_trainer(TinyNet(), "quick_test", callbacks=[callback], run_dir=str(run_dir))
-    result = trainer.train(batches(), batches(seed=1))
+def test_seed003_mlflow_callback_without_models_uploads_no_checkpoint_and_sets_the_tags(tracked_runs):
+    _, result, client, run = tracked_runs["MLflowCallback"]
     assert result.best_checkpoint is not None  # (checkpoints were saved: they stay local)
-    client = MlflowClient(tracking_uri=f"sqlite:///{run_dir / 'mlflow.db'}")
-    (run,) = client.search_runs([client.get_experiment_by_name("no-models").experiment_id])
     assert run.info.status == "FINISHED" and run.data.tags["team"] == "audio"
     assert "best_checkpoint" not in run.data.tags
     assert [a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")] == []
