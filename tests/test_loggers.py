@@ -657,43 +657,19 @@ def test_a_backend_failing_mid_run_warns_once(tmp_path):
     logger.finalize("success")
 
 
-def test_a_tensorboard_disk_filling_up_mid_fit_disables_the_logger_and_the_fit_finishes(tmp_path):
+def test_a_tensorboard_disk_filling_up_mid_fit_disables_the_logger_and_the_fit_finishes(fresh_process):
     # tensorboardX's writer thread died at the first write error; its bounded queue then filled and the next
-    # add_scalar, and finalize in teardown, blocked forever (Ctrl-C did not get out). In a subprocess, so that
-    # a hang fails the test rather than the test session.
-    code = f"""
-import sys, warnings
-sys.path.insert(0, {str(Path(__file__).parent)!r})
-from tasks import TinyClassifier, make_batches, quiet_trainer
-from audiotrain.train.callback import Callback
-from audiotrain.train.loggers import TensorBoardLogger
-from tensorboardX.record_writer import RecordWriter
-
-def disk_full(self, data):
-    raise OSError(28, "No space left on device")
-
-class FillTheDisk(Callback):
-    def on_train_epoch_end(self, trainer, *args):
-        RecordWriter.write = disk_full
-
-logger = TensorBoardLogger({str(tmp_path)!r}, flush_secs=1)
-trainer = quiet_trainer({str(tmp_path)!r}, max_epochs=4, logger=logger, callbacks=[FillTheDisk()],
-                        log_every_n_steps=1)
-with warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter("always")
-    trainer.fit(TinyClassifier(), make_batches(160), make_batches(32, seed=1))
-print("epochs", trainer.current_epoch, "disabled", logger.disabled, "experiment", bool(logger.experiment))
-print(*[str(w.message) for w in caught], sep="\\n")
-"""
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    assert lines[0] == "epochs 4 disabled True experiment False"
-    assert lines[1:] == [
+    # add_scalar, and finalize in teardown, blocked forever (Ctrl-C did not get out). In a fresh process (its
+    # last part: every TensorBoard write fails from there on), so that a hang fails the test rather than the
+    # test session.
+    status, said, stderr, _, _ = fresh_process
+    assert status == 0, stderr[-3000:]
+    assert said["disk full"] == "epochs 4 disabled True experiment False"
+    assert json.loads(said["warnings of the full disk"]) == [
         "TensorBoardLogger failed in log_metrics (OSError: [Errno 28] No space left on device); training "
         "goes on, it is disabled for this run."
     ]
-    assert "Exception in thread" not in done.stderr
+    assert "Exception in thread" not in stderr
 
 
 # ------------------------------------------------------------------ MLflow
@@ -706,11 +682,13 @@ def mlflow_store(tmp_path_factory):
     return folder, f"sqlite:///{folder / 'mlflow.db'}"
 
 
-# What five tests check of a fresh Python process: its imports, its exit hooks, MLflow's first store
-# creation and its root logger. One process serves them all (each of them started its own, importing MLX,
-# MLflow and a Trainer: seconds of CPU each); each part prints its own lines, each test reads its part's.
+# What seven tests check of a fresh Python process: its imports, its exit hooks, MLflow's first store
+# creation (in a folder not made yet), its root logger, and a TensorBoard writer that fails for good.
+# One process serves them all (each of them started its own, or a new store in the test process, importing
+# MLX, MLflow, W&B or TensorBoard and fitting: seconds of CPU each); each part prints its own lines, each
+# test reads its part's.
 FRESH_PROCESS = """
-import sys, warnings
+import json, sys, warnings
 sys.path.insert(0, {tests!r})
 with warnings.catch_warnings():  # (SQLAlchemy's deprecation warns once a process, at MLflow's store import)
     warnings.simplefilter("error", DeprecationWarning)
@@ -719,7 +697,7 @@ with warnings.catch_warnings():  # (SQLAlchemy's deprecation warns once a proces
     from tasks import TinyClassifier, make_batches, quiet_trainer
     from audiotrain.train.loggers import MLflowLogger
 
-    logger = MLflowLogger(tracking_uri={root!r} + "/mlflow.db")
+    logger = MLflowLogger(tracking_uri={store!r})  # (in a folder not made yet)
     trainer = quiet_trainer({root!r} + "/fit", max_epochs=1, logger=logger, log_every_n_steps=1)
     trainer.fit(TinyClassifier(), make_batches(32))
     print("failures:", logger.failures)
@@ -752,6 +730,28 @@ trainer.fit(TinyClassifier(), make_batches(32))
 logging.basicConfig(level=logging.INFO, format="user: %(message)s")
 logging.getLogger("app").info("configured after fit")
 print("failures in the trainer's folder:", in_trainer.failures)
+
+# (last of all: from the first epoch's end on, every TensorBoard write fails, as on a full disk)
+from audiotrain.train.callback import Callback
+from audiotrain.train.loggers import TensorBoardLogger
+from tensorboardX.record_writer import RecordWriter
+
+def disk_full(self, data):
+    raise OSError(28, "No space left on device")
+
+class FillTheDisk(Callback):
+    def on_train_epoch_end(self, trainer, *args):
+        RecordWriter.write = disk_full
+
+board = TensorBoardLogger({root!r} + "/tensorboard", flush_secs=1)
+trainer = quiet_trainer({root!r} + "/tensorboard", max_epochs=4, logger=board, callbacks=[FillTheDisk()],
+                        log_every_n_steps=1)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    trainer.fit(TinyClassifier(), make_batches(160), make_batches(32, seed=1))
+print("disk full:", "epochs", trainer.current_epoch, "disabled", board.disabled,
+      "experiment", bool(board.experiment))
+print("warnings of the full disk:", json.dumps([str(w.message) for w in caught]))
 """
 
 
@@ -759,7 +759,7 @@ print("failures in the trainer's folder:", in_trainer.failures)
 def fresh_process(tmp_path_factory):
     """FRESH_PROCESS run: its exit status, {part: the line it printed}, stderr, its folder and store."""
     root = tmp_path_factory.mktemp("fresh_process")
-    store = f"sqlite:///{root / 'mlflow.db'}"  # (the file part A makes, as B and MLflow's client name it)
+    store = f"sqlite:///{root / 'new' / 'sub' / 'ml.db'}"
     code = FRESH_PROCESS.format(tests=str(Path(__file__).parent), root=str(root), store=store)
     env = {**os.environ, "WANDB_DATA_DIR": str(root / "wandb-data")}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
@@ -2391,13 +2391,14 @@ def test_a_custom_logger_written_for_lightning_with_rank_zero_experiment_runs_on
 
 
 @pytest.mark.timeout(300)  # (MLflow 2 retried the store it could not open for about 55 minutes)
-def test_an_mlflow_database_in_a_folder_not_made_yet_is_made_with_every_declared_mlflow(tmp_path):
+def test_an_mlflow_database_in_a_folder_not_made_yet_is_made_with_every_declared_mlflow(fresh_process):
     # mlflow-skinny 2.10 (the declared minimum) did not make the database's folder: the run waited
     # "SQLAlchemy engine could not be created ... retried in 25.5 seconds" and on; MLflow 3 makes it.
-    logger = MLflowLogger(tracking_uri=f"sqlite:///{tmp_path / 'new' / 'sub' / 'ml.db'}")
-    logger.log_metrics({"loss": 1.0}, step=1)
-    logger.finalize("success")
-    assert logger.run_id is not None and (tmp_path / "new" / "sub" / "ml.db").is_file()
+    # (fresh_process's first MLflowLogger tracks to a store in such a folder, new/sub/ml.db)
+    status, said, stderr, root, _ = fresh_process
+    assert status == 0, stderr[-3000:]
+    assert said["failures"] == "0" and said["new store"].split()[0] == "FINISHED", stderr[-3000:]
+    assert (root / "new" / "sub" / "ml.db").is_file()
 
 
 def test_an_mlflow_sqlite_uri_without_a_file_is_refused_naming_the_form_it_takes():
