@@ -13,6 +13,7 @@ from audiotrain.train.schedulers import WarmupCosineScheduler
 from audiotrain.train.step import trainable_names
 
 import mlx.core as mx
+import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
 import pytest
@@ -556,6 +557,39 @@ def test_a_datamodule_gets_its_trainer_back_and_a_failing_sweep_puts_the_module_
         assert "learning-rate sweep of Tuner.lr_find" in "".join(raised.value.__notes__)
     after = weights(failing)
     assert all(np.array_equal(after[k], before[k]) for k in before) and failing._trainer is None
+
+
+def test_a_rate_kept_in_the_datamodules_hparams_gets_the_suggestion(tmp_path, capsys):
+    # Lightning 2.6.6 looks for the rate in the datamodule's save_hyperparameters() too: with a module that
+    # keeps none, its Tuner(trainer).lr_find(model, datamodule=dm) wrote its suggestion to dm.hparams["lr"]
+    # (0.01 -> 0.0178 on its sweep of the same job) and raised nothing.
+    class Batches(audiotrain.DataModule):
+        def __init__(self):
+            super().__init__()
+            self.save_hyperparameters({"lr": 0.01})
+
+        def train_dataloader(self):
+            return make_batches(128)
+
+    class NoRate(TrainModule):  # (its rate is the datamodule's)
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 3)
+
+        def compute_loss(self, batch):
+            x, y = batch
+            return mx.mean(nn.losses.cross_entropy(self.fc(x), y))
+
+        def configure_optimizers(self):
+            return optim.SGD(learning_rate=self.trainer.datamodule.hparams.lr)
+
+    data, module = Batches(), NoRate()
+    trainer = quiet_trainer(tmp_path, enable_progress_bar=True, max_epochs=1)
+    finder = Tuner(trainer).lr_find(module, datamodule=data, min_lr=1e-4, max_lr=0.1, num_training=20)
+    assert dict(data.hparams) == {"lr": finder.suggestion()} and finder.suggestion() != 0.01
+    assert f"lr set to {finder.suggestion():.3g} (datamodule.hparams['lr'])" in capsys.readouterr().err
+    trainer.fit(module, datamodule=data)  # (the next fit trains at it)
+    assert trainer.learning_rate() == pytest.approx(finder.suggestion(), rel=1e-6)
 
 
 def test_a_method_named_lr_is_no_place_for_the_suggestion(tmp_path):

@@ -22,6 +22,7 @@ import copy
 import math
 import numbers
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 from audiotrain._warning_filters import ignoring_warnings
@@ -164,7 +165,7 @@ class Tuner:
         finder._stopped_early = sweep.stopped
         lr = _update_lr(finder, holders, sweep.optimizer_rate) if holders else None
         if trainer.enable_progress_bar:
-            trainer._note(_outcome(finder, num_training, holders, lr))
+            trainer._note(_outcome(finder, num_training, holders, lr, model))
         return finder
 
     def scale_batch_size(self, *args: Any, **kwargs: Any) -> int | None:
@@ -292,8 +293,9 @@ class _ModuleSnapshot:
 
 def _lr_holders(module: TrainModule, datamodule: Any, attr_name: str) -> list[tuple[Any, str, bool]]:
     """Where the learning rate is written (Lightning's `lightning_setattr`): the module (an attribute),
-    `module.hparams` (a key) and the datamodule (an attribute), each that has the name. Refused where
-    none has it, naming what was looked for. Returns (holder, name, whether it is a key) for each."""
+    `module.hparams` (a key), the datamodule (an attribute) and its `hparams` (a key), each that has the
+    name. Refused where none has it, naming what was looked for. Returns (holder, name, whether it is a
+    key) for each."""
     names = (attr_name,) if attr_name else _LR_NAMES
     for name in names:
         holders = [(module, name, False)] if _has_attribute(module, name) else []
@@ -301,10 +303,14 @@ def _lr_holders(module: TrainModule, datamodule: Any, attr_name: str) -> list[tu
             holders.append((module.hparams, name, True))
         if datamodule is not None and _has_attribute(datamodule, name):
             holders.append((datamodule, name, False))
+        # (Lightning looks in the datamodule's save_hyperparameters() too)
+        dm_hparams = getattr(datamodule, "hparams", None) if datamodule is not None else None
+        if isinstance(dm_hparams, Mapping) and name in dm_hparams:
+            holders.append((dm_hparams, name, True))
         if holders:
             return holders
     looked_for = " or ".join(repr(n) for n in names)
-    where = "model, model.hparams" + (" or the datamodule" if datamodule is not None else "")
+    where = "model, model.hparams" + (", the datamodule or its hparams" if datamodule is not None else "")
     hint = "" if attr_name else "; name yours with lr_find(attr_name=...)"
     raise AttributeError(
         f"Tuner.lr_find(update_attr=True): found no learning-rate attribute {looked_for} in {where}{hint}, "
@@ -317,7 +323,9 @@ def _has_attribute(holder: Any, name: str) -> bool:
     return hasattr(holder, name) and not callable(getattr(holder, name))
 
 
-def _outcome(finder: LRFinder, num_training: int, holders: list[tuple[Any, str, bool]], lr: Any) -> str:
+def _outcome(
+    finder: LRFinder, num_training: int, holders: list[tuple[Any, str, bool]], lr: Any, model: TrainModule
+) -> str:
     """lr_find's last line: how far the sweep went and what it set (Lightning logs "Learning rate set to")."""
     steps = len(finder.results["lr"])
     if finder._stopped_early:
@@ -335,7 +343,7 @@ def _outcome(finder: LRFinder, num_training: int, holders: list[tuple[Any, str, 
 
     def place(holder: Any, key: str, is_key: bool) -> str:
         if is_key:
-            return f"model.hparams[{key!r}]"
+            return f"{'model' if holder is model.hparams else 'datamodule'}.hparams[{key!r}]"
         return f"{'model' if isinstance(holder, TrainModule) else 'datamodule'}.{key}"
 
     where = ", ".join(place(*holder) for holder in holders)
