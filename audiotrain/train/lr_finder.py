@@ -193,8 +193,9 @@ class LRSweep(Callback):
     by ``1 - beta ** (n + 1)``, which halves the first points). With `early_stop_threshold` the sweep
     stops after a step whose smoothed loss exceeds the threshold times the best so far, or is not finite
     (a loss that turned NaN stays NaN in the average; Lightning would run the remaining steps on it).
-    With gradient accumulation a step's loss is the mean over its window (Lightning's is its last
-    micro-batch's).
+    With gradient accumulation a step's loss is the mean over its window, and a short window at an epoch's
+    end is a step too (Lightning 2.6's is its last micro-batch's loss divided by the accumulation, and it
+    leaves that short window's step out of its results while its rate moves on).
 
     Under data parallel the loss is averaged over the ranks before it is smoothed, so every rank records
     the same curve, stops at the same step and suggests the same rate; their weights stay equal through
