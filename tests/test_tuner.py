@@ -454,7 +454,12 @@ def test_refusals_of_what_the_sweep_needs(tmp_path):
         AttributeError, match="no learning-rate attribute 'lr' or 'learning_rate'.*attr_name="
     ):
         tuner.lr_find(nameless, make_batches(32))
-    with pytest.raises(AttributeError, match="attribute 'peak_lr' in model, model.hparams"):
+    # (Lightning 2.6.6: "The attribute name for the learning rate was set to peak_lr, but could not find this
+    # as a field in `model` or `model.hparams`.")
+    with pytest.raises(
+        AttributeError,
+        match="attribute 'peak_lr' in model or model.hparams; check the spelling of attr_name='peak_lr', or",
+    ):
         tuner.lr_find(TinyClassifier(), make_batches(32), attr_name="peak_lr")
     with pytest.raises(TypeError, match="Tuner\\(trainer\\): expected an audiotrain Trainer"):
         Tuner(None)

@@ -310,8 +310,16 @@ def _lr_holders(module: TrainModule, datamodule: Any, attr_name: str) -> list[tu
         if holders:
             return holders
     looked_for = " or ".join(repr(n) for n in names)
-    where = "model, model.hparams" + (", the datamodule or its hparams" if datamodule is not None else "")
-    hint = "" if attr_name else "; name yours with lr_find(attr_name=...)"
+    where = (
+        "model, model.hparams, the datamodule or its hparams"
+        if datamodule is not None
+        else "model or model.hparams"
+    )
+    hint = (
+        f"; check the spelling of attr_name={attr_name!r}"
+        if attr_name
+        else "; name yours with lr_find(attr_name=...)"
+    )
     raise AttributeError(
         f"Tuner.lr_find(update_attr=True): found no learning-rate attribute {looked_for} in {where}{hint}, "
         "or pass update_attr=False and read lr_finder.suggestion()"
