@@ -1307,6 +1307,36 @@ def test_lr_schedulers_is_none_without_a_schedule_as_in_lightning(tmp_path):
     assert seen[0] is None and "nothing to step by hand" in seen[1]
 
 
+def test_lr_schedulers_with_a_configured_reduce_on_plateau_is_refused_not_none(tmp_path):
+    """With {"lr_scheduler": {"scheduler": ReduceLROnPlateau(...), "monitor": ...}}, Lightning 2.6.6's
+    self.lr_schedulers() is that ReduceLROnPlateau (type name "ReduceLROnPlateau", automatic and manual
+    optimization alike); here it was None, so a port's `self.lr_schedulers().step(metric)` in
+    on_train_epoch_end raised "AttributeError: 'NoneType' object has no attribute 'step'". The Trainer
+    steps it as a callback: the call is refused saying so."""
+    from audiotrain.train.callbacks import ReduceLROnPlateau
+
+    seen = []
+
+    class Plateau(TinyClassifier):
+        def configure_optimizers(self):
+            plateau = ReduceLROnPlateau(mode="min", factor=0.5, patience=0)
+            return {
+                "optimizer": optim.SGD(learning_rate=0.1),
+                "lr_scheduler": {"scheduler": plateau, "monitor": "train_loss"},
+            }
+
+        def on_train_epoch_end(self):
+            try:
+                seen.append(self.lr_schedulers())
+            except TypeError as err:
+                seen.append(str(err))
+
+    trainer(tmp_path, max_epochs=1).fit(Plateau(), make_batches())
+    assert isinstance(seen[0], str), seen
+    assert "ReduceLROnPlateau" in seen[0] and "monitor='train_loss'" in seen[0]
+    assert "nothing to step by hand" in seen[0] and "param_groups[0]['lr']" in seen[0]
+
+
 def test_an_optimizerconfig_inside_lightnings_dict_is_refused_saying_to_return_it_itself(tmp_path):
     """{"optimizer": OptimizerConfig(multi, clip_each_group=True)} said "OptimizerConfig.optimizer must be an
     mlx.optimizers.Optimizer instance ..., got OptimizerConfig", naming neither the method nor the fix."""

@@ -1162,8 +1162,19 @@ class TrainModule(nn.Module):
     def lr_schedulers(self) -> None:
         """Lightning's handle for stepping schedules by hand: None where the optimizer the Trainer steps has
         no schedule (Lightning's None without schedulers: a port's `if sch is not None: sch.step()` skips it);
-        refused where it has one (the update steps it) or before there is an optimizer (not known yet)."""
+        refused where it has one (the update steps it), where configure_optimizers gave a ReduceLROnPlateau
+        (the Trainer steps it as a callback) or before there is an optimizer (not known yet)."""
         optimizer = self._trainer.optimizer if self._trainer is not None else None
+        plateau = getattr(self._trainer, "_configured_plateau", None)
+        if plateau is not None:
+            # (None here was Lightning's "no scheduler": a port's `sch.step(metric)` then raised a bare
+            # AttributeError, where Lightning 2.6.6 gives the ReduceLROnPlateau.)
+            raise TypeError(
+                f"{type(self).__name__}.lr_schedulers(): the ReduceLROnPlateau that configure_optimizers "
+                f"returned (monitor={plateau.monitor!r}) runs as a callback: the Trainer steps it at the "
+                "training epochs' ends, so there is nothing to step by hand (a second step would lower the "
+                "rate again); read the rate the next update uses with self.optimizers().param_groups[0]['lr']"
+            )
         if optimizer is not None and not any(part._schedulers for part in _optimizers_in(optimizer)):
             return None
         raise TypeError(
