@@ -1307,6 +1307,31 @@ def test_lr_schedulers_is_none_without_a_schedule_as_in_lightning(tmp_path):
     assert seen[0] is None and "nothing to step by hand" in seen[1]
 
 
+def test_lr_schedulers_is_none_where_the_trainer_has_no_optimizer_as_in_lightning(tmp_path):
+    """Lightning 2.6.6's self.lr_schedulers() is None in setup (before configure_optimizers) and all
+    through a validate without fit, whatever configure_optimizers would return. Here both said "TypeError:
+    ...lr_schedulers(): a schedule here is the optimizer's learning rate ... nothing to step by hand", in a
+    validate-only run that has no optimizer at all. A module no Trainer has is still refused."""
+    seen = []
+
+    class Scheduled(TinyClassifier):
+        def setup(self, stage):
+            seen.append((f"setup {stage}", self.lr_schedulers()))
+
+        def on_validation_epoch_end(self):
+            seen.append(("on_validation_epoch_end", self.lr_schedulers()))
+
+        def configure_optimizers(self):
+            return [optim.SGD(learning_rate=0.0)], [StepLRScheduler(0.1, 1, 0.5)]
+
+    trainer(tmp_path, max_epochs=1).validate(Scheduled(), make_batches())
+    assert seen == [("setup validate", None), ("on_validation_epoch_end", None)]
+    seen.clear()
+    with pytest.raises(TypeError, match="nothing to step by hand"):  # (a fit's validation: it has one)
+        trainer(tmp_path, max_epochs=1).fit(Scheduled(), make_batches(), make_batches())
+    assert seen == [("setup fit", None)]
+
+
 def test_lr_schedulers_with_a_configured_reduce_on_plateau_is_refused_not_none(tmp_path):
     """With {"lr_scheduler": {"scheduler": ReduceLROnPlateau(...), "monitor": ...}}, Lightning 2.6.6's
     self.lr_schedulers() is that ReduceLROnPlateau (type name "ReduceLROnPlateau", automatic and manual

@@ -1162,8 +1162,10 @@ class TrainModule(nn.Module):
     def lr_schedulers(self) -> None:
         """Lightning's handle for stepping schedules by hand: None where the optimizer the Trainer steps has
         no schedule (Lightning's None without schedulers: a port's `if sch is not None: sch.step()` skips it);
-        refused where it has one (the update steps it), where configure_optimizers gave a ReduceLROnPlateau
-        (the Trainer steps it as a callback) or before there is an optimizer (not known yet)."""
+        refused where it has one (the update steps it) or where configure_optimizers gave a ReduceLROnPlateau
+        (the Trainer steps it as a callback). None too, as Lightning's, where the Trainer has no optimizer (a
+        `validate`, `test` or `predict` without `fit`; `setup` before configure_optimizers); refused on a
+        module no Trainer has (Lightning's "not attached to a Trainer")."""
         optimizer = self._trainer.optimizer if self._trainer is not None else None
         plateau = getattr(self._trainer, "_configured_plateau", None)
         if plateau is not None:
@@ -1175,6 +1177,10 @@ class TrainModule(nn.Module):
                 "training epochs' ends, so there is nothing to step by hand (a second step would lower the "
                 "rate again); read the rate the next update uses with self.optimizers().param_groups[0]['lr']"
             )
+        if self._trainer is not None and optimizer is None:
+            # (No optimizer, so no schedule: Lightning 2.6.6 gives None there; this said "a schedule here is
+            # the optimizer's learning rate" in a validate-only run.)
+            return None
         if optimizer is not None and not any(part._schedulers for part in _optimizers_in(optimizer)):
             return None
         raise TypeError(
