@@ -12,7 +12,7 @@ import mlx.optimizers as optim
 import numpy as np
 import pytest
 from exactness import ON_GPU, assert_same_numbers, same_values
-from mlx.utils import tree_flatten, tree_unflatten
+from mlx.utils import tree_flatten, tree_map, tree_unflatten
 from reference import require
 from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer, weights
 
@@ -1168,3 +1168,82 @@ def test_a_count_kept_on_the_module_in_a_compiled_step_is_warned_of(tmp_path, co
             warnings.simplefilter("error", UserWarning)
             fit()
         assert module.seen == 32 and module.train_seen == 32
+
+
+def _gan_batch_and_weights():
+    """One batch of 4 and the initial weights of a generator Linear(3, 2) and discriminator Linear(2, 1),
+    as /tmp/s78/ldiffmanual/common.py drew them for the Lightning 2.6.6 comparison."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 3)).astype(np.float32)
+    y = rng.standard_normal((16, 2)).astype(np.float32)
+    gen_w = (rng.standard_normal((2, 3)) * 0.5).astype(np.float32)
+    gen_b = (rng.standard_normal((2,)) * 0.1).astype(np.float32)
+    disc_w = (rng.standard_normal((1, 2)) * 0.5).astype(np.float32)
+    return (mx.array(x[:4]), mx.array(y[:4])), (gen_w, gen_b, disc_w, np.zeros((1,), np.float32))
+
+
+class _Gan(TrainModule):
+    """The generator's loss (the discriminator fooled, plus fitting y) and the discriminator's (y real, the
+    generator's output fake), as one loss for a MultiOptimizer (README's GAN); `toggle` says how the
+    generator's term is kept from the discriminator, and the discriminator's from the generator."""
+
+    def __init__(self, toggle):
+        super().__init__()
+        gen_w, gen_b, disc_w, disc_b = _gan_batch_and_weights()[1]
+        self.gen, self.disc, self.toggle = nn.Linear(3, 2), nn.Linear(2, 1), toggle
+        self.gen.update({"weight": mx.array(gen_w), "bias": mx.array(gen_b)})
+        self.disc.update({"weight": mx.array(disc_w), "bias": mx.array(disc_b)})
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        ones, zeros = mx.ones((x.shape[0], 1)), mx.zeros((x.shape[0], 1))
+        mse = lambda a, b: mx.mean((a - b) ** 2)  # noqa: E731
+        fake = self.gen(x)
+        if self.toggle == "stop_gradient":
+            weights = self.disc.parameters()
+            self.disc.update(tree_map(mx.stop_gradient, weights))
+            g_loss = mse(self.disc(fake), ones) + mse(fake, y)
+            self.disc.update(weights)
+            d_loss = mse(self.disc(y), ones) + mse(self.disc(mx.stop_gradient(fake)), zeros)
+        else:  # Lightning's toggle_optimizer ported as freezing
+            self.disc.freeze()
+            g_loss = mse(self.disc(fake), ones) + mse(fake, y)
+            self.disc.unfreeze()
+            self.gen.freeze()
+            d_loss = mse(self.disc(y), ones) + mse(self.disc(fake), zeros)
+            self.gen.unfreeze()
+        return g_loss + d_loss
+
+    def configure_optimizers(self):
+        sgd = [optim.SGD(learning_rate=0.1), optim.SGD(learning_rate=0.05)]
+        return optim.MultiOptimizer(sgd, [lambda path, _: path.startswith("gen.")])
+
+
+@pytest.mark.parametrize("compile_", [True, False])
+def test_freezing_inside_the_training_step_warns_that_it_stops_no_gradient(tmp_path, compile_):
+    """Lightning's toggle_optimizer ported as self.disc.freeze() ... unfreeze() around the generator's loss
+    (and the generator's around the discriminator's) stopped no gradient, compiled or not: the generator's
+    loss trained the discriminator too, without a word. It now warns, naming the call; README's port with
+    mx.stop_gradient gives Lightning 2.6.6's weights after the first step (a manual-optimization GAN:
+    generator stepped, then discriminator on the detached fake, SGD 0.1 and 0.05)."""
+    batch = _gan_batch_and_weights()[0]
+    lightning = [  # Lightning 2.6.6: gen.weight, gen.bias, disc.weight, disc.bias after step 1
+        [[0.08797827, -0.33458084, -0.14280468], [-0.32643467, -0.48718911, 0.24104026]],
+        [0.00570798, 0.28982064],
+        [[-0.34257996, 0.72699612]],
+        [0.07183524],
+    ]
+    port = _Gan("stop_gradient")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # (the port that works says nothing)
+        trainer(tmp_path, max_epochs=1, compile=compile_).fit(port, [batch])
+    got = [port.gen.weight, port.gen.bias, port.disc.weight, port.disc.bias]
+    for value, expected in zip(got, lightning):
+        np.testing.assert_allclose(np.array(value), np.array(expected, np.float32), rtol=1e-5)
+
+    frozen = _Gan("freeze")
+    with pytest.warns(
+        UserWarning, match=r"_Gan.training_step called self.disc.freeze\(\) while the step ran"
+    ):
+        trainer(tmp_path / "freeze", max_epochs=1, compile=compile_).fit(frozen, [batch])
+    assert not np.allclose(np.array(frozen.disc.weight), np.array(lightning[2]), rtol=1e-3)  # (as before)

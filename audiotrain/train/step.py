@@ -213,6 +213,58 @@ def set_trainable(module: nn.Module, names: frozenset[str]) -> None:
         )
 
 
+class _FreezingNoted:
+    """Warn, once per model, of `freeze()` / `unfreeze()` called on the model or one of its submodules while
+    the training step runs: its gradients are of the parameters trainable as it started (value_and_grad
+    has them already), so Lightning's toggle_optimizer ported as `self.disc.freeze()` ... `unfreeze()`
+    around the generator's loss stops nothing, and that loss trains the discriminator too, without a word
+    (compiled or not). A warning: an unpaired call does change what trains, from the next epoch start.
+    (A class, not contextlib's: the warning then names the user's line, not contextlib's.)"""
+
+    def __init__(self, module: nn.Module, where: str) -> None:
+        self.module, self.where = module, where
+        self.calls: list[tuple[str, nn.Module]] = []
+        self.originals: tuple[Callable, Callable] | None = None
+
+    def _noted(self, original: Callable, verb: str) -> Callable:
+        def call(sub: nn.Module, *args: Any, **kwargs: Any) -> Any:
+            self.calls.append((verb, sub))
+            return original(sub, *args, **kwargs)
+
+        return call
+
+    def __enter__(self) -> None:
+        if vars(self.module).get("_freezing_in_step_said"):
+            return
+        # (MLX's own layers and TrainModule's freeze reach these through super(): one patch sees them all)
+        self.originals = nn.Module.freeze, nn.Module.unfreeze
+        nn.Module.freeze = self._noted(self.originals[0], "freeze")
+        nn.Module.unfreeze = self._noted(self.originals[1], "unfreeze")
+
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
+        if self.originals is None:
+            return
+        nn.Module.freeze, nn.Module.unfreeze = self.originals
+        if kind is not None or not self.calls:
+            return
+        # The model's own modules only: a layer built inside the step freezes its own in __init__ (BatchNorm).
+        names = {id(sub): name for name, sub in self.module.named_modules()}
+        ours = [(verb, names[id(sub)]) for verb, sub in self.calls if id(sub) in names]
+        if not ours:
+            return
+        object.__setattr__(self.module, "_freezing_in_step_said", True)
+        verb, name = ours[0]
+        warnings.warn(
+            f"{self.where} called {'self.' + name if name else 'self'}.{verb}() while the step ran: the "
+            "step's gradients are of the parameters trainable as it started, so freezing inside it stops no "
+            "gradient (a generator's loss still trains the discriminator, as it would without Lightning's "
+            "toggle_optimizer). Keep a loss term from a network with mx.stop_gradient (the discriminator's "
+            "weights under it for the generator's term: README, 'Coming from PyTorch Lightning', GAN), or "
+            "change what trains in on_train_epoch_start",
+            stacklevel=user_stacklevel(),
+        )
+
+
 def _warn_of_written_parameters(module: nn.Module, given: Any, where: str) -> None:
     """A trainable parameter the step itself assigned (`self.h = new_hidden`, an RNN's state carried between
     truncated-BPTT chunks) is put back to the weights after the step and moved by the optimizer: the value
@@ -622,7 +674,7 @@ class TrainStep:
             # (cast=False: the metrics are cast to float32 after value_and_grad: `as_float32` says why)
             logs = StepLogs("train", where, lambda: module.batch_size(batch), cast=False)
             numbers = _numbers_held(module) if self.config.compile else None
-            with module._collect_logs(logs):
+            with module._collect_logs(logs), _FreezingNoted(module, where):
                 if precision == "bf16-mixed":
                     # Forward and backward in bf16 on a bf16 copy; gradients flow back through the
                     # cast, so they arrive in float32 for the float32 master weights.
