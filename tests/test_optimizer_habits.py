@@ -9,12 +9,13 @@ import warnings
 from pathlib import Path
 
 import audiotrain  # noqa: F401  (loads the BLAS before mlx)
-from audiotrain import OptimizerConfig
+from audiotrain import OptimizerConfig, TrainModule
 from audiotrain.train.callbacks import LearningRateMonitor
 from audiotrain.train.loggers import CSVLogger
 from audiotrain.train.schedulers import StepLRScheduler
 
 import mlx.core as mx
+import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
 import pytest
@@ -286,6 +287,76 @@ def test_param_groups_lr_read_in_a_hook_is_the_rate_of_the_coming_update(
     assert seen["batch"] == pytest.approx(at_batch_starts, rel=1e-7)
     assert seen["epoch_end"] == pytest.approx(at_epoch_ends, rel=1e-7)
     assert module.optimizers().param_groups[0]["lr"] == pytest.approx(at_epoch_ends[-1], rel=1e-7)
+
+
+def _warm_up_job():
+    """4 batches of 4 and a Linear(3, 2)'s initial weights, as /tmp/s78/ldiffmanual/common.py drew them
+    for the Lightning 2.6.6 comparison."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 3)).astype(np.float32)
+    y = rng.standard_normal((16, 2)).astype(np.float32)
+    w = (rng.standard_normal((2, 3)) * 0.5).astype(np.float32)
+    b = (rng.standard_normal((2,)) * 0.1).astype(np.float32)
+    batches = [(mx.array(x[i : i + 4]), mx.array(y[i : i + 4])) for i in range(0, 16, 4)]
+    return batches, w, b
+
+
+class _WarmsUp(TrainModule):
+    """Lightning's warm-up by hand: every group's "lr" set to 0.1 * min(1, (global_step + 1) / 2), in
+    `where` ("training_step" as Lightning's manual-optimization habit, or "on_train_batch_start")."""
+
+    def __init__(self, where, via="module"):
+        super().__init__()
+        _, w, b = _warm_up_job()
+        self.net, self.where, self.via, self._rates = nn.Linear(3, 2), where, via, []
+        self.net.update({"weight": mx.array(w), "bias": mx.array(b)})
+
+    def _warm_up(self):
+        # (self.trainer.optimizers[0]: Lightning's other way to the groups)
+        optimizer = self.optimizers() if self.via == "module" else self.trainer.optimizers[0]
+        for group in optimizer.param_groups:
+            group["lr"] = 0.1 * min(1.0, (self.trainer.global_step + 1) / 2)
+
+    def on_train_batch_start(self, batch, batch_idx):
+        if self.where == "on_train_batch_start":
+            self._warm_up()
+
+    def training_step(self, batch, batch_idx):
+        if self.where == "training_step":
+            self._warm_up()
+        x, y = batch
+        return mx.mean((self.net(x) - y) ** 2)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self._rates.append(self.optimizers().param_groups[0]["lr"])
+
+    def configure_optimizers(self):
+        return optim.SGD(learning_rate=0.1)
+
+
+@pytest.mark.parametrize(
+    "where, compile_",
+    [("on_train_batch_start", True), ("on_train_batch_start", False), ("training_step", False)],
+)
+def test_a_warm_up_set_by_hand_gives_lightnings_rates_and_weights(tmp_path, where, compile_):
+    # Lightning 2.6.6, the rate set in training_step (manual or automatic optimization alike): the rates
+    # read after each of the 4 steps, and the weights after them (weight row by row, then bias).
+    lightning_rates = [0.05, 0.1, 0.1, 0.1]
+    lightning_weights = [0.12204288, -0.37290597, -0.0515933, -0.40191254, -0.39113051, 0.3413218]
+    lightning_bias = [0.1858424, 0.05608549]
+    module = _WarmsUp(where)
+    quiet_trainer(tmp_path, max_epochs=1, compile=compile_).fit(module, _warm_up_job()[0])
+    assert module._rates == pytest.approx(lightning_rates, rel=1e-6)
+    np.testing.assert_allclose(np.array(module.net.weight).ravel(), lightning_weights, rtol=1e-5)
+    np.testing.assert_allclose(np.array(module.net.bias), lightning_bias, rtol=1e-5)
+
+
+@pytest.mark.parametrize("via", ["module", "trainer"])
+def test_a_rate_set_inside_a_compiled_step_is_refused(tmp_path, via):
+    # In the compiled step the rate set in training_step was the trace's at every step: rates 0.05, 0.05,
+    # 0.05, 0.05 after the 4 steps, where Lightning 2.6.6 (and compile=False) give 0.05, 0.1, 0.1, 0.1.
+    with pytest.raises(TypeError, match=r"\['lr'\] = 0.05 inside a compiled step: .*on_train_batch_start"):
+        quiet_trainer(tmp_path, max_epochs=1).fit(_WarmsUp("training_step", via), _warm_up_job()[0])
 
 
 def test_param_groups_lr_read_in_a_hook_is_the_rate_given_as_lightnings(tmp_path):

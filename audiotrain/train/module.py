@@ -600,12 +600,15 @@ class LightningOptimizer:
     (`step()`, `zero_grad()`, `toggle_model()`) are refused, saying why; MLX's step counter is
     `.optimizer.step`. A learning rate that is a schedule cannot be set (the next update would undo it),
     nor one rate for a MultiOptimizer whose groups' rates differ (set each of its `optimizers`', which
-    come through this wrapper too)."""
+    come through this wrapper too), nor one inside a compiled step (the trace's rate would be every
+    step's)."""
 
-    def __init__(self, optimizer: optim.Optimizer, in_step: bool = False):
+    def __init__(self, optimizer: optim.Optimizer, in_step: bool = False, traced: bool = False):
         object.__setattr__(self, "optimizer", optimizer)
         # Whether it is read inside a step, before its update (the groups it gives are built alike).
         object.__setattr__(self, "_in_step", in_step)
+        # Whether that step is compiled: a rate set there would be the trace's for every step.
+        object.__setattr__(self, "_traced", traced)
 
     @property
     def __class__(self) -> type:  # (isinstance(self.optimizers(), optim.SGD) holds, as in Lightning)
@@ -614,11 +617,15 @@ class LightningOptimizer:
     def __getattr__(self, name: str) -> Any:
         if name == "optimizers" and isinstance(self.optimizer, optim.MultiOptimizer):
             # Each group seen through the wrapper too: its rate is set with the same checks.
-            return [LightningOptimizer(part, self._in_step) for part in self.optimizer.optimizers]
+            return [
+                LightningOptimizer(part, self._in_step, self._traced) for part in self.optimizer.optimizers
+            ]
         return getattr(self.optimizer, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "learning_rate":
+            if self._traced:
+                raise TypeError(_rate_set_in_a_compiled_step(f"self.optimizers().learning_rate = {value!r}"))
             _refuse_setting_a_schedule(self.optimizer, value)
             _refuse_one_rate_for_groups_that_differ(self.optimizer, value)
         setattr(self.optimizer, name, value)
@@ -649,7 +656,11 @@ class LightningOptimizer:
         batch, before `on_train_epoch_end`): inside a step the rate its update uses, and in a hook the rate
         the next update will use, where MLX's `learning_rate` still holds the last update's."""
         return [
-            _ParamGroup(part, lr=_rate_as_read(coming_rate(part)) if has_learning_rate(part) else math.nan)
+            _ParamGroup(
+                part,
+                self._traced,
+                lr=_rate_as_read(coming_rate(part)) if has_learning_rate(part) else math.nan,
+            )
             for part in _optimizers_in(self.optimizer)
         ]
 
@@ -660,6 +671,18 @@ def _no_torch_export(module: str, method: str) -> str:
         "ONNX or TorchScript form. Export the forward pass with mx.export_function(path, fn, "
         "*example_inputs) (mx.import_function loads it), or the weights with "
         "model.save_weights('model.safetensors')"
+    )
+
+
+def _rate_set_in_a_compiled_step(what: str) -> str:
+    # (Lightning's warm-up by hand, `pg["lr"] = lr * min(1, (self.global_step + 1) / n)` in training_step, set
+    # the rate once, at the trace, from the trace's global_step: every step then trained at that rate.)
+    return (
+        f"{what} inside a compiled step: the step is traced once and replayed, so a rate set here (and what "
+        "it is computed from: self.global_step, self.current_epoch) would be the trace's at every step. "
+        "Set it in on_train_batch_start (that batch's update uses it, as Lightning's set in training_step), "
+        "or give the optimizer a schedule as its learning rate (a warm-up: WarmupLinearScheduler, "
+        "WarmupCosineScheduler); Trainer(compile=False) runs the step as written"
     )
 
 
@@ -758,9 +781,9 @@ class _ParamGroup(dict):
     """One of `param_groups`: its "lr" read, and set as Lightning's habit sets it from a hook
     (`for pg in opt.param_groups: pg["lr"] = ...`): that sets its optimizer's `learning_rate`."""
 
-    def __init__(self, optimizer: optim.Optimizer, **values: Any):
+    def __init__(self, optimizer: optim.Optimizer, traced: bool = False, **values: Any):
         super().__init__(**values)
-        self._optimizer = optimizer
+        self._optimizer, self._traced = optimizer, traced
 
     def __setitem__(self, key: str, value: Any) -> None:
         if key != "lr":
@@ -768,6 +791,8 @@ class _ParamGroup(dict):
                 f"optimizers().param_groups[...][{key!r}] = ...: a group here holds only its 'lr'; set "
                 "other settings on the MLX optimizer (self.optimizers().optimizers[i] for a MultiOptimizer's)"
             )
+        if self._traced:
+            raise TypeError(_rate_set_in_a_compiled_step(f"optimizers().param_groups[...]['lr'] = {value!r}"))
         if not has_learning_rate(self._optimizer):
             raise TypeError(
                 f"optimizers().param_groups[...]['lr'] = {value!r}: this group's "
@@ -1157,7 +1182,12 @@ class TrainModule(nn.Module):
                 f"{type(self).__name__}.optimizers(): no optimizer yet; it exists once Trainer.fit has "
                 "called configure_optimizers (from on_fit_start on)"
             )
-        return LightningOptimizer(optimizer, self._step_logs is not None) if use_pl_optimizer else optimizer
+        if not use_pl_optimizer:
+            return optimizer
+        in_step = self._step_logs is not None
+        return LightningOptimizer(
+            optimizer, in_step, in_step and bool(getattr(self._trainer, "compile", False))
+        )
 
     def lr_schedulers(self) -> None:
         """Lightning's handle for stepping schedules by hand: None where the optimizer the Trainer steps has

@@ -757,7 +757,12 @@ class Trainer:
         """Lightning's list of optimizers: `[optimizer]` once `fit` configured it, else empty, each seen as
         `TrainModule.optimizers()` gives it (Lightning's habit `trainer.optimizers[0].param_groups[0]["lr"]`
         reads the rate; attributes read and set through to the MLX optimizer, `.optimizer` is that one)."""
-        return _OptimizerList([LightningOptimizer(self.optimizer)] if self.optimizer is not None else [])
+        # (read inside a compiled step, a rate set through it would be the trace's: refused, as the module's)
+        steps = self.module is not None and vars(self.module).get("_step_logs") is not None
+        traced = steps and bool(self.compile)
+        return _OptimizerList(
+            [LightningOptimizer(self.optimizer, steps, traced)] if self.optimizer is not None else []
+        )
 
     @property
     def lr_scheduler_configs(self) -> list:
