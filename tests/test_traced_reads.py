@@ -327,3 +327,28 @@ def test_a_trace_that_fails_leaves_the_model_s_classes_as_they_were(tmp_path):
         quiet_trainer(tmp_path, max_epochs=1, compile=True).fit(model, make_batches(n=32))
     assert [type(m).__name__ for m in model.modules() if "__getattribute__" in vars(type(m))] == []
     assert type(model) is LazyHead and type(model.fc1) is nn.Linear
+
+
+class EpochInValidation(TinyClassifier):
+    """Lightning's habit: validation_step reads the Trainer's counts (`if self.current_epoch % 5 == 0`)."""
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val_loss", mx.mean(nn.losses.cross_entropy(self(x), y)))
+        self.log("val_epoch", float(self.current_epoch))
+        self.log("val_global_step", float(self.global_step))
+
+
+def test_validation_in_fit_reads_the_epoch_and_step_of_that_validation(tmp_path):
+    """The compiled validation step was traced at the first validation and logged epoch 0, step 4 at every
+    later one (under data parallel too: EarlyStopping and ModelCheckpoint then decided on a frozen number),
+    with a warning that pointed at audiotrain's own traced_reads.py. Lightning 2.6.6 logs each validation's
+    own: val_epoch 0, 1, 2 and val_global_step 4, 8, 12 (32 samples, batch 8). Now the step is traced again
+    where a count it read has changed, and nothing warns."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer = quiet_trainer(tmp_path, max_epochs=3, compile=True, enable_model_summary=False)
+        trainer.fit(EpochInValidation(), make_batches(n=32, batch_size=8), make_batches(n=16, seed=1))
+    assert trainer.history["val_epoch"] == [0.0, 1.0, 2.0]
+    assert trainer.history["val_global_step"] == [4.0, 8.0, 12.0]
+    assert not [w for w in caught if "inside its compiled step" in str(w.message)]

@@ -1478,6 +1478,10 @@ class TrainModule(nn.Module):
         in_step = self._step_logs is not None or vars(self).get("_in_traced_hook", False)
         if not in_step or trainer is None or not trainer.compile:
             return
+        # (An evaluation step is traced again where a count it read has changed, `traced_reads`: its
+        # validation in epoch 2 reads 2, as Lightning's does; only the training step keeps the trace's.)
+        if trainer.evaluating or trainer.predicting:
+            return
         said = getattr(self, "_counts_said", None)
         if said is None:
             said = set()
@@ -1491,7 +1495,7 @@ class TrainModule(nn.Module):
             "step. Keep what the step needs as an array on the module, set in a hook (self.beta = "
             "mx.array(...) in on_train_epoch_start, frozen with self.freeze(keys=['beta'], recurse=False)): "
             "the compiled step reads it as state. Or train with Trainer(compile=False)",
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
 
     @property

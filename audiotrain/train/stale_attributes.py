@@ -13,7 +13,7 @@ import warnings
 from typing import Any
 
 from audiotrain._caller import user_stacklevel
-from audiotrain.train.traced_reads import TracedRead, changed_reads
+from audiotrain.train.traced_reads import TracedRead, changed_reads, counts_property
 
 
 class StaleStepAttributes:
@@ -25,6 +25,9 @@ class StaleStepAttributes:
 
     def check(self, module: Any, step: Any) -> None:
         for read, value in changed_reads(step.traced_reads):
+            # (A count the step read, `self.current_epoch`, is warned of as the step is traced: `module.py`.)
+            if read.key is None and counts_property(type(read.owner), read.name):
+                continue
             if (id(read.owner), read.label) in self._said:
                 continue
             self._said.add((id(read.owner), read.label))

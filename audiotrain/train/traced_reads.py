@@ -89,7 +89,9 @@ def _recording_getattribute(cls: type, own: Any) -> Any:
         if reads is None:
             return value
         if isinstance(value, _PLAIN) and (  # (an instance's value, or a class-level default it may replace)
-            name in object.__getattribute__(self, "__dict__") or isinstance(getattr(cls, name, None), _PLAIN)
+            name in object.__getattribute__(self, "__dict__")
+            or isinstance(getattr(cls, name, None), _PLAIN)
+            or counts_property(cls, name)
         ):
             reads.setdefault((id(self), name, None), TracedRead(self, name, None, value, name))
         elif isinstance(value, dict | list) and not isinstance(value, nn.Module):  # (a property's: hparams)
@@ -97,6 +99,22 @@ def _recording_getattribute(cls: type, own: Any) -> Any:
         return value
 
     return __getattribute__
+
+
+@functools.cache
+def counts_property(cls: type, name: str) -> bool:
+    """Whether `name` is a property audiotrain's TrainModule defines (`current_epoch`, `global_step`): the
+    Trainer's counts, which a validation step reads as Lightning's does (`if self.current_epoch % 5 == 0`),
+    and which its trace held at the first validation's value for the whole fit. (A property of the user's
+    own is followed inside: the plain values its code reads are noted there.)"""
+    attr = getattr(cls, name, None)
+    getter = getattr(attr, "fget", None) if isinstance(attr, property) else None
+    code = getattr(getter, "__code__", None)
+    return (
+        code is not None
+        and os.path.abspath(code.co_filename).startswith(_NOT_USERS[0])
+        and name not in vars(nn.Module)
+    )
 
 
 def _patch(classes: list[type]) -> list[type]:
