@@ -1297,3 +1297,31 @@ def test_format_checkpoint_name_gives_lightnings_names_and_an_override_of_it_is_
 
     with pytest.raises(TypeError, match="overrides Lightning's format_checkpoint_name.*override format_name"):
         Renames(dirpath=tmp_path)
+
+
+def test_the_warnings_of_a_resume_into_another_folder_point_at_the_users_fit_call(tmp_path):
+    """Resuming into a new dirpath warned from audiotrain's model_checkpoint.py (`callback._adopt_moved_state
+    (trainer, checkpoint, resumed)`), not from the line that called fit; so did the warning about a folder
+    holding checkpoints newer than the one resumed."""
+    fit(tmp_path, [ModelCheckpoint(dirpath=tmp_path / "old", save_top_k=-1, save_last=True)], max_epochs=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(
+            tmp_path,
+            [ModelCheckpoint(dirpath=tmp_path / "new")],
+            ckpt_path=tmp_path / "old" / "last",
+            max_epochs=3,
+        )
+        fit(
+            tmp_path,
+            [ModelCheckpoint(dirpath=tmp_path / "old", save_last=True)],
+            ckpt_path=tmp_path / "old" / "epoch=0-step=3",
+            max_epochs=3,
+        )
+    said = [
+        w
+        for w in caught
+        if "starts its own best_k_models" in str(w.message) or "saved after" in str(w.message)
+    ]
+    assert len(said) == 2, [str(w.message) for w in caught]
+    assert {w.filename for w in said} == {__file__}

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from audiotrain._arguments import changed_arguments, path_argument, resolved_path, settings_repr
+from audiotrain._caller import user_stacklevel
 from audiotrain._files import claim_next_folder, probe_writable
 from audiotrain._text import listed
 from audiotrain.distributed import collectives
@@ -682,7 +683,7 @@ class ModelCheckpoint(Callback):
             f"ModelCheckpoint: {self.dirpath} holds checkpoints saved after {resumed.name}, the checkpoint "
             f"resumed: {listed(later, 5)}; they are kept: where this run reaches one of their names it saves "
             f"beside it with a version suffix (-v1, as Lightning does){last}",
-            stacklevel=5,  # (through adopt_moved_state, Trainer._restore and fit to the user's call)
+            stacklevel=user_stacklevel(),  # (the user's fit call, however deep the resume is)
         )
 
     # -- when to save ---------------------------------------------------------------------------
@@ -1206,7 +1207,7 @@ class ModelCheckpoint(Callback):
             f"ModelCheckpoint: the resumed checkpoint's ModelCheckpoint saved to {saved_dir}, this one saves "
             f"to {self.dirpath}: it starts its own best_k_models there, not ranked against the old scores, "
             f"and {old}",
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
 
     def adopts_state(self, key: str, state: Any) -> bool:
