@@ -352,3 +352,33 @@ def test_validation_in_fit_reads_the_epoch_and_step_of_that_validation(tmp_path)
     assert trainer.history["val_epoch"] == [0.0, 1.0, 2.0]
     assert trainer.history["val_global_step"] == [4.0, 8.0, 12.0]
     assert not [w for w in caught if "inside its compiled step" in str(w.message)]
+
+
+class TrainerCountsInSteps(TinyClassifier):
+    """The same counts read through the Trainer, as Lightning code often does (self.trainer.current_epoch)."""
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val_loss", mx.mean(nn.losses.cross_entropy(self(x), y)))
+        self.log("val_epoch", float(self.trainer.current_epoch))
+        self.log("val_global_step", float(self.trainer.global_step))
+
+    def training_step(self, batch, batch_idx):
+        self.log("train_epoch", float(self.trainer.current_epoch), on_step=False, on_epoch=True)
+        return super().training_step(batch, batch_idx)
+
+
+def test_the_trainers_counts_read_in_compiled_steps_are_each_validations_and_warned_of_in_training(tmp_path):
+    """self.trainer.current_epoch in validation_step logged 0.0 at every validation and, in training_step,
+    0.0 every epoch, without a word. Lightning 2.6.6 logs val_epoch 0, 1, 2, val_global_step 4, 8, 12 and
+    train_epoch 0, 1, 2. Now the validation step is traced again where they changed, and the training
+    step, which keeps the trace's value, warns naming self.trainer.current_epoch at the user's line."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer = quiet_trainer(tmp_path, max_epochs=3, compile=True, enable_model_summary=False)
+        trainer.fit(TrainerCountsInSteps(), make_batches(n=32, batch_size=8), make_batches(n=16, seed=1))
+    assert trainer.history["val_epoch"] == [0.0, 1.0, 2.0]
+    assert trainer.history["val_global_step"] == [4.0, 8.0, 12.0]
+    said = [w for w in caught if "inside its compiled step" in str(w.message)]
+    assert len(said) == 1 and "reads self.trainer.current_epoch" in str(said[0].message)
+    assert said[0].filename == __file__

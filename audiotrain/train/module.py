@@ -1470,7 +1470,7 @@ class TrainModule(nn.Module):
             return
         self._trainer.print(*args, **kwargs)
 
-    def _warn_of_a_count_read_in_a_compiled_step(self, name: str) -> None:
+    def _warn_of_a_count_read_in_a_compiled_step(self, name: str, read_as: str | None = None) -> None:
         """A compiled step runs its Python once, when it is traced: `self.current_epoch` read there is the
         trace's number for every later step (a warm-up `min(1, epoch / 2)` stays 0, silently), where
         Lightning's step reads it afresh each time. Said once per module and name."""
@@ -1486,11 +1486,12 @@ class TrainModule(nn.Module):
         if said is None:
             said = set()
             object.__setattr__(self, "_counts_said", said)
-        if name in said:
+        read_as = read_as or f"self.{name}"
+        if read_as in said:
             return
-        said.add(name)
+        said.add(read_as)
         warnings.warn(
-            f"{type(self).__name__} reads self.{name} inside its compiled step: the step's Python runs once, "
+            f"{type(self).__name__} reads {read_as} inside its compiled step: the step's Python runs once, "
             f"when it is traced, so the value ({getattr(trainer, name)}) stays that of the trace for every later "
             "step. Keep what the step needs as an array on the module, set in a hook (self.beta = "
             "mx.array(...) in on_train_epoch_start, frozen with self.freeze(keys=['beta'], recurse=False)): "

@@ -51,14 +51,14 @@ class TracedRead:
 
 
 @functools.cache
-def _is_users_file(filename: str) -> bool:
+def is_users_file(filename: str) -> bool:
     return not os.path.abspath(filename).startswith(_NOT_USERS)
 
 
 def _users_code(depth: int = 2) -> bool:
     # (Cached by file name: every attribute read of a traced module asks, and abspath was a third of the
     # recording's cost in the trace of a model with 400 submodules.)
-    return _is_users_file(sys._getframe(depth).f_code.co_filename)
+    return is_users_file(sys._getframe(depth).f_code.co_filename)
 
 
 def _reads_of(module: Any, name: str) -> dict | None:
@@ -157,6 +157,14 @@ def _note_items(reads: dict, owner: Any, name: str, held: dict | list) -> None:
     for key, value in items:
         if isinstance(value, _PLAIN):
             reads.setdefault((id(owner), name, key), TracedRead(owner, name, key, value, f"{name}[{key!r}]"))
+
+
+def note_read(owner: Any, name: str, value: Any, label: str) -> None:
+    """Note a plain value the step read from outside the model's modules (`self.trainer.current_epoch`) into
+    the trace being recorded in this thread, if any."""
+    reads = getattr(_recording, "reads", None)
+    if reads is not None:
+        reads.setdefault((id(owner), name, None), TracedRead(owner, name, None, value, label))
 
 
 @contextlib.contextmanager

@@ -63,6 +63,7 @@ from audiotrain.train import (
     resume,
     state_arrays,
     threads,
+    traced_reads,
 )
 from audiotrain.train.callback import Callback
 from audiotrain.train.callback_list import CallbackList, _in_order, name_the_hook
@@ -625,11 +626,29 @@ class Trainer:
 
     @property
     def current_epoch(self) -> int:
+        self._note_a_count_read("current_epoch")
         return self.progress.epoch
 
     @property
     def global_step(self) -> int:
+        self._note_a_count_read("global_step")
         return self.progress.global_step
+
+    def _note_a_count_read(self, name: str) -> None:
+        """`self.trainer.current_epoch` read by the user's compiled step as it is traced: a graph constant, as
+        `self.current_epoch` is (`TrainModule._warn_of_a_count_read_in_a_compiled_step`), where Lightning's
+        step reads it afresh. Noted for the evaluation steps, which are traced again where it changed, and
+        warned of in the training step. (Costs two dict reads outside a step.)"""
+        module = vars(self).get("module")
+        held = vars(module) if module is not None else {}
+        if held.get("_step_logs") is None and not held.get("_in_traced_hook", False):
+            return
+        if not traced_reads.is_users_file(sys._getframe(2).f_code.co_filename):
+            return  # (the Trainer's own code)
+        module._warn_of_a_count_read_in_a_compiled_step(name, read_as=f"self.trainer.{name}")
+        progress = self.progress
+        value = progress.epoch if name == "current_epoch" else progress.global_step
+        traced_reads.note_read(self, name, value, f"trainer.{name}")
 
     @property
     def batch_in_epoch(self) -> int:
