@@ -382,3 +382,23 @@ def test_the_trainers_counts_read_in_compiled_steps_are_each_validations_and_war
     said = [w for w in caught if "inside its compiled step" in str(w.message)]
     assert len(said) == 1 and "reads self.trainer.current_epoch" in str(said[0].message)
     assert said[0].filename == __file__
+
+
+class LogsOutsideTheSanityCheck(TinyClassifier):
+    """Lightning's idiom: a validation_step that tells its sanity check from a real validation."""
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val_loss", mx.mean(nn.losses.cross_entropy(self(x), y)))
+        self.log("in_sanity_check", 1.0 if self.trainer.sanity_checking else 0.0)
+
+
+def test_a_validation_step_that_reads_sanity_checking_is_traced_again_for_the_real_validations(tmp_path):
+    """The compiled validation_step was traced in the sanity check, so `self.trainer.sanity_checking` was True
+    at every later validation (in_sanity_check logged 1.0, 1.0). Lightning 2.6.6 logs 0.0 at each real
+    validation; now the step is traced again once, when the flag changed."""
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=2, compile=True, enable_model_summary=False, num_sanity_val_steps=2
+    )
+    trainer.fit(LogsOutsideTheSanityCheck(), make_batches(n=32, batch_size=8), make_batches(n=16, seed=1))
+    assert trainer.history["in_sanity_check"] == [0.0, 0.0]

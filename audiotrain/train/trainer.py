@@ -626,28 +626,31 @@ class Trainer:
 
     @property
     def current_epoch(self) -> int:
-        self._note_a_count_read("current_epoch")
-        return self.progress.epoch
+        epoch = self.progress.epoch
+        self._note_a_read("current_epoch", epoch, count=True)
+        return epoch
 
     @property
     def global_step(self) -> int:
-        self._note_a_count_read("global_step")
-        return self.progress.global_step
+        step = self.progress.global_step
+        self._note_a_read("global_step", step, count=True)
+        return step
 
-    def _note_a_count_read(self, name: str) -> None:
-        """`self.trainer.current_epoch` read by the user's compiled step as it is traced: a graph constant, as
-        `self.current_epoch` is (`TrainModule._warn_of_a_count_read_in_a_compiled_step`), where Lightning's
-        step reads it afresh. Noted for the evaluation steps, which are traced again where it changed, and
-        warned of in the training step. (Costs two dict reads outside a step.)"""
+    def _note_a_read(self, name: str, value: Any, count: bool = False) -> None:
+        """`self.trainer.current_epoch` (or `.sanity_checking`) read by the user's compiled step as it is
+        traced: a graph constant, where Lightning's step reads it afresh. Noted for the evaluation steps,
+        which are traced again where it changed (a validation_step's `if self.trainer.sanity_checking`
+        was the sanity check's at every validation), and, for a `count`, warned of in the training step
+        (`TrainModule._warn_of_a_count_read_in_a_compiled_step`, as `self.current_epoch` is). (Costs two
+        dict reads outside a step.)"""
         module = vars(self).get("module")
         held = vars(module) if module is not None else {}
         if held.get("_step_logs") is None and not held.get("_in_traced_hook", False):
             return
         if not traced_reads.is_users_file(sys._getframe(2).f_code.co_filename):
             return  # (the Trainer's own code)
-        module._warn_of_a_count_read_in_a_compiled_step(name, read_as=f"self.trainer.{name}")
-        progress = self.progress
-        value = progress.epoch if name == "current_epoch" else progress.global_step
+        if count:
+            module._warn_of_a_count_read_in_a_compiled_step(name, read_as=f"self.trainer.{name}")
         traced_reads.note_read(self, name, value, f"trainer.{name}")
 
     @property
@@ -666,7 +669,9 @@ class Trainer:
     @property
     def training(self) -> bool:
         """In `fit`, training (not in its sanity check or a validation)."""
-        return self._state_tracker.stage == "train"
+        value = self._state_tracker.stage == "train"
+        self._note_a_read("training", value)
+        return value
 
     @training.setter
     def training(self, value: bool) -> None:
@@ -675,7 +680,9 @@ class Trainer:
     @property
     def sanity_checking(self) -> bool:
         """In `fit`'s sanity check (its validation hooks run, and nothing is logged)."""
-        return self._state_tracker.stage == "sanity_check"
+        value = self._state_tracker.stage == "sanity_check"
+        self._note_a_read("sanity_checking", value)
+        return value
 
     @sanity_checking.setter
     def sanity_checking(self, value: bool) -> None:
@@ -684,7 +691,9 @@ class Trainer:
     @property
     def validating(self) -> bool:
         """In `validate`, or in a validation inside `fit`."""
-        return self._state_tracker.stage == "validate"
+        value = self._state_tracker.stage == "validate"
+        self._note_a_read("validating", value)
+        return value
 
     @validating.setter
     def validating(self, value: bool) -> None:
@@ -692,7 +701,9 @@ class Trainer:
 
     @property
     def testing(self) -> bool:
-        return self._state_tracker.stage == "test"
+        value = self._state_tracker.stage == "test"
+        self._note_a_read("testing", value)
+        return value
 
     @testing.setter
     def testing(self, value: bool) -> None:
@@ -700,7 +711,9 @@ class Trainer:
 
     @property
     def predicting(self) -> bool:
-        return self._state_tracker.stage == "predict"
+        value = self._state_tracker.stage == "predict"
+        self._note_a_read("predicting", value)
+        return value
 
     @predicting.setter
     def predicting(self, value: bool) -> None:
@@ -709,7 +722,9 @@ class Trainer:
     @property
     def evaluating(self) -> bool:
         """Lightning's: validating, testing or sanity checking."""
-        return self._state_tracker.stage in ("validate", "test", "sanity_check")
+        value = self._state_tracker.stage in ("validate", "test", "sanity_check")
+        self._note_a_read("evaluating", value)
+        return value
 
     @property
     def seed(self) -> int:
