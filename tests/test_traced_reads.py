@@ -402,3 +402,22 @@ def test_a_validation_step_that_reads_sanity_checking_is_traced_again_for_the_re
     )
     trainer.fit(LogsOutsideTheSanityCheck(), make_batches(n=32, batch_size=8), make_batches(n=16, seed=1))
     assert trainer.history["in_sanity_check"] == [0.0, 0.0]
+
+
+class LastBatchInTheStep(TinyClassifier):
+    """A step that does something on its epoch's last batch, as Lightning code may."""
+
+    def compute_loss(self, batch):
+        loss, metrics = super().compute_loss(batch)
+        return loss * (2.0 if self.trainer.is_last_batch else 1.0), metrics
+
+
+def test_a_compiled_training_step_that_reads_is_last_batch_is_warned_of(tmp_path):
+    """self.trainer.is_last_batch in a compiled training step was the trace's False at every batch, silently
+    (Lightning 2.6.6's is True at each epoch's last batch). Now it is warned of, as self.current_epoch is."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer = quiet_trainer(tmp_path, max_epochs=1, compile=True, enable_model_summary=False)
+        trainer.fit(LastBatchInTheStep(), make_batches(n=32, batch_size=8))
+    said = [str(w.message) for w in caught if "inside its compiled step" in str(w.message)]
+    assert len(said) == 1 and "reads self.trainer.is_last_batch" in said[0] and "(False)" in said[0]

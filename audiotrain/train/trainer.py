@@ -991,6 +991,7 @@ class Trainer:
     def is_last_batch(self) -> bool:
         """Whether the training batch running now (or the last that ran) is its epoch's last (Lightning's).
         False where the loader's length is unknown (an iterable without `len`): its end shows only after."""
+        self._note_a_read("is_last_batch", self._is_last_batch, count=True)
         return self._is_last_batch
 
     @property
