@@ -956,3 +956,135 @@ def test_a_warning_filter_set_during_the_sweep_outlives_it(tmp_path):
         warnings.filters[:] = [
             f for f in warnings.filters if not (f[1] and "during the sweep" in f[1].pattern)
         ]
+
+
+# ------------------------------------------------------------------ LearningRateFinder, the callback
+def _linear_job():
+    """The job the comparison with Lightning 2.6.6 ran (torch.nn.Linear there): Linear(8, 1), MSE, SGD at
+    `lr`, 128 fixed samples in 8 unshuffled batches of 16, fixed starting weights."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((128, 8)).astype(np.float32)
+    w = rng.standard_normal((1, 8)).astype(np.float32)
+    y = (x @ w.T + 0.1 * rng.standard_normal((128, 1))).astype(np.float32)
+    start = (0.1 * np.random.default_rng(1).standard_normal((1, 8))).astype(np.float32)
+
+    class Linear(TrainModule):
+        def __init__(self, keep_optimizer=False, with_rate=True):
+            super().__init__()
+            if with_rate:
+                self.lr = 0.01
+            self.lin = nn.Linear(8, 1)
+            self.lin.weight, self.lin.bias = mx.array(start), mx.zeros((1,))
+            # (an optimizer made once and returned by every configure_optimizers: the sweep's too)
+            object.__setattr__(self, "kept", optim.SGD(learning_rate=0.01) if keep_optimizer else None)
+            object.__setattr__(self, "fit_rates", [])
+
+        def training_step(self, batch, batch_idx):
+            return mx.mean((self.lin(batch[0]) - batch[1]) ** 2)
+
+        def configure_optimizers(self):
+            return self.kept or optim.SGD(learning_rate=getattr(self, "lr", 0.01))
+
+        def on_train_batch_start(self, batch, batch_idx):
+            self.fit_rates.append(float(self.trainer.optimizer.learning_rate.item()))
+
+    return Linear, lambda: DataLoader([(x[i], y[i]) for i in range(128)], batch_size=16, shuffle=False)
+
+
+def _lightnings_rates(min_lr, max_lr, n, mode):
+    """Lightning's spacing (README: ours differs on purpose), so that its numbers apply here."""
+    return [min_lr] + [min_lr + (k + 1) / n * (max_lr - min_lr) for k in range(1, n)]
+
+
+def test_learning_rate_finder_sweeps_at_fit_start_and_the_fit_trains_at_the_suggestion(tmp_path, monkeypatch):
+    from audiotrain.callbacks import LearningRateFinder
+    from audiotrain.train import tuner
+
+    monkeypatch.setattr(tuner, "sweep_rates", _lightnings_rates)
+    Linear, loader = _linear_job()
+    model = Linear()
+    finder = LearningRateFinder(min_lr=1e-4, max_lr=0.1, num_training_steps=20, mode="linear")
+    trainer = quiet_trainer(tmp_path, max_epochs=4, callbacks=[finder])
+    trainer.fit(model, loader())
+    # Lightning 2.6.6's LearningRateFinder on the same job (torch.nn.Linear, SGD): 20 points, suggestion
+    # 0.075025 written to model.lr and to the optimizer's param_groups, then 32 steps at it from the
+    # starting weights, to these weights.
+    assert len(finder.optimal_lr.results["lr"]) == len(finder.optimal_lr.results["loss"]) == 20
+    assert finder.optimal_lr.results["lr"][:3] == pytest.approx([0.0001, 0.01009, 0.015085])
+    assert finder.optimal_lr.suggestion() == pytest.approx(0.075025)
+    assert model.lr == pytest.approx(0.075025)
+    assert model.fit_rates[20:] == pytest.approx([0.075025] * 32)  # (after the sweep's 20 batches)
+    assert (trainer.global_step, trainer.current_epoch) == (32, 4)
+    lightning = [
+        0.463319,
+        1.576723,
+        -0.766868,
+        -0.081585,
+        1.164351,
+        -1.478799,
+        0.334645,
+        -0.337489,
+        -0.009437,
+    ]
+    weights = [*np.array(model.lin.weight).ravel(), *np.array(model.lin.bias)]
+    np.testing.assert_allclose(weights, lightning, rtol=1e-4, atol=1e-6)
+
+
+def test_learning_rate_finder_without_a_rate_attribute_is_refused_before_the_sweep(tmp_path):
+    from audiotrain.callbacks import LearningRateFinder
+
+    Linear, loader = _linear_job()
+    model = Linear(with_rate=False)
+    trainer = quiet_trainer(tmp_path, max_epochs=1, callbacks=[LearningRateFinder(num_training_steps=20)])
+    # Lightning 2.6.6 raises AttributeError "When using the learning rate finder, either `model` or
+    # `model.hparams` should have one of these fields: ('lr', 'learning_rate'). If your model has a
+    # different name for the learning rate, set it with `.lr_find(attr_name=...)`." before it sweeps; here
+    # the fix names the callback's own argument and result.
+    with pytest.raises(AttributeError) as caught:
+        trainer.fit(model, loader())
+    message = str(caught.value)
+    assert "found no learning-rate attribute 'lr' or 'learning_rate' in model or model.hparams" in message
+    assert "LearningRateFinder(attr_name=...)" in message and "optimal_lr.suggestion()" in message
+    assert model.fit_rates == [] and trainer.global_step == 0
+
+
+def test_learning_rate_finder_at_chosen_epochs_and_in_a_resumed_fit(tmp_path):
+    from audiotrain.callbacks import LearningRateFinder
+
+    class AtMilestones(LearningRateFinder):  # Lightning's docs example, for fine-tuning milestones
+        def on_fit_start(self, *args, **kwargs):
+            return
+
+        def on_train_epoch_start(self, trainer, pl_module):
+            if trainer.current_epoch in (2,) or trainer.current_epoch == 0:
+                self.lr_find(trainer, pl_module)
+                sweeps.append(
+                    (trainer.current_epoch, trainer.global_step, len(self.optimal_lr.results["lr"]))
+                )
+
+    Linear, loader = _linear_job()
+    sweeps: list = []
+    model = Linear()
+    finder = AtMilestones(min_lr=1e-4, max_lr=0.1, num_training_steps=20, mode="linear")
+    trainer = quiet_trainer(tmp_path, max_epochs=4, callbacks=[finder])
+    trainer.fit(model, loader())
+    # Each sweep runs all its steps and the fit goes on where it was (Lightning 2.6.6's second sweep, inside
+    # its running fit loop, records one point and suggests nothing: README).
+    assert sweeps == [(0, 0, 20), (2, 16, 20)]
+    assert (trainer.global_step, trainer.current_epoch) == (32, 4)
+    assert model.fit_rates[-16:] == pytest.approx([model.lr] * 16)
+
+    # A resumed fit sweeps again (as Lightning 2.6.6's does) and goes on at the checkpoint's step (where
+    # Lightning's starts again at epoch 0, step 0: README).
+    first = quiet_trainer(
+        tmp_path / "a", max_epochs=3, callbacks=[LearningRateFinder(1e-4, 0.1, 20, "linear")]
+    )
+    first.fit(Linear(), loader())
+    first.save_checkpoint(tmp_path / "ckpt")
+    finder = LearningRateFinder(min_lr=1e-4, max_lr=0.1, num_training_steps=20, mode="linear")
+    resumed, model = quiet_trainer(tmp_path / "b", max_epochs=5, callbacks=[finder]), Linear()
+    resumed.fit(model, loader(), ckpt_path=tmp_path / "ckpt")
+    assert len(finder.optimal_lr.results["lr"]) == 20
+    assert model.fit_rates[20:] == pytest.approx([model.lr] * 16)
+    assert resumed.global_step == 40
+

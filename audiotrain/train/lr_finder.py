@@ -60,6 +60,7 @@ class LRFinder:
         self.results: dict[str, list[float]] = {"lr": [], "loss": []}
         self._optimal_idx: int | None = None
         self._stopped_early = False  # (set by Tuner.lr_find: the sweep stopped where the loss diverged)
+        self._rate_set: float | None = None  # (set by Tuner.lr_find: the rate update_attr wrote, if any)
 
     def __repr__(self) -> str:
         return (

@@ -60,6 +60,8 @@ class Tuner:
         early_stop_threshold: float | None = 4.0,
         update_attr: bool = True,
         attr_name: str = "",
+        *,
+        _holders: list[tuple[Any, str, bool]] | None = None,
     ) -> LRFinder | None:
         """Train `num_training` optimizer steps with the learning rate rising from `min_lr` to `max_lr`
         ("exponential": evenly in log scale, "linear"), record the smoothed loss of each, and return an
@@ -116,7 +118,10 @@ class Tuner:
             return None
         if datamodule is None:  # (Lightning's lr_find(model, dm): a DataModule in the loader's place)
             train_dataloaders, datamodule = datamodule_given_as_loader("fit", train_dataloaders, None)
-        holders = _lr_holders(model, datamodule, attr_name) if update_attr else []
+        if _holders is not None:  # (LearningRateFinder's: found with its fit's datamodule, before the sweep)
+            holders = _holders
+        else:
+            holders = _lr_holders(model, datamodule, attr_name) if update_attr else []
 
         rates = sweep_rates(min_lr, max_lr, num_training, mode)
         finder = LRFinder(mode, min_lr, max_lr, num_training)
@@ -164,6 +169,7 @@ class Tuner:
             )
         finder._stopped_early = sweep.stopped
         lr = _update_lr(finder, holders, sweep.optimizer_rate) if holders else None
+        finder._rate_set = lr
         if trainer.enable_progress_bar:
             trainer._note(_outcome(finder, num_training, holders, lr, model))
         return finder
@@ -291,7 +297,9 @@ class _ModuleSnapshot:
                 load(copy.deepcopy(self.dm_state))
 
 
-def _lr_holders(module: TrainModule, datamodule: Any, attr_name: str) -> list[tuple[Any, str, bool]]:
+def _lr_holders(
+    module: TrainModule, datamodule: Any, attr_name: str, caller: str = "Tuner.lr_find"
+) -> list[tuple[Any, str, bool]]:
     """Where the learning rate is written (Lightning's `lightning_setattr`): the module (an attribute),
     `module.hparams` (a key), the datamodule (an attribute) and its `hparams` (a key), each that has the
     name. Refused where none has it, naming what was looked for. Returns (holder, name, whether it is a
@@ -315,14 +323,16 @@ def _lr_holders(module: TrainModule, datamodule: Any, attr_name: str) -> list[tu
         if datamodule is not None
         else "model or model.hparams"
     )
+    # (the callback's user wrote LearningRateFinder(...), and reads its result as optimal_lr)
+    called, result = ("lr_find", "lr_finder") if caller == "Tuner.lr_find" else (caller, "optimal_lr")
     hint = (
         f"; check the spelling of attr_name={attr_name!r}"
         if attr_name
-        else "; name yours with lr_find(attr_name=...)"
+        else f"; name yours with {called}(attr_name=...)"
     )
     raise AttributeError(
-        f"Tuner.lr_find(update_attr=True): found no learning-rate attribute {looked_for} in {where}{hint}, "
-        "or pass update_attr=False and read lr_finder.suggestion()"
+        f"{caller}(update_attr=True): found no learning-rate attribute {looked_for} in {where}{hint}, "
+        f"or pass update_attr=False and read {result}.suggestion()"
     )
 
 

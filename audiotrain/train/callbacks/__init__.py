@@ -14,6 +14,7 @@ from audiotrain.train.callbacks.early_stopping import EarlyStopping
 from audiotrain.train.callbacks.finetuning import BackboneFinetuning, BaseFinetuning
 from audiotrain.train.callbacks.gradient_clipper import GradientClipper
 from audiotrain.train.callbacks.lambda_callback import LambdaCallback
+from audiotrain.train.callbacks.lr_finder import LearningRateFinder
 from audiotrain.train.callbacks.lr_monitor import LearningRateMonitor
 from audiotrain.train.callbacks.lr_plateau import ReduceLROnPlateau
 from audiotrain.train.callbacks.model_checkpoint import ModelCheckpoint
@@ -38,6 +39,7 @@ __all__ = [
     "GradientAccumulationScheduler",
     "GradientClipper",
     "LambdaCallback",
+    "LearningRateFinder",
     "LearningRateMonitor",
     "MetricNotLoggedError",
     "ModelCheckpoint",
