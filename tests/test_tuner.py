@@ -1088,3 +1088,19 @@ def test_learning_rate_finder_at_chosen_epochs_and_in_a_resumed_fit(tmp_path):
     assert model.fit_rates[20:] == pytest.approx([model.lr] * 16)
     assert resumed.global_step == 40
 
+
+def test_learning_rate_finder_with_an_optimizer_the_module_keeps(tmp_path):
+    from audiotrain.callbacks import LearningRateFinder
+
+    Linear, loader = _linear_job()
+    model = Linear(keep_optimizer=True)
+    finder = LearningRateFinder(min_lr=1e-4, max_lr=0.1, num_training_steps=20, mode="linear")
+    # (the fit's first step read traced placeholders, "RuntimeError: [eval] Attempting to eval an array
+    # without a primitive": the sweep had replaced the optimizer state dict the fit's step was built on)
+    quiet_trainer(tmp_path / "a", max_epochs=3, callbacks=[finder]).fit(model, loader())
+    plain = Linear()
+    plain.lr = finder.optimal_lr.suggestion()
+    quiet_trainer(tmp_path / "b", max_epochs=3).fit(plain, loader())
+    # The same 24 steps at the suggestion from the same start, as Lightning 2.6.6's restore gives.
+    assert model.fit_rates[20:] == pytest.approx(plain.fit_rates) == [plain.lr] * 24
+    np.testing.assert_allclose(np.array(model.lin.weight), np.array(plain.lin.weight), rtol=1e-6)

@@ -253,8 +253,11 @@ class LRSweep(Callback):
         """Put back the optimizer's state and schedules and the training loader's position (after the
         sweep's fit, however it ended)."""
         for optimizer, state, schedules, initialized in self._optimizers:
-            optimizer.state = state
-            optimizer._initialized = initialized  # (the state setter clears it)
+            # In place: a fit whose LearningRateFinder sweeps in on_fit_start built its compiled step on this
+            # dict already (a new one would leave that step reading the sweep's traced arrays).
+            optimizer.state.clear()
+            optimizer.state.update(state)
+            optimizer._initialized = initialized
             optimizer._schedulers.clear()
             optimizer._schedulers.update(schedules)
         if self._loader is not None:
