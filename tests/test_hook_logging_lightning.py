@@ -555,3 +555,18 @@ def test_a_number_as_text_logged_in_a_hook_is_refused_as_in_lightning(tmp_path):
         ValueError, match=r"LogsText.log\('m', ...\): expected a number .*str values cannot be"
     ):
         fit(tmp_path, LogsText(), val=False)
+
+
+class LogsADictInItsStep(TinyClassifier):
+    def training_step(self, batch, batch_idx):
+        loss, _ = self.compute_loss(batch)
+        self.log_dict({"train_ce": loss})
+        return loss
+
+
+def test_log_dict_in_a_step_called_without_a_trainer_warns_at_the_users_line():
+    """`self.log_dict` in a step called without a Trainer: the warning named audiotrain/train/module.py (the
+    line of log_dict that calls self.log) instead of the user's log_dict line."""
+    with pytest.warns(UserWarning, match="reference is not registered on the model yet") as caught:
+        LogsADictInItsStep().training_step(TRAIN[0], 0)
+    assert caught[0].filename == __file__

@@ -28,6 +28,7 @@ import dataclasses
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from audiotrain._caller import user_stacklevel
 from audiotrain.distributed import collectives
 from audiotrain.train.checkpoint import CheckpointError
 from audiotrain.train.lazy import LazyScalar
@@ -165,7 +166,7 @@ def record(
             "Trainer's fit, validate or test), as Lightning says: \"You are trying to `self.log()` but the "
             '`self.trainer` reference is not registered on the model yet"',
             UserWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),  # (the user's line, through log_dict too)
         )
         return
     hook, batch = getattr(trainer, "_running_hook", None) or (None, None)
