@@ -321,6 +321,10 @@ class _WarmsUp(TrainModule):
         if self.where == "on_train_batch_start":
             self._warm_up()
 
+    def on_after_optimizer_step(self):
+        if self.where == "on_after_optimizer_step":
+            self._warm_up()
+
     def training_step(self, batch, batch_idx):
         if self.where == "training_step":
             self._warm_up()
@@ -357,6 +361,14 @@ def test_a_rate_set_inside_a_compiled_step_is_refused(tmp_path, via):
     # 0.05, 0.05 after the 4 steps, where Lightning 2.6.6 (and compile=False) give 0.05, 0.1, 0.1, 0.1.
     with pytest.raises(TypeError, match=r"\['lr'\] = 0.05 inside a compiled step: .*on_train_batch_start"):
         quiet_trainer(tmp_path, max_epochs=1).fit(_WarmsUp("training_step", via), _warm_up_job()[0])
+
+
+@pytest.mark.parametrize("via", ["module", "trainer"])
+def test_a_rate_set_in_on_after_optimizer_step_of_a_compiled_step_is_refused(tmp_path, via):
+    # on_after_optimizer_step runs inside the compiled step: a rate set there was the trace's at every step
+    # (0.05 after each of the 4 steps, where compile=False gives 0.1 from the second on), without a refusal.
+    with pytest.raises(TypeError, match=r"\['lr'\] = 0.05 inside a compiled step: .*on_train_batch_start"):
+        quiet_trainer(tmp_path, max_epochs=1).fit(_WarmsUp("on_after_optimizer_step", via), _warm_up_job()[0])
 
 
 def test_param_groups_lr_read_in_a_hook_is_the_rate_given_as_lightnings(tmp_path):

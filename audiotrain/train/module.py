@@ -1185,8 +1185,10 @@ class TrainModule(nn.Module):
         if not use_pl_optimizer:
             return optimizer
         in_step = self._step_logs is not None
+        # (on_after_optimizer_step runs inside the compiled step too: a rate set there is the trace's as well)
+        traced = in_step or vars(self).get("_in_traced_hook", False)
         return LightningOptimizer(
-            optimizer, in_step, in_step and bool(getattr(self._trainer, "compile", False))
+            optimizer, in_step, traced and bool(getattr(self._trainer, "compile", False))
         )
 
     def lr_schedulers(self) -> None:

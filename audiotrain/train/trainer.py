@@ -792,8 +792,9 @@ class Trainer:
         `TrainModule.optimizers()` gives it (Lightning's habit `trainer.optimizers[0].param_groups[0]["lr"]`
         reads the rate; attributes read and set through to the MLX optimizer, `.optimizer` is that one)."""
         # (read inside a compiled step, a rate set through it would be the trace's: refused, as the module's)
-        steps = self.module is not None and vars(self.module).get("_step_logs") is not None
-        traced = steps and bool(self.compile)
+        held = vars(self.module) if self.module is not None else {}
+        steps = held.get("_step_logs") is not None
+        traced = (steps or held.get("_in_traced_hook", False)) and bool(self.compile)
         return _OptimizerList(
             [LightningOptimizer(self.optimizer, steps, traced)] if self.optimizer is not None else []
         )
