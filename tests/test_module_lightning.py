@@ -959,6 +959,7 @@ def test_a_step_count_read_in_on_after_optimizer_step_warns_as_in_compute_loss(t
 
     said = fit(True)
     assert len(said) == 1 and "reads self.global_step inside its compiled step" in said[0]
+    assert "in on_train_batch_start, frozen" in said[0]  # (a step's count: set before each batch)
     assert fit(False) == []  # eager: read afresh every step
 
 

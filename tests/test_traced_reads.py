@@ -421,3 +421,5 @@ def test_a_compiled_training_step_that_reads_is_last_batch_is_warned_of(tmp_path
         trainer.fit(LastBatchInTheStep(), make_batches(n=32, batch_size=8))
     said = [str(w.message) for w in caught if "inside its compiled step" in str(w.message)]
     assert len(said) == 1 and "reads self.trainer.is_last_batch" in said[0] and "(False)" in said[0]
+    # (a flag that changes at each batch: set in on_train_batch_start, which sees it; not once an epoch)
+    assert "in on_train_batch_start, frozen" in said[0]

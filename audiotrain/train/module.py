@@ -1492,11 +1492,13 @@ class TrainModule(nn.Module):
         if read_as in said:
             return
         said.add(read_as)
+        # (an epoch's count is set once an epoch; a step's count or the last-batch flag before each batch)
+        hook = "on_train_epoch_start" if name == "current_epoch" else "on_train_batch_start"
         warnings.warn(
             f"{type(self).__name__} reads {read_as} inside its compiled step: the step's Python runs once, "
             f"when it is traced, so the value ({getattr(trainer, name)}) stays that of the trace for every later "
             "step. Keep what the step needs as an array on the module, set in a hook (self.beta = "
-            "mx.array(...) in on_train_epoch_start, frozen with self.freeze(keys=['beta'], recurse=False)): "
+            f"mx.array(...) in {hook}, frozen with self.freeze(keys=['beta'], recurse=False)): "
             "the compiled step reads it as state. Or train with Trainer(compile=False)",
             stacklevel=user_stacklevel(),
         )
