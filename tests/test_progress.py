@@ -295,6 +295,21 @@ def test_a_get_metrics_override_decides_the_items_of_the_bar_and_of_a_logs_line(
     )
 
 
+class ForgetsItsReturn(TQDMProgressBar):
+    def get_metrics(self, trainer, pl_module):
+        items = super().get_metrics(trainer, pl_module)
+        items.pop("accuracy", None)
+
+
+def test_a_get_metrics_override_without_its_return_is_named(tmp_path):
+    # An override that left out `return items` ended the epoch's fit in the bar's code with a bare
+    # "TypeError: 'NoneType' object is not iterable" (audiotrain/train/progress.py, _shown).
+    with pytest.raises(
+        TypeError, match=r"ForgetsItsReturn.get_metrics returned NoneType \(is a `return` miss"
+    ):
+        fit_with(tmp_path, ForgetsItsReturn(), max_epochs=1)
+
+
 def test_a_terminals_validation_bars_have_lightnings_labels(tmp_path, monkeypatch):
     # Lightning 2.6.6's TQDMProgressBar in a fit: "Sanity Checking DataLoader 0: 100%| 2/2" before the first
     # epoch, "Validation DataLoader 0: 100%| 2/2" after it. Here both said "Validating", so the sanity

@@ -22,6 +22,7 @@ import numbers
 import sys
 import textwrap
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from audiotrain._text import plural
@@ -187,9 +188,17 @@ class ProgressBar(Callback):
         """`get_metrics` (a subclass's override too) for the step's values or, `epoch_means`, the epoch's."""
         self._epoch_means = epoch_means
         try:
-            return dict(self.get_metrics(trainer, module))
+            items = self.get_metrics(trainer, module)
         finally:
             self._epoch_means = False
+        if not isinstance(items, Mapping):  # (an override's `return items` left out: a bare NoneType error)
+            raise TypeError(
+                f"{type(self).__name__}.get_metrics returned {type(items).__name__}"
+                f"{' (is a `return` missing?)' if items is None else ''}: expected a dict of the items to "
+                "show, name -> value, as Lightning's (items = super().get_metrics(trainer, pl_module); ...; "
+                "return items)"
+            )
+        return dict(items)
 
     def on_exception(self, trainer, module, exception) -> None:
         if self._val_bar is not None:
