@@ -1219,6 +1219,27 @@ class _Gan(TrainModule):
         return optim.MultiOptimizer(sgd, [lambda path, _: path.startswith("gen.")])
 
 
+def test_the_freezing_check_watches_the_first_step_only_and_leaves_mlxs_methods_as_they_were(tmp_path):
+    """The check patches nn.Module.freeze / unfreeze while a step runs: process-wide, so it watched every
+    uncompiled step of a fit (and two Trainers' steps in threads could leave one's wrapper in place). It
+    watches the first step (the trace, compiled) and puts back MLX's own methods."""
+    import mlx.nn as mlx_nn
+
+    original = mlx_nn.Module.freeze, mlx_nn.Module.unfreeze
+    seen = []
+
+    class Records(_Gan):
+        def training_step(self, batch, batch_idx):
+            seen.append(mlx_nn.Module.freeze is original[0])
+            return super().training_step(batch, batch_idx)
+
+    batch = _gan_batch_and_weights()[0]
+    with pytest.warns(UserWarning, match=r"called self.disc.freeze\(\) while the step ran"):
+        trainer(tmp_path, max_epochs=3, compile=False).fit(Records("freeze"), [batch])
+    assert seen == [False, True, True]  # (patched on the first step only)
+    assert (mlx_nn.Module.freeze, mlx_nn.Module.unfreeze) == original
+
+
 @pytest.mark.parametrize("compile_", [True, False])
 def test_freezing_inside_the_training_step_warns_that_it_stops_no_gradient(tmp_path, compile_):
     """Lightning's toggle_optimizer ported as self.disc.freeze() ... unfreeze() around the generator's loss

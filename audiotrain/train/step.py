@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import warnings
 from collections.abc import Callable, Collection, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -213,13 +214,20 @@ def set_trainable(module: nn.Module, names: frozenset[str]) -> None:
         )
 
 
+# MLX's own methods, as imported: what `_FreezingNoted` always puts back (were two Trainers' first steps in
+# threads to overlap, one putting back the other's noting wrapper would leave it in place for the process).
+_MODULE_FREEZE, _MODULE_UNFREEZE = nn.Module.freeze, nn.Module.unfreeze
+
+
 class _FreezingNoted:
     """Warn, once per model, of `freeze()` / `unfreeze()` called on the model or one of its submodules while
     the training step runs: its gradients are of the parameters trainable as it started (value_and_grad
     has them already), so Lightning's toggle_optimizer ported as `self.disc.freeze()` ... `unfreeze()`
     around the generator's loss stops nothing, and that loss trains the discriminator too, without a word
     (compiled or not). A warning: an unpaired call does change what trains, from the next epoch start.
-    (A class, not contextlib's: the warning then names the user's line, not contextlib's.)"""
+    (A class, not contextlib's: the warning then names the user's line, not contextlib's.) It patches
+    `nn.Module`'s methods while the step runs, so a `TrainStep` uses it on its first step only (the trace,
+    compiled): a toggle written into the step shows there, and later steps run without the patch."""
 
     def __init__(self, module: nn.Module, where: str) -> None:
         self.module, self.where = module, where
@@ -237,9 +245,9 @@ class _FreezingNoted:
         if vars(self.module).get("_freezing_in_step_said"):
             return
         # (MLX's own layers and TrainModule's freeze reach these through super(): one patch sees them all)
-        self.originals = nn.Module.freeze, nn.Module.unfreeze
-        nn.Module.freeze = self._noted(self.originals[0], "freeze")
-        nn.Module.unfreeze = self._noted(self.originals[1], "unfreeze")
+        self.originals = _MODULE_FREEZE, _MODULE_UNFREEZE
+        nn.Module.freeze = self._noted(_MODULE_FREEZE, "freeze")
+        nn.Module.unfreeze = self._noted(_MODULE_UNFREEZE, "unfreeze")
 
     def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
         if self.originals is None:
@@ -614,6 +622,7 @@ class TrainStep:
         self._warned_precision = False  # LowPrecisionLossWarning, once a fit
         self._no_gradient = NoGradientWatch()  # (an eager fit's first steps)
         self._frozen_written: set[str] = set()  # frozen arrays the step assigns: not cast under bf16-mixed
+        self._freezing_noted = False  # (`_FreezingNoted` has watched a step: the first's, not every one)
         self._numbers_warned: set[str] = set()  # (attributes a compiled step changed, warned of)
         self._trace_again_after_call = False
         self._data_parallel = collectives.world_size() > 1
@@ -674,7 +683,9 @@ class TrainStep:
             # (cast=False: the metrics are cast to float32 after value_and_grad: `as_float32` says why)
             logs = StepLogs("train", where, lambda: module.batch_size(batch), cast=False)
             numbers = _numbers_held(module) if self.config.compile else None
-            with module._collect_logs(logs), _FreezingNoted(module, where):
+            first = not self._freezing_noted
+            self._freezing_noted = True
+            with module._collect_logs(logs), _FreezingNoted(module, where) if first else nullcontext():
                 if precision == "bf16-mixed":
                     # Forward and backward in bf16 on a bf16 copy; gradients flow back through the
                     # cast, so they arrive in float32 for the float32 master weights.
