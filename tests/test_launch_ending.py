@@ -202,11 +202,12 @@ def test_a_rank_whose_process_name_is_not_text_is_killed_as_any_other(tmp_path):
 
 def test_an_error_of_the_watch_itself_is_said_once_and_the_job_still_ends(tmp_path):
     # Whatever the watch meets (here /proc cannot be listed), its thread must not end without a word and
-    # leave the job unbounded: it says the error once and goes on, and the kill it began ends the job.
+    # leave the job unbounded: it says the error once and goes on, and the kill it began ends the job (in
+    # its fallback, the group killed `_REPORT_GRACE_S` later: 5 s by default, 1 s here, as the other graces).
     broken = _LAUNCHER.replace(
         "failures._mlx_launch",
         "def no_proc():\n    raise RuntimeError('no /proc today')\n"
-        "failures._process_stats = no_proc\nfailures._mlx_launch",
+        "failures._process_stats = no_proc\nfailures._REPORT_GRACE_S = 1.0\nfailures._mlx_launch",
     )
     proc = _start(tmp_path, "rank_fails", stop_grace="0", launcher=broken)
     out, err = _finish(proc, tmp_path)
