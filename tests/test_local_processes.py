@@ -260,9 +260,15 @@ def _recipe(args, cwd, blas_threads=None, **kwargs):
     )  # fmt: skip
 
 
+@pytest.fixture(scope="module")
+def tiny_demo_cache(tmp_path_factory):
+    """The TINY demo songs and their features, rendered once for the jobs that only train on them."""
+    return tmp_path_factory.mktemp("tiny_demo_cache")
+
+
 @pytest.mark.slow
-def test_two_local_processes_train_as_one_process_over_the_same_batch(tmp_path):
-    cache = ["--data.cache_dir", str(tmp_path / "cache"), "--num_epochs", "2"]
+def test_two_local_processes_train_as_one_process_over_the_same_batch(tmp_path, tiny_demo_cache):
+    cache = ["--data.cache_dir", str(tiny_demo_cache), "--num_epochs", "2"]
     # One BLAS thread, as each rank has on 2 cores: the same summation order in the matrix products.
     one = _recipe([*cache, "--processes", "1", "--run_dir", "one"], tmp_path, blas_threads="1")
     out_one = one.communicate(timeout=300)[0]
@@ -283,8 +289,8 @@ def test_two_local_processes_train_as_one_process_over_the_same_batch(tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_every_local_process_together_and_saves(tmp_path):
-    args = ["--data.cache_dir", str(tmp_path / "cache"), "--num_epochs", "2000", "--patience", "10000",
+def test_ctrl_c_stops_every_local_process_together_and_saves(tmp_path, tiny_demo_cache):
+    args = ["--data.cache_dir", str(tiny_demo_cache), "--num_epochs", "2000", "--patience", "10000",
             "--log_every", "5", "--save_every", "1", "--processes", "2", "--run_dir", "run"]  # fmt: skip
     # A command started from a terminal has SIGINT at its default; a test run from a script's background
     # job inherits it ignored, and the launcher keeps a signal it was started ignoring ignored.
@@ -1110,7 +1116,9 @@ pytestmark = pytest.mark.serial
 
 # The chord recipe's command as the user runs it, with one change in its ranks: rank 0 lingers in Python over
 # its first song's features until rank 1, done with its own first song, has entered a collective (in C++,
-# where no handler runs; it says so in the file STOP_MARK), and 2 s more: the launcher's stop signal comes then.
+# where no handler runs; it says so in the file STOP_MARK), and until the launcher's stop signal has come (the
+# launcher writes it down before it signals the ranks: 0.5 s more for the signal), not a fixed 2 s the test
+# waited out whole, and which a loaded machine could pass before the stop came.
 LINGERING_RANK_0 = """
 import os, sys, time
 from pathlib import Path
@@ -1125,8 +1133,11 @@ if local.launched_processes() > 1:
             if not mark.exists():
                 while not mark.exists():
                     time.sleep(0.05)
-                for _ in range(20):
-                    time.sleep(0.1)
+                stops = Path(os.environ[local.JOB_FOLDER_ENV], "stop_signals.txt")
+                deadline = time.monotonic() + 60
+                while not stops.exists() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                time.sleep(0.5)
             return computed(song, *args)
 
         data._unusable = lingering
