@@ -502,8 +502,12 @@ def test_a_higher_rank_whose_hello_is_being_read_when_this_rank_says_goodbye_hea
     while not watch.unheard and time.monotonic() < deadline:  # (accepted, its hello awaited)
         time.sleep(0.01)
     assert watch.unheard
+    unheard = next(iter(watch.unheard))
     watch.say_goodbye()
     assert rank_1.recv(1) == peer_watch._BYE
+    # Its unread hello was read without waiting: under the hello's 2 s timeout, Python's recv waited for it
+    # (MSG_DONTWAIT or not), and this rank's exit with it.
+    assert unheard.gettimeout() == 0.0
     connecting.join(timeout=60)
     assert not connecting.is_alive()
     assert watch.peers == {} and watch.unheard == set()

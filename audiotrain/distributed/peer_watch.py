@@ -320,6 +320,9 @@ class _PeerWatch:
             # Read what it said (its hello) first: closing a connection with bytes unread resets it, and a
             # reset may reach the peer's program before the word does.
             with contextlib.suppress(OSError):
+                # Not blocking: a socket with a timeout (the hello's 2 s, set by the watch's thread) waits
+                # for it before reading, MSG_DONTWAIT or not, which held this rank's exit 2 s.
+                conn.setblocking(False)
                 conn.recv(_HELLO.size, socket.MSG_DONTWAIT)
             conn.close()
         self.close_all()
