@@ -676,6 +676,45 @@ def test_a_datamodules_on_exception_hears_of_the_error_after_the_callbacks_as_in
     assert heard == [("callback", "failed in a hook"), ("datamodule", "failed in a hook")]
 
 
+class FailsInSetup(TinyClassifier):
+    def setup(self, stage):
+        raise ValueError("failed in setup")
+
+
+@pytest.mark.parametrize("where", ["module setup", "datamodule setup", "train_dataloader"])
+def test_an_error_in_fit_before_training_still_reaches_on_exception_as_in_lightning(tmp_path, where):
+    """Lightning 2.6.6 calls `on_exception` for any error inside `fit`, its setup hooks' and its loaders'
+    too (recorded there: `['setup:fit', 'on_exception:ValueError']`, `trainer.state.status` "interrupted").
+    Here a `setup` or `train_dataloader` that raised went out of `fit` with no `on_exception` at all: a
+    callback that reports failed runs there never heard of it."""
+    heard = []
+
+    class Data(DataModule):
+        def setup(self, stage=None):
+            if where == "datamodule setup":
+                raise ValueError("failed in setup")
+
+        def train_dataloader(self):
+            if where == "train_dataloader":
+                raise ValueError("failed in train_dataloader")
+            return make_batches(32)
+
+    class Hears(Callback):
+        def setup(self, trainer, pl_module, stage):
+            heard.append(f"setup:{stage}")
+
+        def on_exception(self, trainer, pl_module, exception):
+            heard.append(f"on_exception:{type(exception).__name__}")
+
+    trainer = quiet_trainer(tmp_path, max_epochs=1, callbacks=[Hears()])
+    module = FailsInSetup() if where == "module setup" else TinyClassifier()
+    with pytest.raises(ValueError, match="failed in"):
+        trainer.fit(module, datamodule=Data())
+    assert heard[-1] == "on_exception:ValueError"
+    assert heard.count("on_exception:ValueError") == 1
+    assert trainer.state.status == "failed"
+
+
 def test_a_ctrl_c_saves_before_the_datamodule_closes_what_its_setup_opened(tmp_path):
     """Since the DataModule hears of a Ctrl-C through on_exception, it heard before the `interrupted` save,
     which asks for its state_dict: one closing its data source there (as Lightning's docs have it) failed the

@@ -1220,14 +1220,17 @@ class Trainer:
             self._val_loader_coming = val_loader is not None or (
                 source is not None and defines_loader(source, "val")
             )
-            self._attach(model, "fit")
-            resumed_progress = None  # (the checkpoint's counters, which the loaders are asked for at)
-            if ckpt_path or self._pending_ckpt:
-                # Lightning gives the datamodule its state back after `setup`, before it asks for the loaders:
-                # a loader built from that state (a curriculum's stage, a fold) is the resumed run's. Then the
-                # module's `on_load_checkpoint`, before `configure_optimizers` and the weights (Lightning's
-                # `restore_model`): a layer it rebuilds is the one trained and loaded into.
-                with self._stage_fails_on_error(model, "fit"):
+            # Any error from here on (a setup hook, a loader, a resume refused) gets on_exception and the
+            # teardown hooks, as in Lightning, whose `fit` calls on_exception for every error it raises.
+            with self._stage_fails_on_error(model, "fit"):
+                self._attach(model, "fit")
+                resumed_progress = None  # (the checkpoint's counters, which the loaders are asked for at)
+                if ckpt_path or self._pending_ckpt:
+                    # Lightning gives the datamodule its state back after `setup`, before it asks for the
+                    # loaders: a loader built from that state (a curriculum's stage, a fold) is the resumed
+                    # run's. Then the module's `on_load_checkpoint`, before `configure_optimizers` and the
+                    # weights (Lightning's `restore_model`): a layer it rebuilds is the one trained and loaded
+                    # into.
                     ckpt_path = resume.checkpoint_to_resume(self, ckpt_path or self._pending_ckpt)
                     self._pending_ckpt = None
                     if datamodule is not None:
@@ -1241,65 +1244,75 @@ class Trainer:
                             self._hook_added_weights = hook_state.load_module_state_before_weights(
                                 model, state, folder / ckpt.MODEL_FILE
                             )
-            self._reloads = None
-            if source is not None:  # asked for once the datamodule and the module are set up, as in Lightning
-                asked_at = resumed_progress
-                every = self.reload_dataloaders_every_n_epochs
-                if every:
-                    self._refuse_reloads_with_overfit_batches()
-                    # Resumed, the loaders the straight run iterated in this epoch: those it asked for at
-                    # the last reload epoch (loader_reloads.py).
-                    epoch = (
-                        self.progress.epoch if resumed_progress is None else int(resumed_progress["epoch"])
+                self._reloads = None
+                # (asked for once the datamodule and the module are set up, as in Lightning)
+                if source is not None:
+                    asked_at = resumed_progress
+                    every = self.reload_dataloaders_every_n_epochs
+                    if every:
+                        self._refuse_reloads_with_overfit_batches()
+                        # Resumed, the loaders the straight run iterated in this epoch: those it asked for at
+                        # the last reload epoch (loader_reloads.py).
+                        epoch = (
+                            self.progress.epoch
+                            if resumed_progress is None
+                            else int(resumed_progress["epoch"])
+                        )
+                        epochs = {"train": epoch, "val": epoch}
+                        schedule = self._validation_schedule
+                        if resumed_progress is not None:
+                            epochs["train"] = first_epoch_of_loader(every, epoch)
+                            asked_at = {**resumed_progress, "epoch": epochs["train"]}
+                            if (
+                                schedule.check_val_every_n_epoch is not None
+                            ):  # (else its epochs are not known)
+                                validated = int(resumed_progress["validated_epoch"])
+                                epochs["val"] = first_epoch_of_val_loader(
+                                    every, epoch, schedule.this_epoch, validated
+                                )
+                            else:
+                                epochs["val"] = epochs["train"]
+                        passed = {"train": train_loader, "val": val_loader}
+                        self._reloads = LoaderReloads(every, source, passed, dict(epochs))
+                        if asked_at is not None and epochs["val"] != epochs["train"]:
+                            # (the validation loader the straight run validates with next, asked at its own
+                            # epoch)
+                            with self._counters_of({**asked_at, "epoch": epochs["val"]}):
+                                val_loader = loaders_from(source, {"val": val_loader})["val"]
+                    self._early_train_source = None
+                    # (made once: estimated_stepping_batches may have asked for it in a setup hook)
+                    if train_loader is None:
+                        train_loader, self._early_train_loader = self._early_train_loader, None
+                    with self._counters_of(asked_at):
+                        loaders = loaders_from(source, {"train": train_loader, "val": val_loader})
+                    train_loader, val_loader = self._fit_loaders(
+                        model, source, loaders["train"], loaders["val"]
                     )
-                    epochs = {"train": epoch, "val": epoch}
-                    schedule = self._validation_schedule
-                    if resumed_progress is not None:
-                        epochs["train"] = first_epoch_of_loader(every, epoch)
-                        asked_at = {**resumed_progress, "epoch": epochs["train"]}
-                        if schedule.check_val_every_n_epoch is not None:  # (else its epochs are not known)
-                            validated = int(resumed_progress["validated_epoch"])
-                            epochs["val"] = first_epoch_of_val_loader(
-                                every, epoch, schedule.this_epoch, validated
-                            )
-                        else:
-                            epochs["val"] = epochs["train"]
-                    passed = {"train": train_loader, "val": val_loader}
-                    self._reloads = LoaderReloads(every, source, passed, dict(epochs))
-                    if asked_at is not None and epochs["val"] != epochs["train"]:
-                        # (the validation loader the straight run validates with next, asked at its own epoch)
-                        with self._counters_of({**asked_at, "epoch": epochs["val"]}):
-                            val_loader = loaders_from(source, {"val": val_loader})["val"]
-                self._early_train_source = None
-                # (made once: estimated_stepping_batches may have asked for it in a setup hook)
-                if train_loader is None:
-                    train_loader, self._early_train_loader = self._early_train_loader, None
-                with self._counters_of(asked_at):
-                    loaders = loaders_from(source, {"train": train_loader, "val": val_loader})
-                train_loader, val_loader = self._fit_loaders(model, source, loaders["train"], loaders["val"])
-                if self.deterministic:
-                    determinism.warn_thread_workers_share_generators(
-                        {"train_loader": train_loader, "val_loader": val_loader}
-                    )
-            self._fitted_module = weakref.ref(model)
-            if self.accelerator == "cpu" and self.is_global_zero:
-                _blas.warn_if_training_on_bundled_blas()
-            self._train_loader, self._val_loader = train_loader, val_loader  # before configure_optimizers
-            self._passed_train_loader = None
-            self._val_loader_coming = None
-            # Said before any epoch (under -W error, before the work): loaders iterated more than once.
-            several_epochs = self.max_epochs != 1
-            hint_workers_started_again(train_loader if several_epochs else None)
-            hint_workers_started_again(val_loader if several_epochs or self.num_sanity_val_steps else None)
-            # Before the broadcast, which would untie them too.
-            refuse_arrays_tied_across_modules(model)
-            if self.is_global_zero:
-                warn_weights_in_tuples(model)
-            if self.world_size > 1:
-                collectives.broadcast_parameters(model)
-                # Each rank's mx.random its own from here on (dropout, SpecAugment in the step), not in the
-                # setup above: a split or a projection drawn there must be the same on every rank.
-                seed_rank_apart(self.seed, self.global_rank)
+                    if self.deterministic:
+                        determinism.warn_thread_workers_share_generators(
+                            {"train_loader": train_loader, "val_loader": val_loader}
+                        )
+                self._fitted_module = weakref.ref(model)
+                if self.accelerator == "cpu" and self.is_global_zero:
+                    _blas.warn_if_training_on_bundled_blas()
+                self._train_loader, self._val_loader = train_loader, val_loader  # before configure_optimizers
+                self._passed_train_loader = None
+                self._val_loader_coming = None
+                # Said before any epoch (under -W error, before the work): loaders iterated more than once.
+                several_epochs = self.max_epochs != 1
+                hint_workers_started_again(train_loader if several_epochs else None)
+                hint_workers_started_again(
+                    val_loader if several_epochs or self.num_sanity_val_steps else None
+                )
+                # Before the broadcast, which would untie them too.
+                refuse_arrays_tied_across_modules(model)
+                if self.is_global_zero:
+                    warn_weights_in_tuples(model)
+                if self.world_size > 1:
+                    collectives.broadcast_parameters(model)
+                    # Each rank's mx.random its own from here on (dropout, SpecAugment in the step), not in
+                    # the setup above: a split or a projection drawn there must be the same on every rank.
+                    seed_rank_apart(self.seed, self.global_rank)
             status = "failed"
             try:
                 self._stepping_estimate = None  # (what configure_optimizers reads of it: the next line)
