@@ -5,6 +5,7 @@ string `trainer.state` was before it had `.status`, `.fn` and `.stage`."""
 import copy
 import json
 import pickle
+import signal
 
 from audiotrain.train.callback import Callback
 from audiotrain.train.trainer_state import TrainerState
@@ -196,3 +197,28 @@ def test_on_exception_sees_the_stage_failed_already(tmp_path, method):
     assert seer.seen == ("failed", method, stage)
     # (unlike Lightning's, `interrupted` means a stop signal, which a resume continues: not a crash)
     assert (t.state.status, t.interrupted) == ("failed", False)
+
+
+class CtrlCAtStep2(Callback):
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step == 2:
+            signal.raise_signal(signal.SIGINT)  # as a terminal's Ctrl-C: stops after this step
+
+
+class SeesTheInterrupt(Callback):
+    def __init__(self):
+        self.seen = None
+
+    def on_exception(self, trainer, module, error):
+        self.seen = (type(error).__name__, trainer.state.status, trainer.state.fn, trainer.interrupted)
+
+
+def test_on_exception_sees_a_ctrl_c_stop_as_interrupted_already(tmp_path):
+    """Lightning 2.6.6 sets the status before `on_exception` hears of a Ctrl-C: there it read
+    ('KeyboardInterrupt', 'interrupted', 'fit', True). Here it read 'running', so a callback that tells a
+    stop by hand from a crash there (to mark the run resumable) could not."""
+    seer = SeesTheInterrupt()
+    t = quiet_trainer(tmp_path, max_epochs=2, callbacks=[CtrlCAtStep2(), seer])
+    t.fit(TinyClassifier(), make_batches(16, batch_size=2))
+    assert seer.seen == ("KeyboardInterrupt", "interrupted", "fit", True)
+    assert (t.state.status, t.interrupted, t.global_step) == ("interrupted", True, 2)

@@ -208,6 +208,8 @@ class StopRequests:
         # OnExceptionCheckpoint saves in the callbacks' on_exception, before the DataModule's hears of it), so
         # that a DataModule closing in on_exception what its setup opened does not fail the save.
         stop = KeyboardInterrupt()
+        # (before on_exception, as Lightning's `_interrupt`: a callback there tells a stop from a crash)
+        t._state_tracker.status = "interrupted"
         t.callbacks.call_quietly("on_exception", t, t.module, stop)
         try:
             self._save_interrupted()
