@@ -1878,6 +1878,58 @@ def test_log_model_true_uploads_nothing_when_fit_fails(tmp_path, mlflow_store, q
     assert run["status"] == "FAILED" and run["artifacts"] == [] and "best_checkpoint" not in run["tags"]
 
 
+class LogsAtTeardown(Callback):
+    def __init__(self, raises: bool):
+        self.raises = raises
+
+    def on_train_epoch_end(self, trainer, module):
+        if self.raises:
+            raise RuntimeError("failed at the epoch's end")
+
+    def teardown(self, trainer, module, stage):
+        trainer.logger.log_metrics({"final_score": 0.5}, step=trainer.global_step)
+
+
+def test_a_failed_fits_mlflow_run_stays_failed_when_a_teardown_logs(tmp_path, mlflow_store):
+    """The loggers' runs were closed before the teardown hooks: a callback's teardown that logs a final
+    score reopened the MLflow run that `finalize("failed")` had just marked FAILED, and it ended FINISHED
+    when Python exited (RUNNING until then), a crash listed as a finished run."""
+    from mlflow.tracking import MlflowClient
+
+    m = MLflowLogger(experiment_name="teardown-logs", tracking_uri=mlflow_store[1])
+    t = quiet_trainer(tmp_path, max_epochs=1, logger=m, callbacks=[LogsAtTeardown(raises=True)])
+    with pytest.raises(RuntimeError, match="failed at the epoch's end"):
+        t.fit(TinyClassifier(), make_batches(16))
+    run = MlflowClient(mlflow_store[1]).get_run(m.run_id)
+    assert run.info.status == "FAILED" and run.data.metrics["final_score"] == 0.5
+
+
+class RecordsFinalize(CSVLogger):
+    def finalize(self, status="success"):
+        self.seen.append(f"finalize:{status}")
+        super().finalize(status)
+
+
+def test_the_loggers_are_finalized_after_the_teardown_hooks_as_in_lightning(tmp_path):
+    """Lightning 2.6.6's `_call_teardown_hook` calls the callbacks' and the module's `teardown`, then each
+    logger's `finalize("success")` (recorded there: ['teardown', 'teardown:module', 'finalize:success'])."""
+    seen = []
+
+    class Module(TinyClassifier):
+        def teardown(self, stage):
+            seen.append("teardown:module")
+
+    class Tears(Callback):
+        def teardown(self, trainer, module, stage):
+            seen.append("teardown")
+
+    logger = RecordsFinalize(tmp_path)
+    logger.seen = seen
+    t = quiet_trainer(tmp_path, max_epochs=1, logger=logger, callbacks=[Tears()])
+    t.fit(Module(), make_batches(16))
+    assert seen == ["teardown", "teardown:module", "finalize:success"]
+
+
 class ScoresLessEachEpoch(TinyClassifier):
     """`score` is 3 in epoch 0, 2 in epoch 1, 1 in epoch 2: with mode="max" the first checkpoint is best."""
 

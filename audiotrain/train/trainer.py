@@ -2403,10 +2403,10 @@ class Trainer:
             raise
 
     def _teardown(self, module: TrainModule, stage: str, status: str, loaders: tuple = ()) -> None:
-        """Close the loggers' runs (as Lightning does after every stage), then let the datamodule, every
-        callback and the module clean up (Lightning's order), and stop the persistent workers of the stage's
-        `loaders` (Lightning's teardown of its data fetchers). After a failure nothing here may hide the error
-        on its way out."""
+        """Let the datamodule, every callback and the module clean up, then close the loggers' runs
+        (Lightning's order, after every stage), and stop the persistent workers of the stage's `loaders`
+        (Lightning's teardown of its data fetchers). After a failure nothing here may hide the error on its
+        way out."""
         try:
             self._teardown_hooks(module, stage, status)
         finally:
@@ -2430,11 +2430,9 @@ class Trainer:
             with contextlib.suppress(Exception):
                 self.datamodule.on_exception(err)
 
-    def _teardown_hooks(self, module: TrainModule, stage: str, status: str) -> None:
+    def _finalize_loggers(self, status: str) -> None:
+        """Close the loggers' runs with `status`; after a failure quietly (nothing may hide the error)."""
         failed = status == "failed"
-        # Values held for an end hook that failed (or a stop cut short) were logged: they are written.
-        with contextlib.suppress(Exception) if failed else contextlib.nullcontext():
-            self._step_logging.send_with_hook_values({})
         for lg in self._writing_loggers:
             if failed and isinstance(lg, Logger) and not lg.started:
                 # Failed before its run started (a refused fit, a bad ckpt_path): open no run; what was
@@ -2443,16 +2441,29 @@ class Trainer:
             if hasattr(lg, "finalize"):
                 with contextlib.suppress(Exception) if failed else contextlib.nullcontext():
                     lg.finalize(status)
-        # The datamodule's first, then the callbacks' and the module's, as Lightning's _call_teardown_hook.
-        if self.datamodule is not None and callable(getattr(self.datamodule, "teardown", None)):
-            with contextlib.suppress(Exception) if failed else contextlib.nullcontext():
-                self.datamodule.teardown(stage)
-        if failed:
-            self.callbacks.call_quietly("teardown", self, module, stage)
-            with contextlib.suppress(Exception):
-                module.teardown(stage)
-        else:
-            self._call_hooks("teardown", stage)
+
+    def _teardown_hooks(self, module: TrainModule, stage: str, status: str) -> None:
+        failed = status == "failed"
+        # Values held for an end hook that failed (or a stop cut short) were logged: they are written.
+        with contextlib.suppress(Exception) if failed else contextlib.nullcontext():
+            self._step_logging.send_with_hook_values({})
+        # The datamodule's first, then the callbacks' and the module's, as Lightning's _call_teardown_hook,
+        # and the loggers' runs closed after them, as there: what a teardown logs (a final score) goes to the
+        # run, not to one that a closed run reopened (an MLflow run marked FAILED then ended FINISHED).
+        try:
+            if self.datamodule is not None and callable(getattr(self.datamodule, "teardown", None)):
+                with contextlib.suppress(Exception) if failed else contextlib.nullcontext():
+                    self.datamodule.teardown(stage)
+            if failed:
+                self.callbacks.call_quietly("teardown", self, module, stage)
+                with contextlib.suppress(Exception):
+                    module.teardown(stage)
+            else:
+                self._call_hooks("teardown", stage)
+        except BaseException:
+            self._finalize_loggers("failed")  # (a teardown that raised fails the stage, as in Lightning)
+            raise
+        self._finalize_loggers(status)
         # The stage's profile report (Lightning's describe): after a failure or a Ctrl-C too, where it shows
         # where the time went; its own failure then does not hide the error.
         self.profiler._log_dir = self._profile_folder()  # (a resumed logger's version is known now)
