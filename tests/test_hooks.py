@@ -715,6 +715,22 @@ def test_an_error_in_fit_before_training_still_reaches_on_exception_as_in_lightn
     assert trainer.state.status == "failed"
 
 
+@pytest.mark.parametrize("method", ["validate", "test", "predict"])
+def test_an_error_in_an_evaluation_stages_setup_reaches_on_exception_as_in_lightning(tmp_path, method):
+    """As `fit` (above): Lightning 2.6.6 calls `on_exception` for an error in a stage's `setup` hook;
+    `validate`, `test` and `predict` raised it with no `on_exception` call."""
+    heard = []
+
+    class Hears(Callback):
+        def on_exception(self, trainer, pl_module, exception):
+            heard.append((type(exception).__name__, trainer.state.status))
+
+    trainer = quiet_trainer(tmp_path, max_epochs=1, callbacks=[Hears()])
+    with pytest.raises(ValueError, match="failed in setup"):
+        getattr(trainer, method)(FailsInSetup(), make_batches(16))
+    assert heard == [("ValueError", "failed")]
+
+
 def test_a_ctrl_c_saves_before_the_datamodule_closes_what_its_setup_opened(tmp_path):
     """Since the DataModule hears of a Ctrl-C through on_exception, it heard before the `interrupted` save,
     which asks for its state_dict: one closing its data source there (as Lightning's docs have it) failed the

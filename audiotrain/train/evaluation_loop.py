@@ -469,24 +469,27 @@ class EvaluationLoop:
         t.datamodule = datamodule
         t._state_tracker.begin(method, method)  # (before setup, as in Lightning)
         try:
-            t._attach(model, method)
-            if datamodule is not None and ckpt_path:
-                # As Lightning's restore_datamodule: the checkpoint's datamodule state, before the loaders.
-                with t._stage_fails_on_error(model, method):
+            # An error in the setup hooks or the loaders gets on_exception and the teardown hooks too, as
+            # in Lightning, whose stages call on_exception for every error they raise.
+            with t._stage_fails_on_error(model, method):
+                t._attach(model, method)
+                if datamodule is not None and ckpt_path:
+                    # As Lightning's restore_datamodule: the checkpoint's datamodule state, before the
+                    # loaders.
                     ckpt_path = t.callbacks.checkpoint_path(ckpt_path)
                     hook_state.restore_datamodule_state(datamodule, ckpt_path)
-            # Asked for once the datamodule and the module are set up, as in Lightning.
-            loader = loaders_from(source, {stage: loader})[stage]
-            if loader is None:
-                raise TypeError(missing_loader(method, name, source, stage))
-            prepare_loader(loader, name, t.seed, evaluation=True)  # (predict too: no sample repeated)
-            hooks.refuse_required_dataloader_idx(t.callbacks, model, method)
-            if stage == "test":
-                t._test_loader = loader
-            elif stage == "val":
-                t._validate_loader = loader
-            else:
-                t._predict_loader = loader
+                # Asked for once the datamodule and the module are set up, as in Lightning.
+                loader = loaders_from(source, {stage: loader})[stage]
+                if loader is None:
+                    raise TypeError(missing_loader(method, name, source, stage))
+                prepare_loader(loader, name, t.seed, evaluation=True)  # (predict too: no sample repeated)
+                hooks.refuse_required_dataloader_idx(t.callbacks, model, method)
+                if stage == "test":
+                    t._test_loader = loader
+                elif stage == "val":
+                    t._validate_loader = loader
+                else:
+                    t._predict_loader = loader
             out = self._run_attached(stage, model, loader, ckpt_path, keep)
             t._state_tracker.status = "finished"  # (after teardown, as in Lightning)
             return out
