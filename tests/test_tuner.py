@@ -1104,3 +1104,17 @@ def test_learning_rate_finder_with_an_optimizer_the_module_keeps(tmp_path):
     # The same 24 steps at the suggestion from the same start, as Lightning 2.6.6's restore gives.
     assert model.fit_rates[20:] == pytest.approx(plain.fit_rates) == [plain.lr] * 24
     np.testing.assert_allclose(np.array(model.lin.weight), np.array(plain.lin.weight), rtol=1e-6)
+
+
+def test_learning_rate_finder_under_fast_dev_run_says_it_skipped_naming_itself_at_the_users_line(tmp_path):
+    from audiotrain.callbacks import LearningRateFinder
+
+    Linear, loader = _linear_job()
+    model = Linear()
+    finder = LearningRateFinder(num_training_steps=20)
+    trainer = quiet_trainer(tmp_path, fast_dev_run=True, callbacks=[finder])
+    # (it said "Tuner.lr_find: skipped, ...", a call the user never wrote, at audiotrain's callbacks file)
+    with pytest.warns(UserWarning, match=r"LearningRateFinder: the sweep is skipped.*fast_dev_run") as said:
+        trainer.fit(model, loader())
+    assert [w.filename for w in said if "sweep is skipped" in str(w.message)] == [__file__]
+    assert finder.optimal_lr is None and model.fit_rates == [pytest.approx(0.01)]

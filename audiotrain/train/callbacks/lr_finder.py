@@ -15,6 +15,7 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING
 
+from audiotrain._caller import user_stacklevel
 from audiotrain.train.callback import Callback
 from audiotrain.train.module import _optimizers_in
 
@@ -82,6 +83,14 @@ class LearningRateFinder(Callback):
         set the suggested rate on the module's attribute and on the fit's optimizer."""
         from audiotrain.train.tuner import Tuner, _lr_holders
 
+        if trainer.fast_dev_run:  # (said here: lr_find's own warning names a Tuner.lr_find never called)
+            warnings.warn(
+                "LearningRateFinder: the sweep is skipped, since fast_dev_run is enabled (as in Lightning); "
+                "optimal_lr stays None and the fit trains at the rate configure_optimizers gave",
+                UserWarning,
+                stacklevel=user_stacklevel(),
+            )
+            return
         # Refused before the sweep where there is no rate to set, as Lightning's (its error names the names).
         holders = (
             _lr_holders(pl_module, trainer.datamodule, self._attr_name, "LearningRateFinder")
