@@ -1240,6 +1240,25 @@ def test_the_freezing_check_watches_the_first_step_only_and_leaves_mlxs_methods_
     assert (mlx_nn.Module.freeze, mlx_nn.Module.unfreeze) == original
 
 
+def test_the_freezing_check_keeps_a_patch_the_user_made_of_freeze(tmp_path, monkeypatch):
+    """A user's own wrapper of nn.Module.freeze, set after audiotrain was imported, is called in the
+    checked step too and is still in place after the fit (it was swapped for MLX's method as imported)."""
+    import mlx.nn as mlx_nn
+
+    mlx_freeze, calls = mlx_nn.Module.freeze, []
+
+    def counted(module, *args, **kwargs):
+        calls.append(type(module).__name__)
+        return mlx_freeze(module, *args, **kwargs)
+
+    monkeypatch.setattr(mlx_nn.Module, "freeze", counted)
+    batch = _gan_batch_and_weights()[0]
+    with pytest.warns(UserWarning, match=r"called self.disc.freeze\(\) while the step ran"):
+        trainer(tmp_path, max_epochs=2, compile=False).fit(_Gan("freeze"), [batch])
+    assert mlx_nn.Module.freeze is counted
+    assert len(calls) >= 2  # (both steps' self.disc.freeze() went through it, the checked one too)
+
+
 @pytest.mark.parametrize("compile_", [True, False])
 def test_freezing_inside_the_training_step_warns_that_it_stops_no_gradient(tmp_path, compile_):
     """Lightning's toggle_optimizer ported as self.disc.freeze() ... unfreeze() around the generator's loss

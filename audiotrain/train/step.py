@@ -214,9 +214,11 @@ def set_trainable(module: nn.Module, names: frozenset[str]) -> None:
         )
 
 
-# MLX's own methods, as imported: what `_FreezingNoted` always puts back (were two Trainers' first steps in
-# threads to overlap, one putting back the other's noting wrapper would leave it in place for the process).
-_MODULE_FREEZE, _MODULE_UNFREEZE = nn.Module.freeze, nn.Module.unfreeze
+def _unnoted(method: Callable) -> Callable:
+    """`method` without `_FreezingNoted`'s wrapper: what it puts back. Were two Trainers' first steps in
+    threads to overlap, one putting back the other's noting wrapper would leave it in place for the process;
+    not MLX's methods as imported either, which would drop a patch of the user's own made since."""
+    return getattr(method, "_freezing_noted_original", method)
 
 
 class _FreezingNoted:
@@ -239,15 +241,16 @@ class _FreezingNoted:
             self.calls.append((verb, sub))
             return original(sub, *args, **kwargs)
 
+        call._freezing_noted_original = original  # type: ignore[attr-defined]
         return call
 
     def __enter__(self) -> None:
         if vars(self.module).get("_freezing_in_step_said"):
             return
         # (MLX's own layers and TrainModule's freeze reach these through super(): one patch sees them all)
-        self.originals = _MODULE_FREEZE, _MODULE_UNFREEZE
-        nn.Module.freeze = self._noted(_MODULE_FREEZE, "freeze")
-        nn.Module.unfreeze = self._noted(_MODULE_UNFREEZE, "unfreeze")
+        self.originals = _unnoted(nn.Module.freeze), _unnoted(nn.Module.unfreeze)
+        nn.Module.freeze = self._noted(self.originals[0], "freeze")
+        nn.Module.unfreeze = self._noted(self.originals[1], "unfreeze")
 
     def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
         if self.originals is None:
