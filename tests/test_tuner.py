@@ -1118,3 +1118,23 @@ def test_learning_rate_finder_under_fast_dev_run_says_it_skipped_naming_itself_a
         trainer.fit(model, loader())
     assert [w.filename for w in said if "sweep is skipped" in str(w.message)] == [__file__]
     assert finder.optimal_lr is None and model.fit_rates == [pytest.approx(0.01)]
+
+
+def test_learning_rate_finder_with_a_scheduled_rate_warns_at_the_users_line(tmp_path):
+    from audiotrain.callbacks import LearningRateFinder
+
+    Linear, loader = _linear_job()
+
+    class Scheduled(Linear):
+        def configure_optimizers(self):
+            return optim.SGD(learning_rate=optim.linear_schedule(self.lr, 0.0, 100))
+
+    model = Scheduled()
+    finder = LearningRateFinder(min_lr=1e-4, max_lr=0.1, num_training_steps=20, mode="linear")
+    # (it was said at audiotrain/train/callbacks/lr_finder.py, the callback's own line)
+    with pytest.warns(
+        UserWarning, match=r"LearningRateFinder: lr is set to the suggested .* a schedule"
+    ) as said:
+        quiet_trainer(tmp_path, max_epochs=1, callbacks=[finder]).fit(model, loader())
+    assert [w.filename for w in said if "a schedule" in str(w.message)] == [__file__]
+    assert model.lr == pytest.approx(finder.optimal_lr.suggestion())

@@ -122,7 +122,7 @@ class LearningRateFinder(Callback):
                     "takes its rate from a schedule, which goes on as configure_optimizers made it; the "
                     f"next fit's configure_optimizers can build the schedule from {name}",
                     UserWarning,
-                    stacklevel=2,
+                    stacklevel=user_stacklevel(),
                 )
                 continue
             # In place: the compiled step holds the optimizer's state dict and reads the rate from it.
