@@ -548,6 +548,20 @@ def test_a_daemon_threads_fit_under_min_epochs_stops_at_once_as_the_script_ends(
     assert (interrupted / "trainer_state.json").is_file()
 
 
+def test_a_daemon_threads_fit_with_a_learning_rate_finder_still_stops_and_saves_as_the_script_ends(tmp_path):
+    """LearningRateFinder sweeps in a fit of its own Trainer inside the fit's on_fit_start; that fit's end
+    took the thread off the fits Python's exit stops, so the script's end aborted the fit it ran inside
+    ("terminate called without an active exception", status 134), nothing saved."""
+    script = DAEMON_FIT_AS_THE_SCRIPT_ENDS.replace(
+        "enable_checkpointing=True)",
+        "enable_checkpointing=True, callbacks=[LearningRateFinder(num_training_steps=5)])",
+    ).replace("from tasks import", "from audiotrain.callbacks import LearningRateFinder\nfrom tasks import")
+    done = _exits_cleanly(script, tmp_path)
+    assert "Python is exiting while Trainer.fit runs in thread" in done.stderr
+    (last,) = tmp_path.glob("**/checkpoints/last")
+    assert (last / "trainer_state.json").is_file()
+
+
 THREAD_WORKERS_AS_THE_SCRIPT_ENDS = """
 import audiotrain
 import mlx.core as mx

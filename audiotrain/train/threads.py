@@ -71,16 +71,24 @@ def warn_signals_do_not_reach_this_thread(stacklevel: int) -> None:
     )
 
 
-def stop_fit_at_exit(trainer: Any) -> None:
+def stop_fit_at_exit(trainer: Any) -> weakref.ref | None:
     """Outside the main thread: where Python exits while `trainer`'s fit runs in this thread (a daemon
-    thread; Python waits for any other), ask the fit to stop and wait for the thread (module docstring)."""
-    if threading.current_thread() is not threading.main_thread():
-        _fits_in_threads[threading.current_thread()] = weakref.ref(trainer)
+    thread; Python waits for any other), ask the fit to stop and wait for the thread (module docstring).
+    Returns the fit this one runs inside, if any (a LearningRateFinder's sweep in its fit's on_fit_start),
+    for `fit_ended` to give the thread back to."""
+    if threading.current_thread() is threading.main_thread():
+        return None
+    outer = _fits_in_threads.get(threading.current_thread())
+    _fits_in_threads[threading.current_thread()] = weakref.ref(trainer)
+    return outer
 
 
-def fit_ended() -> None:
-    """This thread's fit is over: nothing to stop at exit."""
-    _fits_in_threads.pop(threading.current_thread(), None)
+def fit_ended(outer: weakref.ref | None = None) -> None:
+    """This thread's fit is over: nothing to stop at exit, or the `outer` fit it ran inside, still running."""
+    if outer is None:
+        _fits_in_threads.pop(threading.current_thread(), None)
+    else:
+        _fits_in_threads[threading.current_thread()] = outer
 
 
 @atexit.register

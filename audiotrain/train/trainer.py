@@ -1208,8 +1208,10 @@ class Trainer:
         # code after fit (a random search's next draw, the next model's weights) goes on with its own
         # sequence, as if fit had drawn nothing from it (fits overlapping in threads: callers_random.py).
         callers_generators = CALLERS_GENERATORS.enter()
+        outer_fit = None
         try:
-            threads.stop_fit_at_exit(self)  # (a daemon thread's fit as Python exits: threads.py)
+            # (a daemon thread's fit as Python exits: threads.py; a sweep's fit gives the thread back after)
+            outer_fit = threads.stop_fit_at_exit(self)
             seed_generators(self.seed)
             self._run.random_at_fit_end = None
             self.datamodule = datamodule
@@ -1412,7 +1414,7 @@ class Trainer:
             self._state_tracker.end()
             self._run.random_at_fit_end = RandomState.capture()
             CALLERS_GENERATORS.leave(callers_generators)
-            threads.fit_ended()
+            threads.fit_ended(outer_fit)
 
     @contextlib.contextmanager
     def _counters_of(self, progress: dict[str, Any] | None) -> Iterator[None]:
