@@ -715,6 +715,28 @@ def test_an_error_in_fit_before_training_still_reaches_on_exception_as_in_lightn
     assert trainer.state.status == "failed"
 
 
+@pytest.mark.parametrize("method", ["fit", "validate"])
+def test_a_ctrl_c_in_a_setup_hook_reads_as_interrupted_not_failed(tmp_path, method):
+    """A Ctrl-C while a long `setup` prepares the data (no stop handler is in place yet: a plain
+    KeyboardInterrupt) was heard in on_exception as a crash, status "failed"; a stop by hand later in fit
+    reads "interrupted" there (test_trainer_state.py), as Lightning's does."""
+    heard = []
+
+    class StoppedInSetup(TinyClassifier):
+        def setup(self, stage):
+            raise KeyboardInterrupt
+
+    class Hears(Callback):
+        def on_exception(self, trainer, pl_module, exception):
+            heard.append((type(exception).__name__, trainer.state.status))
+
+    trainer = quiet_trainer(tmp_path, max_epochs=1, callbacks=[Hears()])
+    with pytest.raises(KeyboardInterrupt):
+        getattr(trainer, method)(StoppedInSetup(), make_batches(16))
+    assert heard == [("KeyboardInterrupt", "interrupted")]
+    assert trainer.state.status == "interrupted"
+
+
 @pytest.mark.parametrize("method", ["validate", "test", "predict"])
 def test_an_error_in_an_evaluation_stages_setup_reaches_on_exception_as_in_lightning(tmp_path, method):
     """As `fit` (above): Lightning 2.6.6 calls `on_exception` for an error in a stage's `setup` hook;

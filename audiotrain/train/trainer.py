@@ -2399,7 +2399,10 @@ class Trainer:
         try:
             yield
         except BaseException as err:
-            self._state_tracker.status = "failed"  # (before on_exception, as Lightning's "interrupted")
+            # (before on_exception, as Lightning's; a Ctrl-C in a long setup, before any stop handler is in
+            # place, is a stop by hand, as it reads later in the stage, not a crash)
+            stopped = isinstance(err, KeyboardInterrupt)
+            self._state_tracker.status = "interrupted" if stopped else "failed"
             self._on_exception(module, err)
             self._teardown(module, stage, "failed")
             raise
