@@ -17,6 +17,9 @@ import pytest
 from tests import deadlines
 from tests.distributed import REPO, FakeGroup, child_env, describe, run_launcher, run_mpi, run_ranks
 
+# Tests that start 2-rank jobs or time signals are marked serial: with -n, no other test runs beside them
+# (tests/conftest.py); the rest run in this process or start one process of their own.
+
 
 def test_one_process_is_rank_0_of_1_and_every_collective_is_the_identity():
     assert (dist.rank(), dist.world_size(), dist.is_main_process()) == (0, 1, True)
@@ -136,6 +139,7 @@ def test_weighted_means_in_one_process():
         dist.reduce_weighted_means({"loss": 1.0, "acc": 1.0}, {"loss": 1.0})
 
 
+@pytest.mark.serial
 def test_two_ranks_reduce_broadcast_and_agree():
     results = run_ranks(
         """
@@ -177,6 +181,7 @@ def test_two_ranks_reduce_broadcast_and_agree():
         assert o["folder"] == "run-of-rank-0"
 
 
+@pytest.mark.serial
 def test_a_barrier_waits_for_every_rank_and_every_rank_takes_rank_0s_weights_and_statistics():
     """barrier() blocks until the last rank reaches it (the others then read what local rank 0's prepare_data
     wrote); the broadcasts give every rank rank 0's values, not the ranks' sum (which agrees as well)."""
@@ -217,6 +222,7 @@ def test_a_barrier_waits_for_every_rank_and_every_rank_takes_rank_0s_weights_and
         assert o["weight"] == [[5.0, 5.0], [5.0, 5.0]], (r, o)
 
 
+@pytest.mark.serial
 def test_on_main_process_gives_rank_0_its_result_and_its_error_and_the_others_main_process_failed():
     """Work rank 0 does alone: its result on rank 0 and None on the others; its error raised on rank 0 itself
     and as MainProcessFailed on the others. Left uncaught it ends both ranks non-zero: a swallowed error on
@@ -250,6 +256,7 @@ def test_on_main_process_gives_rank_0_its_result_and_its_error_and_the_others_ma
     assert "rank 0 failed: FileNotFoundError" in results[1].stderr, describe(results)
 
 
+@pytest.mark.serial
 def test_a_metric_only_some_ranks_report_is_the_mean_over_those_ranks():
     """A value logged under `if trainer.is_global_zero` (Lightning's rank_zero_only pattern) ended the job
     with "the ranks passed different metric names"; it is the mean over the ranks that reported it."""
@@ -543,6 +550,7 @@ def test_a_rank_the_launcher_killed_is_not_named_where_the_job_broke(order):
     )
 
 
+@pytest.mark.serial
 def test_a_job_of_one_rank_names_no_other_ranks(tmp_path):
     # `launch -n 1` whose one rank did sys.exit(3) said "...; the other ranks then lost it": there are none.
     proc = run_launcher("import sys\nsys.exit(3)\n", n=1, tmp=tmp_path)
@@ -554,6 +562,7 @@ def test_a_job_of_one_rank_names_no_other_ranks(tmp_path):
     assert "other ranks" not in proc.stderr
 
 
+@pytest.mark.serial
 def test_a_job_run_with_warnings_as_errors_leaves_no_unclosed_file_tracebacks_in_its_log(tmp_path):
     # `PYTHONWARNINGS=error python -W error -X dev -m audiotrain launch ... > job.log 2>&1` (warnings as
     # errors, for the ranks): the launcher's pipe from mlx.launch, and mlx.launch's pipes from the ranks,
@@ -573,6 +582,7 @@ def test_a_job_run_with_warnings_as_errors_leaves_no_unclosed_file_tracebacks_in
     assert "Exception ignored" not in proc.stderr and "ResourceWarning" not in proc.stderr, proc.stderr
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("stdout", ["a reader that left", "a full disk"])
 def test_a_jobs_output_that_cannot_be_written_ends_it_as_one_process_not_in_a_traceback(stdout, tmp_path):
     # `launch -n 2 -- python job.py | head -1` ended in mlx.launch's BrokenPipeError traceback (status 1), and
@@ -608,6 +618,7 @@ def test_a_jobs_output_that_cannot_be_written_ends_it_as_one_process_not_in_a_tr
         assert proc.returncode == 141, proc.stderr
 
 
+@pytest.mark.serial
 def test_the_launcher_log_has_no_colour_codes_and_the_ranks_output_comes_before_its_exit(tmp_path):
     # mlx.launch wrote "\x1b[33m[WARN] Node with rank 0 exited with code 3 \x1b[0m" into the log, before
     # the last line the rank printed.
@@ -698,6 +709,7 @@ def test_every_interleaving_of_two_ranks_log_lines_comes_out_as_two_plain_tagged
         assert sorted(lines) == [b"[WARN] " + m for m in messages], stream
 
 
+@pytest.mark.serial
 def test_a_rank_that_raises_ends_every_rank_with_a_non_zero_exit():
     results = run_ranks(
         """
@@ -715,6 +727,7 @@ def test_a_rank_that_raises_ends_every_rank_with_a_non_zero_exit():
     assert "audiotrain: rank 0 failed:" in results[0].stderr
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize(
     "how, status, shown",
     [
@@ -744,6 +757,7 @@ def test_under_mpirun_a_rank_that_stops_while_a_peer_waits_ends_the_job(tmp_path
     assert shown in proc.stderr
 
 
+@pytest.mark.serial
 def test_the_launcher_exits_non_zero_and_names_the_failing_rank(tmp_path):
     proc = run_launcher(
         """
@@ -761,6 +775,7 @@ def test_the_launcher_exits_non_zero_and_names_the_failing_rank(tmp_path):
     assert "audiotrain launch: rank 1 failed: RuntimeError: boom in rank one" in proc.stderr
 
 
+@pytest.mark.serial
 def test_the_launcher_names_the_exception_of_ranks_that_died_before_audiotrain_could_report_it(tmp_path):
     # Every rank fails in the script's own imports (no failure hook yet): each printed a traceback, and
     # the launcher said of each that it had "no error of its own" and was the one the others "lost".
@@ -783,6 +798,7 @@ def test_the_launcher_names_the_exception_of_ranks_that_died_before_audiotrain_c
     ), proc.stderr
 
 
+@pytest.mark.serial
 def test_the_launcher_names_a_usage_error_the_ranks_printed_as_their_error(tmp_path):
     # A recipe's misspelt flag under the launcher: argparse printed "python -m ...: error: unrecognized
     # arguments" and exited 2, and the launcher said the rank ended "with no error of its own (sys.exit(2)".
@@ -803,6 +819,7 @@ def test_the_launcher_names_a_usage_error_the_ranks_printed_as_their_error(tmp_p
     assert "no error of its own" not in proc.stderr
 
 
+@pytest.mark.serial
 def test_the_launcher_names_pythons_cannot_open_file_as_the_ranks_error(tmp_path):
     # A misspelt script: Python printed "can't open file ... No such file or directory" and exited 2, and
     # the launcher said the rank ended "with no error of its own (sys.exit(2) or os._exit(2)?)".
@@ -814,6 +831,7 @@ def test_the_launcher_names_pythons_cannot_open_file_as_the_ranks_error(tmp_path
     assert "no error of its own" not in proc.stderr
 
 
+@pytest.mark.serial
 def test_the_launcher_exits_0_when_every_rank_succeeds(tmp_path):
     proc = run_launcher(
         "import audiotrain.distributed as dist\ndist.barrier()\nprint('done', dist.rank())\n", tmp=tmp_path
@@ -994,6 +1012,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
+@pytest.mark.serial
 def test_ctrl_c_to_the_launcher_stops_the_ranks_together_saves_and_waits_for_them(tmp_path):
     proc, out, err, _ = _ctrl_c_to_a_launched_fit(tmp_path)
     assert proc.returncode == 130, out + err
@@ -1005,6 +1024,7 @@ def test_ctrl_c_to_the_launcher_stops_the_ranks_together_saves_and_waits_for_the
     _no_rank_outlives_the_launcher(tmp_path)
 
 
+@pytest.mark.serial
 def test_a_ctrl_c_the_launcher_passed_on_is_summed_up_as_a_stop_not_as_an_error(tmp_path):
     """Rank 0 ending with 130 read: "rank 0 ended with exit status 130 and no error of its own (sys.exit(130)
     or os._exit(130)?); the other ranks then lost it" and "1 rank ended with an error"."""
@@ -1023,6 +1043,7 @@ def test_a_ctrl_c_the_launcher_passed_on_is_summed_up_as_a_stop_not_as_an_error(
     ), err
 
 
+@pytest.mark.serial
 def test_a_rank_that_fails_as_the_ranks_stop_leaves_no_rank_blocked_and_the_launcher_ends(tmp_path):
     """Rank 1 fails as the ranks stop on Ctrl-C: rank 0's next collectives find the peer gone, and MLX's ring
     (0.32) leaves it blocked for ever in a later one ("[ring] Socket ... was closed by the peer" lines, then
@@ -1098,10 +1119,6 @@ def test_ranks_that_failed_alike_share_one_line_of_the_launchers_summary():
     one = summarize({1: 1}, {1: "RuntimeError: boom"})
     assert one[0] == "audiotrain launch: rank 1 failed: RuntimeError: boom"
     assert "1 rank ended with an error" in one[-1], one
-
-
-# 2-rank jobs and signal timing: with -n, no other test runs beside these (tests/conftest.py).
-pytestmark = pytest.mark.serial
 
 
 def test_launch_under_python_u_passes_on_all_of_a_chunk_the_pipe_took_in_part():
@@ -1299,6 +1316,7 @@ def test_a_recipe_rank_whose_ring_port_is_in_use_says_so_in_one_error_line(tmp_p
     ), proc.stderr
 
 
+@pytest.mark.serial
 def test_a_ctrl_c_while_the_ranks_start_is_said_as_a_stop_not_as_their_failure(tmp_path):
     """Ctrl-C pressed while the ranks were still importing ended the job with "ranks 0, 1 failed (exit status
     -2): KeyboardInterrupt" and "2 ranks ended with an error": the KeyboardInterrupt was the Ctrl-C's own."""
@@ -1338,6 +1356,7 @@ def test_a_ctrl_c_while_the_ranks_start_is_said_as_a_stop_not_as_their_failure(t
     assert "failed" not in err and "ended with an error" not in err, err
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("stops", ["SystemExit(143)", "Stopped('SIGTERM')"])
 def test_a_stop_signal_while_a_failed_rank_ends_does_not_print_its_traceback_again(stops):
     """A rank that failed waits half a second for its last words to be forwarded; mlx.launch's SIGTERM (sent
@@ -1373,6 +1392,7 @@ def test_a_stop_signal_while_a_failed_rank_ends_does_not_print_its_traceback_aga
     assert failed.stderr.count("Traceback (most recent call last)") == 1, describe(results)
 
 
+@pytest.mark.serial
 def test_a_rank_killed_by_a_signal_is_named_without_a_guess_at_what_ended_it(tmp_path):
     """After naming the rank a SIGKILL ended ("killed by SIGKILL: the kernel's OOM killer, or a kill -9?"),
     the launcher added that no rank reported an error, "one probably ended without an exception (sys.exit,
