@@ -16,6 +16,9 @@ from distributed import describe, run_ranks
 
 from tests import deadlines
 
+# Tests that start 2-rank jobs, or whose threads must meet in a short time, are marked serial: with -n,
+# no other test runs beside them (tests/conftest.py). The rest watch socket pairs in this process.
+
 # Rank 0 (`WAITING`) stands for a rank stuck in MLX: its main thread blocks in one call, as in an `mx.eval`
 # that waits for a peer that died mid-collective. The grace is cut to 0.5 s so the tests stay short. A rank
 # that must outlast the watch's grace waits from its peer's end (`after_the_peer_ends`), not from the start:
@@ -44,6 +47,7 @@ open("ending", "w").close()  # (what the waiting rank's `after_the_peer_ends` wa
 """
 
 
+@pytest.mark.serial
 def test_only_the_ranks_of_this_job_are_watched(monkeypatch):
     from audiotrain.distributed import peer_watch
 
@@ -294,6 +298,7 @@ def _job(rank_1_ends: str, stuck: float | str = 15, waiting: int = 0) -> list:
     return run_ranks(code, 2, timeout=40)
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("failing, waiting", [(1, 0), (0, 1)])  # (0, 1): rank 0's id is no "none failed" mark
 def test_a_rank_waiting_when_its_peer_raises_ends_with_a_message_naming_it(failing, waiting):
     results = _job(f"raise RuntimeError('rank {failing} broke')\n", waiting=waiting)
@@ -308,12 +313,14 @@ def test_a_rank_waiting_when_its_peer_raises_ends_with_a_message_naming_it(faili
     assert f"look for rank {failing}'s message" in line
 
 
+@pytest.mark.serial
 def test_a_peer_that_crashed_or_was_killed_ends_the_waiting_rank():
     r0, r1 = _job("os._exit(9)  # as a segfault or SIGKILL: no handler runs\n")
     assert r1.returncode == 9 and r0.returncode == 1, describe([r0, r1])
     assert "ended 0.5 s after rank 1 failed" in r0.stderr
 
 
+@pytest.mark.serial
 def test_a_rank_that_ends_by_itself_after_its_peer_failed_fails_naming_it():
     # A collective in flight as the peer died can give a rank its own values as the job's (the ring "fails"
     # its pending tasks): the rank then went on, ended within the grace, and exited 0 with a wrong result.
@@ -351,6 +358,7 @@ for i in range(10_000_000):
 """
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("attempt", range(3))
 def test_a_rank_that_mlx_leaves_waiting_in_a_collective_ends(attempt):
     r0, r1 = run_ranks(RING_LOOP, 2, timeout=40)
@@ -363,6 +371,7 @@ def test_a_rank_that_mlx_leaves_waiting_in_a_collective_ends(attempt):
     assert "rank 1" in ours[0] or "peer was lost" in ours[0], ours[0]
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize(
     "rank_1_ends, status",
     [
@@ -378,12 +387,14 @@ def test_a_peer_that_ends_without_an_error_of_its_own_leaves_the_others_running(
     assert "failed" not in r0.stderr
 
 
+@pytest.mark.serial
 def test_the_watch_can_be_turned_off():
     code = PREAMBLE.replace("STUCK", "after_the_peer_ends(1.5)") + "raise RuntimeError('rank 1 broke')\n"
     r0, r1 = run_ranks(code, 2, timeout=40, env={"AUDIOTRAIN_PEER_WATCH": "0"})
     assert r1.returncode == 1 and r0.returncode == 0, describe([r0, r1])
 
 
+@pytest.mark.serial
 def test_a_data_loader_worker_forked_from_a_rank_does_not_keep_its_peers_waiting():
     # The worker inherits the rank's sockets and outlives it: the peer must still see the rank go (the
     # child closes its copies at the fork).
@@ -398,9 +409,6 @@ os._exit(9)
     # Ended by the watch, not by the end of its 15 s sleep (a wall-clock bound would also count the ranks'
     # start, which a loaded machine makes long).
     assert "went on" not in r0.stdout and "ended 0.5 s after rank 1 failed" in r0.stderr, describe([r0, r1])
-
-
-pytestmark = pytest.mark.serial  # 2-rank jobs, and timing
 
 
 def _offer_with(value, tmp_path, monkeypatch):
@@ -540,6 +548,7 @@ def test_ranks_that_watch_watch_each_other_beside_a_rank_that_does_not(tmp_path,
             thread.join(timeout=60)
 
 
+@pytest.mark.serial
 @pytest.mark.skipif(sys.platform != "linux", reason="how a listener closed under a select behaves is Linux's")
 def test_a_rank_that_said_goodbye_while_its_watch_waited_for_connections_refuses_new_ones():
     """Closing the listener while the watch's thread waited on it in select left it listening until that
