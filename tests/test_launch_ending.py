@@ -26,11 +26,11 @@ import pytest
 from tests import deadlines
 from tests.distributed import child_env
 
-# Signal timing: with -n, no other test runs beside these (tests/conftest.py).
-pytestmark = [
-    pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX process groups"),
-    pytest.mark.serial,
-]
+pytestmark = pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX process groups")
+
+# Tests that launch ranks, stop them with timed signals, or whose threads must meet in a short time, are
+# marked serial: with -n, no other test runs beside them (tests/conftest.py). A job of one sleep or sh in a
+# session of its own, or a fake mlx.launch that starts nothing, needs no mark.
 
 # A rank: writes its pid, notes each SIGUSR1 (the launcher's stand-in for Ctrl-C) and takes no notice of it,
 # ignores SIGTERM, and runs until killed; with "fail", it exits 1 once the other wrote its pid ("killed": it
@@ -149,6 +149,7 @@ def _kill_ranks(tmp_path: Path) -> None:
             os.kill(int(pid_file.read_text()), signal.SIGKILL)
 
 
+@pytest.mark.serial
 def test_ranks_left_running_after_a_rank_ended_are_killed(tmp_path):
     proc = _start(tmp_path, "rank_fails", stop_grace="0")
     started = time.monotonic()
@@ -166,6 +167,7 @@ def test_ranks_left_running_after_a_rank_ended_are_killed(tmp_path):
     assert proc.returncode == 1, err
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize(
     ("report", "said"), [("", "exited with status -9"), ("1", "was killed")], ids=["status -9", "was killed"]
 )
@@ -188,6 +190,7 @@ def test_ranks_left_running_after_a_rank_was_killed_are_killed(tmp_path, report,
         assert "rank 0: -9 (killed by the launcher: it did not end), rank 1: -9\n" in err, err
 
 
+@pytest.mark.serial
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl(PR_SET_NAME) is Linux's")
 def test_a_rank_whose_process_name_is_not_text_is_killed_as_any_other(tmp_path):
     # The watch read each process's /proc stat as text: a name that is not (a script "entraînement_é.py" run
@@ -200,6 +203,7 @@ def test_a_rank_whose_process_name_is_not_text_is_killed_as_any_other(tmp_path):
     assert proc.returncode == 1, err
 
 
+@pytest.mark.serial
 def test_an_error_of_the_watch_itself_is_said_once_and_the_job_still_ends(tmp_path):
     # Whatever the watch meets (here /proc cannot be listed), its thread must not end without a word and
     # leave the job unbounded: it says the error once and goes on, and the kill it began ends the job (in
@@ -220,6 +224,7 @@ def test_an_error_of_the_watch_itself_is_said_once_and_the_job_still_ends(tmp_pa
     assert proc.returncode != 0, err
 
 
+@pytest.mark.serial
 def test_ranks_that_do_not_stop_on_ctrl_c_are_aborted_then_killed(tmp_path):
     proc = _start(tmp_path, "run", stop_grace="1")
     proc.send_signal(signal.SIGINT)
@@ -241,6 +246,7 @@ def test_ranks_that_do_not_stop_on_ctrl_c_are_aborted_then_killed(tmp_path):
     assert proc.returncode == 130, err
 
 
+@pytest.mark.serial
 def test_without_a_stop_grace_the_ranks_get_as_long_as_they_take_until_ctrl_c_again(tmp_path):
     proc = _start(tmp_path, "run", stop_grace="0")
     proc.send_signal(signal.SIGINT)
@@ -260,6 +266,7 @@ def test_without_a_stop_grace_the_ranks_get_as_long_as_they_take_until_ctrl_c_ag
     assert proc.returncode == 130, err
 
 
+@pytest.mark.serial
 def test_no_rank_outlives_the_launcher_after_the_third_ctrl_c(tmp_path):
     # The third sends SIGTERM to mlx.launch's process group: mlx.launch ends, and ranks that take no notice of
     # SIGTERM would run on, orphaned.
@@ -272,6 +279,7 @@ def test_no_rank_outlives_the_launcher_after_the_third_ctrl_c(tmp_path):
     assert proc.returncode == 130, err
 
 
+@pytest.mark.serial
 def test_a_sigterm_to_the_launcher_ends_it_with_143_as_a_shell_reports_a_command_sigterm_ended(tmp_path):
     # A scheduler stops a job with SIGTERM and reads 143; 130 would say a user pressed Ctrl-C.
     proc = _start(tmp_path, "run", stop_grace="1")
@@ -310,6 +318,7 @@ def test_the_watch_names_the_first_rank_that_ended_badly_and_keeps_its_time():
     assert watch.ended == first and first[1] == "rank 0 exited with status 3"
 
 
+@pytest.mark.serial
 def test_a_launch_inside_a_launched_job_is_refused_in_one_line(tmp_path):
     """It ran two separate jobs into one run folder, or failed with errors of their collectives."""
     env = {k: v for k, v in child_env().items() if not k.startswith(("MLX_RANK", "MLX_HOSTFILE", "OMPI_"))}
@@ -402,6 +411,7 @@ def _killed_with_sigkill(proc: subprocess.Popen, pgid: int) -> tuple[list[int], 
     return left, proc.communicate(timeout=30)[1]
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("platform", ["linux", "darwin"])
 def test_no_process_of_the_job_outlives_a_launcher_killed_with_sigkill(tmp_path, platform):
     # Its ranks take no notice of SIGTERM (the watcher's SIGKILL ends them, 1 s later here). On Linux
@@ -428,6 +438,7 @@ while True:
 """
 
 
+@pytest.mark.serial
 def test_a_quiet_rank_of_mlx_launch_does_not_outlive_a_launcher_killed_with_sigkill(tmp_path):
     # mlx.launch (0.32) does not end its ranks on SIGTERM: after PR_SET_PDEATHSIG's SIGTERM ended it, rank 0
     # died writing to the pipe it left, and rank 1, which writes nothing, ran on.
@@ -619,6 +630,7 @@ exit 99
 """
 
 
+@pytest.mark.serial
 def test_a_sigterm_another_thread_receives_stops_a_quiet_job_at_once(tmp_path):
     """A process-directed SIGTERM can land on any thread; one that landed on another thread while the main
     one was blocked reading mlx.launch's stderr was not passed on until mlx.launch next wrote: a quiet job
@@ -639,6 +651,7 @@ def test_a_sigterm_another_thread_receives_stops_a_quiet_job_at_once(tmp_path):
     assert proc.returncode == 143, err
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize(
     ("options", "set_by_user", "expected"),
     [
