@@ -16,6 +16,10 @@ from child_processes import child_env
 
 from tests import deadlines
 
+# Tests that start a job of processes or a launcher, or signal this process itself, are marked serial:
+# with -n, no other test runs beside them (tests/conftest.py). A fit in a process of its own, signalled once
+# it said it is ready (or signalling itself), needs no mark.
+
 HERE = Path(__file__).parent
 REPO = HERE.parent
 
@@ -287,6 +291,7 @@ def _fit_with_a_sigterm_at_step_2(root):
     return trainer
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("ignored", [False, True], ids=["own handler", "ignored"])
 def test_a_sigterm_handler_of_the_programs_own_is_left_alone(tmp_path, ignored):
     """SIGTERM and SIGUSR1 are taken over only where they would end the process: a handler of the program's
@@ -303,6 +308,7 @@ def test_a_sigterm_handler_of_the_programs_own_is_left_alone(tmp_path, ignored):
         signal.signal(signal.SIGTERM, previous)
 
 
+@pytest.mark.serial
 def test_a_recipe_commands_sigterm_handler_is_taken_over_by_fit_as_the_default_and_given_back(tmp_path):
     """A recipe command stands in for SIGTERM's default action (`_system._sigterm_stops`, between its stages):
     inside fit a SIGTERM stops after the step as SIGTERM (status 143), not as a KeyboardInterrupt (130)."""
@@ -357,6 +363,7 @@ compiler.kill()
 """
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_audiotrain_launch_passes_ctrl_c_and_sigterm_to_the_ranks_not_to_their_compilers(tmp_path, signum):
     """The launcher passed Ctrl-C on to mlx.launch's whole process group, which also killed the compiler a
@@ -446,6 +453,7 @@ sys.exit(run_local_job(LocalPlan(2, find_mpi()), "rank_with_a_compiler", [], log
 """
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_the_recipes_local_processes_hear_ctrl_c_and_sigterm_but_their_compilers_do_not(tmp_path, signum):
     """mpirun passed the launcher's SIGUSR1 to each rank's process group: the compiler MLX ran for a rank died
@@ -645,6 +653,7 @@ sys.exit(run_local_job(LocalPlan(2, Mpi(sys.argv[1], None, "fake")), "starting_r
 """
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_rank_that_has_not_installed_its_handler_yet_is_not_killed_by_the_stop_and_names_it(
     tmp_path, signum
@@ -755,6 +764,7 @@ def _stopped_chord_job(tmp_path, cache, stop_at: str, signum: int, ready: int) -
     return out, proc.returncode
 
 
+@pytest.mark.serial
 @pytest.mark.slow
 def test_ctrl_c_as_the_ranks_start_ends_the_job_with_one_line(tmp_path, demo_cache):
     """A rank that had not installed its handler yet died of the stand-in: Open MPI's "exited on signal 10
@@ -764,6 +774,7 @@ def test_ctrl_c_as_the_ranks_start_ends_the_job_with_one_line(tmp_path, demo_cac
     assert out.count("interrupted (Ctrl-C)") == 1, out
 
 
+@pytest.mark.serial
 @pytest.mark.slow
 def test_sigterm_before_training_in_two_processes_leaves_no_run_folder(tmp_path, demo_cache):
     """It printed "interrupted (Ctrl-C)" once per rank and left config.json and data_report.txt, for which
@@ -778,6 +789,7 @@ def test_sigterm_before_training_in_two_processes_leaves_no_run_folder(tmp_path,
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.serial
 @pytest.mark.slow
 def test_sigterm_in_the_evaluation_in_two_processes_is_named_sigterm(tmp_path, demo_cache):
     """The ranks hear the launcher's stand-in, SIGUSR1: the message said "interrupted (Ctrl-C)"."""
@@ -817,6 +829,7 @@ sys.exit(run_local_job(LocalPlan(2, find_mpi()), "clap_rank", sys.argv[1:], "--t
 """
 
 
+@pytest.mark.serial
 @pytest.mark.slow
 def test_ctrl_c_in_clap_training_in_two_processes_still_evaluates_and_exports(tmp_path):
     """Rank 1 exited 130 as its fit ended: mpirun ended the job, and rank 0 was killed in its evaluation,
@@ -845,10 +858,7 @@ def test_ctrl_c_in_clap_training_in_two_processes_still_evaluates_and_exports(tm
     assert (out / "checkpoints" / "interrupted").is_dir()
 
 
-# 2-rank jobs and signal timing: with -n, no other test runs beside these (tests/conftest.py).
-pytestmark = pytest.mark.serial
-
-
+@pytest.mark.serial
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # (the finalizer's, as meant)
 def test_a_stop_at_once_that_lands_in_a_finalizer_or_a_c_extension_is_not_lost():
     """After a recipe's fit every stop signal stops at once. Landing in a finalizer, the handler's exception
@@ -888,6 +898,7 @@ def test_a_stop_at_once_that_lands_in_a_finalizer_or_a_c_extension_is_not_lost()
             raise ValueError("not a stop")
 
 
+@pytest.mark.serial
 def test_the_exit_status_is_the_first_stop_signals_until_a_new_run_starts():
     """SIGTERM then Ctrl-C is a SIGTERM stop (143), as the first signal stopped the run; an evaluation that
     goes on with that run (same_run) keeps it, and a new run starts with none (130, Ctrl-C's)."""
@@ -907,6 +918,7 @@ def test_the_exit_status_is_the_first_stop_signals_until_a_new_run_starts():
     assert (stop_exit_status(), stopped_by()) == (130, "Ctrl-C")
 
 
+@pytest.mark.serial
 def test_a_stop_on_signals_inside_another_takes_its_signals_over_until_it_ends():
     """A fit inside a command's own stop_on_signals (a recipe's) stops as the fit's handler decides."""
     from audiotrain.train.interrupt import stop_on_signals
@@ -920,6 +932,7 @@ def test_a_stop_on_signals_inside_another_takes_its_signals_over_until_it_ends()
     assert (outer, inner) == ([signal.SIGTERM], [signal.SIGTERM])
 
 
+@pytest.mark.serial
 def test_a_second_stop_signal_inside_stopping_together_aborts_at_once(monkeypatch):
     """In a job of several ranks the first signal is noted for the ranks' next stop_point; a second one
     aborts at once (the launcher ends a rank left behind)."""
@@ -934,6 +947,7 @@ def test_a_second_stop_signal_inside_stopping_together_aborts_at_once(monkeypatc
             pytest.fail("a second stop signal did not abort")
 
 
+@pytest.mark.serial
 def test_a_stop_signal_inside_stopping_together_in_one_process_stops_at_once():
     """In one process there are no ranks to wait for: the first signal stops the work as `stop_at_once`."""
     from audiotrain.train.interrupt import SignalInterrupt, stopping_together
@@ -945,6 +959,7 @@ def test_a_stop_signal_inside_stopping_together_in_one_process_stops_at_once():
     assert caught.value.signum == signal.SIGTERM
 
 
+@pytest.mark.serial
 def test_the_first_stop_signal_inside_stopping_together_stops_the_ranks_at_its_end_naming_it(monkeypatch):
     """In a job of several ranks the first signal is only noted (another rank may be in a collective), and
     the block's end is the ranks' last stop point: the stop comes there, naming the signal this rank heard.
