@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import audiotrain.distributed as dist
 from audiotrain.distributed.failures import failure_message, summarize
@@ -15,7 +16,16 @@ import mlx.core as mx
 import pytest
 
 from tests import deadlines
-from tests.distributed import REPO, FakeGroup, child_env, describe, run_launcher, run_mpi, run_ranks
+from tests.distributed import (
+    REPO,
+    FakeGroup,
+    child_env,
+    describe,
+    free_starting_port,
+    run_launcher,
+    run_mpi,
+    run_ranks,
+)
 
 # Tests that start 2-rank jobs or time signals are marked serial: with -n, no other test runs beside them
 # (tests/conftest.py); the rest run in this process or start one process of their own.
@@ -1432,3 +1442,42 @@ def test_launch_gives_its_ranks_this_users_kernel_folder_where_tmp_mlx_is_anothe
     own = tmp / f"mlx-{os.geteuid()}"
     assert f"rank sees TMPDIR {own}" in out, out + err
     assert err.count(f"kept in {own} instead") == 1, err
+
+
+@pytest.mark.serial
+def test_a_launched_job_leaves_no_hostfile_or_pidfile_in_the_users_temporary_folder(tmp_path):
+    """mlx.launch (0.32) has each local rank's launch script make its hostfile and pidfile with mktemp in
+    TMPDIR and never deletes them: every job left them in the user's /tmp (91 in one run of this suite).
+    They are now made in the job folder, removed after the job; the ranks keep the user's TMPDIR."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    (tmp_path / "job.py").write_text(
+        "import os, tempfile\n"
+        "print('hostfile', os.environ['MLX_HOSTFILE'], tempfile.gettempdir(),"
+        " 'AUDIOTRAIN_LAUNCHER_TEMP' in os.environ, flush=True)\n"
+    )
+    ended = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "audiotrain",
+            "launch",
+            "-n",
+            "2",
+            "--starting-port",
+            str(free_starting_port(2)),
+        ]
+        + ["--", sys.executable, "job.py"],
+        cwd=tmp_path,
+        env=child_env({"TMPDIR": str(temp)}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ended.returncode == 0, ended.stderr
+    said = [line.split()[-4:] for line in ended.stdout.splitlines() if "hostfile" in line]
+    assert len(said) == 2, ended.stdout
+    for _, hostfile, rank_temp, inherited in said:
+        assert Path(hostfile).parent.name.startswith("audiotrain-job-"), said  # (the job folder)
+        assert (rank_temp, inherited) == (str(temp), "False"), said
+    assert [p.name for p in temp.iterdir() if not p.is_dir()] == []

@@ -12,8 +12,35 @@ they are (their lines are still read, by guesswork, `failures._InLaunchTerms`).
 """
 
 import os
+import shlex
 import sys
 import warnings
+
+#: A folder `audiotrain launch` removes after the job, however it ended (its job folder), for the files
+#: mlx.launch (0.32) leaves in the user's TMPDIR: each local rank's hostfile and pidfile, made with mktemp by
+#: the rank's launch script and never deleted (91 in one run of the test suite). Taken out of the
+#: environment here, so that the ranks do not inherit it; they keep the user's TMPDIR.
+TEMP_FOLDER_ENV = "AUDIOTRAIN_LAUNCHER_TEMP"
+
+
+def _temporary_files_in(folder: str, launch) -> None:
+    """Make mlx.launch's temporary files in `folder`: its MPI hostfile (Python's tempfile, in this process)
+    and, for the ranks on this machine, the files their launch script makes with mktemp. A launcher of
+    another layout is left as it is."""
+    import tempfile
+
+    tempfile.tempdir = folder
+    remote = getattr(launch, "RemoteProcess", None)
+    make = getattr(remote, "make_launch_script", None)
+    if not callable(make):
+        return
+
+    def make_launch_script(rank, python, cwd, files, env, command, is_local):
+        script = make(rank, python, cwd, files, env, command, is_local)
+        # (TMPDIR for mktemp alone, GNU's and BSD's: the rank's own environment is the user's)
+        return script.replace("$(mktemp)", f"$(TMPDIR={shlex.quote(folder)} mktemp)") if is_local else script
+
+    remote.make_launch_script = staticmethod(make_launch_script)
 
 
 def _whole_line_logger(colour: str, tag: str, with_verbose: bool):
@@ -87,6 +114,10 @@ def main() -> int:
     if sys.path and os.path.abspath(sys.path[0] or os.curdir) == here:
         del sys.path[0]  # (this file's folder, audiotrain/distributed: its modules are not mlx's to import)
     from mlx._distributed_utils import common, launch
+
+    temp = os.environ.pop(TEMP_FOLDER_ENV, None)
+    if temp and os.path.isdir(temp):
+        _temporary_files_in(temp, launch)
 
     for name, colour, tag, with_verbose in (
         ("log", "32", "INFO", True),

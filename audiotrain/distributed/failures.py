@@ -1012,6 +1012,7 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
             file=sys.stderr,
         )
         return 2
+    from audiotrain.distributed._whole_line_launch import TEMP_FOLDER_ENV
     from audiotrain.distributed.launcher_watch import watch_over
     from audiotrain.distributed.local import (
         JOB_FOLDER_ENV,
@@ -1069,6 +1070,9 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
         env.update(_local_blas_threads(launcher_options(argv) or []))
         if folder is not None:
             env[JOB_FOLDER_ENV] = str(folder)
+            env[TEMP_FOLDER_ENV] = str(
+                folder
+            )  # (mlx.launch's hostfiles: removed with it, `_whole_line_launch`)
         # stdin: a pipe never written to; mlx.launch polls its stdin, and /dev/null would make it spin.
         proc = start_in_own_session(
             [*_mlx_launch_command(), *argv],
