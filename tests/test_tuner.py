@@ -1048,6 +1048,25 @@ def test_learning_rate_finder_without_a_rate_attribute_is_refused_before_the_swe
     assert model.fit_rates == [] and trainer.global_step == 0
 
 
+def test_learning_rate_finder_too_short_for_a_suggestion_names_its_own_argument_and_the_users_line(tmp_path):
+    """LearningRateFinder(num_training_steps=10): the sweep's 10 points leave none after suggestion's
+    skip_begin=10. The warning said "num_training=10 leaves 0 point(s) ...; raise num_training", an
+    argument the callback does not have, and pointed at audiotrain/train/callbacks/lr_finder.py. It names
+    the callback's num_training_steps, at the line of the user's fit; the fit trains at the rate it had."""
+    from audiotrain.callbacks import LearningRateFinder
+
+    Linear, loader = _linear_job()
+    model = Linear()
+    trainer = quiet_trainer(tmp_path, max_epochs=1, callbacks=[LearningRateFinder(num_training_steps=10)])
+    with pytest.warns(UserWarning, match="no learning rate suggested") as caught:
+        trainer.fit(model, loader())
+    (warned,) = [w for w in caught if "no learning rate suggested" in str(w.message)]
+    assert "num_training_steps=10 leaves 0 point(s)" in str(warned.message)
+    assert "raise num_training_steps," in str(warned.message)
+    assert warned.filename == __file__
+    assert model.lr == 0.01 and model.fit_rates[10:] == pytest.approx([0.01] * 8)
+
+
 def test_learning_rate_finder_at_chosen_epochs_and_in_a_resumed_fit(tmp_path):
     from audiotrain.callbacks import LearningRateFinder
 

@@ -14,6 +14,7 @@ import numbers
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from audiotrain._caller import user_stacklevel
 from audiotrain.distributed import collectives
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks import ProgressBar
@@ -61,6 +62,9 @@ class LRFinder:
         self._optimal_idx: int | None = None
         self._stopped_early = False  # (set by Tuner.lr_find: the sweep stopped where the loss diverged)
         self._rate_set: float | None = None  # (set by Tuner.lr_find: the rate update_attr wrote, if any)
+        # The step count's name in the user's call, which the warnings name: LearningRateFinder's is
+        # num_training_steps (its user has no num_training to raise).
+        self._steps_argument = "num_training"
 
     def __repr__(self) -> str:
         return (
@@ -80,10 +84,10 @@ class LRFinder:
         sweep stopped early where the loss diverged, or its losses were non-finite. (`skip_end=0` keeps every
         point to the end; Lightning's slice `[skip_begin:-0]` would keep none.)
         """
-        return self._suggestion(skip_begin, skip_end, stacklevel=3)
+        return self._suggestion(skip_begin, skip_end)
 
-    def _suggestion(self, skip_begin: int, skip_end: int, stacklevel: int) -> float | None:
-        """`suggestion()`, its warning `stacklevel` frames up (the user's line, also through lr_find)."""
+    def _suggestion(self, skip_begin: int, skip_end: int) -> float | None:
+        """`suggestion()`, its warning at the user's line (also through lr_find and a fit's callback)."""
         for name, value in (("skip_begin", skip_begin), ("skip_end", skip_end)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
                 raise ValueError(f"LRFinder.suggestion({name}={value!r}): expected an int >= 0")
@@ -98,7 +102,7 @@ class LRFinder:
             warnings.warn(
                 f"LRFinder.suggestion: no learning rate suggested: {why}; {remedy}",
                 UserWarning,
-                stacklevel=stacklevel,
+                stacklevel=user_stacklevel(),
             )
             return None
         # An exponential sweep is read per decade of rate (the plot's log axis), as Lightning before 2.5.3
@@ -125,24 +129,28 @@ class LRFinder:
                 f"every loss of the sweep's {steps} steps was non-finite (NaN or inf)",
                 "lower max_lr and min_lr, and check the data and the loss for NaN",
             )
-        causes, remedies = [], []
+        causes, remedies, steps_argument = [], [], self._steps_argument
         if self._stopped_early:
             causes.append(
-                f"the sweep stopped early at step {steps} of num_training={self.num_training} "
+                f"the sweep stopped early at step {steps} of {steps_argument}={self.num_training} "
                 f"(lr={self.results['lr'][-1]:.3g}), where the loss diverged (early_stop_threshold)"
             )
             remedies.append("lower max_lr, or raise early_stop_threshold (None: never stop)")
         elif steps < self.num_training:
-            causes.append(f"the sweep ran {steps} of its num_training={self.num_training} steps")
+            causes.append(f"the sweep ran {steps} of its {steps_argument}={self.num_training} steps")
         window = max(steps - skip_begin - skip_end, 0)
         if window < 2:
-            ran = f"its {steps} steps leave" if steps < self.num_training else f"num_training={steps} leaves"
+            ran = (
+                f"its {steps} steps leave"
+                if steps < self.num_training
+                else f"{steps_argument}={steps} leaves"
+            )
             causes.append(
                 f"{ran} {window} point(s) after skip_begin={skip_begin} at the start and skip_end={skip_end} "
                 "at the end (2 are needed: more than skip_begin + skip_end + 1 = "
                 f"{skip_begin + skip_end + 1} steps)"
             )
-            remedies.append("raise num_training, or pass smaller skip_begin / skip_end")
+            remedies.append(f"raise {steps_argument}, or pass smaller skip_begin / skip_end")
         else:
             causes.append(
                 f"only {finite} of the {window} losses left after the skips are finite (NaN or inf)"

@@ -62,6 +62,7 @@ class Tuner:
         attr_name: str = "",
         *,
         _holders: list[tuple[Any, str, bool]] | None = None,
+        _steps_argument: str = "num_training",
     ) -> LRFinder | None:
         """Train `num_training` optimizer steps with the learning rate rising from `min_lr` to `max_lr`
         ("exponential": evenly in log scale, "linear"), record the smoothed loss of each, and return an
@@ -125,6 +126,7 @@ class Tuner:
 
         rates = sweep_rates(min_lr, max_lr, num_training, mode)
         finder = LRFinder(mode, min_lr, max_lr, num_training)
+        finder._steps_argument = _steps_argument  # (LearningRateFinder's num_training_steps)
         sweep = LRSweep(rates, None if early_stop_threshold is None else float(early_stop_threshold))
         sweeper = _sweep_trainer(trainer, num_training, sweep)
         saved = _ModuleSnapshot(model, datamodule)
@@ -374,7 +376,7 @@ def _update_lr(
     """Write the suggestion where the rate lives (none: `suggestion()` has warned, nothing changes), and
     warn where the optimizer's rate did not come from there (`optimizer_rate`: configure_optimizers').
     Returns the rate written, or None."""
-    lr = finder._suggestion(10, 1, stacklevel=4)  # (Lightning's defaults; the warning at lr_find's caller)
+    lr = finder._suggestion(10, 1)  # (Lightning's defaults)
     if lr is None:
         return None
     name, before = holders[0][1], None
