@@ -1048,6 +1048,16 @@ def test_learning_rate_finder_without_a_rate_attribute_is_refused_before_the_swe
     assert model.fit_rates == [] and trainer.global_step == 0
 
 
+def test_learning_rate_finder_is_imported_from_audiotrain_train_as_every_other_callback():
+    """`from audiotrain.train import LearningRateMonitor, LearningRateFinder` raised "ImportError: cannot
+    import name 'LearningRateFinder' from 'audiotrain.train'", where every other callback imports from
+    there too."""
+    from audiotrain.callbacks import LearningRateFinder
+    from audiotrain.train import LearningRateFinder as from_train
+
+    assert from_train is LearningRateFinder
+
+
 def test_learning_rate_finder_too_short_for_a_suggestion_names_its_own_argument_and_the_users_line(tmp_path):
     """LearningRateFinder(num_training_steps=10): the sweep's 10 points leave none after suggestion's
     skip_begin=10. The warning said "num_training=10 leaves 0 point(s) ...; raise num_training", an

@@ -35,6 +35,7 @@ _PUBLIC = {
     "TQDMProgressBar": "audiotrain.train.callbacks",
     "Timer": "audiotrain.train.callbacks",
     "ThroughputMonitor": "audiotrain.train.callbacks",
+    "LearningRateFinder": "audiotrain.train.callbacks",
     "LearningRateMonitor": "audiotrain.train.callbacks",
     "ModelCheckpoint": "audiotrain.train.callbacks",
     "ModelSummary": "audiotrain.train.callbacks",
@@ -76,6 +77,7 @@ if TYPE_CHECKING:
     from audiotrain.train.callbacks import GradientAccumulationScheduler as GradientAccumulationScheduler
     from audiotrain.train.callbacks import GradientClipper as GradientClipper
     from audiotrain.train.callbacks import LambdaCallback as LambdaCallback
+    from audiotrain.train.callbacks import LearningRateFinder as LearningRateFinder
     from audiotrain.train.callbacks import LearningRateMonitor as LearningRateMonitor
     from audiotrain.train.callbacks import ModelCheckpoint as ModelCheckpoint
     from audiotrain.train.callbacks import ModelSummary as ModelSummary
