@@ -1077,6 +1077,39 @@ def test_learning_rate_finder_too_short_for_a_suggestion_names_its_own_argument_
     assert model.lr == 0.01 and model.fit_rates[10:] == pytest.approx([0.01] * 8)
 
 
+def test_learning_rate_finder_speaks_as_itself_and_does_not_warn_of_a_next_fit(tmp_path, capsys):
+    """With the progress bar on, LearningRateFinder's fit printed "Tuner.lr_find: a sweep of 20 steps ..."
+    and "Tuner.lr_find: ran 20 of 20 steps; lr set to ...", a call the user never made; and with a module
+    whose configure_optimizers does not read self.lr it warned "Tuner.lr_find: lr is set to the suggested
+    ..., the next fit would not use the suggestion", while the callback sets this fit's optimizer to it."""
+    from audiotrain.callbacks import LearningRateFinder
+
+    Linear, loader = _linear_job()
+
+    class FixedRate(Linear):
+        def configure_optimizers(self):
+            return optim.SGD(learning_rate=0.05)
+
+    model = FixedRate()
+    trainer = Trainer(
+        default_root_dir=tmp_path,
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        callbacks=[LearningRateFinder(num_training_steps=20)],
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(model, loader())
+    assert not [w for w in caught if "configure_optimizers gave" in str(w.message)]
+    assert model.fit_rates[20:] == pytest.approx([model.lr] * 8) and model.lr != 0.01
+    printed = capsys.readouterr().err
+    assert "LearningRateFinder: a sweep of 20 steps" in printed
+    assert f"LearningRateFinder: ran 20 of 20 steps; lr set to {model.lr:.3g} (model.lr)" in printed
+    assert "Tuner.lr_find" not in printed
+
+
 def test_learning_rate_finder_at_chosen_epochs_and_in_a_resumed_fit(tmp_path):
     from audiotrain.callbacks import LearningRateFinder
 

@@ -62,7 +62,7 @@ class Tuner:
         attr_name: str = "",
         *,
         _holders: list[tuple[Any, str, bool]] | None = None,
-        _steps_argument: str = "num_training",
+        _caller: str = "Tuner.lr_find",
     ) -> LRFinder | None:
         """Train `num_training` optimizer steps with the learning rate rising from `min_lr` to `max_lr`
         ("exponential": evenly in log scale, "linear"), record the smoothed loss of each, and return an
@@ -126,7 +126,8 @@ class Tuner:
 
         rates = sweep_rates(min_lr, max_lr, num_training, mode)
         finder = LRFinder(mode, min_lr, max_lr, num_training)
-        finder._steps_argument = _steps_argument  # (LearningRateFinder's num_training_steps)
+        if _caller != "Tuner.lr_find":  # (the callback's user gave its count as num_training_steps)
+            finder._steps_argument = "num_training_steps"
         sweep = LRSweep(rates, None if early_stop_threshold is None else float(early_stop_threshold))
         sweeper = _sweep_trainer(trainer, num_training, sweep)
         saved = _ModuleSnapshot(model, datamodule)
@@ -134,7 +135,7 @@ class Tuner:
             # The progress lines that follow read as a fit's epochs (Lightning's bar says "Finding best
             # initial lr" instead).
             trainer._note(
-                f"Tuner.lr_find: a sweep of {num_training} steps from learning rate {min_lr:g} to "
+                f"{_caller}: a sweep of {num_training} steps from learning rate {min_lr:g} to "
                 f"{max_lr:g} ({mode}), not a fit: its epochs are the sweep's"
             )
         try:
@@ -154,7 +155,7 @@ class Tuner:
             # own, and the stop reaches the caller as an aborted fit's does (status 130 for a script, a
             # KeyboardInterrupt in a notebook), not a fit at a rate picked from a few steps.
             trainer._note(
-                f"Tuner.lr_find: interrupted ({stopped_by()}) after {len(sweep.losses)} of {num_training} "
+                f"{_caller}: interrupted ({stopped_by()}) after {len(sweep.losses)} of {num_training} "
                 "steps of the sweep; the learning rate was left as it was"
             )
             raise save_aborted()
@@ -170,10 +171,12 @@ class Tuner:
                 stacklevel=2,
             )
         finder._stopped_early = sweep.stopped
-        lr = _update_lr(finder, holders, sweep.optimizer_rate) if holders else None
+        # (LearningRateFinder sets the suggestion on its fit's optimizer itself: no warning of the next fit)
+        optimizer_rate = sweep.optimizer_rate if _caller == "Tuner.lr_find" else None
+        lr = _update_lr(finder, holders, optimizer_rate) if holders else None
         finder._rate_set = lr
         if trainer.enable_progress_bar:
-            trainer._note(_outcome(finder, num_training, holders, lr, model))
+            trainer._note(_outcome(finder, num_training, holders, lr, model, _caller))
         return finder
 
     def scale_batch_size(self, *args: Any, **kwargs: Any) -> int | None:
@@ -344,7 +347,12 @@ def _has_attribute(holder: Any, name: str) -> bool:
 
 
 def _outcome(
-    finder: LRFinder, num_training: int, holders: list[tuple[Any, str, bool]], lr: Any, model: TrainModule
+    finder: LRFinder,
+    num_training: int,
+    holders: list[tuple[Any, str, bool]],
+    lr: Any,
+    model: TrainModule,
+    caller: str = "Tuner.lr_find",
 ) -> str:
     """lr_find's last line: how far the sweep went and what it set (Lightning logs "Learning rate set to")."""
     steps = len(finder.results["lr"])
@@ -356,10 +364,11 @@ def _outcome(
     else:
         ran = f"ran {steps} of {num_training} steps"
     if not holders:
-        return f"Tuner.lr_find: {ran}; update_attr=False: nothing set (lr_finder.suggestion())"
+        result = "lr_finder" if caller == "Tuner.lr_find" else "optimal_lr"
+        return f"{caller}: {ran}; update_attr=False: nothing set ({result}.suggestion())"
     if lr is None:
         name = holders[0][1]
-        return f"Tuner.lr_find: {ran}; no rate suggested (the warning says why): {name} left as it was"
+        return f"{caller}: {ran}; no rate suggested (the warning says why): {name} left as it was"
 
     def place(holder: Any, key: str, is_key: bool) -> str:
         if is_key:
@@ -367,7 +376,7 @@ def _outcome(
         return f"{'model' if isinstance(holder, TrainModule) else 'datamodule'}.{key}"
 
     where = ", ".join(place(*holder) for holder in holders)
-    return f"Tuner.lr_find: {ran}; {holders[0][1]} set to {lr:.3g} ({where})"
+    return f"{caller}: {ran}; {holders[0][1]} set to {lr:.3g} ({where})"
 
 
 def _update_lr(

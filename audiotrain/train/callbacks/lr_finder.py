@@ -107,7 +107,7 @@ class LearningRateFinder(Callback):
             early_stop_threshold=self._early_stop_threshold,
             update_attr=self._update_attr,
             _holders=holders,
-            _steps_argument="num_training_steps",
+            _caller="LearningRateFinder",
         )
         if self.optimal_lr is not None and self.optimal_lr._rate_set is not None:
             self._set_optimizer_rate(trainer, self.optimal_lr._rate_set, holders[0][1])
