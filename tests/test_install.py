@@ -612,7 +612,8 @@ def chords_commands_started(tmp_path_factory):
 def test_the_chords_commands_start_without_scipy_signal_or_scipy_fft(chords_commands_started):
     """Every chords command, --help and a flag typo too, spent half its start (~0.5 s) importing scipy.signal
     for a Hann window, as building the default config at import designed the CQT kernels; and ~0.3 s on
-    scipy.fft, which no chords command uses. A config checks its CQT fits below Nyquist without the kernels."""
+    scipy.fft, which no chords command uses. A config checks its CQT fits below Nyquist without the
+    kernels."""
     done = chords_commands_started
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-3:-1] == ["loaded:", "kernels designed: 0"]
