@@ -522,6 +522,44 @@ def test_a_higher_rank_whose_hello_is_being_read_when_this_rank_says_goodbye_hea
     rank_1.close()
 
 
+def test_a_goodbye_said_just_as_the_watchs_thread_took_a_connection_up_is_not_held_by_its_hello_timeout():
+    """The watch's thread noted an accepted connection (under the lock), then set the hello's 2 s timeout
+    on it after letting go of the lock: a goodbye said in between (a loaded machine pauses a thread
+    anywhere) made it non-blocking first, and the thread's timeout then replaced that: the test above could
+    then see `gettimeout()` 2.0, and the goodbye's read of the hello wait 2 s at the rank's exit."""
+    from audiotrain.distributed import peer_watch
+
+    class Connection(socket.socket):
+        def settimeout(self, timeout):
+            if self in watch.unheard:  # (seen by a goodbye before its hello's timeout is set)
+                watch.say_goodbye()  # said now, as the thread is paused here
+            super().settimeout(timeout)
+
+    class Listener(socket.socket):
+        def accept(self):
+            conn, address = super().accept()
+            taken.append(Connection(fileno=conn.detach()))
+            return taken[-1], address
+
+    taken: list[socket.socket] = []
+    listener = Listener()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    watch = peer_watch._PeerWatch(0, b"t" * peer_watch._TOKEN_BYTES, listener)
+    rank_1 = _connect_as_rank(listener.getsockname(), 1, hello=False)
+    connecting = threading.Thread(target=watch._connect, args=({1: ("127.0.0.1", 1)},), daemon=True)
+    connecting.start()
+    deadline = time.monotonic() + 60
+    while not (taken and (watch.unheard or watch.said)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    watch.say_goodbye()  # (where the thread did not say it)
+    assert rank_1.recv(1) == peer_watch._BYE
+    assert taken and taken[0].gettimeout() == 0.0  # the goodbye's non-blocking read, not the hello's 2 s
+    connecting.join(timeout=60)
+    assert not connecting.is_alive()
+    rank_1.close()
+
+
 def test_ranks_that_watch_watch_each_other_beside_a_rank_that_does_not(tmp_path, monkeypatch):
     # A 3-rank job where rank 1 turned the watch off: its None offer must not stop the others' watch.
     from audiotrain.distributed import peer_watch

@@ -216,10 +216,11 @@ class _PeerWatch:
                 # Taken and noted at once: a goodbye said from now on tells it the word; one said before
                 # found it still in the listener (were this thread to take it, then stall until this rank's
                 # process ended, it would close without a word, which reads as a crash).
-                conn.setblocking(True)
+                # Its hello's timeout set before a goodbye can see it: set after, it replaced the goodbye's
+                # non-blocking mode, and the goodbye's read of the hello could wait for it.
+                conn.settimeout(_HELLO_TIMEOUT_S)  # (a stranger that says too little waits no longer)
                 self.unheard.add(conn)
             try:
-                conn.settimeout(_HELLO_TIMEOUT_S)  # (a stranger that says too little waits no longer)
                 said = _read_exactly(conn, _HELLO.size)
             except OSError:
                 said = b""
