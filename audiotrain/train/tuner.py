@@ -88,7 +88,9 @@ class Tuner:
         the suggestion are the same on every rank.
         """
         trainer = self._trainer
-        _check_sweep_arguments(min_lr, max_lr, num_training, mode, early_stop_threshold)
+        _check_sweep_arguments(
+            min_lr, max_lr, num_training, mode, early_stop_threshold, update_attr, attr_name
+        )
         min_lr, max_lr, num_training = float(min_lr), float(max_lr), int(num_training)
         if method != "fit":
             raise ValueError(f"Tuner.lr_find(method={method!r}): the learning-rate finder runs 'fit' only")
@@ -99,10 +101,6 @@ class Tuner:
             )
         if not isinstance(model, TrainModule):
             raise TypeError(f"Tuner.lr_find: expected a TrainModule, got {type(model).__name__}")
-        if not isinstance(update_attr, bool):
-            raise TypeError(f"Tuner.lr_find(update_attr={update_attr!r}): expected True or False")
-        if not isinstance(attr_name, str):
-            raise TypeError(f"Tuner.lr_find(attr_name={attr_name!r}): expected the attribute's name, a str")
         if (
             train_dataloaders is None
             and datamodule is None
@@ -189,27 +187,41 @@ class Tuner:
 
 
 def _check_sweep_arguments(
-    min_lr: Any, max_lr: Any, num_training: Any, mode: Any, early_stop_threshold: Any
+    min_lr: Any,
+    max_lr: Any,
+    num_training: Any,
+    mode: Any,
+    early_stop_threshold: Any,
+    update_attr: Any,
+    attr_name: Any,
+    caller: str = "Tuner.lr_find",
+    steps_name: str = "num_training",
 ) -> None:
+    """Refuse a sweep setting, named as `caller` takes it (`LearningRateFinder`'s `num_training_steps`)."""
+
     def number(value: Any) -> bool:  # (numpy's too, as a Trainer's flags take them)
         return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
     if not number(min_lr) or min_lr <= 0:
-        raise ValueError(f"Tuner.lr_find(min_lr={min_lr!r}): expected a finite number > 0")
+        raise ValueError(f"{caller}(min_lr={min_lr!r}): expected a finite number > 0")
     if not number(max_lr) or max_lr <= min_lr:
-        raise ValueError(f"Tuner.lr_find(max_lr={max_lr!r}): expected a finite number > min_lr={min_lr!r}")
+        raise ValueError(f"{caller}(max_lr={max_lr!r}): expected a finite number > min_lr={min_lr!r}")
     if isinstance(num_training, bool) or not isinstance(num_training, numbers.Integral) or num_training < 2:
         raise ValueError(
-            f"Tuner.lr_find(num_training={num_training!r}): expected an int >= 2 (the optimizer steps of the "
+            f"{caller}({steps_name}={num_training!r}): expected an int >= 2 (the optimizer steps of the "
             "sweep, one learning rate each)"
         )
     if mode not in MODES:
-        raise ValueError(f"Tuner.lr_find(mode={mode!r}): expected 'exponential' or 'linear'")
+        raise ValueError(f"{caller}(mode={mode!r}): expected 'exponential' or 'linear'")
     if early_stop_threshold is not None and (not number(early_stop_threshold) or early_stop_threshold <= 0):
         raise ValueError(
-            f"Tuner.lr_find(early_stop_threshold={early_stop_threshold!r}): expected a finite number > 0 "
+            f"{caller}(early_stop_threshold={early_stop_threshold!r}): expected a finite number > 0 "
             "(the sweep stops where the smoothed loss exceeds it times the best), or None to run every step"
         )
+    if not isinstance(update_attr, bool):
+        raise TypeError(f"{caller}(update_attr={update_attr!r}): expected True or False")
+    if not isinstance(attr_name, str):
+        raise TypeError(f"{caller}(attr_name={attr_name!r}): expected the attribute's name, a str")
 
 
 def _sweep_trainer(trainer: Trainer, num_training: int, sweep: LRSweep) -> Trainer:

@@ -56,19 +56,17 @@ class LearningRateFinder(Callback):
         from audiotrain.train.tuner import _check_sweep_arguments  # (tuner imports the Trainer)
 
         mode = mode.lower() if isinstance(mode, str) else mode
-        if mode not in self.SUPPORTED_MODES:
-            raise ValueError(f"LearningRateFinder(mode={mode!r}): expected 'exponential' or 'linear'")
-        try:
-            _check_sweep_arguments(min_lr, max_lr, num_training_steps, mode, early_stop_threshold)
-        except ValueError as err:  # (named as the user wrote them here)
-            text = str(err).replace("Tuner.lr_find(num_training=", "LearningRateFinder(num_training_steps=")
-            raise ValueError(text.replace("Tuner.lr_find(", "LearningRateFinder(")) from None
-        if not isinstance(update_attr, bool):
-            raise TypeError(f"LearningRateFinder(update_attr={update_attr!r}): expected True or False")
-        if not isinstance(attr_name, str):
-            raise TypeError(
-                f"LearningRateFinder(attr_name={attr_name!r}): expected the attribute's name, a str"
-            )
+        _check_sweep_arguments(
+            min_lr,
+            max_lr,
+            num_training_steps,
+            mode,
+            early_stop_threshold,
+            update_attr,
+            attr_name,
+            caller="LearningRateFinder",
+            steps_name="num_training_steps",
+        )
         self._min_lr = min_lr
         self._max_lr = max_lr
         self._num_training_steps = num_training_steps
