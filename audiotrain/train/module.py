@@ -603,10 +603,8 @@ class LightningOptimizer:
     come through this wrapper too), nor one inside a compiled step (the trace's rate would be every
     step's)."""
 
-    def __init__(self, optimizer: optim.Optimizer, in_step: bool = False, traced: bool = False):
+    def __init__(self, optimizer: optim.Optimizer, traced: bool = False):
         object.__setattr__(self, "optimizer", optimizer)
-        # Whether it is read inside a step, before its update (the groups it gives are built alike).
-        object.__setattr__(self, "_in_step", in_step)
         # Whether that step is compiled: a rate set there would be the trace's for every step.
         object.__setattr__(self, "_traced", traced)
 
@@ -617,9 +615,7 @@ class LightningOptimizer:
     def __getattr__(self, name: str) -> Any:
         if name == "optimizers" and isinstance(self.optimizer, optim.MultiOptimizer):
             # Each group seen through the wrapper too: its rate is set with the same checks.
-            return [
-                LightningOptimizer(part, self._in_step, self._traced) for part in self.optimizer.optimizers
-            ]
+            return [LightningOptimizer(part, self._traced) for part in self.optimizer.optimizers]
         return getattr(self.optimizer, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -1184,12 +1180,9 @@ class TrainModule(nn.Module):
             )
         if not use_pl_optimizer:
             return optimizer
-        in_step = self._step_logs is not None
         # (on_after_optimizer_step runs inside the compiled step too: a rate set there is the trace's as well)
-        traced = in_step or vars(self).get("_in_traced_hook", False)
-        return LightningOptimizer(
-            optimizer, in_step, traced and bool(getattr(self._trainer, "compile", False))
-        )
+        traced = self._step_logs is not None or vars(self).get("_in_traced_hook", False)
+        return LightningOptimizer(optimizer, traced and bool(getattr(self._trainer, "compile", False)))
 
     def lr_schedulers(self) -> None:
         """Lightning's handle for stepping schedules by hand: None where the optimizer the Trainer steps has

@@ -793,10 +793,11 @@ class Trainer:
         reads the rate; attributes read and set through to the MLX optimizer, `.optimizer` is that one)."""
         # (read inside a compiled step, a rate set through it would be the trace's: refused, as the module's)
         held = vars(self.module) if self.module is not None else {}
-        steps = held.get("_step_logs") is not None
-        traced = (steps or held.get("_in_traced_hook", False)) and bool(self.compile)
+        traced = (held.get("_step_logs") is not None or held.get("_in_traced_hook", False)) and bool(
+            self.compile
+        )
         return _OptimizerList(
-            [LightningOptimizer(self.optimizer, steps, traced)] if self.optimizer is not None else []
+            [LightningOptimizer(self.optimizer, traced)] if self.optimizer is not None else []
         )
 
     @property
