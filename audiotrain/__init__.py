@@ -30,10 +30,12 @@ _PUBLIC = {
     "Tuner": "audiotrain.train.tuner",
     "DataModule": "audiotrain.train.datamodule",
     "DataLoader": "audiotrain.data",
+    "CombinedLoader": "audiotrain.data",
     "Dataset": "audiotrain.data",
     "IterableDataset": "audiotrain.data",
     "get_worker_info": "audiotrain.data",
     "seed_everything": "audiotrain.train.seeding",
+    "isolate_rng": "audiotrain.train.seeding",
     "rank_zero_only": "audiotrain.distributed",
     "create_trainer": "audiotrain.declarative",
     "register_trainer": "audiotrain.declarative",
@@ -80,6 +82,7 @@ if TYPE_CHECKING:
     from audiotrain._possible_user_warning import PossibleUserWarning as PossibleUserWarning
     from audiotrain._system import KernelCompileError as KernelCompileError
     from audiotrain.audio import AudioError as AudioError
+    from audiotrain.data import CombinedLoader as CombinedLoader
     from audiotrain.data import DataLoader as DataLoader
     from audiotrain.data import DataLoaderError as DataLoaderError
     from audiotrain.data import Dataset as Dataset
@@ -108,6 +111,7 @@ if TYPE_CHECKING:
     from audiotrain.train.module import OptimizerConfig as OptimizerConfig
     from audiotrain.train.module import TrainModule as TrainModule
     from audiotrain.train.module import register_buffer as register_buffer
+    from audiotrain.train.seeding import isolate_rng as isolate_rng
     from audiotrain.train.seeding import seed_everything as seed_everything
     from audiotrain.train.step import LowPrecisionLossWarning as LowPrecisionLossWarning
     from audiotrain.train.trace_guard import RetraceWarning as RetraceWarning

@@ -21,6 +21,18 @@ def path_argument(value: object, owner: str, name: str) -> Path:
     )
 
 
+def home_expanded(path: str | os.PathLike) -> Path:
+    """`path` with a leading ``~`` as the home folder, where the path as given starts with it: Path's own
+    `expanduser` also takes ``./~/runs`` for ``~/runs`` (Path drops the ``./``), so a folder named ``~`` in
+    the working folder, asked for by that spelling (as Lightning's ModelCheckpoint reads it), became the
+    home's.
+    Such a path comes back absolute, since no relative Path can tell it from the home's spelling."""
+    expanded = Path(os.path.expanduser(os.fspath(path)))
+    if expanded.parts and expanded.parts[0].startswith("~"):
+        return Path.cwd() / expanded
+    return expanded
+
+
 def folder_argument(value: object, owner: str, name: str) -> Path:
     """`path_argument`, for a folder that is made later if it is not there: refused now where it, or a folder
     above it, is a file, which would otherwise fail only when the first file is written into it (a logger
@@ -28,7 +40,7 @@ def folder_argument(value: object, owner: str, name: str) -> Path:
     save_dir='notes.txt'): notes.txt is a file, not a folder". A leading ``~`` is the home folder, as in
     Trainer(default_root_dir=...) and ModelCheckpoint(dirpath=...): left as it is, the files would go into a
     folder named ``~`` in the working folder."""
-    path = path_argument(value, owner, name).expanduser()
+    path = home_expanded(value if isinstance(value, str) else path_argument(value, owner, name))
     for place in (path, *path.parents):
         if place.is_dir():
             break
@@ -42,7 +54,7 @@ def resolved_path(path: str | os.PathLike, what: str) -> Path:
     """`path` made absolute (`Path.resolve`, after ``~``). Where it is relative and the current folder no
     longer exists (deleted under the shell that started the process), a FileNotFoundError saying so and
     naming `what`, in place of Python's bare "[Errno 2] No such file or directory", which names nothing."""
-    path = Path(path).expanduser()
+    path = home_expanded(path)
     try:
         return path.resolve()
     except FileNotFoundError as error:

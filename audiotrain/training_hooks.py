@@ -166,6 +166,7 @@ class TrainingHookAdapter(Callback):
         self.callback = callback
         self.owner = owner
         self.found = seed_hooks(callback) if found is None else found
+        self._began = False  # the seed's on_train_begin called in this `train` (see `train_finished`)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.callback!r})"
@@ -186,9 +187,14 @@ class TrainingHookAdapter(Callback):
         if callable(method):
             method(*args)
 
+    def on_fit_start(self, trainer, module) -> None:
+        self._lightning("on_fit_start", trainer, module)
+        self._began = False  # (a `train` that raised after on_train_start left it set)
+
     def on_train_start(self, trainer, module) -> None:
         self._lightning("on_train_start", trainer, module)
         self._seed("on_train_begin", trainer)
+        self._began = True
 
     def on_train_epoch_start(self, trainer, module) -> None:
         self._lightning("on_train_epoch_start", trainer, module)
@@ -226,6 +232,12 @@ class TrainingHookAdapter(Callback):
 
     def train_finished(self, trainer: Any, result: Any) -> None:
         """Seed 003's ``on_train_end(trainer, state, result)``, called by `ConfiguredTrainer.train`."""
+        if not self._began:
+            # A train with nothing to train (a finished run resumed) has no on_train_start, as Lightning's
+            # fit; the seed's hooks still come in a pair, as the Hugging Face-style loop they come from calls
+            # them, so that an on_train_end reading what on_train_begin set up finds it.
+            self._seed("on_train_begin", trainer)
+        self._began = False
         self._seed("on_train_end", trainer, result)
 
 

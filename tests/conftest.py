@@ -3,6 +3,7 @@
 import atexit
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -149,6 +150,8 @@ def no_seed_from_another_test(monkeypatch):
     # seed_everything leaves its seed in PL_GLOBAL_SEED, as Lightning's does: put it back after each test.
     monkeypatch.setenv("PL_GLOBAL_SEED", "")
     monkeypatch.delenv("PL_GLOBAL_SEED")
+    monkeypatch.setenv("PL_SEED_WORKERS", "")
+    monkeypatch.delenv("PL_SEED_WORKERS")
 
 
 @pytest.fixture(autouse=True)
@@ -277,3 +280,13 @@ def pytest_runtest_makereport(item, call):
             "failed",
             f"parity test skipped under AUDIOTRAIN_REQUIRE_PARITY=1: {reason}",
         )
+
+
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raises KeyboardInterrupt here, as in a terminal or a notebook kernel: a pytest-xdist worker (the
+    README's test command) and a test run started in the background of a script (``cmd &``) inherit SIGINT
+    ignored, and validate, test and predict install no handler of their own."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

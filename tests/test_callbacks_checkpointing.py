@@ -3,9 +3,10 @@
 
 import json
 import warnings
+from pathlib import Path
 
 from audiotrain import Trainer
-from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint, ProgressBar
+from audiotrain.train.callbacks import Callback, Checkpoint, EarlyStopping, ModelCheckpoint, ProgressBar
 from audiotrain.train.checkpoint import NameTakenError
 
 import mlx.core as mx
@@ -1325,3 +1326,54 @@ def test_the_warnings_of_a_resume_into_another_folder_point_at_the_users_fit_cal
     ]
     assert len(said) == 2, [str(w.message) for w in caught]
     assert {w.filename for w in said} == {__file__}
+
+
+# ------------------------------------------------------------- a Checkpoint of the user's (Lightning's base)
+
+
+class SavesEachEpoch(Checkpoint):
+    """Lightning's docs' own checkpointing callback: saves in its own hook, named as it likes."""
+
+    def on_train_epoch_end(self, trainer, module):
+        trainer.save_checkpoint(trainer.default_root_dir / f"mine-{trainer.current_epoch}")
+
+
+class Plain(Callback):
+    pass
+
+
+def test_a_checkpoint_subclass_is_the_fits_checkpointing_and_runs_last(tmp_path):
+    # Lightning 2.6.6 with [SavesEachEpoch(), Plain()] (no bar, no summary) lists trainer.callbacks as
+    # ["Plain", "SavesEachEpoch"] and writes mine-0.ckpt and mine-1.ckpt only: no default ModelCheckpoint
+    # beside it. Here `Checkpoint` did not exist, and a Callback written instead got a default `last` too.
+    t = fit(tmp_path, [SavesEachEpoch(), Plain()], enable_model_summary=False)
+    assert [type(c).__name__ for c in t.callbacks] == ["Plain", "SavesEachEpoch"]
+    assert names(tmp_path) == ["mine-0", "mine-1"]
+    assert isinstance(ModelCheckpoint(), Checkpoint) and t.checkpoint_callback is None
+
+
+def test_a_checkpoint_subclass_with_checkpointing_off_is_refused(tmp_path):
+    # (Lightning 2.6.6: MisconfigurationException "Trainer was configured with `enable_checkpointing=False`
+    # but found `ModelCheckpoint` in callbacks list.")
+    with pytest.raises(ValueError, match="enable_checkpointing=False.*SavesEachEpoch"):
+        Trainer(
+            default_root_dir=tmp_path, max_epochs=1, enable_checkpointing=False, callbacks=[SavesEachEpoch()]
+        )
+
+
+class RecordsSaves(ModelCheckpoint):
+    """A subclass that hooks every save, as Lightning's docs' uploaders do."""
+
+    def _save_checkpoint(self, trainer, filepath):
+        self.seen = [*getattr(self, "seen", []), Path(filepath).name]
+        super()._save_checkpoint(trainer, filepath)
+
+
+def test_a_model_checkpoint_subclass_overriding_save_checkpoint_sees_every_save(tmp_path):
+    # Lightning 2.6.6, ModelCheckpoint(save_last=True) over 2 epochs of 4 batches: _save_checkpoint is called
+    # with epoch=0-step=4.ckpt, last.ckpt, epoch=1-step=8.ckpt, last.ckpt. Here it was never called (the
+    # override was silently ignored).
+    cb = RecordsSaves(dirpath=tmp_path / "ck", save_last=True)
+    fit(tmp_path, [cb])
+    assert cb.seen == ["epoch=0-step=3", "last", "epoch=1-step=6", "last"]
+    assert names(tmp_path / "ck") == ["epoch=1-step=6", "last"]

@@ -103,6 +103,116 @@ def test_kth_best_model_path_and_kth_value_are_the_next_checkpoint_to_go(tmp_pat
     assert os.path.basename(every.kth_best_model_path) == "epoch=3-step=12" and every.kth_value == 1
 
 
+def test_current_score_is_the_newest_top_k_saves_score_and_each_checkpoint_holds_its_own(tmp_path):
+    """Lightning's `current_score` was an AttributeError. Lightning 2.6.6 with monitor="foo" logging 0.1, 0.2,
+    0.3 over three epochs (mode="min", save_top_k=3) ends with current_score 0.3, and its three checkpoints
+    hold 0.1, 0.2 and 0.3 as their callback state's current_score; a NaN score is inf there (-inf for max)."""
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_m", save_top_k=3)
+    assert mc.current_score is None
+    fit(tmp_path, [mc], [0.1, 0.2, 0.3])
+    assert mc.current_score == pytest.approx(0.3) and mc.best_model_score == pytest.approx(0.1)
+    held = []
+    for folder in (tmp_path / "ck").iterdir():
+        if folder.name != "last":
+            state = json.loads((folder / "trainer_state.json").read_text())["callbacks"][mc.state_key]
+            held.append(state["current_score"])
+    assert sorted(held) == pytest.approx([0.1, 0.2, 0.3])
+    for mode, inf in (("min", math.inf), ("max", -math.inf)):
+        nan = ModelCheckpoint(dirpath=tmp_path / mode, monitor="val_m", save_top_k=1, mode=mode)
+        fit(tmp_path, [nan], [float("nan")])
+        assert nan.current_score == inf and nan.best_model_score == inf
+    # A score outside the top k leaves it at the newest save's (Lightning sets it only when saving).
+    worse = ModelCheckpoint(dirpath=tmp_path / "worse", monitor="val_m", save_top_k=1)
+    fit(tmp_path, [worse], [0.1, 0.5])
+    assert worse.current_score == pytest.approx(0.1)
+
+
+def test_a_checkpoint_holds_lightnings_keys_of_the_callback_state(tmp_path):
+    """A script reading a checkpoint's ModelCheckpoint state as Lightning 2.6.6 writes it found no `monitor`,
+    `kth_best_model_path` or `kth_value` (a KeyError). Lightning 2.6.6, scores 0.5, 0.25 with save_top_k=2:
+    the second checkpoint's state names the monitor and the first checkpoint, 0.5, as the k-th best."""
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_m", save_top_k=2)
+    fit(tmp_path, [mc], [0.5, 0.25, 0.75])
+    state = json.loads((tmp_path / "ck" / "epoch=1-step=6" / "trainer_state.json").read_text())
+    held = state["callbacks"][mc.state_key]
+    assert held["monitor"] == "val_m" and held["kth_value"] == 0.5
+    assert held["kth_best_model_path"] == str(tmp_path / "ck" / "epoch=0-step=3")
+    # A resume from it goes on with the run's top k (the keys added are not read back).
+    again = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_m", save_top_k=2)
+    fit(
+        tmp_path,
+        [again],
+        [0.5, 0.25, 0.75, 0.1],
+        ckpt_path=tmp_path / "ck" / "epoch=1-step=6",
+        per_epoch=True,
+    )
+    assert names(tmp_path / "ck") == ["epoch=1-step=6", "epoch=3-step=12"]
+
+
+def test_fitted_callbacks_pickle_as_lightnings_do(tmp_path):
+    """pickle.dumps of a ModelCheckpoint or EarlyStopping after fit raised "TypeError: cannot pickle
+    'weakref.ReferenceType' object" (sending callbacks to a worker process, saving a sweep's results);
+    Lightning 2.6.6's fitted ModelCheckpoint pickles. The copy keeps what the fit found."""
+    import pickle
+
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_m", save_top_k=1)
+    stop = EarlyStopping(monitor="val_m", patience=5)
+    fit(tmp_path, [mc, stop], [0.5, 0.25])
+    copy_mc, copy_stop = pickle.loads(pickle.dumps([mc, stop]))
+    assert copy_mc.best_model_path == mc.best_model_path and copy_mc.best_model_score == 0.25
+    assert copy_mc.best_k_models == mc.best_k_models and copy_stop.best_score == stop.best_score
+    # In a new Trainer's fit the copy starts its own run, as the original would there.
+    copy_mc.dirpath = tmp_path / "ck2"
+    fit(tmp_path, [copy_mc], [0.75])
+    assert names(tmp_path / "ck2") == ["epoch=0-step=3"] and copy_mc.best_model_score == 0.75
+
+
+def test_a_copy_of_a_fitted_callback_still_knows_its_run_and_a_users_weak_reference(tmp_path):
+    """copy.deepcopy / copy.copy of a fitted callback (a user's snapshot, cross-validation's per-fold copy)
+    lost what made pickling work: every weak reference became one to nothing, so a copied ModelCheckpoint no
+    longer knew the Trainer of its fit (its `last_path` dropped the template's step: "last-{step}" in
+    place of "last-step=6"), and a user's own callback's weakref.ref to a live object gave None."""
+    import copy
+    import weakref
+
+    class LastWithStep(ModelCheckpoint):
+        CHECKPOINT_NAME_LAST = "last-{step}"
+
+    class Holder:
+        pass
+
+    class Mine(Callback):
+        def __init__(self, target):
+            self.target = weakref.ref(target)
+
+    mc = LastWithStep(dirpath=tmp_path / "ck", monitor="val_m", save_last=True)
+    fit(tmp_path, [mc], [0.5, 0.25])
+    assert copy.deepcopy(mc).last_path == copy.copy(mc).last_path == mc.last_path
+    assert mc.last_path.endswith("last-step=6")
+    held = Holder()
+    assert copy.deepcopy(Mine(held)).target() is held and copy.copy(Mine(held)).target() is held
+
+
+def test_a_folder_named_tilde_in_the_working_folder_is_not_the_home_folder(tmp_path, monkeypatch):
+    """ModelCheckpoint(dirpath="./~/ck") saved into the home folder's `ck` (Path drops the "./", and then
+    expanded the "~"); Lightning 2.6.6 reads it as the folder `~` in the working folder, and "~/ck" as the
+    home's. The same held for Trainer(default_root_dir="./~/runs")."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir(), work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    mc = ModelCheckpoint(dirpath="./~/ck", monitor="val_m", save_top_k=1)
+    fit("./~/runs", [mc], [0.5])
+    assert names(work / "~" / "ck") == ["epoch=0-step=3"]
+    assert not (home / "ck").exists() and not (home / "runs").exists()
+    assert Path(mc.dirpath) == work / "~" / "ck"
+    t, _ = fit("./~/runs", [], [0.5])
+    assert t.default_root_dir == work / "~" / "runs" and names(work / "~" / "runs" / "checkpoints") == [
+        "last"
+    ]
+    assert ModelCheckpoint(dirpath="~/ck").dirpath == home / "ck"  # (a leading ~ is still the home)
+
+
 def test_to_yaml_writes_best_k_models_as_lightning_does(tmp_path):
     """Lightning's `to_yaml()` writes best_k_models (path: score) to dirpath/best_k_models.yaml; it was an
     AttributeError. Before fit there is no dirpath: the error says to pass a filepath."""
@@ -1236,3 +1346,54 @@ def test_a_missing_metric_of_a_strict_early_stopping_is_the_runtime_error_lightn
     for caught in (RuntimeError, KeyError):
         with pytest.raises(caught, match="monitored metric 'missing' was not logged"):
             fit(tmp_path, [EarlyStopping(monitor="missing")], [1.0, 0.5], enable_checkpointing=False)
+
+
+@pytest.mark.parametrize("callback", [EarlyStopping, ModelCheckpoint])
+def test_monitoring_the_bare_name_with_several_validation_loaders_names_each_loaders_value(
+    tmp_path, callback
+):
+    # Was: "monitored metric 'val_loss' was not logged (did you mean 'train_loss'?)", the closest spelling.
+    from audiotrain import DataLoader
+
+    from tasks import make_data
+
+    sets = [DataLoader(list(zip(*make_data(16, seed=s), strict=True)), batch_size=8) for s in (0, 1)]
+    trainer = Trainer(
+        default_root_dir=tmp_path,
+        max_epochs=1,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        logger=False,
+        callbacks=[callback(monitor="val_loss")],
+    )
+    with pytest.raises(MetricNotLoggedError) as info:
+        trainer.fit(TinyClassifier(), make_batches(16, 8), sets)
+    said = str(info.value)
+    assert "'val_loss/dataloader_idx_0', 'val_loss/dataloader_idx_1'; monitor one of them" in said, said
+    assert "did you mean 'train_loss'" not in said
+
+
+def test_monitoring_a_loader_that_yields_no_batches_of_several_names_that_loader(tmp_path):
+    # Was: "monitored metric 'val_loss/dataloader_idx_0' was not logged; available: ..." with no cause, where
+    # one such loader gets "(it is a validation metric, and the val loader yields no batches: ...)".
+    from audiotrain import DataLoader
+
+    from tasks import make_data
+
+    empty = DataLoader(list(zip(*make_data(4), strict=True)), batch_size=8, drop_last=True)
+    full = DataLoader(list(zip(*make_data(16, seed=1), strict=True)), batch_size=8)
+    trainer = Trainer(
+        default_root_dir=tmp_path,
+        max_epochs=1,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        logger=False,
+        callbacks=[EarlyStopping(monitor="val_loss/dataloader_idx_0")],
+    )
+    with pytest.warns(UserWarning, match="the val loader 0 yielded no batches"):
+        with pytest.raises(
+            MetricNotLoggedError,
+            match=r"\(it is a validation metric, and the val loader 0 yields no batches: its dataset has 4 "
+            r"samples, fewer than a batch of 8, and drop_last=True drops them\)",
+        ):
+            trainer.fit(TinyClassifier(), make_batches(16, 8), [empty, full])

@@ -316,6 +316,21 @@ def test_timer_refuses_an_unknown_stage():
         Timer().time_elapsed("training")
 
 
+# ---- RichProgressBar, RichModelSummary: not provided, and saying what to use ------------------------------
+def test_lightnings_rich_callbacks_import_and_name_their_plain_twins_when_made():
+    # Lightning 2.6.6 offers both in lightning.pytorch.callbacks; here the import stopped at "ImportError:
+    # cannot import name 'RichProgressBar' from 'audiotrain.callbacks'", naming nothing to use instead.
+    from audiotrain.callbacks import RichModelSummary, RichProgressBar
+
+    with pytest.raises(NotImplementedError, match=r"RichProgressBar\(leave=True\) is not provided") as bar:
+        RichProgressBar(leave=True)
+    assert "TQDMProgressBar(refresh_rate=1, leave=False)" in str(bar.value)
+    assert "enable_progress_bar=False" in str(bar.value)
+    with pytest.raises(NotImplementedError, match=r"RichModelSummary\(max_depth=2\)") as summary:
+        RichModelSummary(2)
+    assert "ModelSummary(max_depth=2)" in str(summary.value)
+
+
 # ---- TQDMProgressBar ---------------------------------------------------------------------------------
 def test_tqdm_progress_bar_is_the_progress_bar_under_lightnings_name(tmp_path, monkeypatch):
     from audiotrain.train import progress
@@ -1054,3 +1069,65 @@ def test_a_configure_callbacks_that_returns_none_adds_nothing_as_in_lightning(tm
     before = list(t.callbacks)
     t.fit(MaybeStops(), make_batches(32))
     assert t.callbacks == before and t.current_epoch == 1
+
+
+def test_the_learning_rate_monitor_keeps_what_it_logged_under_lightnings_attributes(tmp_path):
+    """A port that reads `lr_monitor.lrs` after `fit` (Lightning's record of the logged rates) got an
+    AttributeError. Lightning 2.6.6, SGD(lr=0.1, momentum=0.9) without a scheduler, 2 epochs of 7 batches,
+    log_every_n_steps=2, logging_interval="step": lrs == {"lr-SGD": [0.1] * 7}, last_momentum_values
+    {"lr-SGD-momentum": 0.9}; and with log_momentum off its momentum key holds None."""
+    from audiotrain.train.callbacks import LearningRateMonitor
+
+    import mlx.optimizers as optim
+
+    class Sgd(TinyClassifier):
+        def configure_optimizers(self):
+            return optim.SGD(learning_rate=0.1, momentum=0.9)
+
+    monitor = LearningRateMonitor(logging_interval="step", log_momentum=True, log_weight_decay=True)
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=2, log_every_n_steps=2, logger=RecordingLogger(), callbacks=[monitor]
+    )
+    trainer.fit(Sgd(), make_batches(112, 16))
+    assert monitor.lrs == {"lr-SGD": [0.1] * 7}
+    assert monitor.last_momentum_values == {"lr-SGD-momentum": 0.9}
+    assert monitor.last_weight_decay_values == {"lr-SGD-weight_decay": 0.0}
+
+    plain = LearningRateMonitor(logging_interval="epoch")
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=2, log_every_n_steps=2, logger=RecordingLogger(), callbacks=[plain]
+    )
+    trainer.fit(Sgd(), make_batches(112, 16))
+    assert plain.lrs == {"lr-SGD": [0.1, 0.1]}  # (Lightning 2.6.6: one per epoch)
+    assert plain.last_momentum_values == {"lr-SGD-momentum": None}
+
+
+def test_log_momentum_warns_of_an_optimizer_without_momentum_as_lightning(tmp_path):
+    """LearningRateMonitor(log_momentum=True) on Adagrad logged lr-Adagrad-momentum = 0 without a word;
+    Lightning 2.6.6 warns (RuntimeWarning) "You have set log_momentum=True, but some optimizers do not have
+    momentum. This will log a value 0 for the momentum." SGD (momentum) and Adam (betas) are not warned of."""
+    import warnings
+
+    from audiotrain.train.callbacks import LearningRateMonitor
+
+    import mlx.optimizers as optim
+
+    def fit_with(make):
+        class Module(TinyClassifier):
+            def configure_optimizers(self):
+                return make()
+
+        monitor = LearningRateMonitor(log_momentum=True)
+        trainer = quiet_trainer(
+            tmp_path, max_epochs=1, log_every_n_steps=1, logger=RecordingLogger(), callbacks=[monitor]
+        )
+        trainer.fit(Module(), make_batches(32, 16))
+        return monitor
+
+    with pytest.warns(RuntimeWarning, match="some optimizers do not have momentum"):
+        monitor = fit_with(lambda: optim.Adagrad(learning_rate=0.01))
+    assert monitor.last_momentum_values == {"lr-Adagrad-momentum": 0.0}
+    for make in (lambda: optim.SGD(learning_rate=0.1), lambda: optim.Adam(learning_rate=0.01)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            fit_with(make)

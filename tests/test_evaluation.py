@@ -850,3 +850,67 @@ def test_what_a_validation_step_returns_that_is_still_refused_is_explained(
 
     with pytest.raises(error, match=message):
         trainer(tmp_path, max_epochs=1, compile=compile).validate(Returns(), make_batches(32))
+
+
+class EpochRecordingSampler:
+    """A sampler in sequence that keeps every epoch its `set_epoch` is given (a DistributedSampler's hook)."""
+
+    def __init__(self, n: int):
+        self.n, self.epochs = n, []
+
+    def __iter__(self):
+        return iter(range(self.n))
+
+    def __len__(self):
+        return self.n
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epochs.append(epoch)
+
+
+def sampled_loader(n: int = 32):
+    from audiotrain import DataLoader
+
+    x, y = make_data(n)
+    return DataLoader(list(zip(x, y)), batch_size=16, sampler=EpochRecordingSampler(n))
+
+
+def test_an_evaluation_loaders_sampler_gets_the_fits_epoch_not_its_own_count(tmp_path):
+    """The validation loader's epoch is the training's, as Lightning sets it: the sanity check and the
+    first epoch's validation both draw epoch 0's order, and a validate/test/predict after a fit of 2 epochs
+    the epoch the fit ended at. (Counting its own iterations gave 0, 1, 2 and then 0.)"""
+    train, val = sampled_loader(), sampled_loader()
+    t = trainer(tmp_path, max_epochs=2, num_sanity_val_steps=1)
+    model = TinyClassifier()
+    t.fit(model, train, val)
+    # Lightning 2.6.6, the same fit: train [0, 1], val [0, 0, 1] (sanity check, epoch 0, epoch 1)
+    assert train.sampler.epochs == [0, 1]
+    assert val.sampler.epochs == [0, 0, 1]
+    after = {name: sampled_loader() for name in ("validate", "test", "predict")}
+    for name, loader in after.items():
+        getattr(t, name)(model, loader)
+    # Lightning 2.6.6: a validate after that fit gives the sampler its current_epoch, 2
+    assert {name: loader.sampler.epochs for name, loader in after.items()} == {
+        "validate": [2],
+        "test": [2],
+        "predict": [2],
+    }
+
+
+def test_a_shuffled_evaluation_loader_gets_lightnings_advice_once_a_stage(tmp_path):
+    """Lightning 2.6.6 warns (PossibleUserWarning) "Your `val_dataloader`'s sampler has shuffling enabled,
+    it is strongly recommended that you turn shuffling off for val/test dataloaders."; nothing was said."""
+    from audiotrain import DataLoader, PossibleUserWarning
+
+    x, y = make_data(32)
+    samples = list(zip(x, y))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t = trainer(tmp_path, max_epochs=2, num_sanity_val_steps=1)
+        model = TinyClassifier()
+        t.fit(model, DataLoader(samples, batch_size=16), DataLoader(samples, batch_size=16, shuffle=True))
+        t.test(model, DataLoader(samples, batch_size=16, shuffle=True))
+        t.predict(model, DataLoader(samples, batch_size=16))  # (in order: nothing to say)
+    advice = [str(w.message) for w in caught if issubclass(w.category, PossibleUserWarning)]
+    advice = [m.split("'s sampler")[0] for m in advice if "shuffling enabled" in m]
+    assert advice == ["Your `val_dataloader`", "Your `test_dataloader`"]

@@ -421,6 +421,9 @@ def test_the_learning_rate_monitor_names_the_added_group_by_the_optimizer_config
     ]
     # As Lightning's: the optimizer's series gains /pgN when a group is added (not an internal class name).
     assert logged == [["lr-SGD"], ["lr-SGD/pg1", "lr-SGD/pg2"], ["lr-SGD/pg1", "lr-SGD/pg2"]]
+    # Its `lrs` (Lightning 2.6.6, the same fit: SGD 0.1, unfreeze at epoch 1 at 0.01, doubled each epoch)
+    # moves the series logged before the split under the first group's name, as Lightning's does.
+    assert monitor.lrs == {"lr-SGD/pg1": [0.1, 0.1, 0.1], "lr-SGD/pg2": [0.01, 0.02]}
 
 
 def test_the_default_schedule_is_lightnings_unfreeze_at_epoch_10_at_a_tenth_of_the_rate(tmp_path):
@@ -767,3 +770,30 @@ def test_verbose_shows_the_rates_as_lightning_with_the_default_rounding(tmp_path
         "Current lr: 0.1, Backbone lr: 0.015",
         "Current lr: 0.1, Backbone lr: 0.0225",
     ]
+
+
+def test_flatten_modules_lists_the_layers_and_the_modules_holding_parameters_not_the_containers():
+    """flatten_modules of nested blocks gave every container too (6 modules here), where Lightning 2.6.6
+    gives the leaf modules and the modules holding parameters of their own: 4 for a Sequential of
+    (Sequential of Linear and BatchNorm), Linear and ReLU."""
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = [nn.Linear(2, 2), nn.BatchNorm(2)]
+
+    class Outer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = [Block(), nn.Linear(2, 2), nn.ReLU()]
+
+    assert [type(m) for m in BaseFinetuning.flatten_modules(Outer())].count(nn.Linear) == 2
+    assert len(BaseFinetuning.flatten_modules(Outer())) == 4
+
+    class Scaled(Block):  # a parent with a parameter of its own is kept, as Lightning keeps one
+        def __init__(self):
+            super().__init__()
+            self.scale = mx.ones((1,))
+
+    flat = BaseFinetuning.flatten_modules([Scaled(), nn.Linear(2, 2)])
+    assert len(flat) == 4 and any(isinstance(m, Scaled) for m in flat)

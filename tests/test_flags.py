@@ -1,6 +1,7 @@
 """Trainer flags (train/flags.py): Lightning's names do what Lightning does, or say what to use on MLX."""
 
 import datetime
+import re
 import types
 
 import audiotrain  # noqa: F401  (before mlx)
@@ -17,10 +18,44 @@ def trainer(tmp_path, **kwargs):
     return quiet_trainer(tmp_path, **kwargs)
 
 
-@pytest.mark.parametrize("precision", ["16-mixed", "16", 16, "64"])
-def test_lightning_precisions_mlx_cannot_run_say_what_to_use(precision):
-    with pytest.raises(ValueError, match="not available on MLX. Use precision='bf16-mixed'"):
+# What Lightning 2.6.6 (torch 2.13, CPU) does with each: 16 / "16" / "16-mixed" warns "AMP with fp16 is
+# not supported on CPU. Using `precision='bf16-mixed'` instead." and trains bf16-mixed; "16-true" trains
+# float16 weights and batches; 64 / "64-true" trains float64 (weights, batches, losses, checkpoint);
+# "transformer-engine" needs NVIDIA's package. MLX runs none of them here, so each says which setting
+# comes closest.
+@pytest.mark.parametrize(
+    "precision, use",
+    [
+        ("16-mixed", "Use precision='bf16-mixed'"),
+        ("16", "Use precision='bf16-mixed'"),
+        (16, "Use precision='bf16-mixed'"),
+        ("16-true", "Use precision='bf16-true'"),
+        (64, "Use precision='32'"),
+        ("64", "Use precision='32'"),
+        ("64-true", "Use precision='32'"),
+        ("transformer-engine", "Use precision='bf16-mixed'"),
+        ("transformer-engine-float16", "Use precision='bf16-mixed'"),
+    ],
+)
+def test_lightning_precisions_mlx_cannot_run_say_what_to_use(precision, use):
+    # (before: every one of them said "Use precision='bf16-mixed' ..., 'bf16-true', or '32'", 64 bits
+    # included, and "transformer-engine-float16", one of Lightning's, got the bare list of the three)
+    with pytest.raises(ValueError, match=f"precision={precision!r}\\): not available on MLX: .*{use}"):
         Trainer(max_epochs=1, precision=precision)
+
+
+def test_misspelt_precision_names_the_closest_and_an_unhashable_one_is_refused_by_name():
+    # Lightning 2.6.6: "Precision 'bf16-mixd' is invalid. Allowed precision values: (...)"
+    with pytest.raises(
+        ValueError, match="precision='bf16-mixd'.*expected one of .*did you mean 'bf16-mixed'"
+    ):
+        Trainer(max_epochs=1, precision="bf16-mixd")
+    # (before: TypeError "unhashable type: 'list'", naming no flag)
+    with pytest.raises(ValueError, match=r"Trainer\(precision=\['bf16-mixed'\]\): expected one of"):
+        Trainer(max_epochs=1, precision=["bf16-mixed"])
+    # (a tuple holding a list passed the Hashable check, then raised "unhashable type: 'list'" the same way)
+    with pytest.raises(ValueError, match=r"Trainer\(precision=\('bf16', \[1\]\)\): expected one of"):
+        Trainer(max_epochs=1, precision=("bf16", [1]))
 
 
 def test_accelerator_and_devices():
@@ -46,10 +81,29 @@ def test_accelerator_and_devices():
     ):
         Trainer(max_epochs=1, devices=4)
     assert flags.devices(2, world_size=2) == 1  # Lightning's devices=2 under a launch of 2 processes
+    # A count as text (a YAML config's "2"), which Lightning reads as the number, was told to launch the 2
+    # processes it was launched on; "-1" (all devices, one here) was refused where -1 is taken.
+    assert flags.devices("2", world_size=2) == flags.devices("-1", world_size=1) == 1
+    with pytest.raises(ValueError, match=r"devices='3'\): this job has 2 processes.*launch -n 3 "):
+        flags.devices("3", world_size=2)
+    # A value that counts no device was told to launch N processes. Lightning 2.6.6 refuses each on the CPU:
+    # "`devices` selected with `CPUAccelerator` should be an int > 0" (0: "`Trainer(devices=0)` value is not
+    # a valid input using cpu accelerator").
+    for wrong in (0, -2, 1.5, "abc", []):
+        with pytest.raises(
+            ValueError, match=re.escape(f"Trainer(devices={wrong!r}): expected 'auto', -1 or 1")
+        ):
+            Trainer(max_epochs=1, devices=wrong)
     with pytest.raises(ValueError, match=r"devices=3\): this job has 2 processes.*launch -n 3 "):
         flags.devices(3, world_size=2)
     with pytest.raises(ValueError, match="fsdp"):
         Trainer(max_epochs=1, strategy="fsdp")
+    # A Lightning config's DDP variants (its way out of "parameters that were not used in producing loss")
+    # mean plain data parallel here: MLX all-reduces every gradient. Lightning 2.6.6 takes each on the CPU.
+    for variant in ("ddp_find_unused_parameters_true", "ddp_find_unused_parameters_false", "ddp_spawn"):
+        assert Trainer(max_epochs=1, strategy=variant).strategy == "auto"
+    with pytest.raises(ValueError, match=r"devices=2\): this is one process.*launch -n 2 "):
+        Trainer(max_epochs=1, strategy="ddp_spawn", devices=2)
 
 
 def test_the_cpu_accelerator_runs_the_fit_on_the_cpu(tmp_path):
@@ -117,6 +171,19 @@ def test_a_max_time_too_large_or_not_a_number_is_refused_naming_the_flag(value):
         Trainer(max_time=value)
     with pytest.raises(ValueError, match=r"^Timer\(duration=.*\): expected a finite duration"):
         Timer(duration=value)
+
+
+def test_a_max_time_dict_with_a_misspelt_key_names_the_key():
+    """{'minute': 1} was refused without saying which key was wrong; Lightning 2.6.6's error names it
+    ("TypeError: 'minute' is an invalid keyword argument for __new__()")."""
+    with pytest.raises(
+        ValueError,
+        match=r"^Trainer\(max_time=\{'minute': 1\}\): expected a dict of weeks.*"
+        r"'minute' is none",
+    ):
+        Trainer(max_time={"minute": 1})
+    with pytest.raises(ValueError, match=r"^Timer\(duration=.*'hour' is none"):
+        Timer(duration={"hour": 2})
 
 
 def test_a_max_time_string_read_from_a_file_keeps_working_with_its_newline():
@@ -330,6 +397,8 @@ def test_deterministic_always_has_a_seed():
         ("resume_from_checkpoint", "last", r"fit\(\.\.\., ckpt_path=\.\.\.\)"),
         # (was "got an unexpected keyword argument 'truncated_bptt_steps'", as if misspelt)
         ("truncated_bptt_steps", 50, r"consecutive chunks of the same clips.*register_buffer"),
+        # (Lightning 2.6.6's flag, taken at None there; was "got an unexpected keyword argument")
+        ("model_registry", "my-model", r"no model registry upload.*last_model_path"),
     ],
 )
 def test_lightning_flags_without_a_counterpart_say_what_to_use(flag, value, match):
@@ -342,7 +411,8 @@ def test_lightning_flags_without_a_counterpart_say_what_to_use(flag, value, matc
 @pytest.mark.parametrize(
     "flag, value",
     [("enable_model_summary", False), ("num_nodes", 1), ("inference_mode", True), ("benchmark", False),
-     ("sync_batchnorm", False), ("overfit_batches", 0.0), ("truncated_bptt_steps", None)],
+     ("sync_batchnorm", False), ("overfit_batches", 0.0), ("truncated_bptt_steps", None),
+     ("model_registry", None), ("plugins", [])],
 )  # fmt: skip
 def test_lightning_flags_at_a_value_that_is_what_happens_anyway_are_accepted(flag, value):
     Trainer(max_epochs=1, **{flag: value})
@@ -457,3 +527,69 @@ def test_an_on_off_flag_given_text_is_refused_naming_it(name):
     assert getattr(Trainer(**{name: 0}), name) is False and getattr(Trainer(**{name: np.int64(1)}), name)
     with pytest.raises(ValueError, match=rf"Trainer\({name}=2\): expected True or False"):
         Trainer(**{name: 2})
+
+
+def test_lightnings_none_defaults_are_the_defaults(tmp_path):
+    """Lightning's signature gives these flags None, meaning its default (a LightningCLI config's `null`).
+    Here enable_checkpointing=None saved nothing, enable_progress_bar=None drew no bar and the other three
+    were refused. Values from Lightning 2.6.6: Trainer(**{flag: None}) has checkpoint_callback a
+    ModelCheckpoint, a progress bar, log_every_n_steps 50, num_sanity_val_steps 2, val_check_interval 1.0
+    (a 4-batch epoch validates its 2 batches once, after the sanity check's 2)."""
+    nones = dict.fromkeys(
+        ["enable_checkpointing", "enable_progress_bar", "log_every_n_steps", "num_sanity_val_steps"]
+    )
+    t = Trainer(max_epochs=1, default_root_dir=tmp_path, val_check_interval=None, **nones)
+    assert t.checkpoint_callback is not None and t.progress_bar_callback is not None
+    assert (t.log_every_n_steps, t.num_sanity_val_steps, t.val_check_interval) == (50, 2, 1.0)
+    validated = []
+
+    class Count(Callback):
+        def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0):
+            validated.append(trainer.sanity_checking)
+
+    t = Trainer(
+        max_epochs=1, default_root_dir=tmp_path, callbacks=[Count()], val_check_interval=None, **nones
+    )
+    t.fit(TinyClassifier(), make_batches(64, 16), make_batches(32, 16, seed=1))
+    assert validated == [True, True, False, False]
+    assert (tmp_path / "checkpoints" / "last" / "model.safetensors").is_file()
+
+
+def test_enable_autolog_hparams_false_sends_the_loggers_no_hyperparameters(tmp_path):
+    """Lightning 2.6.6's enable_autolog_hparams=False (its way to log them by hand) was refused ("Lightning's
+    flag has no counterpart here"). As there, True (the default) sends them at each stage, False none."""
+    from tasks import RecordingLogger
+
+    class WithHparams(TinyClassifier):
+        def __init__(self, lr: float = 0.01):
+            super().__init__()
+            self.save_hyperparameters()
+
+    for autolog in (True, False):
+        logger = RecordingLogger()
+        t = trainer(tmp_path / str(autolog), max_epochs=1, logger=logger, enable_autolog_hparams=autolog)
+        t.fit(WithHparams(), make_batches())
+        t.validate(WithHparams(), make_batches())
+        logged = [k for params in logger.hparams for k in params if k.startswith("hparams")]
+        assert logged == (["hparams/lr", "hparams/lr"] if autolog else [])
+    with pytest.raises(ValueError, match=r"Trainer\(enable_autolog_hparams='no'\): expected True or False"):
+        Trainer(enable_autolog_hparams="no")
+
+
+def test_fast_dev_run_reports_the_step_limit_and_no_sanity_check_it_runs_with(tmp_path):
+    """A callback or schedule reading the Trainer's flags under fast_dev_run saw `max_steps` None and
+    `num_sanity_val_steps` 2, values the smoke run does not use. Lightning 2.6.6 gives fast_dev_run=4
+    `max_steps` 4, `num_sanity_val_steps` 0, `max_epochs` 1 (and fast_dev_run=True: 1, 0, 1)."""
+    seen = {}
+
+    class Reads(Callback):
+        def on_train_start(self, trainer, pl_module):
+            seen.update(steps=trainer.max_steps, sanity=trainer.num_sanity_val_steps)
+
+    t = trainer(tmp_path, max_epochs=5, num_sanity_val_steps=3, fast_dev_run=4, callbacks=[Reads()])
+    assert (t.max_steps, t.num_sanity_val_steps, t.max_epochs) == (4, 0, 1)
+    t.fit(TinyClassifier(), make_batches())
+    assert seen == {"steps": 4, "sanity": 0}
+    assert t.global_step == 4
+    t = Trainer(fast_dev_run=True)
+    assert (t.max_steps, t.num_sanity_val_steps, t.max_epochs) == (1, 0, 1)

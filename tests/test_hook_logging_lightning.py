@@ -108,6 +108,19 @@ def test_on_step_in_an_epoch_level_hook_is_refused(tmp_path):
         fit(tmp_path, StepInEpochEnd(), val=False)
 
 
+@pytest.mark.parametrize("hook", ["on_train_batch_end", "on_validation_batch_end", "on_train_epoch_end"])
+def test_logging_with_neither_on_step_nor_on_epoch_in_a_hook_is_refused(tmp_path, hook):
+    # Lightning 2.6.6 refuses it in every hook ("`self.log(on_step=False, on_epoch=False)` is not useful"),
+    # as a step here does; a hook kept it and it reached neither the loggers nor callback_metrics.
+    def log_nowhere(self, trainer, pl_module, *args):
+        pl_module.log("x", 1.0, on_step=False, on_epoch=False)
+
+    LogsNowhere = type("LogsNowhere", (Callback,), {hook: log_nowhere})
+
+    with pytest.raises(ValueError, match=rf"in `{hook}` with on_step=False and on_epoch=False logs nothing"):
+        fit(tmp_path, TinyClassifier(), callbacks=[LogsNowhere()])
+
+
 def test_a_validation_inside_an_epoch_reports_only_its_own_values(tmp_path):
     t, logger = fit(tmp_path, LogsInHooks(), val_check_interval=2)
     # Each validation: its own loader's mean; the training epoch's sums wait for its end.

@@ -80,6 +80,45 @@ def test_a_stage_from_ckpt_path_calls_the_callbacks_on_load_checkpoint_after_the
     assert len(seen) == 1
 
 
+@pytest.mark.parametrize("fresh_trainer", [False, True])
+@pytest.mark.parametrize("stage", ["validate", "test", "predict"])
+def test_a_stage_from_ckpt_path_gives_the_callbacks_their_saved_state_as_lightning_does(
+    tmp_path, stage, fresh_trainer
+):
+    # Lightning 2.6.6's validate/test/predict(ckpt_path=best, last or a path), after fit or in a new Trainer,
+    # call each callback's on_load_checkpoint and then its load_state_dict with the state saved (a callback
+    # whose state_dict counts its calls: [on_load_checkpoint, load_state_dict {'n': 3}] for the checkpoint its
+    # 3rd call went into). Here load_state_dict ran only when fit resumed: a callback evaluating with what it
+    # kept (an EMA's count, a best score) had its own state, not the checkpoint's.
+    events = []
+
+    class Counts(Callback):
+        def __init__(self):
+            self.n = 0
+
+        def state_dict(self):
+            self.n += 1
+            return {"n": self.n}
+
+        def load_state_dict(self, state):
+            events.append(("load_state_dict", state))
+
+        def on_load_checkpoint(self, trainer, module, checkpoint):
+            events.append(("on_load_checkpoint",))
+
+    t = fit(tmp_path, Hooked(), callbacks=[Counts()])
+    path = t.checkpoint_callback.last_model_path
+    saved = json.loads((Path(path) / "trainer_state.json").read_text())["callbacks"]["Counts"]
+    events.clear()
+    evaluator = t
+    if fresh_trainer:
+        evaluator = Trainer(
+            default_root_dir=tmp_path / "eval", enable_progress_bar=False, logger=False, callbacks=[Counts()]
+        )
+    getattr(evaluator, stage)(Hooked(), make_batches(16, seed=1), ckpt_path=path)
+    assert events == [("on_load_checkpoint",), ("load_state_dict", saved)]
+
+
 @pytest.mark.parametrize("stage", ["fit", "validate", "test", "predict"])
 def test_a_callbacks_on_load_checkpoint_finds_the_saved_epoch_and_global_step(tmp_path, stage):
     # Lightning 2.6.6's checkpoint dict holds them for every on_load_checkpoint: a test from the checkpoint

@@ -3,10 +3,13 @@ ones the Trainer cannot call refused by name."""
 
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import DataModule
-from audiotrain.train.callbacks import Callback, EarlyStopping
+from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from audiotrain.train.hooks import UNSUPPORTED
 
 import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+import numpy as np
 import pytest
 from exactness import assert_same_numbers
 from tasks import TinyClassifier, make_batches, quiet_trainer, weights
@@ -932,10 +935,12 @@ def test_a_ctrl_c_in_a_fit_from_a_datamodule_says_to_resume_with_the_datamodule(
     assert "Resume with trainer.fit(model, train_loader, val_loader, ckpt_path=" in capsys.readouterr().err
 
 
-def test_a_resumed_fit_runs_no_sanity_check_as_in_lightning(tmp_path):
-    """Lightning's _run_sanity_check skips a restarting fit ('it would mess up the loaded state'); here a
-    resumed fit ran the sanity check again: its validation hooks, and a DataModule's batch hooks over the
-    validation batches, ran on the state just restored."""
+@pytest.mark.parametrize("saved", ["at the epoch's end", "mid-epoch"])
+def test_a_resumed_fit_runs_the_sanity_check_where_lightning_does(tmp_path, saved):
+    """Lightning 2.6.6's _run_sanity_check skips a fit resumed from a checkpoint saved mid-epoch ('it would
+    mess up the loaded state'), and runs it for one saved at an epoch's end (its `last`, or one saved in
+    on_train_epoch_end: on_sanity_check_start, then the validation hooks, at the restored step). Here every
+    resumed fit skipped it: a mistake only validation reaches went unseen for a whole epoch of the resume."""
     heard = []
 
     class Data(DataModule):
@@ -954,13 +959,25 @@ def test_a_resumed_fit_runs_no_sanity_check_as_in_lightning(tmp_path):
             heard.append("on_sanity_check_start")
 
     sanity = {"num_sanity_val_steps": 2, "enable_checkpointing": True}
-    first = quiet_trainer(tmp_path, max_epochs=1, callbacks=[Hears()], **sanity)
+    mid_epoch = saved == "mid-epoch"
+    steps = (
+        [ModelCheckpoint(dirpath=tmp_path / "steps", every_n_train_steps=2, save_top_k=-1)]
+        if mid_epoch
+        else []
+    )
+    first = quiet_trainer(tmp_path, max_epochs=1, callbacks=[Hears(), *steps], **sanity)
     first.fit(TinyClassifier(), datamodule=Data())
     assert heard[:3] == ["on_sanity_check_start", "sanity batch", "sanity batch"]
     heard.clear()
+    # (4 batches an epoch: the step-2 save is mid-epoch, `last` at epoch 0's end)
+    path = tmp_path / "steps/epoch=0-step=2" if mid_epoch else first.checkpoint_callback.last_model_path
     resumed = quiet_trainer(tmp_path, max_epochs=2, callbacks=[Hears()], **sanity)
-    resumed.fit(TinyClassifier(), datamodule=Data(), ckpt_path=first.checkpoint_callback.last_model_path)
-    assert resumed.global_step == 8 and heard == ["batch"] * 6
+    resumed.fit(TinyClassifier(), datamodule=Data(), ckpt_path=path)
+    check = ["on_sanity_check_start", "sanity batch", "sanity batch"]
+    if not mid_epoch:
+        assert resumed.global_step == 8 and heard == check + ["batch"] * 6
+    else:  # (the rest of epoch 0, its validation, then epoch 1)
+        assert resumed.global_step == 8 and heard == ["batch"] * 10
 
 
 def test_a_datamodule_hook_that_cannot_take_its_arguments_is_refused_before_the_stage_runs(tmp_path):
@@ -1075,6 +1092,127 @@ def test_on_load_checkpoint_sees_the_trainer_before_its_counters_are_restored_mo
     assert (again.current_epoch, again.global_step) == (2, 4)
 
 
+def test_a_callbacks_on_load_checkpoint_runs_before_configure_optimizers_so_it_can_set_what_that_reads(
+    tmp_path,
+):
+    """A resumed fit called the module's `configure_optimizers` before the callbacks' `on_load_checkpoint`, so
+    a callback that restores what the optimizer is built from (which layers to train, a group's setting)
+    came too late: `configure_optimizers` saw the module's own value ("fresh"). Lightning 2.6.6's order on
+    resume: the module's `on_load_checkpoint`, then the callbacks', then `configure_optimizers`."""
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    order = []
+
+    class RecordsOrder(TinyClassifier):
+        groups = "fresh"
+
+        def on_load_checkpoint(self, checkpoint):
+            order.append("module.on_load_checkpoint")
+
+        def configure_optimizers(self):
+            order.append(f"configure_optimizers sees {self.groups}")
+            return super().configure_optimizers()
+
+    class KeepsTheRate(Callback):
+        def on_load_checkpoint(self, trainer, module, checkpoint):
+            order.append("callback.on_load_checkpoint")
+            module.groups = "restored"
+
+        def state_dict(self):
+            return {"kept": 1}
+
+        def load_state_dict(self, state):
+            order.append(f"callback.load_state_dict {state}")
+
+    first = ModelCheckpoint(dirpath=tmp_path / "checkpoints", save_last=True)
+    quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True, callbacks=[first, KeepsTheRate()]).fit(
+        TinyClassifier(), make_batches(32)
+    )
+    order.clear()
+    again = quiet_trainer(tmp_path, max_epochs=2, enable_checkpointing=True, callbacks=[KeepsTheRate()])
+    again.fit(RecordsOrder(), make_batches(32), ckpt_path=first.last_model_path)
+    assert order == [
+        "module.on_load_checkpoint",
+        "callback.on_load_checkpoint",
+        "configure_optimizers sees restored",
+        "callback.load_state_dict {'kept': 1}",
+    ]
+
+
+def test_a_callbacks_rewrite_in_on_load_checkpoint_reaches_its_load_state_dict_on_resume(tmp_path):
+    """What a callback's `on_load_checkpoint` writes into `checkpoint["callbacks"][state_key]` (an older
+    release's state brought up to date) is what its `load_state_dict` gets, as in Lightning."""
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    loaded = []
+
+    class Upgrades(Callback):
+        def on_load_checkpoint(self, trainer, module, checkpoint):
+            checkpoint["callbacks"][self.state_key] = {"count": checkpoint["callbacks"][self.state_key]["n"]}
+
+        def state_dict(self):
+            return {"n": 3}
+
+        def load_state_dict(self, state):
+            loaded.append(state)
+
+    first = ModelCheckpoint(dirpath=tmp_path / "checkpoints", save_last=True)
+    quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True, callbacks=[first, Upgrades()]).fit(
+        TinyClassifier(), make_batches(32)
+    )
+    again = quiet_trainer(tmp_path, max_epochs=2, enable_checkpointing=True, callbacks=[Upgrades()])
+    again.fit(TinyClassifier(), make_batches(32), ckpt_path=first.last_model_path)
+    assert loaded == [{"count": 3}]
+
+
+def test_load_checkpoint_after_a_resume_that_failed_loads_its_own_callback_state(tmp_path):
+    """A resumed fit that failed after its callbacks' early `on_load_checkpoint` (here in
+    `configure_optimizers`) left their states behind: a later `trainer.load_checkpoint` of another
+    checkpoint skipped the hooks and gave the callback the failed resume's state ({'n': 1}, not {'n': 2})."""
+
+    class Counts(Callback):
+        def __init__(self, n=0):
+            self.n, self.loaded = n, []
+
+        def on_load_checkpoint(self, trainer, module, checkpoint):
+            self.loaded.append("hook")
+
+        def state_dict(self):
+            return {"n": self.n}
+
+        def load_state_dict(self, state):
+            self.loaded.append(state)
+
+    saves = []
+    for n in (1, 2):
+        kept = ModelCheckpoint(dirpath=tmp_path / f"checkpoints{n}", save_last=True)
+        callbacks = [kept, Counts(n)]
+        quiet_trainer(tmp_path / f"run{n}", max_epochs=1, enable_checkpointing=True, callbacks=callbacks).fit(
+            TinyClassifier(), make_batches(32)
+        )
+        saves.append(kept.last_model_path)
+
+    class FailsTheSecondTime(TinyClassifier):
+        calls = 0
+
+        def configure_optimizers(self):
+            FailsTheSecondTime.calls += 1
+            if FailsTheSecondTime.calls == 2:
+                raise RuntimeError("a bad optimizer setting")
+            return super().configure_optimizers()
+
+    counts = Counts()
+    trainer = quiet_trainer(tmp_path / "run3", max_epochs=1, callbacks=[counts])
+    model = FailsTheSecondTime()
+    trainer.fit(model, make_batches(32))
+    with pytest.raises(RuntimeError, match="a bad optimizer setting"):
+        trainer.fit(model, make_batches(32), ckpt_path=saves[0])
+    counts.loaded.clear()
+    with pytest.warns(UserWarning, match="state of callbacks this Trainer does not have"):
+        trainer.load_checkpoint(saves[1])
+    assert counts.loaded == ["hook", {"n": 2}]
+
+
 def test_a_modules_on_exception_is_named_as_a_hook_the_trainer_never_calls(tmp_path):
     """A module's on_exception(self, exception) (a Callback and DataModule hook) was silently never called,
     in Lightning as here; now the stage warns, saying to put it in a Callback."""
@@ -1087,3 +1225,196 @@ def test_a_modules_on_exception_is_named_as_a_hook_the_trainer_never_calls(tmp_p
     with pytest.warns(UserWarning, match=r"Hears.on_exception is a Callback and DataModule hook.*Callback"):
         quiet_trainer(tmp_path).predict(Hears(), make_batches(16))
     assert heard == []
+
+
+class _OnesLinear(audiotrain.TrainModule):
+    """y = x @ 1 + 0.5 on 3 features, 2 outputs: a Lightning port whose training-step hooks raise if run."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(3, 2)
+        self.layer.weight = mx.ones((2, 3))
+        self.layer.bias = mx.full((2,), 0.5)
+
+    def __call__(self, x):
+        return self.layer(x)
+
+    def training_step(self, batch, batch_idx):
+        return mx.mean((self(batch[0]) - batch[1]) ** 2)
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val_loss", mx.mean((self(batch[0]) - batch[1]) ** 2))
+
+    def test_step(self, batch, batch_idx):
+        self.log("test_loss", mx.mean((self(batch[0]) - batch[1]) ** 2))
+
+    def configure_optimizers(self):
+        return optim.SGD(learning_rate=0.1)
+
+
+_REMOVED_IN_LIGHTNING_2 = [name for name in _NEVER_CALLED if "a Lightning 1.x hook" in UNSUPPORTED[name][0]]
+
+
+def _never_run(self, *args, **kwargs):
+    raise AssertionError("a training-step hook ran outside fit")
+
+
+@pytest.mark.parametrize("name", sorted(n for n in UNSUPPORTED if n not in _REMOVED_IN_LIGHTNING_2))
+def test_a_training_step_hook_does_not_stop_validate_test_or_predict(tmp_path, name):
+    # Lightning 2.6.6 calls optimizer_step, backward, configure_gradient_clipping, ... in fit alone, and
+    # its validate / test / predict of such a module (ones weights, bias 0.5, inputs of ones, targets 0)
+    # gave val_loss 12.25, test_loss 12.25 and 2 predicted batches of (4, 2), each value 3.5. Refused in
+    # fit here, they were refused in these stages too: a Lightning module could not even be evaluated.
+    module = type("Port", (_OnesLinear,), {name: _never_run})()
+    loader = [(mx.ones((4, 3)), mx.zeros((4, 2)))] * 2
+    t = quiet_trainer(tmp_path)
+    assert t.validate(module, loader) == [{"val_loss": 12.25}]
+    assert t.test(module, loader) == [{"test_loss": 12.25}]
+    predicted = t.predict(module, loader)
+    assert [p.shape for p in predicted] == [(4, 2), (4, 2)]
+    assert all(p.tolist() == [[3.5, 3.5]] * 4 for p in predicted)
+    with pytest.raises(TypeError, match=rf"Port\.{name} would never be called: "):
+        quiet_trainer(tmp_path, max_epochs=1).fit(module, loader, loader)
+
+
+@pytest.mark.parametrize("name", ["validation_epoch_end", "test_epoch_end"])
+def test_a_lightning_1_evaluation_hook_is_still_refused_in_validate_and_test(tmp_path, name):
+    module = type("Port", (_OnesLinear,), {name: _never_run})()
+    stage = "validate" if name.startswith("validation") else "test"
+    with pytest.raises(TypeError, match=rf"Port\.{name} would never be called: a Lightning 1.x hook"):
+        getattr(quiet_trainer(tmp_path), stage)(module, [(mx.ones((4, 3)), mx.zeros((4, 2)))])
+
+
+# The initial weights of Lightning's torch.nn.Linear(3, 2) (torch.manual_seed(0)) in the runs below, and its
+# 6 batches of 4: numpy's default_rng(0) normal inputs (24, 3), then targets (24, 2); MSE loss, SGD 0.1.
+_TORCH_INIT = {
+    "weight": [[-0.004322517663240433, 0.3097158372402191, -0.4751853346824646],
+               [-0.4248946011066437, -0.2223689705133438, 0.15482072532176971]],
+    "bias": [-0.011439144611358643, 0.45777493715286255],
+}  # fmt: skip
+
+
+class _Regression(audiotrain.TrainModule):
+    def __init__(self, port: str):
+        super().__init__()
+        self.port = port
+        self.layer = nn.Linear(3, 2)
+        self.layer.weight = mx.array(_TORCH_INIT["weight"])
+        self.layer.bias = mx.array(_TORCH_INIT["bias"])
+
+    def training_step(self, batch, batch_idx):
+        loss = mx.mean((self.layer(batch[0]) - batch[1]) ** 2)
+        if self.port == "backward":  # Lightning's backward(loss * 2.0), as the refusal says to write it
+            self.log("train_loss", loss)
+            return loss * 2.0
+        return loss
+
+    def configure_optimizers(self):
+        return optim.SGD(learning_rate=0.1)
+
+    def on_train_batch_start(self, batch, batch_idx):
+        if self.port == "optimizer_step":  # Lightning's docs' warm-up: lr * min(1, (global_step + 1) / 4)
+            for group in self.optimizers().param_groups:
+                group["lr"] = 0.1 * min(1.0, (self.trainer.global_step + 1) / 4)
+
+    def on_train_epoch_start(self):
+        if self.port == "configure_gradient_clipping":  # clip_gradients(value 0.05) after epoch 0 only
+            self.trainer.gradient_clip_val = 0.05 if self.current_epoch > 0 else 0
+            self.trainer.gradient_clip_algorithm = "value"
+
+
+def _regression_batches():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(24, 3)).astype(np.float32)
+    y = rng.normal(size=(24, 2)).astype(np.float32)
+    return [(mx.array(x[i : i + 4]), mx.array(y[i : i + 4])) for i in range(0, 24, 4)]
+
+
+# Lightning 2.6.6's weights after 2 epochs with the override as its docs teach it (optimizer_step setting
+# pg["lr"] then optimizer.step(closure=optimizer_closure), under accumulate_grad_batches=2;
+# configure_gradient_clipping calling self.clip_gradients only when current_epoch > 0; backward scaling the
+# loss by 2), and the words of the advice that leads there.
+_LIGHTNING_PORTS = [
+    (
+        "optimizer_step",
+        {"accumulate_grad_batches": 2},
+        r"warm-up by hand, set self\.optimizers\(\)\.param_groups\[i\]\['lr'\] in on_train_batch_start",
+        [[0.045138880610466, 0.2874945402145386, -0.34152477979660034],
+         [-0.23081828653812408, -0.14152349531650543, 0.026837071403861046]],
+        [0.02476411685347557, 0.3317209482192993],
+    ),
+    (
+        "configure_gradient_clipping",
+        {},
+        r"clip only after epoch 0\): set self\.trainer\.gradient_clip_val and gradient_clip_algorithm in "
+        r"on_train_epoch_start",
+        [[0.039735350757837296, 0.27523910999298096, -0.277316153049469],
+         [-0.18220654129981995, -0.09665171802043915, -0.011825927533209324]],
+        [0.031971417367458344, 0.27984169125556946],
+    ),
+    (
+        "backward",
+        {},
+        r"a scaled one, loss \* s, with self\.log\('train_loss', loss\)",
+        [[0.08552389591932297, 0.2287452220916748, -3.8329821109073237e-05],
+         [-0.13713227212429047, 0.004421846009790897, -0.1900281012058258]],
+        [0.039266832172870636, 0.19301970303058624],
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "name, flags, advice, weight, bias", _LIGHTNING_PORTS, ids=[p[0] for p in _LIGHTNING_PORTS]
+)
+def test_a_refused_override_from_lightnings_docs_names_a_port_that_gives_lightnings_weights(
+    tmp_path, name, flags, advice, weight, bias
+):
+    # The refusals named no place for these (optimizer_step's spoke of constraints and EMAs only), though
+    # each has one outside the compiled step that trains as Lightning does.
+    overriding = type("Port", (_Regression,), {name: _never_run})("")
+    with pytest.raises(TypeError, match=rf"Port\.{name} would never be called: .*{advice}"):
+        quiet_trainer(tmp_path, max_epochs=2, **flags).fit(overriding, _regression_batches())
+    module = _Regression(name)
+    quiet_trainer(tmp_path, max_epochs=2, logger=False, **flags).fit(module, _regression_batches())
+    np.testing.assert_allclose(np.array(module.layer.weight), weight, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(np.array(module.layer.bias), bias, rtol=1e-5, atol=1e-7)
+
+
+def test_a_refused_optimizer_zero_grad_names_accumulate_grad_batches(tmp_path):
+    module = type("Port", (_Regression,), {"optimizer_zero_grad": _never_run})("")
+    with pytest.raises(
+        TypeError, match=r"several batches in one update, Trainer\(accumulate_grad_batches=N\)"
+    ):
+        quiet_trainer(tmp_path, max_epochs=1).fit(module, _regression_batches())
+
+
+def test_clip_gradients_names_where_a_rule_by_epoch_goes(tmp_path):
+    class ClipsLater(_Regression):
+        def on_train_epoch_start(self):
+            if self.current_epoch > 0:
+                self.clip_gradients(
+                    self.optimizers(), gradient_clip_val=0.05, gradient_clip_algorithm="value"
+                )
+
+    with pytest.raises(TypeError, match=r"clip only after epoch 0\), set self\.trainer\.gradient_clip_val"):
+        quiet_trainer(tmp_path, max_epochs=2, logger=False).fit(ClipsLater(""), _regression_batches())
+
+
+def test_what_a_callbacks_on_load_checkpoint_rewrites_outside_its_entry_is_what_a_resume_restores(tmp_path):
+    """A resumed fit restores from the state its load hooks got, as Lightning restores from the one dict:
+    a callback's rewrite of the run's metrics (here, of `checkpoint["callback_metrics"]`) was lost since
+    the callbacks' hooks moved before `configure_optimizers` on fit's own read of the checkpoint."""
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    class Marks(Callback):
+        def on_load_checkpoint(self, trainer, module, checkpoint):
+            checkpoint["callback_metrics"]["marked_on_load"] = 7.0
+
+    first = ModelCheckpoint(dirpath=tmp_path / "checkpoints", save_last=True)
+    quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True, callbacks=[first]).fit(
+        TinyClassifier(), make_batches(32)
+    )
+    again = quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True, callbacks=[Marks()])
+    with pytest.warns(UserWarning, match="nothing to train"):
+        again.fit(TinyClassifier(), make_batches(32), ckpt_path=first.last_model_path)
+    assert float(again.callback_metrics["marked_on_load"]) == 7.0

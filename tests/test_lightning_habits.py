@@ -1927,6 +1927,29 @@ def test_a_list_attribute_that_grows_while_training_is_named_with_the_way_out(tm
     assert module._seen == [0, 1, 2]
 
 
+class RecordsInADict(TinyClassifier):
+    """Keeps its records in a dict attribute of lists, `self.<name> = {"steps": []}`."""
+
+    def __init__(self, name):
+        super().__init__()
+        self.name = name
+        setattr(self, name, {"steps": []})
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        getattr(self, self.name)["steps"].append(int(batch_idx))
+
+
+def test_a_dict_of_lists_that_grows_while_training_is_named_with_a_way_out_that_works(tmp_path):
+    # The message said to rename it "self.rec._steps = []": a key of the dict, which MLX counts all the
+    # same (and not Python a dict takes); the attribute to rename is the module's, `rec`.
+    t = trainer(tmp_path, max_epochs=1, compile=False)
+    with pytest.raises(RuntimeError, match=r"RecordsInADict\.rec\.steps grew.*\(self\._rec = \{\.\.\.\}\)"):
+        t.fit(RecordsInADict("rec"), make_batches(48))
+    module = RecordsInADict("_rec")
+    trainer(tmp_path / "hidden", max_epochs=1, compile=False).fit(module, make_batches(48))
+    assert module._rec == {"steps": [0, 1, 2]}
+
+
 class KeepsBatchArrays(TinyClassifier):
     """Appends an array to a list attribute after each batch; with `two_optimizers`, Lightning's parameter
     groups as one MultiOptimizer."""
@@ -2349,6 +2372,21 @@ def test_lightning_1s_optimizer_idx_step_is_refused_when_fit_starts_saying_what_
         match=r"Lightning1Gan.training_step takes optimizer_idx: .* not supported .*MultiOptimizer"
         r".*mx.stop_gradient.*mx.value_and_grad",
     ):
+        trainer(tmp_path, max_epochs=1).fit(module, make_batches())
+    assert all(np.array_equal(before[k], v) for k, v in weights(module).items())  # nothing trained
+
+
+def test_lightnings_dataloader_iter_step_is_refused_when_fit_starts_saying_what_to_do(tmp_path):
+    """Lightning 2's `training_step(self, dataloader_iter)` draws its own batches with next(); the compiled
+    step here is given one batch, and the first step failed with "'array' object is not an iterator"."""
+
+    class DrawsItsOwn(TinyClassifier):
+        def training_step(self, dataloader_iter):
+            return self.compute_loss(next(dataloader_iter))
+
+    module = DrawsItsOwn()
+    before = weights(module)
+    with pytest.raises(TypeError, match=r"DrawsItsOwn.training_step takes dataloader_iter: .* one batch"):
         trainer(tmp_path, max_epochs=1).fit(module, make_batches())
     assert all(np.array_equal(before[k], v) for k, v in weights(module).items())  # nothing trained
 

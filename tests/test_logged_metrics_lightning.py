@@ -90,6 +90,33 @@ def test_step_saves_monitoring_an_epoch_mean_wait_for_the_first_epoch_end(tmp_pa
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == [f"step={s}" for s in range(4, 9)]
 
 
+class LogsOneNameTwoWays(TinyClassifier):
+    def __init__(self, stage):
+        super().__init__()
+        self.stage = stage
+
+    def _log_twice(self, batch):
+        loss, _ = self.compute_loss(batch)
+        self.log("foo", loss, prog_bar=False)
+        self.log("foo", loss, prog_bar=True)
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._log_twice(batch) if self.stage == "train" else self.compute_loss(batch)[0]
+
+    def validation_step(self, batch, batch_idx):
+        return self._log_twice(batch) if self.stage == "val" else self.compute_loss(batch)
+
+
+@pytest.mark.parametrize("stage", ["train", "val"])
+@pytest.mark.parametrize("compile", [True, False])
+def test_one_name_logged_twice_in_a_step_with_different_options_is_refused(tmp_path, stage, compile):
+    """The later call decided silently where the value went (here: into the bar or not); Lightning 2.6.6
+    raises "You called `self.log(foo, ...)` twice in `training_step` with different arguments"."""
+    with pytest.raises(ValueError, match=r"self.log\('foo', ...\) was called twice in this step with differ"):
+        fit(tmp_path, build(LogsOneNameTwoWays, stage), compile=compile)
+
+
 # ------------------------------------------------------------------ the progress bar
 class EpochMeanInTheBar(TinyClassifier):
     def training_step(self, batch, batch_idx):
@@ -130,16 +157,22 @@ class ReadsXInTheBar(Callback):
         self.shown = []
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-        self.shown.append(trainer.progress_bar_metrics.get("x"))
+        shown = trainer.progress_bar_metrics
+        self.shown.append((shown.get("x"), shown.get("x_step"), shown.get("x_epoch")))
 
 
 def test_the_bar_shows_the_step_value_of_a_value_logged_on_step_and_on_epoch(tmp_path):
-    """As in Lightning, the bar shows a step's value of it, not the last epoch's mean (1.5 here)."""
+    """As in Lightning, the bar shows a step's value of it as `x_step` and, once an epoch has ended, its
+    mean as `x_epoch` (it showed both under `x`, the step's value). Lightning 2.6.6, the same run read in
+    on_train_batch_end: x_step 0, 1, 2, 3 in each epoch, x_epoch None in the first and 1.5 in the second."""
     bar = ReadsXInTheBar()
     t = fit(tmp_path, build(StepAndEpochInTheBar), val=False, callbacks=[bar])
     assert t.history["x"] == [1.5, 1.5]  # the epoch means
     # The step before the one the device may still run (progress_metrics), the first step's at the start.
-    assert bar.shown == [0.0, 0.0, 1.0, 2.0, 3.0, 0.0, 1.0, 2.0]
+    assert [step for _, step, _ in bar.shown] == [0.0, 0.0, 1.0, 2.0, 3.0, 0.0, 1.0, 2.0]
+    assert [epoch for _, _, epoch in bar.shown] == [None] * 4 + [1.5] * 4
+    assert all(plain is None for plain, _, _ in bar.shown)
+    assert {k: t.progress_bar_metrics[k] for k in ("x_step", "x_epoch")} == {"x_step": 3.0, "x_epoch": 1.5}
 
 
 # ------------------------------------------------------------------ self.log("train_loss", ...)
@@ -174,6 +207,62 @@ def test_a_value_logged_as_train_loss_wins_with_its_epoch_mean_in_the_history(tm
     for options in ({}, {"on_step": False, "on_epoch": True}):
         t = fit(tmp_path / str(len(options)), build(LogsTrainLoss, 3.0, **options))
         assert t.history["train_loss"] == pytest.approx([3 * v for v in plain.history["train_loss"]])
+
+
+class LogsItsOwnEpoch(TinyClassifier):
+    def training_step(self, batch, batch_idx):
+        loss, _ = self.compute_loss(batch)
+        self.log("epoch", -batch_idx.astype(mx.float32), on_step=False, on_epoch=True)
+        return loss
+
+
+def test_an_epoch_value_the_module_logs_reaches_the_loggers_and_the_history_keeps_its_epoch_column(tmp_path):
+    """The loggers got the Trainer's epoch (0) over the module's own "epoch" mean, and the history's epoch
+    column became the module's value (-1.5). Lightning 2.6.6 sends the module's value (its `setdefault`):
+    logged_metrics["epoch"] is -1.5 here (batch_idx 0..3)."""
+    logger = RecordingLogger()
+    t = fit(tmp_path, build(LogsItsOwnEpoch), val=False, max_epochs=1, logger=logger)
+    epoch_rows = [m for _, m in logger.metrics if "train_loss_epoch" in m]
+    assert [row["epoch"] for row in epoch_rows] == [-1.5]
+    assert t.logged_metrics["epoch"] == -1.5 and t.callback_metrics["epoch"] == -1.5
+    assert t.history["epoch"] == [0]
+
+
+class LogsItsOwnEpochAtTheEnd(TinyClassifier):
+    def on_train_epoch_end(self, epoch, metrics):
+        self.log("epoch", 7.0)
+
+
+def test_an_epoch_value_logged_in_on_train_epoch_end_leaves_the_historys_epoch_column(tmp_path):
+    """The history's epoch column read [7.0, 7.0]: the value logged there replaced the epoch numbers."""
+    logger = RecordingLogger()
+    t = fit(tmp_path, build(LogsItsOwnEpochAtTheEnd), val=False, logger=logger)
+    assert [m["epoch"] for _, m in logger.metrics if "train_loss_epoch" in m] == [7.0, 7.0]
+    assert t.history["epoch"] == [0, 1]
+
+
+class LogsForTheLoggers(TinyClassifier):
+    def __init__(self, **options):
+        super().__init__()
+        self.options = options
+
+    def training_step(self, batch, batch_idx):
+        loss, _ = self.compute_loss(batch)
+        self.log("asked", loss, **self.options)
+        return loss
+
+
+@pytest.mark.parametrize("with_logger", [False, True])
+def test_logger_true_without_a_logger_warns_as_lightning_does(tmp_path, with_logger, recwarn):
+    """It said nothing, and the value a run meant to record reached no file. Lightning 2.6.6 warns "You
+    called `self.log('epoch', ..., logger=True)` but have no logger configured" (no logger only)."""
+    logger = RecordingLogger() if with_logger else False
+    fit(tmp_path / "asked", build(LogsForTheLoggers, logger=True), val=False, max_epochs=1, logger=logger)
+    fit(tmp_path / "default", build(LogsForTheLoggers), val=False, max_epochs=1, logger=False)
+    said = [
+        str(w.message) for w in recwarn if "logger=True) was called but the Trainer has no" in str(w.message)
+    ]
+    assert len(said) == (0 if with_logger else 1) and all("self.log('asked'" in m for m in said)
 
 
 # ------------------------------------------------------------------ values logged in on_train_batch_end
@@ -675,3 +764,38 @@ def test_an_epoch_mean_checked_after_the_epoch_end_validation_names_the_option_t
     early = EarlyStopping(monitor="b_both_epoch", check_on_train_epoch_end=True)
     fit(tmp_path / "at_epoch_ends", build(LogsBoth), callbacks=[early])  # (what the hint says works)
     assert early.best_score is not None
+
+
+@pytest.mark.serial
+def test_under_data_parallel_the_no_logger_and_momentum_warnings_are_rank_zeros_alone(tmp_path):
+    """`self.log(..., logger=True)` without a logger and LearningRateMonitor(log_momentum=True) on Adagrad
+    warned on every rank: a 2-rank job printed each warning twice. Lightning 2.6.6 warns through
+    rank_zero_warn: once, on rank 0."""
+    code = f"""
+import json, sys, warnings
+sys.path.insert(0, {TESTS!r})
+import audiotrain
+import mlx.optimizers as optim
+from audiotrain import DataLoader, Trainer
+from audiotrain.train.callbacks import LearningRateMonitor
+from tasks import TinyClassifier, make_data
+
+class Module(TinyClassifier):
+    def configure_optimizers(self):
+        return optim.Adagrad(learning_rate=0.01)
+
+    def on_train_epoch_end(self):
+        self.log("extra", 1.0, logger=True)
+
+x, y = make_data(16)
+trainer = Trainer(max_epochs=1, enable_progress_bar=False, num_sanity_val_steps=0, enable_checkpointing=False,
+                  callbacks=[LearningRateMonitor(log_momentum=True)])  # (no logger: the default)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    trainer.fit(Module(), DataLoader(list(zip(x, y)), batch_size=4))
+said = [str(w.message) for w in caught]
+print(json.dumps([any("has no logger" in m for m in said), any("do not have momentum" in m for m in said)]))
+"""
+    results = run_ranks(code, 2, timeout=120, cwd=tmp_path)
+    assert all(r.returncode == 0 for r in results), describe(results)
+    assert [json.loads(r.lines()[-1]) for r in results] == [[True, True], [False, False]]

@@ -237,6 +237,46 @@ def test_wandb_name_and_log_dir_stay_readable_after_finalize(wandb_run):
     assert logger.version == state["run_id"]
 
 
+def test_wandb_watch_of_an_mlx_model_says_what_to_use_instead(tmp_path):
+    """Lightning 2.6.6's WandbLogger.watch(model) is wandb.watch on the run (torch hooks); ours had no
+    `watch` at all: "AttributeError: 'WandbLogger' object has no attribute 'watch'"."""
+    import mlx.nn as nn
+
+    logger = WandbLogger(project="audiotrain-tests", save_dir=tmp_path, offline=True)
+    with pytest.raises(TypeError, match=r"watches PyTorch modules only .* got Linear.*track_grad_norm=True"):
+        logger.watch(nn.Linear(2, 1), log="all")
+    assert logger.log_dir is None  # (refused before any run was started)
+
+
+def test_wandb_artifact_calls_of_a_lightning_script_reach_wandb(tmp_path, quiet_wandb, monkeypatch):
+    """Lightning 2.6.6's WandbLogger.use_artifact(name) and the static WandbLogger.download_artifact(name,
+    save_dir) go to W&B; offline, W&B refuses them with "TypeError: Cannot use artifact when in offline
+    mode." Ours had neither: "AttributeError: 'WandbLogger' object has no attribute 'use_artifact'"."""
+    import wandb
+
+    logger = WandbLogger(project="audiotrain-tests", save_dir=tmp_path, offline=True, settings=quiet_wandb)
+    with pytest.raises(TypeError, match="Cannot use artifact when in offline mode"):
+        logger.use_artifact("model-abc:best", artifact_type="model")
+    with pytest.raises(TypeError, match="Cannot use artifact when in offline mode"):
+        WandbLogger.download_artifact("model-abc:best", save_dir=tmp_path / "dl")
+    logger.finish()
+    downloaded = []
+
+    class Found:
+        def download(self, root=None):
+            downloaded.append(root)
+            return root
+
+    class Api:
+        def artifact(self, name, type=None):
+            assert (name, type) == ("me/proj/model-abc:best", "model")
+            return Found()
+
+    monkeypatch.setattr(wandb, "Api", Api)  # (without an active run: W&B's public API, as in Lightning)
+    got = WandbLogger.download_artifact("me/proj/model-abc:best", tmp_path / "dl", artifact_type="model")
+    assert got == str(tmp_path / "dl") and downloaded == [str(tmp_path / "dl")]
+
+
 def test_wandb_resumed_offline_run_names_every_folder_to_sync(tmp_path):
     """A resumed offline run's closing report named only the resumed part's folder for `wandb sync`: a
     user who copied the command never uploaded the part before the resume."""
@@ -969,6 +1009,22 @@ def test_mlflow_logger_names_its_run_and_experiment_as_lightnings_does(mlflow_st
     client = MlflowClient(tracking_uri=mlflow_store[1])
     assert logger.run_id == logger.version == client.search_runs([logger.experiment_id])[0].info.run_id
     assert logger.experiment_id == client.get_experiment_by_name("ids").experiment_id
+
+
+def test_mlflow_run_has_the_user_and_source_tags_that_mlflows_ui_shows(mlflow_store):
+    """Lightning 2.6.6's MLFlowLogger creates its run with MLflow's context tags: "mlflow.user" (the
+    user's login), "mlflow.source.name" (the script, sys.argv[0]) and "mlflow.source.type" "LOCAL", as
+    mlflow.start_run does. Here the run had none of them (the UI's User and Source columns were empty)."""
+    import getpass
+
+    from mlflow.tracking import MlflowClient
+
+    logger = MLflowLogger(experiment_name="context-tags", tracking_uri=mlflow_store[1], tags={"team": "a"})
+    logger.log_metrics({"loss": 1.0}, step=1)
+    logger.finalize("success")
+    tags = MlflowClient(tracking_uri=mlflow_store[1]).get_run(logger.run_id).data.tags
+    assert tags["mlflow.user"] == getpass.getuser() and tags["mlflow.source.type"] == "LOCAL"
+    assert tags["mlflow.source.name"] and tags["team"] == "a"
 
 
 # A guard against MLflow's 4-minute retries only: the check is the 15 s below. The test's 60 s also paid for
@@ -1854,6 +1910,29 @@ def test_log_model_true_uploads_the_best_checkpoint_when_fit_ends(
     run = read_mlflow_run_in_a_fresh_process(mlflow_store[1], m.version)
     assert run["artifacts"] == sorted(f"checkpoints/{best.name}/{f}" for f in files)
     assert run["tags"]["best_checkpoint"] == f"checkpoints/{best.name}"
+
+
+def test_wandb_log_model_metadata_holds_the_score_as_a_number_under_lightnings_keys(tmp_path, quiet_wandb):
+    """Lightning 2.6.6's WandbLogger(log_model=True), fit with ModelCheckpoint(monitor="val_loss",
+    save_top_k=2), gives each model artifact metadata {"score": 1.8034268617630005, "original_filename":
+    "epoch=0-step=6.ckpt", "ModelCheckpoint": {"monitor": "val_loss", "mode": "min", "save_last": None,
+    "save_top_k": 2, "save_weights_only": False, ...}}. Here the score was the text "0.6701062917709351"
+    (W&B stores a float subclass as its str), which sorts and filters as text."""
+    w = WandbLogger(
+        project="audiotrain-tests", save_dir=tmp_path, offline=True, settings=quiet_wandb, log_model=True
+    )
+    callback = fit_with_checkpoints(tmp_path, [w], monitor="val_loss", save_top_k=2)
+    w.finish()
+    (path,) = wandb_glob(f"{w.log_dir}/run-*.wandb")
+    records = wait_for_exit_record(path)
+    (artifact,) = [r.artifact for r in records if r.WhichOneof("record_type") == "artifact"]
+    metadata = json.loads(artifact.metadata)
+    best = Path(callback.best_model_path)
+    assert metadata["score"] == float(callback.best_model_score) and type(metadata["score"]) is float
+    assert metadata["original_filename"] == best.name
+    settings = {"monitor": "val_loss", "mode": "min", "save_last": None, "save_top_k": 2}
+    assert settings.items() <= metadata["ModelCheckpoint"].items()
+    assert metadata["ModelCheckpoint"]["save_weights_only"] is False
 
 
 class RaisesAtEpoch2(Callback):
@@ -2956,3 +3035,21 @@ def test_log_audio_refuses_integer_pcm_and_says_what_it_does_with_nan_and_loud_c
     assert wavs == ["val/loud/step=0-0.wav", "val/nan/step=0-0.wav"], wavs
     kept, _ = sf.read(next((tmp_path / "mlflow").rglob("val/nan/*.wav")))
     assert np.allclose(kept, 0.25, atol=1e-4)  # (the finite clip, first at its step)
+
+
+def test_wandb_log_model_metadata_holds_a_score_that_is_not_finite_as_text(tmp_path, quiet_wandb):
+    """A diverged run's NaN score as a float made W&B refuse the artifact ("Out of range float values are not
+    JSON compliant": the checkpoint was not uploaded); as its text it is kept and the artifact goes up."""
+    w = WandbLogger(project="audiotrain-tests", save_dir=tmp_path, offline=True, settings=quiet_wandb)
+    uploads = []
+    w._upload = lambda path, name, kind, **kwargs: uploads.append(kwargs["metadata"]["score"])
+    for score in (float("nan"), float("inf"), 0.5):
+
+        class Scored:  # what _log_checkpoint reads of a ModelCheckpoint
+            best_k_models = {str(tmp_path / "best"): score}
+            monitor, mode = "val_loss", "min"
+
+        w._log_checkpoint(tmp_path / "best", True, Scored())
+    w.finish()
+    assert uploads == ["nan", "inf", 0.5]
+    json.dumps(uploads, allow_nan=False)  # (W&B's check)

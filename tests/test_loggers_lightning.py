@@ -511,3 +511,75 @@ def test_a_logger_whose_save_takes_a_path_is_not_called_without_one_after_each_r
     trainer = fit(tmp_path, history, epochs=2)
     assert trainer.current_epoch == 2 and [r["step"] for r in history.rows if "train_loss" in r] == [2, 4]
     assert history.saved_to == []
+
+
+class RecordsCalls(JsonLinesLogger):
+    def __init__(self, path):
+        super().__init__(path)
+        self.calls = []
+
+    def log_hyperparams(self, params, *args, **kwargs):
+        self.calls.append("log_hyperparams")
+
+    def log_metrics(self, metrics, step=None):
+        self.calls.append("log_metrics")
+
+    def save(self):
+        self.calls.append("save")
+
+
+def test_a_logger_written_as_for_lightning_is_saved_after_its_hyperparameters(tmp_path):
+    # Lightning 2.6.6's fit calls log_hyperparams, then save, before the first log_metrics (a logger that
+    # writes its hparams file in save() has it on disk from the start); here save came only after a row.
+    logger = RecordsCalls(tmp_path / "metrics.jsonl")
+    fit(tmp_path, logger)
+    assert logger.calls[:4] == ["log_hyperparams", "save", "log_metrics", "save"]
+
+
+def test_a_trainers_logger_and_loggers_can_be_set_as_in_lightning(tmp_path):
+    """`trainer.logger = None` raised "property 'logger' of 'Trainer' object has no setter",
+    `trainer.loggers = {}` kept a dict and `Trainer(logger={})` was refused. Lightning 2.6.6: setting
+    `logger` sets the list to it (None: []), and `loggers` takes a list (copied), None, [] or {} (no
+    logger)."""
+    first, second = CSVLogger(tmp_path / "a"), CSVLogger(tmp_path / "b")
+    trainer = Trainer(logger=first)
+    trainer.logger = None
+    assert trainer.logger is None and trainer.loggers == []
+    trainer.logger = second
+    assert trainer.loggers == [second]
+    given = [first, second]
+    trainer.loggers = given
+    assert trainer.logger is first and trainer.loggers == [first, second]
+    trainer.loggers.pop()
+    assert given == [first, second]  # (a copy: the caller's list stays as it was)
+    for nothing in (None, [], {}):
+        trainer.loggers = nothing
+        assert trainer.loggers == [] and isinstance(trainer.loggers, list) and trainer.logger is None
+    trainer.loggers = {"main": first}
+    assert trainer.loggers == [first]
+    with pytest.raises(TypeError, match="has no log_metrics"):
+        trainer.loggers = ["not a logger"]
+    # Trainer(logger={}) was refused: "{} has no log_metrics(metrics, step) method"; Lightning 2.6.6 has none
+    assert Trainer(logger={}).loggers == [] and Trainer(logger={"main": first}).loggers == [first]
+    # a fit with the loggers set afterwards writes to them
+    trainer = Trainer(
+        max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False, logger=False, log_every_n_steps=1
+    )
+    trainer.logger = CSVLogger(tmp_path / "late")
+    trainer.fit(TinyClassifier(), make_batches())
+    assert list((tmp_path / "late").rglob("metrics.csv"))
+
+
+def test_a_logger_set_on_the_trainer_that_is_none_is_refused_naming_the_attribute(tmp_path):
+    """`trainer.logger = "csv"` and `trainer.loggers = ["csv"]` were refused as "Trainer(logger=...): 'csv'
+    has no log_metrics(metrics, step) method", naming an argument the script never passed; and
+    `trainer.logger = False` (Lightning's setter takes it as no logger, `not logger`) was refused."""
+    trainer = Trainer(logger=CSVLogger(tmp_path / "a"))
+    with pytest.raises(TypeError, match=r"^trainer\.logger: 'csv' has no log_metrics"):
+        trainer.logger = "csv"
+    with pytest.raises(TypeError, match=r"^trainer\.loggers: 'csv' has no log_metrics"):
+        trainer.loggers = ["csv"]
+    with pytest.raises(TypeError, match=r"^Trainer\(logger=\.\.\.\): 'csv' has no log_metrics"):
+        Trainer(logger="csv")
+    trainer.logger = False
+    assert trainer.loggers == [] and trainer.logger is None

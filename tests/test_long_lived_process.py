@@ -48,15 +48,6 @@ class InterruptedWhileTracing(TinyClassifier):
         return self(batch[0])
 
 
-@pytest.fixture
-def ctrl_c_raises():
-    """SIGINT raises KeyboardInterrupt here, as in a terminal or a notebook kernel: a test run started in the
-    background of a script (``cmd &``) inherits SIGINT ignored, and validate/predict install no handler."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
-
-
 @pytest.mark.parametrize("stage", ["fit", "validate", "predict"])
 @pytest.mark.usefixtures("ctrl_c_raises")
 def test_ctrl_c_while_a_step_is_traced_leaves_the_model_and_mx_random_usable(tmp_path, stage):
@@ -164,9 +155,10 @@ def test_a_recipes_run_that_fails_still_leaves_the_callers_generators_and_seed(m
     monkeypatch.delenv("PL_GLOBAL_SEED")  # (seed_everything sets it; the caller had none)
     for _ in range(2):  # the second run in this thread is an outer run too, and so puts back what it found
         with pytest.raises(RuntimeError, match="a bad trial"), keeping_callers_random():
-            seed_everything(7)
+            seed_everything(7, workers=True)
             raise RuntimeError("a bad trial")
     assert "PL_GLOBAL_SEED" not in os.environ
+    assert os.environ["PL_SEED_WORKERS"] == "0"  # (the caller's seed_everything(3) set it)
     assert seeding.default_seed() == 3
     assert _global_draws() == expected
 
@@ -754,6 +746,27 @@ def test_a_stage_stops_the_persistent_workers_it_started_while_the_model_lives_o
     trainer.max_epochs = 3  # a fit goes on: its workers start again
     trainer.fit(model, train, val)
     assert trainer.current_epoch == 3 and multiprocessing.active_children() == []
+
+
+def test_a_fit_on_several_loaders_stops_each_loaders_persistent_workers(tmp_path):
+    """A fit on a dict of loaders (a CombinedLoader) left the persistent worker processes of the loaders in
+    it running after the stage ended: only a DataLoader passed itself was closed."""
+    import multiprocessing
+
+    from audiotrain.data import DataLoader
+
+    def loader():
+        return DataLoader(
+            TinySamples(), batch_size=8, num_workers=1, worker_type="process", persistent_workers=True
+        )
+
+    class OnA(TinyClassifier):
+        def compute_loss(self, batch):  # ({"a": batch_a, "b": batch_b}: one set is enough here)
+            return super().compute_loss(batch["a"])
+
+    trainer = quiet_trainer(tmp_path, max_epochs=2)
+    trainer.fit(OnA(), {"a": loader(), "b": loader()})
+    assert multiprocessing.active_children() == []
 
 
 @pytest.mark.parametrize("hold", [False, True])

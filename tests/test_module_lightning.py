@@ -648,6 +648,35 @@ def test_save_hyperparameters_outside_init_says_where_to_call_it():
         module.save_hyperparameters()  # (recording nothing would leave checkpoints unable to rebuild it)
 
 
+@pytest.mark.parametrize("base", [TrainModule, DataModule])
+def test_save_hyperparameters_misuse_raises_the_error_types_lightning_raises(base):
+    """A port's `except ValueError` / `except KeyError` around save_hyperparameters caught nothing: a plain
+    value given as the config (`save_hyperparameters(depth)`) raised only a TypeError, and a name that is no
+    `__init__` argument only a ValueError. Lightning 2.6.6 raises ValueError ("Primitives ... are not
+    allowed") and KeyError ('zzz') there; ours keep their clearer messages and are those types too."""
+
+    class GivesAValue(base):
+        def __init__(self, depth=3):
+            super().__init__()
+            self.save_hyperparameters(depth)
+
+    class NamesAStranger(base):
+        def __init__(self, depth=3):
+            super().__init__()
+            self.save_hyperparameters("zzz")
+
+    with pytest.raises(ValueError, match=r"GivesAValue.save_hyperparameters\(int\): expected __init__"):
+        GivesAValue()
+    with pytest.raises(TypeError):  # (what it raised before, kept for code that caught that)
+        GivesAValue()
+    with pytest.raises(KeyError) as raised:
+        NamesAStranger()
+    # the message reads as written, not in the quotes KeyError's str() adds
+    assert str(raised.value).startswith("NamesAStranger.save_hyperparameters: zzz is not an argument of")
+    with pytest.raises(ValueError):
+        NamesAStranger()
+
+
 @pytest.mark.parametrize("ignore", [5, ["net", 3], None])
 def test_an_ignore_that_is_not_names_is_named(ignore):
     """save_hyperparameters(ignore=5) stopped with a bare "TypeError: 'int' object is not iterable", and
@@ -1265,3 +1294,49 @@ def test_configure_optimizers_returning_none_says_a_return_is_missing(tmp_path):
         quiet_trainer(tmp_path, max_epochs=1).fit(Returns(lambda m: None), make_batches())
     assert "Lightning warns and fits without an optimizer" in str(e.value)
     assert "trainer.validate or trainer.test" in str(e.value)
+
+
+def test_a_trainer_can_be_attached_by_assignment_as_in_lightning(tmp_path):
+    """`module.trainer = trainer` (Lightning's setter, used to try a hook outside fit) stopped with MLX's
+    "AttributeError: property 'trainer' of 'TinyClassifier' object has no setter". Lightning 2.6.6: the module
+    then reads the Trainer's logger and loggers, a TrainModule child gets the Trainer too, and `= None`
+    detaches (current_epoch 0 again)."""
+    from audiotrain.loggers import CSVLogger
+
+    class Outer(TinyClassifier):
+        def __init__(self):
+            super().__init__()
+            self.inner = TinyClassifier()
+
+    first, second = CSVLogger(save_dir=tmp_path), CSVLogger(save_dir=tmp_path)
+    module = Outer()
+    assert module.logger is None and module.loggers == []
+    trainer = quiet_trainer(tmp_path, logger=[first, second])
+    module.trainer = trainer
+    assert module.trainer is trainer and module.inner.trainer is trainer
+    assert module.logger is first and module.loggers == [first, second]
+    module.trainer = None
+    assert module.logger is None and module.current_epoch == 0
+    with pytest.raises(RuntimeError, match="only available once the module is attached"):
+        _ = module.inner.trainer
+
+
+def test_fit_gives_its_trainer_to_a_trainmodule_inside_the_module(tmp_path):
+    """A TrainModule kept inside another (`self.inner = Encoder()`) had no Trainer during fit: its own
+    `self.trainer` raised "only available once the module is attached" in a hook the outer one called. In
+    Lightning 2.6.6 the inner LightningModule has the fit's Trainer from the start of fit and after it."""
+
+    class Outer(TinyClassifier):
+        def __init__(self):
+            super().__init__()
+            self.inner = TinyClassifier()
+            self.inner_had_it = None
+
+        def on_train_start(self):
+            self.inner_had_it = self.inner.trainer is self.trainer
+
+    module = Outer()
+    trainer = quiet_trainer(tmp_path, max_steps=1)
+    trainer.fit(module, make_batches())
+    assert module.inner_had_it is True
+    assert module.inner.trainer is trainer

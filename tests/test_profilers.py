@@ -519,3 +519,42 @@ def test_an_action_timed_in_the_dataloaders_worker_threads(tmp_path, capsys, nam
         assert report_rows(err)["decode"][1] == 64
     else:  # cProfile records the loop's thread alone (Python runs one at a time)
         assert "Profile stats for: run_training_batch" in err and "decode" not in err
+
+
+class RecordsStarts(Profiler):
+    """A Profiler of one's own, as Lightning's docs write one: the names `start` gets, in order."""
+
+    def __init__(self):
+        super().__init__()
+        self.started = []
+
+    def start(self, action_name):
+        self.started.append(action_name)
+
+    def stop(self, action_name):
+        pass
+
+
+def test_a_profiler_of_ones_own_times_the_checkpoint_hooks_as_lightnings(tmp_path):
+    # Lightning 2.6.6, a Profiler subclass over one epoch with its default ModelCheckpoint: start() gets
+    # "[Callback]ModelCheckpoint{...}.on_save_checkpoint" and "[LightningModule]Lit.on_save_checkpoint" once
+    # for the epoch's save, as every other hook. Here neither was timed.
+    counting = RecordsStarts()
+    trainer = profiled_trainer(tmp_path, max_epochs=1, profiler=counting, enable_checkpointing=True)
+    trainer.fit(TinyClassifier(), make_batches(32, 16))
+    key = trainer.checkpoint_callback.state_key
+    assert counting.started.count(f"[Callback]{key}.on_save_checkpoint") == 1
+    assert counting.started.count("[LightningModule]TinyClassifier.on_save_checkpoint") == 1
+
+
+def test_a_profiler_of_ones_own_times_configure_optimizers_and_the_batch_hooks_as_lightnings(tmp_path):
+    # Lightning 2.6.6, a Profiler subclass over one epoch: start() gets
+    # "[LightningModule]Lit.configure_optimizers" once and "[LightningModule]Lit.on_before_batch_transfer",
+    # "...transfer_batch_to_device" and "...on_after_batch_transfer" once per batch (4 training batches and 2
+    # validation ones there: 6). Here none of them was timed.
+    counting = RecordsStarts()
+    trainer = profiled_trainer(tmp_path, max_epochs=1, profiler=counting)
+    trainer.fit(TinyClassifier(), make_batches(64, 16), make_batches(32, 16, seed=1))
+    assert counting.started.count("[LightningModule]TinyClassifier.configure_optimizers") == 1
+    for hook in ("on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer"):
+        assert counting.started.count(f"[LightningModule]TinyClassifier.{hook}") == 6

@@ -4,13 +4,13 @@ import io
 import re
 import sys
 
-from audiotrain import Trainer
+from audiotrain import DataLoader, Trainer
 from audiotrain.train.callbacks import TQDMProgressBar
 from audiotrain.train.progress import PLAIN_LINE_WIDTH, ProgressBar
 
 import mlx.core as mx
 import pytest
-from tasks import RecordingLogger, TinyClassifier, make_batches
+from tasks import RecordingLogger, TinyClassifier, make_batches, make_data
 from terminals import a_terminal
 
 
@@ -322,3 +322,82 @@ def test_a_terminals_validation_bars_have_lightnings_labels(tmp_path, monkeypatc
     sanity = terminal.getvalue().index("Sanity Checking DataLoader 0: ")
     assert sanity < first_epoch and bars and "Validating" not in terminal.getvalue()
     assert set(bars) == {"Sanity Checking DataLoader 0", "Validation DataLoader 0"}, bars
+
+
+class ValidatesEachSet(TinyClassifier):
+    def validation_step(self, batch, batch_idx, dataloader_idx=0):
+        return super().validation_step(batch, batch_idx)
+
+
+def test_several_validation_loaders_get_a_bar_each_as_in_lightning(tmp_path, monkeypatch):
+    # Lightning 2.6.6 (/tmp/s79/multival/lt_bar.py: loaders of 3 and 2 batches): "Sanity Checking DataLoader
+    # 0" 2/2, "... DataLoader 1" 2/2, "Validation DataLoader 0" 3/3, "Validation DataLoader 1" 2/2.
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    trainer = Trainer(
+        compile=False,
+        enable_checkpointing=False,
+        default_root_dir=tmp_path,
+        callbacks=[ProgressBar()],
+        enable_model_summary=False,
+        max_epochs=1,
+    )
+    sets = [DataLoader(list(zip(*make_data(n, seed=n))), batch_size=16) for n in (48, 32)]
+    trainer.fit(ValidatesEachSet(), make_batches(64), sets)
+    bars = []  # (each bar's label and total, in the order they first show)
+    for frame in re.split(r"[\r\n]", terminal.getvalue()):
+        m = re.match(r"(\w[\w ]*DataLoader \d+): *\d+%\|[^|]*\| \d+/(\d+)", frame.strip())
+        if m and m.groups() not in bars:
+            bars.append(m.groups())
+    assert bars == [
+        ("Sanity Checking DataLoader 0", "2"),
+        ("Sanity Checking DataLoader 1", "2"),
+        ("Validation DataLoader 0", "3"),
+        ("Validation DataLoader 1", "2"),
+    ]
+
+
+class PercentBar(ProgressBar):
+    """Lightning's docs' own progress bar: its own drawing, from Lightning's ProgressBar API."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        assert self.trainer is trainer
+        self.seen.append((batch_idx, self.total_train_batches, self.total_val_batches, self.is_enabled))
+
+
+def test_a_progress_bar_of_ones_own_reads_lightnings_progress_bar_api(tmp_path, capsys):
+    # Lightning 2.6.6, a ProgressBar subclass over 4 batches of 16 (validation 2 batches): self.trainer is the
+    # Trainer and self.total_train_batches 4 at each on_train_batch_end (total_val_batches 2), and
+    # disable() is Lightning's switch; here those were AttributeErrors ('PB' object has no attribute
+    # 'total_train_batches').
+    bar = PercentBar()
+    bar.disable()  # (nothing drawn, as Lightning's TQDMProgressBar.disable)
+    fit_with(tmp_path, bar, max_epochs=1)
+    assert bar.seen == [(i, 4, 2, False) for i in range(4)]
+    assert capsys.readouterr().err == ""
+    bar.enable()
+    fit_with(tmp_path / "again", bar, max_epochs=1)
+    assert bar.seen[-1] == (3, 4, 2, True) and "Epoch 0: 4/4 batches" in capsys.readouterr().err
+
+
+def test_a_bars_validation_total_is_0_in_the_epochs_that_do_not_validate(tmp_path):
+    """`total_val_batches` gave 2 at every epoch's end under check_val_every_n_epoch=2, so a bar of one's own
+    sized a validation part for epochs that run none. Lightning 2.6.6 (limit_val_batches=2, 5 epochs, read in
+    on_train_epoch_end): [0, 2, 0, 2, 0]."""
+    totals = []
+
+    class ReadsTotal(ProgressBar):
+        def on_train_epoch_end(self, trainer, pl_module):
+            totals.append(self.total_val_batches)
+
+    bar = ReadsTotal()
+    bar.disable()
+    fit_with(
+        tmp_path, bar, max_epochs=5, check_val_every_n_epoch=2, limit_val_batches=2, num_sanity_val_steps=0
+    )
+    assert totals == [0, 2, 0, 2, 0]

@@ -825,6 +825,30 @@ def test_resuming_with_another_seed_keeps_the_checkpoints_seed_and_says_so(tmp_p
     assert state["config"]["trainer"]["seed"] == seed
 
 
+def test_a_seed_everything_after_a_resume_decides_the_trainers_later_fits(tmp_path):
+    """A Trainer without seed= that resumed a seed-7 run kept seed 7 for every later fit: after
+    seed_everything(3), trainer.fit(model, loader) trained on seed 7 again (trainer.seed 7, the loader
+    reseeded with 7), where Lightning's next fit draws from the generators seed_everything(3) seeded."""
+    from audiotrain import DataLoader, Trainer, seed_everything
+
+    from tasks import TinyClassifier, make_data
+
+    items = list(zip(*make_data(32)))
+    seed_everything(7)
+    first = Trainer(max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False, logger=False)
+    first.fit(TinyClassifier(), DataLoader(items, batch_size=16, shuffle=True))
+    seed_everything(8)
+    trainer = Trainer(max_epochs=2, default_root_dir=tmp_path, enable_progress_bar=False, logger=False)
+    model, loader = TinyClassifier(), DataLoader(items, batch_size=16, shuffle=True)
+    with pytest.warns(UserWarning, match="was trained with seed 7; this Trainer's is 8"):
+        trainer.fit(model, loader, ckpt_path=first.checkpoint_callback.last_model_path)
+    assert (trainer.seed, loader.seed) == (7, 7)  # the resumed run goes on as it was seeded
+    seed_everything(3)
+    trainer.fit_loop.max_epochs = 3
+    trainer.fit(model, loader)
+    assert (trainer.current_epoch, trainer.seed, loader.seed) == (3, 3, 3)
+
+
 @pytest.mark.parametrize("where", ["callback on_validation_end", "module on_train_batch_end"])
 def test_a_keyboard_interrupt_raised_in_a_hook_stops_and_saves_as_ctrl_c_does(tmp_path, capsys, where):
     """User code that raises KeyboardInterrupt, or a notebook's "interrupt kernel" that arrives as one in a

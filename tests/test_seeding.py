@@ -1,5 +1,6 @@
 """`seed_everything`: one call makes model construction, numpy and Python draws repeatable."""
 
+import contextlib
 import logging
 import os
 import random
@@ -52,8 +53,9 @@ def test_torch_is_seeded_when_it_is_imported():
     assert torch.randperm(10).tolist() == first
 
 
-def _first_epoch(tmp_path, **trainer_kwargs):
-    """(the shuffled order of the first epoch, a dropout mask drawn at its first step) of a fit."""
+def _first_epoch(tmp_path, setup_seed=None, **trainer_kwargs):
+    """(the shuffled order of the first epoch, a dropout mask drawn at its first step) of a fit; with
+    `setup_seed`, the module's `setup` calls `seed_everything(setup_seed)`."""
     from audiotrain import DataLoader, Dataset
 
     from tasks import TinyClassifier, quiet_trainer
@@ -68,6 +70,10 @@ def _first_epoch(tmp_path, **trainer_kwargs):
     seen = []
 
     class Records(TinyClassifier):
+        def setup(self, stage):
+            if setup_seed is not None:
+                seed_everything(setup_seed)
+
         def on_train_batch_start(self, batch, batch_idx):
             if not seen:
                 seen.append(np.array(mx.random.bernoulli(0.5, (8,))).tolist())  # what dropout would draw
@@ -92,6 +98,55 @@ def test_a_trainer_without_a_seed_keeps_the_one_seed_everything_set(tmp_path):
     assert _first_epoch(tmp_path / "explicit", seed=1) == runs[1][0]
 
 
+def test_seed_everything_in_setup_decides_the_data_order_as_the_draws(tmp_path):
+    """seed_everything(s) in a module's `setup` (Lightning 2.6.6: the sampler's order, the dropout masks and
+    the draws in __getitem__ all follow it; seeds 1 and 2 gave different orders) left the loader on the seed
+    the fit started with: seeds 1 and 2 trained the same data order, while `trainer.seed` said 1 and 2."""
+    from audiotrain import Trainer
+
+    one = _first_epoch(tmp_path / "1", setup_seed=1)
+    two = _first_epoch(tmp_path / "2", setup_seed=2)
+    assert one[1:] != two[1:] and one[0] != two[0]  # the order differs, as the draws do
+    # The same run as one seeded before fit with that seed (in Lightning 2.6.6 too).
+    seed_everything(1)
+    assert _first_epoch(tmp_path / "before") == one
+    assert Trainer(max_epochs=1).seed == 1
+
+
+def test_a_loader_reused_in_a_seed_sweep_takes_each_fits_seed(tmp_path):
+    """A sweep that builds its loader once (`for s in seeds: seed_everything(s); Trainer().fit(Model(),
+    loader)`) trained every seed on the first seed's order: the Trainer seeds a loader only while it has no
+    seed, and the first fit had given it one. In Lightning 2.6.6 the sampler draws from the generator
+    seed_everything seeded, so each seed has its own order. A seed the user gave the loader stays its own."""
+    from audiotrain import DataLoader
+
+    from tasks import TinyClassifier, quiet_trainer
+
+    data = [(np.full((8,), i, np.float32), i % 3) for i in range(16)]
+
+    def first_batch(loader, name, **kwargs):
+        seen = []
+
+        class Records(TinyClassifier):
+            def on_train_batch_start(self, batch, batch_idx):
+                seen.append(np.array(batch[0][:, 0]).astype(int).tolist())
+
+        quiet_trainer(tmp_path / name, max_epochs=1, **kwargs).fit(Records(), loader)
+        return seen[0]
+
+    reused = DataLoader(data, batch_size=8, shuffle=True)
+    orders = {}
+    for seed in (1, 2):
+        seed_everything(seed)
+        orders[seed] = first_batch(reused, f"reused{seed}")
+        assert orders[seed] == first_batch(DataLoader(data, batch_size=8, shuffle=True), f"fresh{seed}")
+    assert orders[1] != orders[2]
+    assert first_batch(reused, "explicit", seed=1) == orders[1]  # Trainer(seed=) too
+    own = DataLoader(data, batch_size=8, shuffle=True, seed=1)
+    seed_everything(2)
+    assert first_batch(own, "own") == orders[1] and own.seed == 1
+
+
 def test_the_trainers_own_seed_does_not_become_the_default_of_the_next(tmp_path):
     from audiotrain import Trainer
 
@@ -111,6 +166,48 @@ def test_seed_everything_takes_lightnings_workers_switch():
     assert seed_everything(3, workers=True) == 3  # an audiotrain DataLoader seeds its workers apart anyway
     with pytest.raises(ValueError, match="workers='yes'"):
         seed_everything(3, workers="yes")
+
+
+def test_seed_everything_leaves_its_workers_switch_in_pl_seed_workers():
+    # Lightning 2.6.6 sets PL_SEED_WORKERS to "1" for workers=True and to "0" otherwise (a failed call sets
+    # nothing); it was never set here.
+    seed_everything(3, workers=True)
+    assert os.environ["PL_SEED_WORKERS"] == "1"
+    seed_everything(3)
+    assert os.environ["PL_SEED_WORKERS"] == "0"
+    with pytest.raises(ValueError):
+        seed_everything(-1, workers=True)
+    assert os.environ["PL_SEED_WORKERS"] == "0"
+
+
+def test_isolate_rng_leaves_the_generators_as_it_found_them():
+    """Lightning's `isolate_rng` had no counterpart (a ported `from ...utilities.seed import isolate_rng`
+    had nothing to become). In Lightning 2.6.6, what follows the block draws what it would have drawn
+    without it, for numpy, Python and torch; here MLX too, and after an error in the block."""
+    from audiotrain import isolate_rng
+
+    try:
+        import torch
+    except ImportError:  # (the README's install has no torch: numpy's, Python's and MLX's generators)
+        torch = None
+
+    def after():
+        drawn = [np.random.rand(), random.random(), mx.random.uniform().item()]
+        return drawn + ([torch.rand(1).item()] if torch is not None else [])
+
+    seed_everything(5)
+    expected = after()
+    for fails in (False, True):
+        seed_everything(5)
+        with contextlib.suppress(RuntimeError), isolate_rng():
+            np.random.rand(3), random.random(), mx.random.normal((3,))
+            if torch is not None:
+                torch.rand(2)
+            if fails:
+                raise RuntimeError("a failed probe")
+        assert after() == expected
+    with pytest.raises(ValueError, match="include_cuda='no'"), isolate_rng(include_cuda="no"):
+        pass
 
 
 def test_lightnings_calls_are_taken(caplog):
@@ -144,9 +241,6 @@ def test_seed_everything_without_a_seed_reads_pl_global_seed_else_takes_0_and_wa
     with pytest.warns(UserWarning, match="no seed found, seed set to 0"):
         assert seed_everything() == 0
     assert os.environ["PL_GLOBAL_SEED"] == "0"
-    monkeypatch.setenv("PL_GLOBAL_SEED", "abc")
-    with pytest.warns(UserWarning, match="invalid seed found in PL_GLOBAL_SEED: 'abc', seed set to 0"):
-        assert seed_everything() == 0
 
 
 def test_an_explicit_seed_of_0_is_taken_over_pl_global_seed(monkeypatch):
@@ -155,16 +249,26 @@ def test_an_explicit_seed_of_0_is_taken_over_pl_global_seed(monkeypatch):
     assert seed_everything(0) == 0 and os.environ["PL_GLOBAL_SEED"] == "0"
 
 
-@pytest.mark.parametrize("text", [None, "abc"])
-def test_verbose_false_keeps_the_no_seed_warning_quiet(monkeypatch, text):
-    # Lightning warns of a missing or invalid PL_GLOBAL_SEED only when verbose.
-    if text is None:
-        monkeypatch.delenv("PL_GLOBAL_SEED", raising=False)
-    else:
-        monkeypatch.setenv("PL_GLOBAL_SEED", text)
+def test_verbose_false_keeps_the_no_seed_warning_quiet(monkeypatch):
+    # Lightning warns of a missing PL_GLOBAL_SEED only when verbose.
+    monkeypatch.delenv("PL_GLOBAL_SEED", raising=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert seed_everything(verbose=False) == 0
+
+
+@pytest.mark.parametrize("verbose", [True, False])
+@pytest.mark.parametrize("text", ["abc", "", "-5", "1.5", "²", str(2**63), "99999999999999999999"])
+def test_a_pl_global_seed_that_is_no_seed_is_an_error_naming_it(monkeypatch, text, verbose):
+    """A junk PL_GLOBAL_SEED trained on seed 0 with a warning (and replaced the variable with "0"). Lightning
+    2.6.6 raises a ValueError for each of these ("Invalid seed specified via PL_GLOBAL_SEED: 'abc'", or
+    "-5 is not in bounds"), verbose or not, and leaves the variable as it was."""
+    monkeypatch.setenv("PL_GLOBAL_SEED", text)
+    with pytest.raises(
+        ValueError, match=rf"invalid seed specified via PL_GLOBAL_SEED: '{text}' .expected an int"
+    ):
+        seed_everything(verbose=verbose)
+    assert os.environ["PL_GLOBAL_SEED"] == text
 
 
 @pytest.mark.parametrize(
@@ -178,13 +282,6 @@ def test_a_pl_global_seed_with_whitespace_or_the_largest_seed_is_taken(monkeypat
         assert seed_everything() == seed
 
 
-def test_a_pl_global_seed_of_digits_int_cannot_read_is_invalid_not_an_error(monkeypatch):
-    # "²" is a digit to str.isdigit but not to int(): it raised int()'s ValueError instead of the warning.
-    monkeypatch.setenv("PL_GLOBAL_SEED", "²")
-    with pytest.warns(UserWarning, match="invalid seed found in PL_GLOBAL_SEED: '²', seed set to 0"):
-        assert seed_everything() == 0
-
-
 @pytest.mark.parametrize("huge", [2**63, 2**64 + 5])
 def test_a_seed_past_2_63_is_refused_naming_it_and_the_range(huge, monkeypatch):
     """seed_everything(2**64 + 5) ended in MLX's pybind TypeError ("incompatible function arguments"), which
@@ -194,11 +291,8 @@ def test_a_seed_past_2_63_is_refused_naming_it_and_the_range(huge, monkeypatch):
     with pytest.raises(ValueError, match=rf"Trainer\(seed=.*at most 2\*\*63 - 1, got {huge}"):
         Trainer(seed=huge)
     monkeypatch.setenv("PL_GLOBAL_SEED", str(huge))
-    with pytest.warns(
-        UserWarning,
-        match=rf"invalid seed found in PL_GLOBAL_SEED: '{huge}', seed set to 0 .a seed is an int from 0 to 2",
-    ):
-        assert seed_everything() == 0
+    with pytest.raises(ValueError, match=rf"PL_GLOBAL_SEED: '{huge}' .expected an int from 0 to 2\*\*63 - 1"):
+        seed_everything()
     assert seed_everything(2**63 - 1) == 2**63 - 1  # the largest, as the recipes' --seed
 
 

@@ -240,6 +240,54 @@ def test_sigterm_and_sigusr1_stop_a_fit_as_ctrl_c_does(tmp_path, signum):
     assert (tmp_path / "checkpoints" / "interrupted" / "model.safetensors").is_file()
 
 
+TEST_STOPPED_BY_SIGTERM = """
+import signal
+import audiotrain
+from audiotrain import Trainer
+from audiotrain.callbacks import Callback
+from audiotrain.loggers import CSVLogger
+from tasks import TinyClassifier, make_batches
+
+class TermAtTheFirstBatch(Callback):
+    def on_test_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0):
+        signal.raise_signal(signal.SIGTERM)
+
+    def on_exception(self, trainer, module, error):
+        print("ON_EXCEPTION", trainer.state.status, trainer.interrupted, flush=True)
+
+    def teardown(self, trainer, module, stage):
+        print("TEARDOWN", stage, trainer.state.status, flush=True)
+
+class Closes(CSVLogger):
+    def finalize(self, status="success"):
+        print("FINALIZE", status, flush=True)
+        super().finalize(status)
+
+t = Trainer(
+    default_root_dir=".", enable_progress_bar=False, callbacks=[TermAtTheFirstBatch()], logger=Closes(".")
+)
+t.test(TinyClassifier(), make_batches(8, batch_size=2))
+print("RETURNED", flush=True)
+"""
+
+
+def test_sigterm_stops_a_test_as_lightning_does_with_its_hooks_and_one_line(tmp_path):
+    """Lightning 2.6.6's SignalConnector turns a SIGTERM in `trainer.test` into SIGTERMException: there
+    on_exception heard it with status "interrupted", trainer.interrupted was True and the loggers were closed.
+    Here SIGTERM's default action ended the process on the spot (status -15): no on_exception, no teardown,
+    the loggers' runs left open (an MLflow run RUNNING). Now it ends as a stop: one line, status 143."""
+    (tmp_path / "test.py").write_text(TEST_STOPPED_BY_SIGTERM)
+    proc = subprocess.run(
+        [sys.executable, "test.py"], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=240
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 143, out
+    assert "ON_EXCEPTION interrupted True" in out and "TEARDOWN test interrupted" in out, out
+    assert "FINALIZE interrupted" in out and "RETURNED" not in out, out
+    assert "Interrupted by SIGTERM: trainer.test stopped; nothing is returned" in out
+    assert "Traceback" not in out, out
+
+
 PROCESS_WORKERS_FIT = f"""
 import time
 import audiotrain

@@ -63,12 +63,13 @@ def test_training_rates_are_exact_and_leave_the_validations_out(tmp_path, clock)
     # none until the window of 3 batches is full; no job-wide rates in one process
     assert [step for step, _ in by_key(logger, "train/device/batches_per_sec")] == [3, 4, 5, 6, 7, 8]
     assert "train/batches_per_sec" not in logger.keys()
-    # validation: 3 batches of 16, 10 s each, logged at the stage's count of batches (Lightning's step)
-    # (counted on across the fit's validations, as Lightning's step for them; the rates start afresh)
-    assert by_key(logger, "validate/batches") == [(1, 1.0), (2, 2.0), (3, 3.0), (4, 1.0), (5, 2.0), (6, 3.0)]
+    # validation: 3 batches of 16, 10 s each, logged at the validation's count of batches, from 1 in each
+    # validation of the fit: Lightning 2.6.6 logged validate/batches at steps [1, 2, 3, 1, 2, 3] (it was
+    # counted on here, 4, 5, 6, for the second); the rates start afresh too
+    assert by_key(logger, "validate/batches") == [(1, 1.0), (2, 2.0), (3, 3.0), (1, 1.0), (2, 2.0), (3, 3.0)]
     assert by_key(logger, "validate/device/samples_per_sec") == [
         (3, pytest.approx(1.6)),
-        (6, pytest.approx(1.6)),
+        (3, pytest.approx(1.6)),
     ]
     assert monitor.metrics["train"]["train/samples"] == 128.0
 
@@ -89,10 +90,11 @@ def test_the_default_sanity_check_is_left_out_and_each_validation_measured_afres
         callbacks=[ticks, monitor],
     )
     trainer.fit(TinyClassifier(), make_batches(64, 16), make_batches(48, 16, seed=1))
-    assert by_key(logger, "validate/batches") == [(1, 1.0), (2, 2.0), (3, 3.0), (4, 1.0), (5, 2.0), (6, 3.0)]
+    # (Lightning 2.6.6 with its sanity check of 2 batches: steps [1, 2, 3, 1, 2, 3] too)
+    assert by_key(logger, "validate/batches") == [(1, 1.0), (2, 2.0), (3, 3.0), (1, 1.0), (2, 2.0), (3, 3.0)]
     assert by_key(logger, "validate/device/batches_per_sec") == [
         (3, pytest.approx(1.0)),
-        (6, pytest.approx(0.1)),
+        (3, pytest.approx(0.1)),
     ]
 
 

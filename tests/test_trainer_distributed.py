@@ -363,6 +363,54 @@ print(json.dumps(all_gather_object(mine)))
     assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [[[[0, 2], [4]], [[1, 3]]]] * 2
 
 
+def test_several_prediction_loaders_on_two_ranks_shard_each_loader(tmp_path):
+    # Each loader sharded by its own sampler, as Lightning's: 5 samples (rank 1's last batch padding alone:
+    # run, not returned) and 3 samples, in batches of 2.
+    body = """
+import mlx.core as mx
+from audiotrain import DataLoader, Trainer
+from audiotrain.distributed import all_gather_object
+from tasks import TinyClassifier, make_data
+
+class Labels(TinyClassifier):
+    def predict_step(self, batch, batch_idx, dataloader_idx=0):
+        return batch[1]
+
+x, _ = make_data(5)
+loaders = [DataLoader(list(zip(x[:n], mx.arange(n) + 10 * i)), batch_size=2) for i, n in enumerate((5, 3))]
+trainer = Trainer(max_epochs=1, enable_progress_bar=False, logger=False)
+predicted = trainer.predict(Labels(), loaders)
+mine = [[[int(v) for v in out.tolist()] for out in each] for each in predicted]
+print(json.dumps([all_gather_object(mine), trainer.num_predict_batches]))
+"""
+    ranks = [[[[0, 2], [4]], [[10, 12]]], [[[1, 3]], [[11]]]]
+    assert (
+        _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [[ranks, [2, 1]]] * 2
+    )  # (per rank)
+
+
+def test_several_validation_loaders_on_two_ranks_score_every_sample_of_each_once(tmp_path):
+    # Each loader sharded by its own sampler (5 samples: rank 1's last batch padding alone, weighed 0; 3
+    # samples), every rank the same batches per loader: each loader's mean over its samples, on both ranks.
+    body = """
+import mlx.core as mx
+from audiotrain import DataLoader, Trainer
+from tasks import TinyClassifier, make_data
+
+class MeanId(TinyClassifier):
+    def validation_step(self, batch, batch_idx, dataloader_idx=0):
+        self.log("id", mx.mean(batch[1].astype(mx.float32)))
+
+x, _ = make_data(5)
+loaders = [DataLoader(list(zip(x[:n], mx.arange(n) + 10 * i)), batch_size=2) for i, n in enumerate((5, 3))]
+trainer = Trainer(max_epochs=1, enable_progress_bar=False, logger=False)
+results = trainer.validate(MeanId(), loaders)
+print(json.dumps([[dict(r) for r in results], trainer.num_val_batches]))
+"""
+    expected = [[{"id/dataloader_idx_0": 2.0}, {"id/dataloader_idx_1": 11.0}], [2, 1]]  # (counts per rank)
+    assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [expected] * 2
+
+
 def test_a_batch_hook_calling_a_collective_on_every_batch_stays_in_step_over_a_padding_batch(tmp_path):
     # 5 samples in batches of 2: rank 1's last batch is padding alone (a repeat of sample 0), weighed 0 in the
     # means. Its batch hooks run too, as Lightning's run on its sampler's repeats: with them skipped there, a

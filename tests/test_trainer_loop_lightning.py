@@ -843,3 +843,151 @@ def test_lr_find_and_a_fit_with_validation_turned_off_do_not_warn_of_a_missing_v
         )
         Trainer(max_epochs=1, limit_val_batches=0, **settings).fit(ValidatesByLogging(), make_batches())
     assert not [w for w in caught if "val_dataloader" in str(w.message)]
+
+
+class Hooks(Callback):
+    """The fit-level hooks called, by name."""
+
+    def __init__(self):
+        self.called: list[str] = []
+
+    def __getattribute__(self, name):
+        names = ("on_fit_start", "on_fit_end", "on_train_start", "on_train_end", "on_sanity_check_start")
+        if name in names + ("on_train_epoch_start", "on_validation_start"):
+            return lambda trainer, module, *args: self.called.append(name)
+        return super().__getattribute__(name)
+
+
+class StopsAtFitStart(Callback):
+    def on_fit_start(self, trainer, module):
+        trainer.should_stop = True
+
+
+@pytest.mark.filterwarnings("ignore:Trainer.fit. nothing to train")
+@pytest.mark.parametrize("nothing", ["a finished fit again", "limit_train_batches=0", "should_stop at start"])
+def test_a_fit_with_nothing_to_train_calls_no_train_start_or_end_and_saves_nothing_as_lightning(
+    tmp_path, nothing
+):
+    # Lightning 2.6.6's FitLoop.skip: fit again after a finished one, with limit_train_batches=0, or with
+    # trainer.should_stop set in on_fit_start, a callback hears setup, on_fit_start, the sanity check
+    # (on_sanity_check_start, on_validation_start, ...) and on_fit_end, no on_train_start/on_train_end, and no
+    # checkpoint is written. Here on_train_start and on_train_end ran around the empty loop, and
+    # ModelCheckpoint's on_train_end saved a `last` where nothing had trained.
+    hooks = Hooks()
+    kw = {"limit_train_batches": 0} if nothing == "limit_train_batches=0" else {}
+    callbacks = [hooks] + ([StopsAtFitStart()] if nothing == "should_stop at start" else [])
+    trainer = Trainer(
+        max_epochs=2, default_root_dir=tmp_path, enable_progress_bar=False, callbacks=callbacks, **kw
+    )
+    model = TinyClassifier()
+    train, val = make_batches(32), make_batches(16, seed=1)
+    if nothing == "a finished fit again":
+        trainer.fit(model, train, val)
+        hooks.called.clear()
+    saved = sorted((tmp_path / "checkpoints").rglob("*"))
+    stamps = [p.stat().st_mtime_ns for p in saved]
+    trainer.fit(model, train, val)
+    assert hooks.called == ["on_fit_start", "on_sanity_check_start", "on_validation_start", "on_fit_end"]
+    assert sorted((tmp_path / "checkpoints").rglob("*")) == saved
+    assert [p.stat().st_mtime_ns for p in saved] == stamps
+
+
+class StepWithoutBatchIdx(TinyClassifier):
+    """Lightning 2's `training_step(self, batch)`: a step that leaves `batch_idx` out."""
+
+    def training_step(self, batch):
+        return self.compute_loss(batch)
+
+
+class StepsAt(Callback):
+    def __init__(self):
+        self.steps = []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.steps.append(trainer.global_step)
+
+
+@pytest.mark.parametrize("compile", [True, False])
+def test_a_training_step_without_batch_idx_trains_accumulates_and_scores_validation(tmp_path, compile):
+    """It was called with (batch, batch_idx) anyway: "training_step() takes 2 positional arguments but 3
+    were given". Lightning 2.6.6 gives global_step 0, 1, 1, 2 after the 4 batches of an epoch under
+    accumulate_grad_batches=2; validate and test without steps of their own score it on their batches."""
+    steps = StepsAt()
+    t = Trainer(
+        default_root_dir=tmp_path,
+        max_epochs=1,
+        accumulate_grad_batches=2,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=1,
+        compile=compile,
+        callbacks=[steps],
+    )
+    model = StepWithoutBatchIdx()
+    t.fit(model, make_batches(64), make_batches(32, seed=1))
+    assert steps.steps == [0, 1, 1, 2]
+    [validated] = t.validate(model, make_batches(32, seed=1))
+    [tested] = t.test(model, make_batches(32, seed=2))
+    assert np.isfinite(validated["val_loss"]) and np.isfinite(tested["test_loss"])
+
+
+class StepOfLightning(TinyClassifier):
+    """Lightning 2's `training_step(self, batch, batch_idx)`, with no validation_step or test_step."""
+
+    def training_step(self, batch, batch_idx):
+        return self.compute_loss(batch)
+
+
+@pytest.mark.parametrize("module", [StepOfLightning, StepWithoutBatchIdx])
+def test_the_default_evaluation_step_scores_several_loaders_with_a_training_step_taking_no_dataloader_idx(
+    tmp_path, module
+):
+    """The default validation_step / test_step passed the loader's index on to the training step: with
+    several loaders the sanity check failed at its first batch, "StepOfLightning.training_step() takes 3
+    positional arguments but 4 were given", where one loader worked."""
+    sets = [DataLoader(list(zip(*make_data(16, seed=s), strict=True)), batch_size=8) for s in (1, 2)]
+    t = Trainer(
+        default_root_dir=tmp_path,
+        max_epochs=1,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        logger=False,
+    )
+    model = module()
+    t.fit(model, make_batches(32), sets)
+    assert {"val_loss/dataloader_idx_0", "val_loss/dataloader_idx_1"} <= set(t.callback_metrics)
+    tested = t.test(model, sets, verbose=False)
+    assert [f"test_loss/dataloader_idx_{i}" in each for i, each in enumerate(tested)] == [True, True]
+
+
+def _a_stream_of(n: int):
+    """A loader without a length: a generator of n batches each time it is iterated."""
+
+    class Stream:
+        def __iter__(self):
+            yield from make_batches(16 * n)
+
+    return Stream()
+
+
+def test_limit_batches_of_1_0_reads_a_loader_without_a_length_to_its_end_as_the_default_does(tmp_path):
+    """`limit_train_batches=1.0`, Lightning's default written out (a config file's), was refused for a
+    loader without a length: "a fraction needs a loader with a length". Lightning 2.6.6 trains all 6
+    batches of such a stream (num_training_batches inf, global_step 6) and validates all of its 3."""
+    t = Trainer(
+        default_root_dir=tmp_path,
+        max_epochs=1,
+        limit_train_batches=1.0,
+        limit_val_batches=1.0,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+    )
+    t.fit(TinyClassifier(), _a_stream_of(6), _a_stream_of(3))
+    assert (t.num_training_batches, t.global_step, t.num_val_batches) == (float("inf"), 6, float("inf"))
+    assert (t.limit_train_batches, t.limit_val_batches) == (1.0, 1.0)
+    with pytest.raises(ValueError, match=r"limit_train_batches=0.5\): .* or 1.0 for all of them"):
+        Trainer(
+            default_root_dir=tmp_path, max_epochs=1, limit_train_batches=0.5, enable_progress_bar=False
+        ).fit(TinyClassifier(), _a_stream_of(6))

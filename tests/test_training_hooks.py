@@ -97,6 +97,12 @@ def test_every_seed_hook_is_called_in_order_and_the_sanity_check_is_not_an_evalu
     recorder.calls.clear()
     trainer.evaluate(batches(n=16, seed=1))
     assert recorder.calls == [("evaluate_begin",), ("evaluate_end", ["test_accuracy", "test_loss"])]
+    # The finished run resumed: nothing to train, so no Lightning on_train_start (Lightning 2.6.6's fit loop
+    # skips it), yet the seed's on_train_begin still comes before its on_train_end (the two are a pair).
+    recorder.calls.clear()
+    with pytest.warns(UserWarning, match="nothing to train"):
+        trainer.train(batches(), batches(n=16, seed=1), ckpt_path="last")
+    assert recorder.calls == [("fit_start", "TinyNet"), ("train_begin", 1), ("train_end", "TrainResult", 1)]
 
 
 def test_seed_hooks_run_after_the_sanity_check_and_after_the_objects_lightning_hook(tmp_path):
@@ -323,3 +329,19 @@ def test_a_warning_filter_set_while_a_fold_is_built_outlives_the_cross_validatio
         warnings.filters[:] = [
             f for f in warnings.filters if not (f[1] and "a fold's module" in f[1].pattern)
         ]
+
+
+def test_a_train_that_raised_leaves_the_next_ones_seed_hooks_in_their_pair():
+    # A train() raising after on_train_start never reached train_finished; the next fit, with nothing to
+    # train, must still call the seed's on_train_begin before its on_train_end.
+    class Fit:  # what the adapter reads of the Trainer
+        current_epoch, global_step, callback_metrics, should_stop = 1, 2, {}, False
+
+    recorder = Recorder()
+    adapter = TrainingHookAdapter(recorder, owner=None)
+    adapter.on_fit_start(Fit(), None)
+    adapter.on_train_start(Fit(), None)  # ... and the first train raised here
+    recorder.calls.clear()
+    adapter.on_fit_start(Fit(), None)  # the second: nothing to train, so no on_train_start
+    adapter.train_finished(Fit(), result=TrainResult)
+    assert [c[0] for c in recorder.calls] == ["fit_start", "train_begin", "train_end"]

@@ -37,6 +37,8 @@ def close_epoch_iterators(*loaders: Any) -> None:
     exception is kept (a sweep's list of failed trials, IPython's ``sys.last_traceback``). Never raises:
     it runs while that error is on its way out.
     """
+    # (a CombinedLoader's epoch is its loaders')
+    loaders = tuple(x for loader in loaders for x in getattr(loader, "flattened", None) or (loader,))
     for iterator in list(_LIVE_ITERATORS):
         if any(iterator._loader is loader for loader in loaders):
             with contextlib.suppress(Exception):

@@ -849,6 +849,8 @@ def stop_stage_workers(*loaders: Any, hold_interrupts: bool = False) -> None:
         close_epoch_iterators(*loaders)
     except KeyboardInterrupt as error:
         interrupt = error
+    # (a CombinedLoader's workers are its loaders')
+    loaders = tuple(x for loader in loaders for x in getattr(loader, "flattened", None) or (loader,))
     for loader in loaders:
         if isinstance(loader, DataLoader):
             try:

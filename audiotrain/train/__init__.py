@@ -14,6 +14,7 @@ _PUBLIC = {
     "OptimizerConfig": "audiotrain.train.module",
     "DataModule": "audiotrain.train.datamodule",
     "seed_everything": "audiotrain.train.seeding",
+    "isolate_rng": "audiotrain.train.seeding",
     "RetraceWarning": "audiotrain.train.trace_guard",  # (a compiled step traced for many input shapes)
     "PossibleUserWarning": "audiotrain._possible_user_warning",  # (a short epoch under log_every_n_steps)
     # profilers (Trainer(profiler=...))
@@ -112,6 +113,7 @@ if TYPE_CHECKING:
     from audiotrain.train.schedulers import StepLRScheduler as StepLRScheduler
     from audiotrain.train.schedulers import WarmupCosineScheduler as WarmupCosineScheduler
     from audiotrain.train.schedulers import WarmupLinearScheduler as WarmupLinearScheduler
+    from audiotrain.train.seeding import isolate_rng as isolate_rng
     from audiotrain.train.seeding import seed_everything as seed_everything
     from audiotrain.train.trace_guard import RetraceWarning as RetraceWarning
     from audiotrain.train.trainer import Trainer as Trainer

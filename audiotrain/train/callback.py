@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -9,6 +10,34 @@ if TYPE_CHECKING:
     from audiotrain.train.trainer import Trainer
 
     import mlx.core as mx
+
+
+class _GoneReference:
+    """Stands for a `_RunReference` in a pickled callback (the Trainer of its last fit, the module it
+    averaged): those objects stay in the process that pickled it, so called, it gives None, as a
+    `weakref.ref` to an object that is gone does (a copy then starts a new run in its next fit)."""
+
+    def __call__(self) -> None:
+        return None
+
+
+class _RunReference(weakref.ref):
+    """A weak reference a callback keeps to the Trainer of its fit or the module it averages. Pickled
+    (multiprocessing, Ray, joblib, a sweep's results), it becomes a `_GoneReference`, where a plain
+    `weakref.ref` fails: "cannot pickle 'weakref.ReferenceType' object". `copy.copy` and `copy.deepcopy`
+    keep it, as they keep a plain one: a copy made in this process still knows which run it belongs to.
+    Only these references change; weak references of a user's own callback stay as Python has them."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[type, tuple]:
+        return _GoneReference, ()
+
+    def __copy__(self) -> _RunReference:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> _RunReference:
+        return self
 
 
 class Callback:
@@ -58,20 +87,34 @@ class Callback:
     def on_validation_start(self, trainer: Trainer, module: TrainModule, /) -> None: ...
     def on_validation_epoch_start(self, trainer: Trainer, module: TrainModule, /) -> None: ...
     def on_validation_batch_start(
-        self, trainer: Trainer, module: TrainModule, batch: Any, batch_idx: int, /
+        self, trainer: Trainer, module: TrainModule, batch: Any, batch_idx: int, dataloader_idx: int = 0, /
     ) -> None: ...
     def on_validation_batch_end(
-        self, trainer: Trainer, module: TrainModule, outputs: dict[str, Any], batch: Any, batch_idx: int, /
+        self,
+        trainer: Trainer,
+        module: TrainModule,
+        outputs: dict[str, Any],
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+        /,
     ) -> None: ...
     def on_validation_epoch_end(self, trainer: Trainer, module: TrainModule, /) -> None: ...
     def on_validation_end(self, trainer: Trainer, module: TrainModule, /) -> None: ...
     def on_test_start(self, trainer: Trainer, module: TrainModule, /) -> None: ...
     def on_test_epoch_start(self, trainer: Trainer, module: TrainModule, /) -> None: ...
     def on_test_batch_start(
-        self, trainer: Trainer, module: TrainModule, batch: Any, batch_idx: int, /
+        self, trainer: Trainer, module: TrainModule, batch: Any, batch_idx: int, dataloader_idx: int = 0, /
     ) -> None: ...
     def on_test_batch_end(
-        self, trainer: Trainer, module: TrainModule, outputs: dict[str, Any], batch: Any, batch_idx: int, /
+        self,
+        trainer: Trainer,
+        module: TrainModule,
+        outputs: dict[str, Any],
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+        /,
     ) -> None: ...
     def on_test_epoch_end(self, trainer: Trainer, module: TrainModule, /) -> None: ...
     def on_test_end(self, trainer: Trainer, module: TrainModule, /) -> None: ...
@@ -145,3 +188,16 @@ class Callback:
         callbacks.safetensors: an older one). The file's header and finiteness are checked already; check
         the names, shapes and dtypes you expect and raise ValueError naming the tensor otherwise (the
         Trainer names the file)."""
+
+
+class Checkpoint(Callback):
+    """Lightning's base class of the callbacks that save checkpoints (`lightning.pytorch.callbacks`
+    `.Checkpoint`).
+
+    A subclass of your own (one that saves with ``trainer.save_checkpoint(path)`` in its hooks) is the fit's
+    checkpointing, as in Lightning: the Trainer adds no default `ModelCheckpoint` beside it
+    (``enable_checkpointing=False`` with one in ``callbacks`` is refused), and its hooks run after every
+    other callback's (at ``on_train_epoch_end`` and ``on_validation_end`` after the module's too), so a
+    checkpoint it saves holds their state for that epoch. `ModelCheckpoint` and `OnExceptionCheckpoint`
+    are Checkpoints; ``trainer.checkpoint_callback(s)`` are the ModelCheckpoints alone (where
+    ``ckpt_path="best"`` / ``"last"`` and ``best_model_path`` come from)."""

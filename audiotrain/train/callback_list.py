@@ -17,7 +17,7 @@ from typing import Any
 
 from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
-from audiotrain.train.callback import Callback
+from audiotrain.train.callback import Callback, Checkpoint
 from audiotrain.train.callbacks import (
     EarlyStopping,
     GradientClipper,
@@ -34,16 +34,21 @@ from audiotrain.train.profilers import PassThroughProfiler, Profiler
 import mlx.core as mx
 
 # The callbacks that monitor a metric: in the epoch-end hooks they run after the others and the module, so
-# they see what those logged there (Lightning's order for on_train_epoch_end).
-_MONITORING = (ModelCheckpoint, EarlyStopping, ReduceLROnPlateau)
+# they see what those logged there (Lightning's order for on_train_epoch_end; a Checkpoint of the user's too).
+_MONITORING = (Checkpoint, EarlyStopping, ReduceLROnPlateau)
+
+
+def _saves_checkpoints(cb: Any) -> bool:
+    """A ModelCheckpoint or a Checkpoint of the user's (Lightning's base class): the fit's checkpointing,
+    which replaces the default `last` one. An OnExceptionCheckpoint saves only on an error: not one."""
+    return isinstance(cb, Checkpoint) and not isinstance(cb, OnExceptionCheckpoint)
 
 
 def _in_order(callbacks: list) -> list:
     """The callbacks in the order their hooks run: the user's, then OnExceptionCheckpoint, then
-    ModelCheckpoint (a stable sort: each kind keeps its order)."""
+    ModelCheckpoint and other Checkpoints (a stable sort: each kind keeps its order)."""
     return sorted(
-        callbacks,
-        key=lambda cb: 2 if isinstance(cb, ModelCheckpoint) else isinstance(cb, OnExceptionCheckpoint),
+        callbacks, key=lambda cb: 2 if _saves_checkpoints(cb) else isinstance(cb, OnExceptionCheckpoint)
     )
 
 
@@ -84,12 +89,13 @@ class CallbackList(list):
         # (`switched_off` names the flags the user set False; fast_dev_run and ranks other than 0 still
         # drop the kind quietly, as in Lightning.)
         kinds = (
-            ("enable_progress_bar", ProgressBar),
-            ("enable_checkpointing", ModelCheckpoint),
-            ("enable_model_summary", ModelSummary),  # (Lightning keeps one passed: here it is refused alike)
+            ("enable_progress_bar", lambda c: isinstance(c, ProgressBar)),
+            ("enable_checkpointing", _saves_checkpoints),
+            # (Lightning keeps a ModelSummary passed: here it is refused alike)
+            ("enable_model_summary", lambda c: isinstance(c, ModelSummary)),
         )
         for flag, kind in kinds:
-            passed = [c for c in callbacks if isinstance(c, kind)]
+            passed = [c for c in callbacks if kind(c)]
             if passed and flag in switched_off:
                 raise ValueError(
                     f"Trainer({flag}=False) conflicts with the {type(passed[0]).__name__} in "
@@ -105,7 +111,7 @@ class CallbackList(list):
         # Lightning's default ModelSummary (one passed replaces it). On every rank: it prints on rank 0 alone.
         if model_summary and not any(isinstance(c, ModelSummary) for c in callbacks):
             callbacks.append(ModelSummary())
-        if checkpointing and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
+        if checkpointing and not any(_saves_checkpoints(c) for c in callbacks):
             default = ModelCheckpoint(save_last=True, save_top_k=0)
             default._trainers_default = True  # (its best_model_path is its `last`, the newest save)
             callbacks.append(default)
@@ -307,7 +313,9 @@ class CallbackList(list):
     def state_dict(self) -> dict[str, Any]:
         return {cb.state_key: cb.state_dict() for cb in self}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any], how: str = "resumed") -> None:
+        """Give each callback its state from a checkpoint's; `how` the checkpoint was used, for the warning
+        naming the states no callback takes ("resumed" by fit, "loaded" by validate, test or predict)."""
         for cb in self:
             if cb.state_key in state:
                 try:
@@ -356,7 +364,7 @@ class CallbackList(list):
                 else ""
             )
             warnings.warn(
-                "The checkpoint resumed holds the state of callbacks this Trainer does not have, which is "
+                f"The checkpoint {how} holds the state of callbacks this Trainer does not have, which is "
                 f"not restored: {', '.join(missing)}. As in Lightning, when using ckpt_path, pass the "
                 f"callbacks that created the checkpoint to Trainer(callbacks=...){also}",
                 stacklevel=4,

@@ -85,16 +85,18 @@ class SharedSave(_Kept):
                 self._restore(saved)
 
 
-def _seed_settings() -> tuple[str | None, int | None]:
-    return os.environ.get(seeding.SEED_ENV_VAR), seeding._last_seed
+def _seed_settings() -> tuple[str | None, str | None, int | None]:
+    env = os.environ.get
+    return env(seeding.SEED_ENV_VAR), env(seeding.WORKERS_ENV_VAR), seeding._last_seed
 
 
-def _restore_seed_settings(settings: tuple[str | None, int | None]) -> None:
-    variable, seeding._last_seed = settings
-    if variable is None:
-        os.environ.pop(seeding.SEED_ENV_VAR, None)
-    else:
-        os.environ[seeding.SEED_ENV_VAR] = variable
+def _restore_seed_settings(settings: tuple[str | None, str | None, int | None]) -> None:
+    variable, workers, seeding._last_seed = settings
+    for name, value in ((seeding.SEED_ENV_VAR, variable), (seeding.WORKERS_ENV_VAR, workers)):
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def _mlx_key() -> list[int]:
@@ -135,7 +137,8 @@ class CallersGenerators(_Kept):
 
 #: MLX's, numpy's, Python's and (when imported) torch's global generators.
 CALLERS_GENERATORS = CallersGenerators()
-#: What `seed_everything` sets besides the generators: ``PL_GLOBAL_SEED`` and `seeding.default_seed`.
+#: What `seed_everything` sets besides the generators: ``PL_GLOBAL_SEED``, ``PL_SEED_WORKERS`` and
+#: `seeding.default_seed`.
 CALLERS_SEED = SharedSave(_seed_settings, _restore_seed_settings)
 
 

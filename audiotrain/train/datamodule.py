@@ -135,6 +135,7 @@ class DataModule:
 
         from audiotrain.train.module import (
             _caller_frame,
+            _ConfigTypeError,
             _init_arguments,
             _logger_flag,
             chosen_hyperparameters,
@@ -151,7 +152,7 @@ class DataModule:
         ignored = ignored_names(ignore, owner)
         if any(not isinstance(n, str) for n in names):
             if len(names) != 1 or not isinstance(names[0], (Mapping, argparse.Namespace)):
-                raise TypeError(
+                raise _ConfigTypeError(
                     f"{owner}.save_hyperparameters({', '.join(type(n).__name__ for n in names)}): expected "
                     "__init__ argument names, or one dict or argparse.Namespace of hyperparameters"
                 )

@@ -12,18 +12,27 @@ from __future__ import annotations
 
 import contextlib
 import math
+import signal
+import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from audiotrain._caller import user_stacklevel
+from audiotrain._possible_user_warning import PossibleUserWarning
+from audiotrain._system import StoppedBySignal, _sigterm_stops
+from audiotrain.data.loader import DataLoader
 from audiotrain.data.workers import DataLoaderError
 from audiotrain.distributed import collectives
 from audiotrain.train import flags, hook_logs, hook_state, hooks
 from audiotrain.train.evaluation import EvalSums, eval_mode, evaluate, logged_name
+from audiotrain.train.interrupt import SaveAborted, interactive_session, stop_status
 from audiotrain.train.loaders import (
     check_batch,
     checkpoint_argument,
     datamodule_given_as_loader,
+    evaluation_loaders,
     loader_len,
     loader_source,
     loaders_from,
@@ -31,6 +40,7 @@ from audiotrain.train.loaders import (
     one_loader,
     prepare_data,
     prepare_loader,
+    several_loaders,
     warn_of_unsharded_user_order,
     why_no_batches,
 )
@@ -54,10 +64,18 @@ _HOOK_NAMES = {"val": "validation", "test": "test"}
 _BATCH_COUNTS = {"val": "num_val_batches", "test": "num_test_batches", "predict": "num_predict_batches"}
 
 
-def batch_count(limit: int | None) -> int | float:
+def batch_count(limit: Any) -> Any:
     """A stage's count of batches as the Trainer reports it: inf where the loader ends it (no length, or a
-    stream read to its end), as Lightning counts it, so that `min(trainer.num_val_batches, n)` works."""
+    stream read to its end), as Lightning counts it, so that `min(trainer.num_val_batches, n)` works; a list
+    of them for several loaders (`EvaluationLoop.limit`), as Lightning's."""
+    if isinstance(limit, list):
+        return [batch_count(x) for x in limit]
     return math.inf if limit is None else limit
+
+
+def dataloader_suffix(dataloader_idx: int) -> str:
+    """Lightning's suffix of a value logged from one of a stage's several loaders."""
+    return f"/dataloader_idx_{dataloader_idx}"
 
 
 class EvaluationLoop:
@@ -75,31 +93,48 @@ class EvaluationLoop:
         # The names the last sanity check's validation logged (None: none ran): what `on_sanity_check_end`
         # can test a monitored name against, before training (its values are dropped, as in Lightning).
         self.sanity_check_names: set[str] | None = None
+        # A Ctrl-C stopped the last standalone stage (`trainer.interrupted` set by it, not by a fit).
+        self.stage_interrupted = False
         # The batches this fit's validations have read: one that then reads none was given an iterator.
-        self.val_batches_in_fit = 0
+        self.val_batches_in_fit: dict[int | None, int] = {}  # (by dataloader_idx: None for the only one)
+        # Each loader's reported names in the last stage with several loaders (None: one loader).
+        self.loader_names: list[set[str]] | None = None
         # The stages whose loader was checked for a user sampler that gives every rank the same batches:
         # once a fit, and once for a Trainer's validate / test calls outside one.
         self.orders_checked: set[str] = set()
+        self.shuffles_warned: set[str] = set()  # (the stages warned of a shuffled loader: as orders_checked)
 
     def reset(self) -> None:
         """Forget the compiled steps (a new module, or a new fit, traces them again)."""
         self.steps = {}
-        self.val_batches_in_fit = 0
+        self.val_batches_in_fit = {}
         self.orders_checked = set()
+        self.shuffles_warned = set()
 
-    def step(self, module: TrainModule, stage: str) -> EvalStep:
-        if stage not in self.steps:
+    def step(self, module: TrainModule, stage: str, dataloader_idx: int | None = None) -> EvalStep:
+        """The stage's compiled step; with `dataloader_idx` (one of several loaders) that loader's own."""
+        key = stage if dataloader_idx is None else f"{stage}/{dataloader_idx}"
+        if key not in self.steps:
             t = self.trainer
-            self.steps[stage] = EvalStep(
-                module, stage, compile=t.compile, precision=t.precision, in_fit=t.fitting
+            self.steps[key] = EvalStep(
+                module,
+                stage,
+                compile=t.compile,
+                precision=t.precision,
+                in_fit=t.fitting,
+                dataloader_idx=dataloader_idx,
             )
         else:  # (a validation in fit after a hook changed what the step read: traced again, as eager reads)
-            self.steps[stage].trace_again_if_reads_changed()
-        return self.steps[stage]
+            self.steps[key].trace_again_if_reads_changed()
+        return self.steps[key]
 
-    def limit(self, stage: str, loader: Any) -> int | None:
+    def limit(self, stage: str, loader: Any) -> Any:
         """The batches the stage runs; None: until the loader ends (no length, or a stream without a limit:
-        a stream's len(loader) is an estimate, and stopping there would leave samples out of the means)."""
+        a stream's len(loader) is an estimate, and stopping there would leave samples out of the means).
+        A list of each loader's for several loaders (`limit_val_batches` limits each, as Lightning's)."""
+        several = several_loaders(loader)
+        if several is not None:
+            return [self.limit(stage, one) for one in several]
         t = self.trainer
         if t._reads_whole_stream(loader, stage):
             return None
@@ -130,10 +165,42 @@ class EvaluationLoop:
             RandomState.restore(random_before)
 
     def validate(self, module: TrainModule, loader: Any, stoppable: bool = False) -> dict[str, float] | None:
+        self._warn_if_shuffled(loader, "val")
+        self._set_epoch(loader)
         return self._stage(module, loader, "val", self.limit("val", loader), stoppable)
 
     def test(self, module: TrainModule, loader: Any) -> dict[str, float]:
+        self._warn_if_shuffled(loader, "test")
+        self._set_epoch(loader)
         return self._stage(module, loader, "test", self.limit("test", loader), stoppable=False)
+
+    def _set_epoch(self, loader: Any) -> None:
+        """Give an evaluation loader the fit's epoch (`current_epoch`), as Lightning sets its sampler's: a
+        shuffled or per-epoch-drawn validation set then follows the training's epochs (the sanity check and
+        epoch 0's validations alike, every validation of one epoch alike, a resumed run as the straight
+        one), not the count of its own iterations."""
+        if callable(getattr(loader, "set_epoch", None)) and not isinstance(loader, Iterator):
+            loader.set_epoch(self.trainer.current_epoch)
+
+    def _warn_if_shuffled(self, loader: Any, stage: str) -> None:
+        """Lightning's advice for a `DataLoader(shuffle=True)` given to validation, test or predict: the
+        means do not need it, and predictions come out of the dataset's order."""
+        several = several_loaders(loader)
+        if several is not None:  # (Lightning's several loaders: each)
+            for one in several:
+                self._warn_if_shuffled(one, stage)
+            return
+        if stage in self.shuffles_warned or not isinstance(loader, DataLoader) or not loader.shuffle:
+            return
+        self.shuffles_warned.add(stage)
+        if collectives.is_main_process():
+            warnings.warn(
+                f"Your `{_LOADER_NAMES[stage]}`'s sampler has shuffling enabled, it is strongly "
+                "recommended that you turn shuffling off for val/test dataloaders (as Lightning warns: "
+                "DataLoader(..., shuffle=False))",
+                PossibleUserWarning,
+                stacklevel=user_stacklevel(),
+            )
 
     def _stage(
         self, module: TrainModule, loader: Any, stage: str, limit: int | None, stoppable: bool
@@ -152,8 +219,12 @@ class EvaluationLoop:
             ):
                 return self._stage_profiled(module, loader, stage, limit, stoppable)
         finally:
-            if stage in self.steps:  # (after the end hooks, which may have read them: explained there)
-                self.steps[stage].drop_kept_placeholders()
+            for (
+                key,
+                step,
+            ) in self.steps.items():  # (after the end hooks, which may have read them: explained there)
+                if key == stage or key.startswith(f"{stage}/"):
+                    step.drop_kept_placeholders()
 
     def _stage_profiled(
         self, module: TrainModule, loader: Any, stage: str, limit: int | None, stoppable: bool
@@ -166,7 +237,12 @@ class EvaluationLoop:
         hook_logs.drop(module, stage)  # (what the hooks of a stage Ctrl-C cut short logged: it runs again)
         t._call_hooks(f"on_{name}_start")
         t._call_hooks(f"on_{name}_epoch_start")
-        metrics = self._run(module, loader, stage, limit, stoppable)
+        several = several_loaders(loader)
+        if several is None:
+            self.loader_names = None
+            metrics = self._run(module, loader, stage, limit, stoppable)
+        else:
+            metrics = self._run_several(module, several, stage, limit, stoppable)
         if metrics is None:
             return None
         # In the sanity check too, as Lightning's epoch-end hooks see its means (`sanity_check` puts the
@@ -217,23 +293,64 @@ class EvaluationLoop:
         t._call_end_hooks(f"on_{name}_end", (metrics,), take)
         return metrics
 
-    def _run(
-        self, module: TrainModule, loader: Any, stage: str, limit: int | None, stoppable: bool
+    def _run_several(
+        self, module: TrainModule, loaders: list[Any], stage: str, limits: list[int | None], stoppable: bool
     ) -> dict[str, float] | None:
-        """Weighted means over the loader; None when a Ctrl-C stopped it (partial means would be biased)."""
+        """Lightning's several loaders, each in turn: each loader's means, named as Lightning's
+        (`val_loss/dataloader_idx_1`; a value logged with add_dataloader_idx=False keeps its name, and may
+        come from one loader only). `loader_names` keeps each loader's names (what `validate` returns)."""
+        metrics: dict[str, float] = {}
+        self.loader_names = []
+        for index, (one, limit) in enumerate(zip(loaders, limits, strict=True)):
+            self.trainer._dataloader_idx = index  # (what its batch hooks log is named for it)
+            try:
+                means = self._run(module, one, stage, limit, stoppable, dataloader_idx=index)
+            finally:
+                self.trainer._dataloader_idx = None
+            if means is None:
+                return None
+            step = self.steps.get(f"{stage}/{index}")
+            kept = {logged_name(step, f"{stage}_", n) for n in step.unindexed} if step else set()
+            named = {k if k in kept else k + dataloader_suffix(index): v for k, v in means.items()}
+            for clash in set(named) & set(metrics):
+                earlier = next(i for i, names in enumerate(self.loader_names) if clash in names)
+                where = step.where if step else stage
+                raise ValueError(
+                    f"{where}: {clash!r} was logged with add_dataloader_idx=False from loaders {earlier} "
+                    f"and {index}, whose values would overwrite each other (Lightning refuses it too): log "
+                    f"it with the loader's index (the default: '{clash}{dataloader_suffix(index)}'), or "
+                    "under a name of its own for each loader"
+                )
+            metrics.update(named)
+            self.loader_names.append(set(named))
+        return metrics
+
+    def _run(
+        self,
+        module: TrainModule,
+        loader: Any,
+        stage: str,
+        limit: int | None,
+        stoppable: bool,
+        dataloader_idx: int | None = None,
+    ) -> dict[str, float] | None:
+        """Weighted means over the loader; None when a Ctrl-C stopped it (partial means would be biased).
+        `dataloader_idx`: the loader's index among several (passed to the step and the batch hooks), None
+        for a stage's only loader (whose hooks get none, as Lightning's)."""
         t = self.trainer
         name = _HOOK_NAMES[stage]
+        extra = () if dataloader_idx is None else (dataloader_idx,)
 
         def on_batch_start(batch, batch_idx):
-            t._call_hooks(f"on_{name}_batch_start", batch, batch_idx)
+            t._call_hooks(f"on_{name}_batch_start", batch, batch_idx, *extra)
 
         def on_batch(outputs, batch, batch_idx):
-            t._call_hooks(f"on_{name}_batch_end", outputs, batch, batch_idx)
+            t._call_hooks(f"on_{name}_batch_end", outputs, batch, batch_idx, *extra)
 
         try:
             with eval_mode(module):
                 result = evaluate(
-                    self.step(module, stage),
+                    self.step(module, stage, dataloader_idx),
                     loader,
                     limit,
                     f"{stage}_",
@@ -241,7 +358,9 @@ class EvaluationLoop:
                     on_batch,
                     (lambda: t.interrupted) if stoppable else None,
                     on_batch_start,
-                    lambda batch: hooks.transfer_batch(batch, module, t.datamodule),
+                    lambda batch: hooks.transfer_batch(
+                        batch, module, t.datamodule, dataloader_idx or 0, profiler=t.profiler
+                    ),
                     f"{'sanity-check ' if t.sanity_checking else ''}{name}",
                     profiler=t.profiler,
                     profile_as=name,
@@ -253,30 +372,41 @@ class EvaluationLoop:
             raise
         if stoppable and (result.stopped or t.interrupted):
             return None
-        if not t.sanity_checking and stage not in self.orders_checked:  # (the check's loader is a slice)
+        checked = stage if dataloader_idx is None else f"{stage}/{dataloader_idx}"
+        if not t.sanity_checking and checked not in self.orders_checked:  # (the check's loader is a slice)
             self.orders_checked.add(
-                stage
+                checked
             )  # (once a fit or a call, on every rank: the check is a collective, after the stop's return,
             # which a rank whose worker the stop signal ended takes too)
             where = "Trainer.fit" if t.fitting else {"val": "Trainer.validate", "test": "Trainer.test"}[stage]
             warn_of_unsharded_user_order(loader, stage, where)
         in_fit = stage == "val" and t.fitting and not t.sanity_checking
-        if in_fit and result.batches == 0 and self.val_batches_in_fit > 0:
+        which = "" if dataloader_idx is None else f" {dataloader_idx}"  # (of several)
+        if in_fit and result.batches == 0 and self.val_batches_in_fit.get(dataloader_idx, 0) > 0:
             # (A warning and no means left the earlier validation's values in history.json and
             # callback_metrics for every later epoch, where a ModelCheckpoint and EarlyStopping read them.)
             raise ValueError(
-                f"Trainer.fit: the validation loader yielded no batches in epoch {t.current_epoch}, after "
-                f"{self.val_batches_in_fit} in earlier validations. A generator or iterator (a generator "
-                "expression, itertools.chain or zip of loaders) can be consumed only once: pass a list, a "
-                "DataLoader, or an object whose __iter__ starts over"
+                f"Trainer.fit: the validation loader{which} yielded no batches in epoch {t.current_epoch}, "
+                f"after {self.val_batches_in_fit[dataloader_idx]} in earlier validations. A generator or "
+                "iterator (a generator expression, itertools.chain or zip of loaders) can be consumed only "
+                "once: pass a list, a DataLoader, or an object whose __iter__ starts over"
             )
         if in_fit:
-            self.val_batches_in_fit += result.batches
+            self.val_batches_in_fit[dataloader_idx] = (
+                self.val_batches_in_fit.get(dataloader_idx, 0) + result.batches
+            )
         if result.batches == 0:
             # (One sample in batches of 4 with drop_last=True: none.) The sanity check's loader is a
             # slice of the val loader's batches, which tells the reason.
-            why = why_no_batches(t.val_dataloaders if t.sanity_checking else loader)
-            warnings.warn(f"Trainer: the {stage} loader yielded no batches{why}", stacklevel=3)
+            whole = loader
+            if t.sanity_checking:
+                whole = (
+                    t._val_loader
+                    if dataloader_idx is None
+                    else several_loaders(t._val_loader)[dataloader_idx]
+                )
+            why = why_no_batches(whole)
+            warnings.warn(f"Trainer: the {stage} loader{which} yielded no batches{why}", stacklevel=3)
             return {}
         means = module.evaluation_means(stage, self._means(result))
         if not isinstance(means, dict):
@@ -323,8 +453,15 @@ class EvaluationLoop:
     def _options(self, stage: str) -> dict[str, Any]:
         """Each value's `self.log` options, by the name it is reported under: the default step's `acc` is
         reported as `val_acc`, and its logger=False holds there too."""
-        step = self.steps.get(stage)
-        return {logged_name(step, f"{stage}_", k): v for k, v in step.log_options.items()} if step else {}
+        prefix, out = f"{stage}_", {}
+        for key, step in self.steps.items():
+            if key == stage:
+                out.update({logged_name(step, prefix, k): v for k, v in step.log_options.items()})
+            elif key.startswith(f"{stage}/"):  # (one of several loaders: its names as `_run_several`'s)
+                suffix = dataloader_suffix(step.dataloader_idx)
+                for k, v in step.log_options.items():
+                    out[logged_name(step, prefix, k) + ("" if k in step.unindexed else suffix)] = v
+        return out
 
     def _to_loggers(self, metrics: dict[str, float], stage: str, hook_values: Any = ()) -> dict[str, float]:
         """What of the stage's step metrics goes to the loggers (not those logged with logger=False)."""
@@ -344,18 +481,23 @@ class EvaluationLoop:
         t = self.trainer
         n = t.num_sanity_val_steps
         self.sanity_check_names = None
-        if n == 0 or t.fast_dev_run or isinstance(loader, Iterator):
+        several = several_loaders(loader)
+        loaders = several if several is not None else [loader]
+        if n == 0 or t.fast_dev_run or any(isinstance(one, Iterator) for one in loaders):
             return  # (a generator would lose the batches the check drew)
-        limit = self.limit("val", loader)
-        if limit is not None:
-            n = limit if n == -1 else min(n, limit)
+        # `num_sanity_val_steps` of each loader, as Lightning's (-1: all of each)
+        limits = [self.limit("val", one) for one in loaders]
+        wanted = [n if limit is None else limit if n == -1 else min(n, limit) for limit in limits]
         random_before = RandomState.capture()
         # The check drops what its hooks log; what hooks logged before it (a resumed run's values waiting
         # for the next logging point) is kept for that point.
         waiting_logs = module._pop_logged()
         # Lightning resets the metrics after the check: what it reported is no training's or monitor's.
         metrics_before = dict(t.callback_metrics)
-        iterator = iter(loader)
+        for one in loaders:
+            self._warn_if_shuffled(one, "val")
+            self._set_epoch(one)
+        iterators = [iter(one) for one in loaders]
         try:
             with t._state_tracker.within("sanity_check"):  # (then "train" again, as in Lightning)
                 # (Callback hooks only, in Lightning.) A KeyboardInterrupt raised in them stops the fit as
@@ -364,23 +506,32 @@ class EvaluationLoop:
                     t.callbacks.call("on_sanity_check_start", t, module)
                 # Stoppable: a stop in its hooks ends the check after that batch, as the stop's line says
                 # (and a hook raising on each batch is not taken for a second Ctrl-C, which aborts).
+                taken = [_take(it, k) for it, k in zip(iterators, wanted, strict=True)]
+                counts = [None if k == -1 else k for k in wanted]
                 try:
-                    self._stage(module, _take(iterator, n), "val", None if n == -1 else n, stoppable=True)
+                    if several is None:
+                        self._stage(module, taken[0], "val", counts[0], stoppable=True)
+                    else:
+                        self._stage(module, taken, "val", counts, stoppable=True)
                 finally:  # (in place: a callback may hold the dict, from on_fit_start)
                     t.callback_metrics.clear()
                     t.callback_metrics.update(metrics_before)
                 with t._stopping.taking_interrupts_in("on_sanity_check_end"):
                     t.callbacks.call("on_sanity_check_end", t, module)
         finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
+            for iterator in iterators:
+                close = getattr(iterator, "close", None)
+                if close is not None:
+                    close()
             RandomState.restore(random_before)
             module._logged.clear()  # (what the check's hooks logged)
             module._logged.update(waiting_logs)
 
     def predict(self, module: TrainModule, loader: Any, keep: bool) -> list[Any] | None:
         """`predict_step` (compiled) over the loader: each batch's output in order, or None if not `keep`.
+        Given Lightning's several loaders (a list or dict of them, `several_loaders`), each in turn, its
+        index passed as `dataloader_idx` to the step and the batch hooks, and a list of each loader's
+        outputs, as Lightning's.
 
         Lightning's hooks run around it: `on_predict_start`, `_epoch_start`, `_batch_start` and `_batch_end`
         (with the output: a `BasePredictionWriter` writes it there) around each batch, `_epoch_end`, `_end`.
@@ -389,54 +540,96 @@ class EvaluationLoop:
         batch short) runs, as the ranks step together, but its output is neither returned nor given to the
         batch hooks: it repeats a sample another rank predicts."""
         t = self.trainer
-        step = self.step(module, "predict")
-        limit = self.limit("predict", loader)
-        t.num_predict_batches = batch_count(limit)
+        several = several_loaders(loader)
+        loaders = several if several is not None else [loader]
+        for one in loaders:
+            self._warn_if_shuffled(one, "predict")
+            self._set_epoch(one)
+        limits = [self.limit("predict", x) for x in loaders]
+        counts = [batch_count(limit) for limit in limits]
+        t.num_predict_batches = counts if several is not None else counts[0]  # (Lightning's: a list)
         epoch_writer = any(
             isinstance(cb, BasePredictionWriter) and cb.interval.on_epoch for cb in t.callbacks
         )
-        self.predictions = outputs = []
-        self.batch_indices = []
+        self.predictions, self.batch_indices = [], []
+        kept: list[list[Any]] = []
         try:
             with eval_mode(module):
                 t._call_hooks("on_predict_start")
                 t._call_hooks("on_predict_epoch_start")
-                batches = 0
-                for batch_idx, batch in enumerate(profiled_batches(loader, t.profiler, "predict")):
-                    if limit is not None and batch_idx >= limit:
-                        break
-                    batches += 1
-                    batch = hooks.transfer_batch(batch, module, t.datamodule)
-                    check_batch(batch)
-                    padding = batch_idx in getattr(loader, "padding_batches", ())
-                    if not padding:
-                        t._call_hooks("on_predict_batch_start", batch, batch_idx)
-                    with t.profiler.profile("[Trainer].predict_step"):
-                        out = step(batch, mx.array(batch_idx, mx.int32))
-                    with t.profiler.profile("[Trainer].predict_dispatch"):
-                        mx.async_eval(out)
-                    if padding:
-                        continue
-                    self.current_batch_indices = getattr(loader, "current_batch_indices", None)
-                    t._call_hooks("on_predict_batch_end", out, batch, batch_idx)
-                    if keep or epoch_writer:
-                        outputs.append(out)
-                        self.batch_indices.append(self.current_batch_indices)
-                out = batch = None  # (nothing of the last batch outlives the loop unless kept)
-                if batches == 0 and t.limit_predict_batches != 0:  # empty, said as validate and test say it
-                    why = why_no_batches(loader)
-                    warnings.warn(f"Trainer: the predict loader yielded no batches{why}", stacklevel=5)
+                for index, (one, limit) in enumerate(zip(loaders, limits, strict=True)):
+                    outputs, indices = [], []
+                    kept.append(outputs)
+                    dataloader_idx = index if several is not None else None
+                    if several is None:
+                        self.predictions, self.batch_indices = outputs, indices
+                    else:  # (the epoch writer's: one list for each loader, as Lightning's)
+                        self.predictions.append(outputs)
+                        self.batch_indices.append(indices)
+                    self._predict_loader(
+                        module, one, limit, dataloader_idx, keep or epoch_writer, outputs, indices
+                    )
                 t._call_hooks("on_predict_epoch_end")
                 t._call_hooks("on_predict_end")
         finally:
             # (what an epoch writer needed is not held after predict returns)
             self.predictions, self.batch_indices, self.current_batch_indices = [], [], None
-        return outputs if keep else None
+        if not keep:
+            return None
+        return kept if several is not None else kept[0]
+
+    def _predict_loader(
+        self,
+        module: TrainModule,
+        loader: Any,
+        limit: int | None,
+        dataloader_idx: int | None,
+        keep: bool,
+        outputs: list[Any],
+        indices: list[list[int] | None],
+    ) -> None:
+        """One loader's batches of `predict`; `dataloader_idx` None for a stage's only loader (whose hooks
+        get none, as Lightning's)."""
+        t = self.trainer
+        step = self.step(module, "predict", dataloader_idx)
+        extra = () if dataloader_idx is None else (dataloader_idx,)
+        batches = 0
+        for batch_idx, batch in enumerate(profiled_batches(loader, t.profiler, "predict")):
+            if limit is not None and batch_idx >= limit:
+                break
+            batches += 1
+            batch = hooks.transfer_batch(
+                batch, module, t.datamodule, dataloader_idx or 0, profiler=t.profiler
+            )
+            check_batch(batch)
+            padding = batch_idx in getattr(loader, "padding_batches", ())
+            if not padding:
+                t._call_hooks("on_predict_batch_start", batch, batch_idx, *extra)
+            with t.profiler.profile("[Trainer].predict_step"):
+                out = step(batch, mx.array(batch_idx, mx.int32))
+            with t.profiler.profile("[Trainer].predict_dispatch"):
+                mx.async_eval(out)
+            if padding:
+                continue
+            self.current_batch_indices = getattr(loader, "current_batch_indices", None)
+            t._call_hooks("on_predict_batch_end", out, batch, batch_idx, *extra)
+            if keep:
+                outputs.append(out)
+                indices.append(self.current_batch_indices)
+        out = batch = None  # (nothing of the last batch outlives the loop unless kept)
+        if batches == 0 and t.limit_predict_batches != 0:  # empty, said as validate and test say it
+            why = why_no_batches(loader)
+            which = "" if dataloader_idx is None else f" {dataloader_idx}"
+            warnings.warn(f"Trainer: the predict loader{which} yielded no batches{why}", stacklevel=6)
 
     # ---- a stage on its own: Trainer.validate / test / predict ------------------------------------------
     def standalone(self, stage, model, loader, alias, datamodule, ckpt_path, keep=True) -> Any:
         """`Trainer.validate` / `test` / `predict`: their arguments checked, the module attached, the stage
         run between its `setup` and `teardown` hooks, the Trainer's state through it."""
+        with _sigterm_stops_the_stage(_STAGE_NAMES[stage]):
+            return self._standalone(stage, model, loader, alias, datamodule, ckpt_path, keep)
+
+    def _standalone(self, stage, model, loader, alias, datamodule, ckpt_path, keep) -> Any:
         t = self.trainer
         method = _STAGE_NAMES[stage]
         ckpt_path = checkpoint_argument(method, ckpt_path)
@@ -467,6 +660,12 @@ class EvaluationLoop:
         # the earlier call's numbers.
         self.reset()
         t.datamodule = datamodule
+        if self.stage_interrupted:
+            # Lightning's `interrupted` is its status: an earlier stage's Ctrl-C no longer reads as this
+            # one's. (A fit's stop, one since that stage or the one a callback runs this stage in, stays.)
+            self.stage_interrupted = False
+            if t._state_tracker.fn in _STAGE_NAMES.values() and not t.fitting:
+                t.interrupted = False
         t._state_tracker.begin(method, method)  # (before setup, as in Lightning)
         try:
             # An error in the setup hooks or the loaders gets on_exception and the teardown hooks too, as
@@ -482,8 +681,14 @@ class EvaluationLoop:
                 loader = loaders_from(source, {stage: loader})[stage]
                 if loader is None:
                     raise TypeError(missing_loader(method, name, source, stage))
+                # Several loaders: one CombinedLoader("sequential"), whose loaders each shard themselves
+                # under data parallel and take the Trainer's seed + their place.
+                loader = evaluation_loaders(loader)
                 prepare_loader(loader, name, t.seed, evaluation=True)  # (predict too: no sample repeated)
-                hooks.refuse_required_dataloader_idx(t.callbacks, model, method)
+                if several_loaders(loader) is None:
+                    hooks.refuse_required_dataloader_idx(t.callbacks, model, method)
+                else:
+                    hooks.refuse_missing_dataloader_idx(t.callbacks, model, method)
                 if stage == "test":
                     t._test_loader = loader
                 elif stage == "val":
@@ -520,17 +725,39 @@ class EvaluationLoop:
                     means = self.validate(model, loader) if stage == "val" else self.test(model, loader)
                     # Lightning's return value: the logged metrics (not those logged with logger=False).
                     kept = {k: v for k, v in means.items() if k not in self.unlogged.get(stage, ())}
-                    out = [Metrics(kept)]
+                    if self.loader_names is None:
+                        out = [Metrics(kept)]
+                    else:  # (one dict for each loader, as Lightning's: its names, and what hooks logged)
+                        out = [
+                            Metrics({k: v for k, v in kept.items() if self._of_loader(k, i)})
+                            for i in range(len(self.loader_names))
+                        ]
             status = "success"
             return out
         except BaseException as err:
-            t._state_tracker.status = "failed"  # (before on_exception, as Lightning's "interrupted")
+            # A Ctrl-C (no stop handler runs outside fit: a KeyboardInterrupt) is a stop by hand, not a
+            # crash: status "interrupted" and `trainer.interrupted`, as Lightning 2.6.6 has them, before
+            # on_exception and through the teardown hooks (which close the loggers' runs as a fit's stop
+            # does, MLflow's KILLED).
+            if isinstance(err, KeyboardInterrupt):
+                status = "interrupted"
+                t.interrupted = self.stage_interrupted = True
+            t._state_tracker.status = status  # (before on_exception, as Lightning's)
             t._on_exception(model, err)
             raise
         finally:
             if status != "success":
-                t._state_tracker.status = "failed"  # (as Lightning's "interrupted")
+                t._state_tracker.status = status
             t._teardown(model, method, status, (loader,))
+
+    def _of_loader(self, name: str, index: int) -> bool:
+        """Whether a value of the last stage with several loaders is in loader `index`'s result, as in
+        Lightning: what its step logged, what its batch hooks logged (`name/dataloader_idx_<index>`), and
+        what no loader's step or batch hooks logged (an epoch-end hook's value: in every loader's)."""
+        names = self.loader_names or []
+        if name in names[index] or name.endswith(dataloader_suffix(index)):
+            return True
+        return not any(name in other for other in names) and "/dataloader_idx_" not in name
 
     def _best_of_the_last_fit(self, method: str) -> str | None:
         """Lightning's checkpoint for validate/test/predict called without a model: the best of the
@@ -550,6 +777,35 @@ class EvaluationLoop:
             stacklevel=4,
         )
         return "best"
+
+
+@contextlib.contextmanager
+def _sigterm_stops_the_stage(method: str) -> Iterator[None]:
+    """SIGTERM (`timeout`, `kill`, a cluster's time limit) stops a `validate`, `test` or `predict` as Ctrl-C
+    does, as Lightning 2.6.6's SIGTERMException does: `on_exception`, the teardown hooks and the loggers'
+    `finalize` run, status "interrupted". Its default action ended the process at once, the loggers' runs
+    left open (an MLflow run RUNNING). Then one line, and a script ends with status 143, no traceback
+    (`SaveAborted`; an interactive session gets the KeyboardInterrupt). Only where SIGTERM has its default
+    action, in the main thread: a fit's stop handler (a stage a callback runs) or a program's own stays."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL
+    ):
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _sigterm_stops)
+    try:
+        yield
+    except StoppedBySignal as stop:
+        if interactive_session():
+            raise
+        print(f"Interrupted by SIGTERM: trainer.{method} stopped; nothing is returned", file=sys.stderr)
+        raise SaveAborted(stop_status(stop.signum)) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+_LOADER_NAMES = {"val": "val_dataloader", "test": "test_dataloader", "predict": "predict_dataloader"}
 
 
 def _take(iterator: Any, n: int):

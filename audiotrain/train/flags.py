@@ -8,7 +8,7 @@ import math
 import numbers
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Any, TypedDict
 
 from audiotrain._system import GPU_BACKEND_HINT
@@ -117,7 +117,9 @@ def limit(name: str, value: Any) -> int | float | None:
             _fail(name, value, "a number of batches >= 0")
         return int(value)
     if isinstance(value, numbers.Real) and 0.0 <= value <= 1.0:
-        return float(value)
+        # 1.0 is every batch, as no limit (Lightning's default): a stream without a length too, read to its
+        # end (a fraction of it was refused, and len(loader), an estimate there, would cut it short).
+        return None if value == 1.0 else float(value)
     _fail(name, value, "None, an int number of batches, or a float fraction in [0.0, 1.0]")
 
 
@@ -174,13 +176,43 @@ def precision(value: Any) -> str:
         "bf16-true": "bf16-true",
         "bf16": "bf16-mixed",  # as in Lightning: "bf16" means mixed (float32 master weights)
     }
-    if value in ("16-mixed", "16", 16, "16-true", "fp16", "half", "64", 64, "64-true", "transformer-engine"):
-        raise ValueError(
-            f"Trainer(precision={value!r}): not available on MLX. Use precision='bf16-mixed' (bfloat16 compute "
-            "with float32 master weights: no loss scaling needed), 'bf16-true', or '32'"
-        )
-    if value not in aliases:
-        _fail("precision", value, f"one of {', '.join(repr(p) for p in PRECISIONS)}")
+    # Lightning's settings MLX cannot run, each with the setting here that comes closest: asking for 64 bits
+    # and being pointed to bfloat16 first (one message for all) sent users the wrong way.
+    mixed = (
+        "MLX has no float16 autocast or loss scaling; Lightning's own Trainer runs it as 'bf16-mixed' on "
+        "a CPU. Use precision='bf16-mixed' (bfloat16 compute with float32 master weights: no loss scaling "
+        "needed)"
+    )
+    unavailable = {
+        "16-mixed": mixed,
+        "16": mixed,
+        16: mixed,
+        "fp16": mixed,
+        "half": mixed,
+        "16-true": "the Trainer has no float16 mode. Use precision='bf16-true' (bfloat16 weights, optimizer "
+        "state and batch: float16's range overflows where bfloat16's does not), or 'bf16-mixed'",
+        "64": "64-true",
+        64: "64-true",
+        "64-true": "MLX computes float64 on the CPU only (no GPU kernels) and the Trainer has no 64-bit "
+        "mode. Use precision='32' (float32, the widest it trains in)",
+        "transformer-engine": "Transformer Engine's FP8 layers are NVIDIA's, for torch. Use "
+        "precision='bf16-mixed', or 'bf16-true'",
+        "transformer-engine-float16": "transformer-engine",
+    }
+    # (a list or dict is no key: looked up, it raised "unhashable type: 'list'"; numpy's ints are keys; a
+    # tuple is Hashable as a type yet holding a list it is not: hashed to know)
+    try:
+        hashable = isinstance(value, Hashable) and hash(value) is not None
+    except TypeError:
+        hashable = False
+    if hashable and value in unavailable:
+        reason = unavailable[value]
+        reason = unavailable.get(reason, reason)  # (64 and "64" read 64-true's)
+        raise ValueError(f"Trainer(precision={value!r}): not available on MLX: {reason}")
+    if not (hashable and value in aliases):
+        close = difflib.get_close_matches(str(value), [str(k) for k in aliases if k is not None], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        _fail("precision", value, f"one of {', '.join(repr(p) for p in PRECISIONS)}{hint}")
     return aliases[value]
 
 
@@ -203,21 +235,54 @@ def accelerator(value: Any) -> str:
 
 def devices(value: Any, world_size: int) -> int:
     """Devices per process: MLX drives one; more are more processes (`mlx.launch -n N`)."""
-    if value in ("auto", -1, None, 1, "1") or value == world_size:
+    given = value
+    # Lightning reads a count given as text ("2" or "-1", as a YAML config may give it) as the number: "2"
+    # under a launch of 2 processes was told to launch 2 processes.
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
+        value = int(value)
+    if value in ("auto", -1, None, 1) or value == world_size:
         return 1
+    # A value that counts no device (0, -2, 1.5, "abc") is a mistake, not a request for data parallel, which
+    # the message below would suggest (Lightning: "`devices` selected with `CPUAccelerator` should be an
+    # int > 0").
+    is_count = isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 1
+    is_id_list = (
+        isinstance(value, (list, tuple))
+        and value
+        and all(isinstance(i, numbers.Integral) and not isinstance(i, bool) and i >= 0 for i in value)
+    )
+    if not (is_count or is_id_list):
+        _fail(
+            "devices",
+            given,
+            "'auto', -1 or 1 (one process uses one device), or the number of processes "
+            "of a data-parallel launch (an int > 1)",
+        )
     # Lightning's devices=N starts N processes itself; MLX needs a launcher to start them. Name the one the
     # README recommends (mlx.launch exits 0 when a rank fails) with the user's own N where it is a count.
     n = value if isinstance(value, int) and not isinstance(value, bool) and value > 1 else "N"
     job = f"this job has {world_size} processes" if world_size > 1 else "this is one process"
     raise ValueError(
-        f"Trainer(devices={value!r}): {job}, and one MLX process uses one device. For data parallel over "
+        f"Trainer(devices={given!r}): {job}, and one MLX process uses one device. For data parallel over "
         f"{n} devices launch {n} processes: python -m audiotrain launch -n {n} -- python train.py (or "
         f"mlx.launch -n {n} python train.py, or mpirun); there devices={n}, 1 or 'auto' all work"
     )
 
 
+# Lightning's names of its DDP strategy with a setting MLX's data parallel has no use for: every gradient is
+# all-reduced (an unused parameter's is zero), and the processes come from the launcher, whichever way
+# Lightning would start them (the devices flag names the launcher where a count asks for more than one).
+_DDP_VARIANTS = (
+    "ddp_find_unused_parameters_true",
+    "ddp_find_unused_parameters_false",
+    "ddp_spawn",
+    "ddp_fork",
+    "ddp_notebook",
+)
+
+
 def strategy(value: Any) -> str:
-    if value in ("auto", "ddp", None):
+    if value in ("auto", "ddp", None, *_DDP_VARIANTS):
         return "auto"
     _fail(
         "strategy",
@@ -235,6 +300,9 @@ def non_negative_int_or_none(name: str, value: Any) -> int | None:
     return int(value)
 
 
+_TIMEDELTA_KEYS = ("weeks", "days", "hours", "minutes", "seconds", "milliseconds", "microseconds")
+
+
 def max_time(value: Any, owner: str = "Trainer", name: str = "max_time") -> float | None:
     """Lightning's `max_time` (and `Timer(duration=...)`, `owner` "Timer", `name` "duration"): "DD:HH:MM:SS"
     (surrounding whitespace stripped, as Lightning's Timer does: a budget read from a file ends in a newline),
@@ -246,6 +314,9 @@ def max_time(value: Any, owner: str = "Trainer", name: str = "max_time") -> floa
         # Lightning refuses a number too; say how to write the seconds that were probably meant.
         hint = f"; for seconds, {{'seconds': {value:g}}}" if 0 < value < math.inf else ""
         _fail(name, value, expected + hint, owner)
+    unknown = [key for key in value if key not in _TIMEDELTA_KEYS] if isinstance(value, Mapping) else []
+    if unknown:  # ({'minute': 1}: say which key, as timedelta's own TypeError does)
+        _fail(name, value, f"a dict of {', '.join(_TIMEDELTA_KEYS)}; {unknown[0]!r} is none", owner)
     try:
         if isinstance(value, datetime.timedelta):
             seconds = value.total_seconds()
@@ -356,7 +427,8 @@ def resolve_limit(limit_value: int | float | None, total: int | None, name: str,
         return limit_value if total is None else min(limit_value, total)
     if total is None:
         raise ValueError(
-            f"Trainer({name}={limit_value}): a fraction needs a loader with a length (len(loader))"
+            f"Trainer({name}={limit_value}): a fraction needs a loader with a length (len(loader)); give an "
+            "int number of batches, or 1.0 for all of them"
         )
     count = int(limit_value * total)
     if count == 0 and limit_value > 0 and total > 0:
@@ -390,8 +462,8 @@ _LIGHTNING_ONLY: dict[str, tuple[tuple, str]] = {
     ),
     "detect_anomaly": (
         (False,),
-        "use debug_lazy_eval=True: it evaluates every step and names the first parameter that turns "
-        "non-finite (non-finite updates are skipped anyway: nonfinite_guard)",
+        "use debug_lazy_eval=True: it evaluates every step and stops at the first whose loss or gradients "
+        "are not finite, naming the batch (non-finite updates are skipped anyway: nonfinite_guard)",
     ),
     "use_distributed_sampler": (
         (True,),
@@ -408,10 +480,14 @@ _LIGHTNING_ONLY: dict[str, tuple[tuple, str]] = {
         "the closest is enable_progress_bar=False, enable_checkpointing=False and no logger (the default)",
     ),
     "plugins": (
-        (None,),
+        (None, []),  # (Lightning takes an empty list too: no plugins)
         "there are no plugins: precision is Trainer(precision=...), data parallel mlx.launch",
     ),
-    "enable_autolog_hparams": ((True,), "the Trainer always logs the hyperparameters to its loggers"),
+    "model_registry": (
+        (None,),
+        "there is no model registry upload: a checkpoint is a folder (model.safetensors and JSON) to copy or "
+        "upload yourself, e.g. trainer.checkpoint_callback.last_model_path once fit ends",
+    ),
     "truncated_bptt_steps": (
         (None, 0),
         "Lightning 1's truncated backpropagation through time is not supported: "
@@ -457,7 +533,7 @@ class LightningOnlyFlags(TypedDict, total=False):
     sync_batchnorm: bool
     barebones: bool
     plugins: Any  # (Lightning plugin objects)
-    enable_autolog_hparams: bool
+    model_registry: str | None
     truncated_bptt_steps: int | None
     resume_from_checkpoint: str | os.PathLike | None
     gpus: int | str | list[int] | None

@@ -147,9 +147,11 @@ def record(
     on_step: bool | None,
     on_epoch: bool | None,
     batch_size: int | None,
+    add_dataloader_idx: bool = True,
 ) -> None:
     """`module.log(name, value, ...)` outside a step: added to its entry by Lightning's rules (module
-    docstring)."""
+    docstring). In an evaluation batch hook of one of a stage's several loaders the name gets that loader's
+    suffix, `name/dataloader_idx_1`, as in Lightning (unless `add_dataloader_idx=False`)."""
     from audiotrain.train.reporting import checked_hook_value
 
     owner = type(module).__name__
@@ -193,6 +195,17 @@ def record(
             f"{owner}.log({name!r}, ..., on_step=True): you can't self.log(on_step=True) {where} ({reason}). "
             "Log it with on_epoch=True, or per step in on_train_batch_start / on_train_batch_end"
         )
+    if not (on_step or on_epoch):
+        # Refused as in a step (and as Lightning's "is not useful"): kept, it would reach neither the loggers
+        # nor `callback_metrics`, and the line would look like it worked.
+        raise ValueError(
+            f"{owner}.log({name!r}, ...) in `{hook}` with on_step=False and on_epoch=False logs nothing: "
+            "pass on_epoch=True (the mean over the epoch or loader)"
+            + (", or on_step=True (each step's value)" if train_batch else "")
+        )
+    loader = getattr(trainer, "_dataloader_idx", None)
+    if hook in EVAL_BATCH_HOOKS and add_dataloader_idx and loader is not None:
+        name = f"{name}/dataloader_idx_{loader}"
     phase = phase_of(trainer)
     key = (phase, hook, name)
     entry = module._logged.get(key) or HookLog(name, phase, on_step, on_epoch, hook=hook)

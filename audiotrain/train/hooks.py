@@ -26,6 +26,17 @@ _COMPILED = (
     "update are one mx.compile'd function, where no Python hook can run)"
 )
 _CLIP = "Trainer(gradient_clip_val=...) or a GradientClipper callback for clipping"
+# Lightning's docs teach these overrides for a rule that changes with the epoch (clip only after epoch 0) and
+# a warm-up by hand: both have a place outside the compiled step that gives Lightning's weights.
+_CLIP_BY_EPOCH = (
+    "a rule that changes with the epoch (clip only after epoch 0): set self.trainer.gradient_clip_val and "
+    "gradient_clip_algorithm in on_train_epoch_start, read as the epoch starts"
+)
+_WARMUP = (
+    "for a learning-rate warm-up by hand, set self.optimizers().param_groups[i]['lr'] in "
+    "on_train_batch_start (the update of that batch, or of the accumulation window it ends, uses it), or "
+    "give a WarmupLinearScheduler / WarmupCosineScheduler as the learning rate"
+)
 _INSPECT = (
     "on_train_batch_end (the step's loss and metrics; Trainer(track_grad_norm=True) logs the gradient norm)"
 )
@@ -47,13 +58,21 @@ UNSUPPORTED = {
     # (Lightning code runs once-per-update work there, a teacher's EMA: on_train_batch_end alone runs it at
     # every batch of an accumulation window.)
     "on_before_zero_grad": (_COMPILED, f"{_INSPECT}; {_AFTER_UPDATE}"),
-    "backward": (_COMPILED, "compute_loss / training_step returning the loss"),
+    "backward": (
+        _COMPILED,
+        "compute_loss / training_step returning the loss to differentiate (a scaled one, loss * s, with "
+        "self.log('train_loss', loss) for the loss itself)",
+    ),
     "optimizer_step": (
         _COMPILED,
-        f"TrainModule.on_after_optimizer_step for constraints after the update; {_AFTER_UPDATE}",
+        f"{_WARMUP}; TrainModule.on_after_optimizer_step for constraints after the update; {_AFTER_UPDATE}",
     ),
-    "optimizer_zero_grad": (_COMPILED, "nothing: gradients are never accumulated between steps by accident"),
-    "configure_gradient_clipping": (_COMPILED, _CLIP),
+    "optimizer_zero_grad": (
+        _COMPILED,
+        "nothing: gradients are never accumulated between steps by accident (set_to_none changes nothing "
+        "here); for gradients of several batches in one update, Trainer(accumulate_grad_batches=N)",
+    ),
+    "configure_gradient_clipping": (_COMPILED, f"{_CLIP}; {_CLIP_BY_EPOCH}"),
     "lr_scheduler_step": (
         "a schedule is an MLX function of the optimizer's step, evaluated inside the compiled training step, "
         "so there is no scheduler object for a Python hook to step",
@@ -92,10 +111,20 @@ BATCH_TRANSFER_HOOKS = ("on_before_batch_transfer", "transfer_batch_to_device", 
 _EXTRA_ARGUMENTS = ("on_train_epoch_start", "on_train_epoch_end", "on_validation_end", "on_test_end")
 
 
-def refuse_unsupported(objects: list[Any]) -> None:
-    """Raise when a callback or the module defines a Lightning hook the Trainer would never call."""
+# Of those, the hooks of the training step only: Lightning calls them in `fit` alone, so in `validate`,
+# `test` and `predict` they are never called there either, and a module ported with them evaluates as is.
+_TRAINING_STEP_ONLY = frozenset(
+    name for name, (why, _) in UNSUPPORTED.items() if why == _COMPILED or name == "lr_scheduler_step"
+)
+
+
+def refuse_unsupported(objects: list[Any], stage: str = "fit") -> None:
+    """Raise when a callback or the module defines a Lightning hook the Trainer would never call in
+    `stage` (where Lightning would)."""
     for obj in objects:
         for name, (why, instead) in UNSUPPORTED.items():
+            if stage != "fit" and name in _TRAINING_STEP_ONLY:
+                continue
             if callable(getattr(type(obj), name, None)):
                 raise TypeError(
                     f"{type(obj).__name__}.{name} would never be called: {why}. Use instead: {instead} "
@@ -118,10 +147,13 @@ def refuse_uncallable_hooks(callbacks: list[Any], base: type) -> None:
         for name in hook_names():
             if name == "on_train_end" or getattr(type(cb), name, None) is getattr(base, name, None):
                 continue
-            if any(name in names for names in _EVALUATION_BATCH_HOOKS.values()):
-                _refuse_required_dataloader_idx(cb, name)  # (Lightning 2's own, not a 1.x signature)
             signature = known_signature(getattr(cb, name))
             arguments = hook_arguments(name)
+            if any(name in names for names in _EVALUATION_BATCH_HOOKS.values()):
+                # (Lightning 2's own, not a 1.x signature: passed where the stage has several loaders, and
+                # refused without a default where it has one, by `refuse_required_dataloader_idx`)
+                if signature is not None and "dataloader_idx" in signature.parameters:
+                    arguments = [*arguments, "dataloader_idx"]
             try:
                 if signature is not None:
                     signature.bind(*arguments)
@@ -172,7 +204,7 @@ def refuse_uncallable_datamodule_hooks(datamodule: Any) -> None:
 
 
 # The hooks of each stage's batches that Lightning passes `dataloader_idx` only where the stage has several
-# loaders (its `_verify_dataloader_idx_requirement`); each stage here has one, so none gets it.
+# loaders (its `_verify_dataloader_idx_requirement`).
 _EVALUATION_BATCH_HOOKS = {
     "fit": ("validation_step", "on_validation_batch_start", "on_validation_batch_end"),
     "validate": ("validation_step", "on_validation_batch_start", "on_validation_batch_end"),
@@ -198,10 +230,53 @@ def _refuse_required_dataloader_idx(owner: Any, name: str) -> None:
         return
     raise TypeError(
         f"{type(owner).__name__}.{name}{signature} requires dataloader_idx, which is passed only where a "
-        "stage has several loaders (Lightning's list or dict of loaders, unsupported here: each stage takes "
-        "one loader, and Lightning with one loader calls it without dataloader_idx too): give it a default, "
-        "dataloader_idx=0, or remove it"
+        "stage has several loaders (a list or dict of them; with one loader Lightning calls it without "
+        "dataloader_idx too, and refuses it without a default): give it a default, dataloader_idx=0, or "
+        "remove it"
     )
+
+
+def refuse_missing_dataloader_idx(callbacks: list[Any], module: Any, stage: str) -> None:
+    """Raise, as Lightning does for a stage given several loaders, for a step or batch hook of `stage` (the
+    module's own, a callback's, or a LambdaCallback's function) that cannot take `dataloader_idx`: passed at
+    every batch, it would end the stage at its first batch with a bare "takes 3 positional arguments but 4
+    were given"."""
+    for owner in (module, *callbacks):
+        for name in _EVALUATION_BATCH_HOOKS.get(stage, ()):
+            if owner is not module and callable(vars(owner).get(name)):
+                _refuse_function_without_dataloader_idx(owner, name, stage)
+                continue
+            hook = getattr(type(owner), name, None)
+            written = overrides(owner, name) if owner is module else user_written_hook(owner, name)
+            signature = known_signature(hook) if callable(hook) and written else None  # (ours take it)
+            if signature is None or "dataloader_idx" in signature.parameters:
+                continue
+            if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in signature.parameters.values()):
+                continue
+            raise TypeError(
+                f"Trainer.{stage} was given several loaders, but {type(owner).__name__}.{name}{signature} "
+                "takes no dataloader_idx, which each of its calls gets (the loader's index), as in "
+                "Lightning: add dataloader_idx=0 to its signature"
+            )
+
+
+def _refuse_function_without_dataloader_idx(owner: Any, name: str, stage: str) -> None:
+    """A LambdaCallback's function (an instance attribute), called with the loader's index after the hook's
+    arguments (`LambdaCallback(on_validation_batch_end=lambda trainer, module, outputs, batch, batch_idx,
+    dataloader_idx=0: ...)`)."""
+    from audiotrain.train.callbacks.lambda_callback import hook_arguments
+
+    arguments = [*hook_arguments(name), "dataloader_idx"]
+    signature = known_signature(vars(owner)[name])
+    try:
+        if signature is not None:
+            signature.bind(*arguments)
+    except TypeError:
+        raise TypeError(
+            f"Trainer.{stage} was given several loaders, but {type(owner).__name__}({name}=...)'s function "
+            f"of {signature} cannot take dataloader_idx, which each call gets after the hook's arguments, as "
+            f"in Lightning: it is called as {name}({', '.join(arguments)})"
+        ) from None
 
 
 def warn_unknown_hooks(callbacks: list[Any], callback_base: type, module: Any, module_base: type) -> None:
@@ -246,12 +321,15 @@ def warn_lightning_only_hooks(module: Any) -> None:
         )
 
 
-def transfer_batch(batch: Any, module: Any, datamodule: Any, dataloader_idx: int = 0) -> Any:
+def transfer_batch(
+    batch: Any, module: Any, datamodule: Any, dataloader_idx: int = 0, profiler: Any = None
+) -> Any:
     """A batch from the loader through Lightning's batch hooks, in its order: `on_before_batch_transfer`,
     `transfer_batch_to_device`, `on_after_batch_transfer`. MLX memory is unified, so no transfer moves
     anything: `transfer_batch_to_device` gets the batch and the default device and gives back the batch,
     but the user's transforms in these hooks change what is trained. Where the datamodule overrides a hook,
-    its own runs in the module's place, as in Lightning."""
+    its own runs in the module's place, as in Lightning. Each is timed by `profiler` where given
+    (Lightning's `[LightningModule]<class>.<hook>`, `[LightningDataModule]...` for the datamodule's)."""
     device = mx.default_device()
     for name in BATCH_TRANSFER_HOOKS:
         owner = datamodule if _overrides(datamodule, name) else module
@@ -259,7 +337,12 @@ def transfer_batch(batch: Any, module: Any, datamodule: Any, dataloader_idx: int
         if not callable(hook):
             continue
         extra = (device,) if name == "transfer_batch_to_device" else ()
-        batch = hook(batch, *extra, dataloader_idx)
+        if profiler is None:
+            batch = hook(batch, *extra, dataloader_idx)
+        else:
+            kind = "LightningModule" if owner is module else "LightningDataModule"
+            with profiler.profile(f"[{kind}]{type(owner).__name__}.{name}"):
+                batch = hook(batch, *extra, dataloader_idx)
         if batch is None:
             raise TypeError(
                 f"{type(owner).__name__}.{name} returned None: it must return the batch (the one it got, or "
@@ -328,6 +411,7 @@ __all__ = [
     "BATCH_TRANSFER_HOOKS",
     "UNSUPPORTED",
     "bare_module_hooks",
+    "refuse_missing_dataloader_idx",
     "refuse_required_dataloader_idx",
     "refuse_shared_states",
     "refuse_uncallable_datamodule_hooks",

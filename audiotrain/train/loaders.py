@@ -15,6 +15,7 @@ from typing import Any
 
 from audiotrain._caller import user_stacklevel
 from audiotrain._text import plural
+from audiotrain.data.combined import CombinedLoader
 from audiotrain.distributed import collectives
 from audiotrain.train.datamodule import DataModule
 
@@ -30,8 +31,8 @@ def _is_loader(obj: Any) -> bool:
 
 
 def prepare_loader(loader: Any, name: str, seed: int | None, evaluation: bool = False) -> bool:
-    """Check that `loader` can give batches, and give a DataLoader without a seed the Trainer's (returns
-    whether it did). An `evaluation` DataLoader that leaves it to the Trainer repeats no sample under
+    """Check that `loader` can give batches, and give a DataLoader without a seed of its own the Trainer's
+    (returns whether it did). An `evaluation` DataLoader that leaves it to the Trainer repeats no sample under
     data parallel (``pad_shards=False``: `evaluate` weighs its padding batches 0), so its means are one
     process's."""
     if loader is None:
@@ -40,8 +41,23 @@ def prepare_loader(loader: Any, name: str, seed: int | None, evaluation: bool = 
         raise TypeError(
             f"Trainer: {name} must be iterable (a DataLoader or a list of batches), got {type(loader).__name__}"
         )
-    stage = {"train_loader": "train", "dataloaders": "predict"}.get(name, "val")
-    refuse_several_loaders(f"Trainer: {name} is", loader, stage)
+    if isinstance(loader, CombinedLoader) and name != "train_loader" and loader.mode != "sequential":
+        # As Lightning 2.6.6's evaluation loops ("only supports the CombinedLoader(mode="sequential") mode"):
+        # a batch of every loader at once is no evaluation batch, and failed in the step with a TypeError.
+        raise TypeError(
+            f'Trainer: {name} is a CombinedLoader in mode "{loader.mode}"; validation, test and predict take '
+            'its "sequential" mode (each loader in turn, with its dataloader_idx): pass the loaders as a list '
+            'or a dict, or CombinedLoader(loaders, "sequential")'
+        )
+    if isinstance(loader, CombinedLoader):
+        # Each loader its own seed: with one seed, two loaders over sets of one size would shuffle alike
+        # and pair the same samples in every epoch.
+        loader._trainer_seeded = [
+            i
+            for i, x in enumerate(loader.flattened)
+            if prepare_loader(x, name, None if seed is None else seed + i, evaluation)
+        ]
+        return bool(loader._trainer_seeded)
     if isinstance(loader, Mapping):
         raise TypeError(
             f"Trainer: {name} is a {type(loader).__name__}, whose iteration gives its keys, not batches: "
@@ -49,47 +65,81 @@ def prepare_loader(loader: Any, name: str, seed: int | None, evaluation: bool = 
         )
     if evaluation and getattr(loader, "pad_shards", False) is None:
         loader.pad_shards = False
-    if seed is not None and getattr(loader, "seed", 0) is None and hasattr(loader, "set_seed"):
-        loader.set_seed(seed)
+    if seed is not None and takes_trainer_seed(loader):
+        give_trainer_seed(loader, seed)
         return True
     return False
 
 
-def refuse_several_loaders(what: str, loader: Any, stage: str) -> None:
-    """Raise for Lightning's several loaders (a list, a tuple or a dict of them) where one is taken, before a
-    batch is read: the evaluation, its metric names and what callbacks monitor assume one. `what` names the
-    loader as the user gave it (`Trainer: val_loader`, `MyData.val_dataloader() returned`); `stage` ("train",
-    "val", "test" or "predict") what to do instead."""
-    several = (
-        loader.values() if isinstance(loader, Mapping) else loader if isinstance(loader, list | tuple) else ()
-    )
-    if not any(_is_loader(item) for item in several):
+def takes_trainer_seed(loader: Any) -> bool:
+    """Whether `loader` takes the Trainer's seed: a DataLoader without a seed, or one still holding the seed
+    a Trainer gave it (a sweep reusing one loader after `seed_everything(s)` trains each seed's own order,
+    as Lightning's sampler draws from the generator that seeded); a seed the user gave it stays."""
+    seed = getattr(loader, "seed", 0)
+    return hasattr(loader, "set_seed") and (seed is None or seed == getattr(loader, "_trainers_seed", None))
+
+
+def give_trainer_seed(loader: Any, seed: int) -> None:
+    """Seed `loader` with the Trainer's `seed`, noted as the Trainer's (`takes_trainer_seed`)."""
+    if isinstance(loader, CombinedLoader):
+        # Each of its loaders noted too (its set_seed alone left their note on the old seed, and a later
+        # fit of a sweep then took their seeds as the user's and trained the old order).
+        for i in loader._trainer_seeded:
+            give_trainer_seed(loader.flattened[i], seed + i)
         return
-    if len(loader) == 1:
-        only = "loader[0]" if not isinstance(loader, Mapping) else f"loader[{next(iter(loader))!r}]"
-        raise TypeError(
-            f"{what} a {type(loader).__name__} holding one loader; each stage takes the loader itself: pass "
-            f"{only}, not the {type(loader).__name__}"
+    loader.set_seed(seed)
+    loader._trainers_seed = seed
+
+
+def several_loaders(loader: Any) -> list[Any] | None:
+    """Lightning's several loaders of a stage (a list, a tuple or a dict of them, or a CombinedLoader in
+    "sequential" mode), in order (a dict's `dataloader_idx` is its keys' order, as Lightning's); None for
+    anything else (one loader, a list of batches)."""
+    if isinstance(loader, CombinedLoader):
+        return loader.flattened if loader.mode == "sequential" else None
+    if not isinstance(loader, Mapping | list | tuple) or not loader:
+        return None
+    items = loader.values() if isinstance(loader, Mapping) else loader
+    # (the first item tells: a list of batches is read at every stage, and is not scanned whole)
+    return list(items) if _is_loader(next(iter(items))) else None
+
+
+def evaluation_loaders(loader: Any) -> Any:
+    """An evaluation stage's loader as the Trainer holds it: Lightning's several loaders (a list or a dict of
+    them) as one `CombinedLoader(loaders, "sequential")` (each prepared, sharded and stopped as a training
+    CombinedLoader's; `EvaluationLoop` runs each in turn with its `dataloader_idx`); one loader in a list or
+    dict is that loader, as in Lightning; anything else is left as it is."""
+    if isinstance(loader, CombinedLoader):
+        return loader
+    several = several_loaders(loader)
+    if several is None:
+        return loader
+    if len(several) == 1:
+        return several[0]
+    return CombinedLoader(loader, "sequential")
+
+
+def as_given(loader: Any) -> Any:
+    """A stage's loader as Lightning's `trainer.val_dataloaders` gives it: several loaders as the list or
+    dict they came in (the iterables of the CombinedLoader that `evaluation_loaders` made)."""
+    return loader.iterables if isinstance(loader, CombinedLoader) and loader.mode == "sequential" else loader
+
+
+def combine_training_loaders(loader: Any, what: str) -> Any:
+    """Lightning's several training loaders: a dict or list of them is read as a
+    `CombinedLoader(loader, "max_size_cycle")` (a batch of each per step, `{"a": batch_a, "b": batch_b}`);
+    a CombinedLoader's "sequential" mode is refused, as by Lightning's fit. `what` names the loader as the
+    user gave it (`Trainer.fit: train_loader`)."""
+    if isinstance(loader, Mapping | list | tuple) and any(
+        _is_loader(x) for x in (loader.values() if isinstance(loader, Mapping) else loader)
+    ):
+        return CombinedLoader(loader, "max_size_cycle")
+    if isinstance(loader, CombinedLoader) and loader.mode == "sequential":
+        raise ValueError(
+            f'{what} is a CombinedLoader(mode="sequential"): training does not support it (nor does '
+            "Lightning's fit). The available modes are: ['min_size', 'max_size_cycle', 'max_size']"
         )
-    names = f" ({', '.join(map(repr, loader))})" if isinstance(loader, Mapping) else ""
-    instead = (
-        # (Lightning's training default for several loaders is CombinedLoader's max_size_cycle: a batch of
-        # each per step; no loader of ours does that, an object of the user's does.)
-        "to train on a batch of each at every step (Lightning's CombinedLoader, max_size_cycle or min_size), "
-        "pass an object whose __iter__ yields {'a': batch_a, 'b': batch_b}; to train on batches of either, "
-        "one DataLoader over the datasets joined (torch.utils.data.ConcatDataset)"
-        if stage == "train"
-        else "call trainer.predict(model, loader) once per loader, each giving its predictions"
-        if stage == "predict"
-        else "for each set's own metrics, fit with one and call trainer.validate(model, loader) (or test) "
-        "once per loader; for one mean over all, pass one DataLoader over the datasets joined "
-        "(torch.utils.data.ConcatDataset)"
-    )
-    raise TypeError(
-        f"{what} a {type(loader).__name__} of {len(loader)} loaders{names}; each stage takes one loader "
-        "(Lightning's several loaders, in a list or a dict, are not supported, nor its dataloader_idx "
-        f"metric names): {instead}"
-    )
+    return loader
 
 
 def loader_len(loader: Any) -> int | None:
@@ -214,17 +264,18 @@ def refuse_unequal_epochs(n_batches: int | None, where: str = "Trainer.fit") -> 
     )
 
 
-def check_batch(batch: Any, path: str = "batch") -> None:
-    """Batches enter a compiled function: every leaf must be an mx.array."""
-    if isinstance(batch, mx.array):
+def check_batch(batch: Any, path: str = "batch", none_ok: bool = False) -> None:
+    """Batches enter a compiled function: every leaf must be an mx.array (or None, with `none_ok`: a
+    CombinedLoader's "max_size" gives None for a loader that has ended)."""
+    if isinstance(batch, mx.array) or (none_ok and batch is None):
         return
     if isinstance(batch, dict):
         for k, v in batch.items():
-            check_batch(v, f"{path}[{k!r}]")
+            check_batch(v, f"{path}[{k!r}]", none_ok)
         return
     if isinstance(batch, (list, tuple)):
         for i, v in enumerate(batch):
-            check_batch(v, f"{path}[{i}]")
+            check_batch(v, f"{path}[{i}]", none_ok)
         return
     kind = type(batch).__name__
     if isinstance(batch, np.ndarray) and batch.dtype.kind in "OSUV":
@@ -317,7 +368,10 @@ def loaders_from(source: Any, loaders: dict[str, Any]) -> dict[str, Any]:
         if value is None and callable(getter):
             out[name] = getter()
             returned = f"{type(source).__name__}.{_LOADER_METHODS[name]}() returned"
-            refuse_several_loaders(returned, out[name], name)
+            if name == "train":
+                out[name] = combine_training_loaders(out[name], returned)
+            else:
+                out[name] = evaluation_loaders(out[name])
     return out
 
 

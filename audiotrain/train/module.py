@@ -12,7 +12,7 @@ import os
 import sys
 import types
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, overload
 
@@ -810,6 +810,31 @@ def _is_bool(value: Any) -> bool:
     return value.dtype in (mx.bool_, np.bool_)
 
 
+def _takes_batch_idx(fn: Callable) -> bool:
+    """Whether a step method takes Lightning's `(batch, batch_idx)` rather than `(batch)`."""
+    return _positional_parameters(fn) >= 2
+
+
+def _positional_parameters(fn: Callable) -> float:
+    """How many positional arguments a step method takes (inf with `*args`; 0 where its signature is
+    unknown, as a step taking only the batch is called)."""
+    try:
+        params = [
+            p
+            for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+        ]
+    except (TypeError, ValueError):
+        return 0
+    return math.inf if any(p.kind == p.VAR_POSITIONAL for p in params) else len(params)
+
+
+def call_step(fn: Callable, batch: Any, batch_idx: mx.array) -> Any:
+    """A step called as its signature takes it: Lightning 2 passes `batch_idx` only to a step that has
+    the parameter (`training_step(self, batch)` is a step of its own)."""
+    return fn(batch, batch_idx) if _takes_batch_idx(fn) else fn(batch)
+
+
 def _batch_argument(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """The batch a default step was given: first positional argument, or ``batch=`` (as Lightning's)."""
     if "batch" in kwargs:
@@ -844,6 +869,23 @@ def refuse_optimizer_idx(module: TrainModule) -> None:
             "optimizer is not supported (nor in Lightning 2): training_step(batch, batch_idx) is called once "
             f"a batch and returns one loss for one update. For {_ONE_UPDATE_GAN}; for updates that "
             f"alternate: {_ALTERNATING}"
+        )
+
+
+def refuse_dataloader_iter(module: TrainModule) -> None:
+    """Lightning 2's `training_step(self, dataloader_iter)`, which draws its batches itself with `next`,
+    refused when `fit` starts: the compiled step here is given one batch, so `next(dataloader_iter)`
+    failed in the first step with "'array' object is not an iterator"."""
+    try:
+        parameters = list(inspect.signature(module.training_step).parameters)
+    except (TypeError, ValueError):  # (a callable without a signature: nothing to tell from it)
+        return
+    if parameters[:1] == ["dataloader_iter"]:
+        raise TypeError(
+            f"{type(module).__name__}.training_step takes dataloader_iter: Lightning's step that draws its "
+            "own batches with next() is not supported: the step is compiled and given one batch, as "
+            "training_step(self, batch, batch_idx). Combine batches in the loader (a collate_fn, a "
+            "CombinedLoader) or in on_before_batch_transfer instead"
         )
 
 
@@ -925,6 +967,11 @@ class TrainModule(nn.Module):
                 "self.save_hyperparameters() in __init__ (or save_hyperparameters(config) for a dict or "
                 "Namespace), or change one with self.hparams.lr = ..."
             )
+        elif key == "trainer":
+            # Lightning's setter (a Trainer, or None to detach; a hook tested outside fit attaches one so):
+            # MLX's Module.__setattr__ gave "property 'trainer' of 'X' object has no setter". As Lightning's,
+            # it sets the TrainModules that are direct children too (_attach does).
+            self._attach(value)
         elif key == "hparams_initial":  # (the same "has no deleter" from MLX)
             raise AttributeError(
                 f"{type(self).__name__}.hparams_initial is read-only, as in Lightning: it is what "
@@ -979,11 +1026,21 @@ class TrainModule(nn.Module):
         """Loss and metrics on a validation batch; keys are prefixed with `val_` by the Trainer.
         Default: the training step's loss and metrics. Lightning code may instead log with
         `self.log("val_loss", loss)` and return nothing."""
-        return self.training_step(*args, **kwargs)
+        return self._training_step_of(args, kwargs)
 
     def test_step(self, *args: Any, **kwargs: Any) -> Any:
         """Loss and metrics on a test batch; keys are prefixed with `test_` by the Trainer."""
-        return self.training_step(*args, **kwargs)
+        return self._training_step_of(args, kwargs)
+
+    def _training_step_of(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The training step on an evaluation batch, given `batch_idx` only where it takes one, and the
+        `dataloader_idx` of one of several evaluation loaders only where it takes a third argument (a
+        Lightning training step takes none: `training_step(self, batch, batch_idx)`)."""
+        if not kwargs and len(args) == 3 and _positional_parameters(self.training_step) < 3:
+            args = args[:2]
+        if kwargs or len(args) != 2 or _takes_batch_idx(self.training_step):
+            return self.training_step(*args, **kwargs)
+        return self.training_step(args[0])
 
     def predict_step(self, *args: Any, **kwargs: Any) -> Any:
         """What `Trainer.predict` returns for a batch (any tree of arrays). Default: the model's output on
@@ -1035,7 +1092,7 @@ class TrainModule(nn.Module):
         )
 
     def _training_output(self, batch: Any, batch_idx: mx.array) -> Any:
-        return self.training_step(batch, batch_idx)
+        return call_step(self.training_step, batch, batch_idx)
 
     def on_after_optimizer_step(self) -> None:
         """Runs INSIDE the compiled update step, right after the optimizer update (and only when the
@@ -1100,8 +1157,10 @@ class TrainModule(nn.Module):
     def on_train_batch_end(self, outputs: dict[str, Any], batch: Any, batch_idx: int) -> None: ...
     def on_validation_start(self) -> None: ...
     def on_validation_epoch_start(self) -> None: ...
-    def on_validation_batch_start(self, batch: Any, batch_idx: int) -> None: ...
-    def on_validation_batch_end(self, outputs: dict[str, Any], batch: Any, batch_idx: int) -> None: ...
+    def on_validation_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None: ...
+    def on_validation_batch_end(
+        self, outputs: dict[str, Any], batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None: ...
     def on_validation_epoch_end(self) -> None:
         """After the last batch, before `on_validation_end`; `self.trainer.callback_metrics` holds this
         validation's means, and what is logged here counts for it (as in Lightning)."""
@@ -1112,8 +1171,10 @@ class TrainModule(nn.Module):
 
     def on_test_start(self) -> None: ...
     def on_test_epoch_start(self) -> None: ...
-    def on_test_batch_start(self, batch: Any, batch_idx: int) -> None: ...
-    def on_test_batch_end(self, outputs: dict[str, Any], batch: Any, batch_idx: int) -> None: ...
+    def on_test_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None: ...
+    def on_test_batch_end(
+        self, outputs: dict[str, Any], batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None: ...
     def on_test_epoch_end(self) -> None: ...
     def on_test_end(self, *args: Any, **kwargs: Any) -> None:
         """`on_test_end(self, metrics: dict[str, float])` (the test_ means), or Lightning's
@@ -1248,7 +1309,8 @@ class TrainModule(nn.Module):
             "step, which clips them itself: give Trainer(gradient_clip_val=..., gradient_clip_algorithm="
             "'norm' or 'value'), and to clip each optimizer of a MultiOptimizer by its own norm (Lightning's "
             "clip_gradients per optimizer of a GAN) return OptimizerConfig(multi, clip_each_group=True) "
-            "from configure_optimizers"
+            "from configure_optimizers; for a rule that changes with the epoch (clip only after epoch 0), "
+            "set self.trainer.gradient_clip_val and gradient_clip_algorithm in on_train_epoch_start"
         )
 
     # ---- parameters ---------------------------------------------------------------------------
@@ -1512,7 +1574,7 @@ class TrainModule(nn.Module):
         name: str,
         value: Any,
         prog_bar: bool = False,
-        logger: bool | None = True,
+        logger: bool | None = None,
         on_step: bool | None = None,
         on_epoch: bool | None = None,
         reduce_fx: str = "mean",
@@ -1555,9 +1617,12 @@ class TrainModule(nn.Module):
         "max", a callable) are refused, each with what to do instead.
 
         Lightning's other keywords are accepted where they change nothing here: `logger=None` (its
-        default, logged), `enable_graph` (an MLX value holds no graph to keep), `add_dataloader_idx` (a stage
-        has one loader, so no index is added), `sync_dist_group=None` and `metric_attribute=None`. A process
-        group or a metric attribute (a torchmetrics object) is refused, as is a keyword Lightning has not.
+        default, logged), `enable_graph` (an MLX value holds no graph to keep), `sync_dist_group=None` and
+        `metric_attribute=None`. With several validation or test loaders a value logged in the step is
+        reported as Lightning names it, `val_loss/dataloader_idx_0`, one name for each loader;
+        `add_dataloader_idx=False` keeps the name as it is (logged from one loader only, as in Lightning).
+        A process group or a metric attribute (a torchmetrics object) is refused, as is a keyword Lightning
+        has not.
 
         A value logged as "step" (`self.log("step", self.current_epoch)`) is, as in Lightning, every
         logger's step (x axis, `int(value)`) for the values sent to the loggers with it (those of the same
@@ -1570,12 +1635,25 @@ class TrainModule(nn.Module):
             raise ValueError(f"log() needs a non-empty metric name, got {name!r}")
         refuse_log_keywords(name, unknown, sync_dist_group, metric_attribute)
         if add_dataloader_idx and "/dataloader_idx_" in name:
-            # Lightning's suffix for a value of one of several loaders, refused by hand as Lightning does: a
-            # series named as one loader's of a run that has only one (each stage here has one loader).
+            # Lightning's suffix for a value of one of several loaders, refused by hand as Lightning does (the
+            # Trainer adds it where a stage has several loaders).
             raise ValueError(
                 f"self.log({name!r}, ...): the name should not hold '/dataloader_idx_' while "
                 "add_dataloader_idx=True, as in Lightning (its suffix for one of several loaders); rename "
                 "it, or pass add_dataloader_idx=False to log it as it is"
+            )
+        trainer = self._trainer
+        if logger is True and trainer is not None and not trainer.loggers and trainer.is_global_zero:
+            # As Lightning's: the call asks for the loggers by name and there is none, so the value goes to
+            # callback_metrics alone; a run meant to be recorded would otherwise end with nothing written.
+            # (Rank 0 alone, as Lightning's rank_zero_warn: once, not once per rank.)
+            warnings.warn(
+                f"self.log({name!r}, ..., logger=True) was called but the Trainer has no logger: the value "
+                "reaches callback_metrics (and the bar) only. Give the Trainer one "
+                "(Trainer(logger=CSVLogger('logs'))), or leave out logger=True to silence this, as Lightning "
+                "says",
+                UserWarning,
+                stacklevel=user_stacklevel(),
             )
         if logger is None:  # (Lightning's default: log it)
             logger = True
@@ -1601,7 +1679,7 @@ class TrainModule(nn.Module):
             )
         if self._step_logs is not None:
             options = {"prog_bar": prog_bar, "logger": logger, "on_step": on_step, "on_epoch": on_epoch}
-            self._step_logs.record(name, value, options, batch_size)
+            self._step_logs.record(name, value, options, batch_size, add_dataloader_idx=add_dataloader_idx)
         else:
             from audiotrain.train import hook_logs
 
@@ -1614,6 +1692,7 @@ class TrainModule(nn.Module):
                 on_step=on_step,
                 on_epoch=on_epoch,
                 batch_size=batch_size,
+                add_dataloader_idx=add_dataloader_idx,
             )
 
     def log_dict(self, metrics: dict[str, Any], **options: Any) -> None:
@@ -1703,7 +1782,7 @@ class TrainModule(nn.Module):
         name = type(self).__name__
         if len(given) != 1 or not isinstance(given[0], (Mapping, argparse.Namespace)):
             shown = ", ".join(type(g).__name__ for g in given)
-            raise TypeError(
+            raise _ConfigTypeError(
                 f"{name}.save_hyperparameters({shown}): expected __init__ argument names, or one dict or "
                 "argparse.Namespace of hyperparameters"
             )
@@ -1830,6 +1909,11 @@ class TrainModule(nn.Module):
         if trainer is not None:  # (every stage attaches first: fail there, not deep inside MLX)
             self._check_initialised()
         object.__setattr__(self, "_trainer", trainer)
+        # A TrainModule inside this one (a pretrained encoder's own module) reads the same Trainer in its
+        # hooks, as Lightning's trainer setter gives it to the LightningModules that are direct children.
+        for child in self.children().values():
+            if isinstance(child, TrainModule):
+                child._attach(trainer)
 
     def _pop_logged(self) -> dict[str, Any]:
         logged = dict(self._logged)
@@ -1979,6 +2063,19 @@ def _matching_weights(loaded: dict[str, Any], expected: dict[str, mx.array], whe
     return {k: v for k, v in loaded.items() if k in expected}
 
 
+class _ConfigTypeError(TypeError, ValueError):
+    """`save_hyperparameters(42)`: a value that is neither an argument name nor a dict/Namespace config.
+    Also a ValueError, the type Lightning 2.6.6 raises there ("Primitives ... are not allowed"), so a ported
+    `except ValueError` still catches it."""
+
+
+class _UnknownHyperparameterError(ValueError, KeyError):
+    """`save_hyperparameters("zzz")` naming no `__init__` argument. Also a KeyError, the type Lightning 2.6.6
+    raises there (`KeyError: 'zzz'`), so a ported `except KeyError` still catches it."""
+
+    __str__ = ValueError.__str__  # (KeyError's would show the message in quotes)
+
+
 def chosen_hyperparameters(
     owner: str, init_arguments: dict[str, Any], names: tuple, ignored: set[str]
 ) -> dict[str, Any]:
@@ -1987,7 +2084,7 @@ def chosen_hyperparameters(
     wanted = list(names) or [n for n in init_arguments if n not in ignored]
     unknown = [n for n in wanted if n not in init_arguments]
     if unknown:
-        raise ValueError(
+        raise _UnknownHyperparameterError(
             f"{owner}.save_hyperparameters: {', '.join(unknown)} is not an argument of {owner}.__init__ "
             f"or of a base class's __init__ it calls (arguments: {', '.join(init_arguments) or 'none'})"
         )

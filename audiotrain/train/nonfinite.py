@@ -127,12 +127,23 @@ class NonFiniteWatch:
         )
 
 
-def debug_check(loss: mx.array, parameters: Any, epoch: int, batch_idx: int) -> None:
-    """`debug_lazy_eval`: after an eagerly evaluated step, name a non-finite loss, or the first parameter
-    that turned non-finite."""
+def debug_check(
+    loss: mx.array, parameters: Any, epoch: int, batch_idx: int, streak: mx.array | None = None
+) -> None:
+    """`debug_lazy_eval`: after an eagerly evaluated step, name a non-finite loss, gradients that were not
+    finite (`streak`, the step's non-finite streak, above 0 with a finite loss), or the first parameter that
+    turned non-finite."""
     if not math.isfinite(loss.item()):
         raise FloatingPointError(
             f"debug_lazy_eval: loss is {loss.item()} at epoch {epoch}, batch {batch_idx}"
+        )
+    # A NaN made in the backward alone (sqrt or log of 0, 0/0 in a custom op) leaves the loss finite, and the
+    # guard skips its update, so no parameter turns non-finite: without this the debug run trained on.
+    if streak is not None and streak.item() > 0:
+        raise FloatingPointError(
+            f"debug_lazy_eval: the gradients are not finite at epoch {epoch}, batch {batch_idx} (the loss, "
+            f"{loss.item():.6g}, is); the update was skipped. Look in the step for a sqrt, log or division "
+            "whose input can be 0, as Lightning's detect_anomaly would name"
         )
     for name, value in flat(parameters).items():
         if not bool(all_finite(value).item()):

@@ -195,6 +195,13 @@ class LogOptions:
         return f"{name}_epoch" if self.on_step else name
 
 
+def _options_text(options: LogOptions) -> str:
+    return (
+        f"on_step={options.on_step}, on_epoch={options.on_epoch}, prog_bar={options.prog_bar}, "
+        f"logger={options.logger}"
+    )
+
+
 class StepLogs:
     """Collects what `self.log` records while one step (training, validation or test) runs.
 
@@ -210,9 +217,15 @@ class StepLogs:
         self.options: dict[str, LogOptions] = {}
         # Values logged with an array `batch_size` (a count the step computes): each one's own weight.
         self.weights: dict[str, mx.array] = {}
+        self.unindexed: set[str] = set()  # (names logged with add_dataloader_idx=False)
 
     def record(
-        self, name: str, value: Any, options: dict[str, Any], batch_size: int | mx.array | None = None
+        self,
+        name: str,
+        value: Any,
+        options: dict[str, Any],
+        batch_size: int | mx.array | None = None,
+        add_dataloader_idx: bool = True,
     ) -> None:
         if self.stage == "predict":
             # The value went nowhere (predict reports no metrics); Lightning 2.6 raises here too.
@@ -253,8 +266,21 @@ class StepLogs:
             batch_size is not None and self.batch_weight is not None and self._weighs_alone(name, batch_size)
         ):
             self.weights[name] = mx.array(float(batch_size), mx.float32)
+        resolved = LogOptions(on_step, on_epoch, bool(options["prog_bar"]), bool(options["logger"]))
+        if name in self.options and self.options[name] != resolved:
+            # As Lightning's: one name is one series, reported one way; the later call silently decided
+            # where the value went (the bar, the loggers, per step or per epoch).
+            raise ValueError(
+                f"{self.where}: self.log({name!r}, ...) was called twice in this step with different "
+                f"arguments ({_options_text(self.options[name])}, then {_options_text(resolved)}); as in "
+                "Lightning this is not allowed: log it once, or under two names"
+            )
         self.values[name] = _scalar(value, f"{self.where}: self.log({name!r}, ...)", self.cast)
-        self.options[name] = LogOptions(on_step, on_epoch, bool(options["prog_bar"]), bool(options["logger"]))
+        self.options[name] = resolved
+        if (
+            not add_dataloader_idx
+        ):  # (its name keeps no '/dataloader_idx_k' where a stage has several loaders)
+            self.unindexed.add(name)
 
     def options_beside(self, metrics: dict[str, Any]) -> dict[str, LogOptions]:
         """`options`, each marked `replaces_returned` where its name is one a returned value gets in training

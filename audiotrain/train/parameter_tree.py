@@ -156,15 +156,20 @@ def explain_changed_parameter_tree(module: nn.Module, optimizer: optim.Optimizer
         if layers:
             raise ParameterTreeChangedError(layers_created_while_training(owner, layers)) from error
         names = ", ".join(f"{owner}.{name}" for name in changed)
-        first = changed[0].rsplit(".", 1)
-        hidden = ".".join([*first[:-1], "_" + first[-1]])
+        # The attribute to rename is the one a module holds: for `rec.steps` (self.rec = {"steps": []}),
+        # `rec`, as MLX leaves out a module's underscored attributes, not underscored keys of its dicts.
+        parts = changed[0].split(".")
+        at = max(k for k in range(len(parts)) if isinstance(held(module, ".".join(parts[:k])), nn.Module))
+        hidden = ".".join([*parts[:at], "_" + parts[at]])
+        kept = held(module, ".".join(parts[: at + 1]))
+        empty = "{...}" if isinstance(kept, dict) else "[]" if isinstance(kept, list) else "..."
         raise ParameterTreeChangedError(
             f"the model's parameter tree changed while it trained: {names} grew or shrank after the optimizer "
             "started. MLX's nn.Module counts every list, dict and array attribute as part of the model (an array "
             "put in one becomes a weight the optimizer trains), so a list kept for bookkeeping (self.seen = [], "
             f"Lightning's self.validation_step_outputs) must not be one of its attributes: name it with a "
-            f"leading underscore (self.{hidden} = []), which MLX leaves out of the parameters, or keep it "
-            f"outside the module ({type(error).__name__}: {error})"
+            f"leading underscore (self.{hidden} = {empty}), which MLX leaves out of the parameters, or keep "
+            f"it outside the module ({type(error).__name__}: {error})"
         ) from error
 
 

@@ -124,8 +124,11 @@ class BasePredictionWriter(Callback):
     def on_predict_epoch_end(self, trainer: Trainer, pl_module: TrainModule, /) -> None:
         if self.interval.on_epoch:
             predictions = trainer.evaluation.predictions
-            # (Lightning's shape: one list for each loader, of one entry for each batch)
-            self.write_on_epoch_end(trainer, pl_module, predictions, [list(trainer.evaluation.batch_indices)])
+            # (Lightning's shape: one list for each loader, of one entry for each batch; the predictions of
+            # a stage's only loader are that loader's list, those of several loaders a list of each's)
+            indices = trainer.evaluation.batch_indices
+            several = isinstance(trainer.num_predict_batches, list)
+            self.write_on_epoch_end(trainer, pl_module, predictions, indices if several else [list(indices)])
 
 
 __all__ = ["BasePredictionWriter", "WriteInterval"]

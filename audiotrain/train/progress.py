@@ -75,10 +75,63 @@ class ProgressBar(Callback):
         self._val_bar: tqdm | None = None
         self._epoch_started = 0.0
         self._epoch_means = False  # (what get_metrics gives: the epoch's means, not the last step's)
+        self._enabled = True  # (Lightning's enable() / disable())
+        self._trainer = None  # (set in setup, as Lightning's `trainer`)
 
     @property
     def state_key(self) -> str:
         return "ProgressBar"
+
+    # -- Lightning's ProgressBar API, for a bar of one's own subclassing this one -----------------------
+    def setup(self, trainer, module, stage) -> None:
+        self._trainer = trainer
+
+    @property
+    def trainer(self) -> Any:
+        """The Trainer whose stage this bar shows (Lightning's; set when a stage starts)."""
+        if getattr(self, "_trainer", None) is None:
+            raise TypeError(f"The `{type(self).__name__}._trainer` reference has not been set yet.")
+        return self._trainer
+
+    @property
+    def total_train_batches(self) -> int | float:
+        """Lightning's: the training batches of this epoch (inf for a loader without a length), at most the
+        optimizer steps `max_steps` leaves where `max_epochs` is -1."""
+        t = self.trainer
+        if t.max_epochs is None and t.max_steps is not None and t.max_steps > 0:
+            return min(t.num_training_batches, t.max_steps - t.global_step)
+        return t.num_training_batches
+
+    @property
+    def total_val_batches(self) -> int | float:
+        """Lightning's: the batches of a validation in `fit` (all loaders'), 0 without one and in an epoch
+        that `check_val_every_n_epoch` does not validate in."""
+        t = self.trainer
+        every = t.check_val_every_n_epoch
+        if not t.enable_validation or (every is not None and (t.current_epoch + 1) % every):
+            return 0
+        total = t.num_val_batches
+        return sum(total) if isinstance(total, list) else total  # (several loaders: all, as Lightning's)
+
+    def enable(self) -> None:
+        """Draw again after `disable` (Lightning's)."""
+        self._enabled = True
+
+    def disable(self) -> None:
+        """Draw nothing, bars or lines, until `enable` (Lightning's); the hooks still run."""
+        self._enabled = False
+
+    @property
+    def is_enabled(self) -> bool:
+        return getattr(self, "_enabled", True)
+
+    @property
+    def is_disabled(self) -> bool:
+        return not self.is_enabled
+
+    def print(self, *args: Any, sep: str = " ", **kwargs: Any) -> None:
+        """Print on stderr without breaking the bar (Lightning's)."""
+        tqdm.write(sep.join(map(str, args)), file=sys.stderr, **kwargs)
 
     @property
     def is_plain(self) -> bool:
@@ -97,7 +150,7 @@ class ProgressBar(Callback):
     def on_train_epoch_start(self, trainer, module) -> None:
         self._close_train()
         self._epoch_started = time.perf_counter()
-        if self.is_plain:
+        if self.is_plain or self.is_disabled:
             return
         total = trainer.num_training_batches
         self._train_bar = tqdm(
@@ -123,7 +176,7 @@ class ProgressBar(Callback):
         epoch_means = self._shown(trainer, module, epoch_means=True)
         if self._train_bar is not None:
             self._train_bar.set_postfix(_fmt(epoch_means), refresh=True)
-        elif self.is_plain:
+        elif self.is_plain and self.is_enabled:
             self._line(trainer, f"Epoch {trainer.current_epoch}", epoch_means)
         self._close_train()
 
@@ -133,15 +186,19 @@ class ProgressBar(Callback):
 
     @_reader_may_leave
     def on_validation_start(self, trainer, module) -> None:
-        if self.is_plain:
+        if self.is_plain or self.is_disabled:
             return
         # (the sanity check's own count, as Lightning's bar: num_val_batches is the fit's validation's)
         total = trainer.num_sanity_val_batches if trainer.sanity_checking else trainer.num_val_batches
+        # Several loaders: a bar for each in turn, "DataLoader 1" its own count, as Lightning's.
+        self._val_totals = total if isinstance(total, list) else [total]
+        self._val_loader = 0
+        self._val_label = "Sanity Checking" if trainer.sanity_checking else "Validation"
         self._val_bar = tqdm(
-            total=total if total and total != math.inf else None,
+            total=_bar_total(self._val_totals[0]),
             # Lightning's labels: "Validating" before the first epoch read as a validation of the untrained
             # weights.
-            desc=("Sanity Checking" if trainer.sanity_checking else "Validation") + " DataLoader 0",
+            desc=f"{self._val_label} DataLoader 0",
             file=sys.stderr,
             dynamic_ncols=True,
             leave=False,
@@ -149,8 +206,12 @@ class ProgressBar(Callback):
         )
 
     @_reader_may_leave
-    def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+    def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         if self._val_bar is not None:
+            if dataloader_idx != self._val_loader and dataloader_idx < len(self._val_totals):
+                self._val_loader = dataloader_idx
+                self._val_bar.set_description(f"{self._val_label} DataLoader {dataloader_idx}", refresh=False)
+                self._val_bar.reset(total=_bar_total(self._val_totals[dataloader_idx]))
             self._val_bar.update(1)
 
     @_reader_may_leave
@@ -160,7 +221,7 @@ class ProgressBar(Callback):
             self._val_bar = None
         if self._train_bar is not None:
             self._train_bar.set_postfix(_fmt(self._shown(trainer, module)), refresh=True)
-        elif self.is_plain and trainer.validates_within_epochs:
+        elif self.is_plain and self.is_enabled and trainer.validates_within_epochs:
             # Inside an epoch (val_check_interval < 1.0 or an int): a line per validation, as the
             # epoch's own line may be a long way off. One at the epoch's end shows on that line.
             if trainer.batch_in_epoch < trainer.num_training_batches:
@@ -241,6 +302,11 @@ def _fmt(metrics: dict[str, Any]) -> dict[str, str]:
         k: f"{v:.4g}" if isinstance(v, numbers.Real) and not isinstance(v, bool) else str(v)
         for k, v in ordered.items()
     }
+
+
+def _bar_total(total: Any) -> Any:
+    """A count for tqdm's `total`: None where it is unknown (inf) or 0."""
+    return total if total and total != math.inf else None
 
 
 def _describe(bar: ProgressBar) -> str:

@@ -11,11 +11,13 @@ runs of the same script give the same weights, losses and scores. A Trainer give
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
 import sys
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import mlx.core as mx
@@ -26,11 +28,15 @@ DEFAULT_SEED = 42
 #: Where `seed_everything` leaves its seed for subprocesses, and where ``seed_everything()`` reads one
 #: (Lightning's variable, so a Lightning script's subprocess finds it under the same name).
 SEED_ENV_VAR = "PL_GLOBAL_SEED"
+#: Where `seed_everything` leaves its ``workers`` switch ("1" or "0"), as Lightning's does (a script or
+#: library that reads it to seed its own workers finds it).
+WORKERS_ENV_VAR = "PL_SEED_WORKERS"
 #: The largest seed taken (`seed_everything`, `Trainer(seed=)`, the recipes' ``--seed``): MLX takes 64 bits,
 #: and a checkpoint stores the seed as an int64.
 SEED_MAX = 2**63 - 1
 log = logging.getLogger(__name__)
 _last_seed: int | None = None  # what the user's last seed_everything call set
+_calls = 0  # how many seed_everything calls this process made (`seed_everything_calls`)
 
 
 def seed_everything(seed: int | None = None, workers: bool = False, verbose: bool = True) -> int:
@@ -39,8 +45,9 @@ def seed_everything(seed: int | None = None, workers: bool = False, verbose: boo
     created without `seed=` seeds them with this seed again when `fit` starts (`default_seed`).
 
     Lightning's signature and habits: ``seed=None`` takes the seed in the ``PL_GLOBAL_SEED`` environment
-    variable (a parent's `seed_everything` set it), else 0 with a warning (also 0, with a warning, where the
-    variable holds no seed from 0 to 2**63 - 1). The seed is put in ``PL_GLOBAL_SEED`` for subprocesses.
+    variable (a parent's `seed_everything` set it), else 0 with a warning; a variable that holds no seed from
+    0 to 2**63 - 1 is a ValueError naming it. The seed is put in ``PL_GLOBAL_SEED`` for subprocesses, and
+    ``workers`` in ``PL_SEED_WORKERS`` ("1" or "0").
     ``verbose`` logs "Seed set to N" (logger ``audiotrain.train.seeding``, INFO) and lets the warnings
     through.
 
@@ -52,30 +59,60 @@ def seed_everything(seed: int | None = None, workers: bool = False, verbose: boo
     (Lightning takes ``int(seed)``, and 0 in place of a seed outside numpy's 32 bits; here every seed in
     that range is one of its own, numpy's too: a seed of 2**32 or more seeds it with its two 32-bit words,
     one below draws numpy's numbers of ``np.random.seed(seed)``)."""
-    global _last_seed
+    global _last_seed, _calls
     for name, value in (("workers", workers), ("verbose", verbose)):
         if not isinstance(value, bool):
             raise ValueError(f"seed_everything({name}={value!r}): expected True or False")
     if seed is None:
         seed = _seed_from_environment(verbose)
     _last_seed = seed_generators(seed)
+    _calls += 1
     os.environ[SEED_ENV_VAR] = str(_last_seed)
+    os.environ[WORKERS_ENV_VAR] = str(int(workers))
     if verbose:
         log.info("Seed set to %d", _last_seed)
     return _last_seed
 
 
+@contextlib.contextmanager
+def isolate_rng(include_cuda: bool = True) -> Iterator[None]:
+    """Lightning's `isolate_rng` (``lightning.pytorch.utilities.seed``): what the block draws from MLX's,
+    numpy's, Python's and (when imported) torch's global generators leaves them as it found them, however
+    it ends, so the code after it draws as if it had not run (a sample generated mid-training, a random
+    probe)::
+
+        with isolate_rng():
+            noise = mx.random.normal((4, 16000))
+
+    ``include_cuda`` is Lightning's switch for torch's CUDA generators; MLX has one key for every device,
+    which is always put back."""
+    from audiotrain.train.state import RandomState  # (state.py imports this module)
+
+    if not isinstance(include_cuda, bool):
+        raise ValueError(f"isolate_rng(include_cuda={include_cuda!r}): expected True or False")
+    saved = RandomState.capture()
+    try:
+        yield
+    finally:
+        RandomState.restore(saved)
+
+
 def _seed_from_environment(verbose: bool) -> int:
-    """Lightning's ``seed_everything()``: the seed in `SEED_ENV_VAR`, else 0 (with a warning if verbose)."""
+    """Lightning's ``seed_everything()``: the seed in `SEED_ENV_VAR`, else 0 (with a warning if verbose); a
+    variable that holds no seed is an error, as in Lightning 2 (training on seed 0 instead, with a warning
+    that a log can bury, gave a run other than the one asked for)."""
     text = os.environ.get(SEED_ENV_VAR)
+    if text is None:
+        if verbose:
+            warnings.warn("seed_everything(): no seed found, seed set to 0", UserWarning, stacklevel=3)
+        return 0
     # isdecimal, not isdigit: int() refuses some digits ("²"), which raised its ValueError here.
-    if text is not None and text.strip().isdecimal() and int(text) <= SEED_MAX:
+    if text.strip().isdecimal() and int(text) <= SEED_MAX:
         return int(text)
-    if verbose:
-        found = "no seed found" if text is None else f"invalid seed found in {SEED_ENV_VAR}: {text!r}"
-        why = "" if text is None else " (a seed is an int from 0 to 2**63 - 1)"
-        warnings.warn(f"seed_everything(): {found}, seed set to 0{why}", UserWarning, stacklevel=3)
-    return 0
+    raise ValueError(
+        f"seed_everything(): invalid seed specified via {SEED_ENV_VAR}: {text!r} (expected an int from 0 to "
+        f"2**63 - 1): set it to a seed, unset it, or pass seed_everything(seed)"
+    )
 
 
 def seed_generators(seed: int) -> int:
@@ -106,6 +143,12 @@ def imported_torch() -> Any:
     torch = sys.modules.get("torch")
     needed = ("manual_seed", "get_rng_state", "set_rng_state")
     return torch if torch is not None and all(callable(getattr(torch, n, None)) for n in needed) else None
+
+
+def seed_everything_calls() -> int:
+    """How many `seed_everything` calls this process made: a Trainer that resumed a run keeps its seed until
+    the next one (a seed sweep's `seed_everything(s)` decides the fits after it, even one of the same `s`)."""
+    return _calls
 
 
 def default_seed() -> int:

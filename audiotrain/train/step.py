@@ -13,7 +13,6 @@ function is kept per flag pattern, so switching back and forth traces each patte
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from collections.abc import Callable, Collection, Mapping
 from contextlib import nullcontext
@@ -24,7 +23,7 @@ from typing import Any
 from audiotrain._caller import user_stacklevel
 from audiotrain.distributed import collectives
 from audiotrain.train.guarded_update import guarded_update, update_weights
-from audiotrain.train.module import TrainModule
+from audiotrain.train.module import TrainModule, call_step
 from audiotrain.train.no_gradient import NoGradientWatch, compiled_functions
 from audiotrain.train.outputs import (
     StepLogs,
@@ -582,23 +581,6 @@ class StepState:
         return dict(tree_flatten(self.arrays))
 
 
-def _takes_batch_idx(fn: Callable) -> bool:
-    """Whether a step method takes Lightning's `(batch, batch_idx)` rather than `(batch)`."""
-    try:
-        params = [
-            p
-            for p in inspect.signature(fn).parameters.values()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
-        ]
-    except (TypeError, ValueError):
-        return False
-    return len(params) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
-
-
-def call_step(fn: Callable, batch: Any, batch_idx: mx.array) -> Any:
-    return fn(batch, batch_idx) if _takes_batch_idx(fn) else fn(batch)
-
-
 class TrainStep:
     """The compiled training step of a module + optimizer.
 
@@ -916,7 +898,15 @@ class EvalStep:
     step's output.
     """
 
-    def __init__(self, module: TrainModule, stage: str, compile: bool, precision: str, in_fit: bool = False):
+    def __init__(
+        self,
+        module: TrainModule,
+        stage: str,
+        compile: bool,
+        precision: str,
+        in_fit: bool = False,
+        dataloader_idx: int | None = None,
+    ):
         self.module, self.stage, self.precision = module, stage, precision
         # Inside `fit` (its sanity check and validations) an array the step adds is refused, as the training
         # step's: the next training step would train it. A stand-alone validate/test/predict trains nothing,
@@ -927,6 +917,13 @@ class EvalStep:
         self._warned_precision = in_fit or stage == "predict"
         self.name = STAGE_METHODS[stage]
         self.fn = getattr(module, self.name)
+        self.dataloader_idx = dataloader_idx
+        self.unindexed: set[str] = set()  # (what the step logged with add_dataloader_idx=False)
+        if dataloader_idx is not None:
+            # One of a stage's several loaders: its step gets the loader's index as Lightning passes it, a
+            # Python int, fixed in this loader's own trace (one EvalStep for each loader: no retracing).
+            step = self.fn
+            self.fn = lambda batch, batch_idx: step(batch, batch_idx, dataloader_idx)
         self.traces = 0
         self.log_options: dict = {}
         state = [module.state, mx.random.state]
@@ -995,6 +992,7 @@ class EvalStep:
                 "with self.log(...)"
             )
         self.log_options = {**self.log_options, **logs.options}  # (as TrainStep's)
+        self.unindexed |= logs.unindexed
         if outputs is not None:
             # numpy has no bfloat16 (np.array(outputs["preds"]) in a hook failed): float32 holds it exactly.
             outputs = tree_map(lambda a: a.astype(mx.float32) if a.dtype == mx.bfloat16 else a, outputs)

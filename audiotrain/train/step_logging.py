@@ -122,7 +122,13 @@ class StepLogging:
         logging step, an epoch's last step and after a validation. Between those the bar keeps them.
 
         A value logged with `prog_bar=True, on_step=False` shows its mean over the last epoch that ended,
-        as in Lightning (none before the first): the epoch mean asked for, not a step's value."""
+        as in Lightning (none before the first): the epoch mean asked for, not a step's value. One logged
+        with both `on_step` and `on_epoch` shows as `<name>_step` and, once an epoch has ended,
+        `<name>_epoch`, Lightning's names (as a hook's value does)."""
+        return self._step_and_epoch_names(self._shown())
+
+    def _shown(self) -> dict[str, float]:
+        """`progress_metrics` before `_step_and_epoch_names`: each training value under its logged name."""
         t = self._trainer
         if t.world_size > 1:
             out = dict(self.shown_across_ranks)
@@ -135,19 +141,38 @@ class StepLogging:
         out.update(self.epoch_validation_metrics())
         return out
 
+    def _step_and_epoch_names(
+        self, out: dict[str, float], epoch_means: dict | None = None
+    ) -> dict[str, float]:
+        """A step value logged with `on_step=True, on_epoch=True, prog_bar=True` under Lightning's names:
+        `<name>_step`, and `<name>_epoch` (the last epoch's mean, or `epoch_means`' where given)."""
+        t = self._trainer
+        for name, options in self.train_options().items():
+            if not (options.prog_bar and options.on_step and options.on_epoch) or name not in out:
+                continue
+            out[f"{name}_step"] = out.pop(name)
+            epoch = (epoch_means or {}).get(name, t.callback_metrics.get(f"{name}_epoch"))
+            if epoch is not None:
+                out[f"{name}_epoch"] = float(epoch)
+        return out
+
     def epoch_progress_metrics(self) -> dict[str, float]:
         """`progress_metrics()` as the summary of the epoch that is ending (the bar left on screen, the line
         in a log), read in `on_train_epoch_end`: each training value the bar shows per step shows its mean
         over the epoch instead, the number `history` and `callback_metrics` hold (`loss` is `train_loss`'s).
         After a validation inside an epoch, its means so far. A value logged per step only (`on_epoch=False`)
         keeps its last step's value."""
-        out = self.progress_metrics()
+        out = self._shown()
         options = self.train_options()
+        means = {}
         for name in self.last_outputs:
             history_name = name if name in options else prefixed("train_", name)  # logged, or returned
             if name in out and history_name in self.epoch_train_means:
-                out[name] = self.epoch_train_means[history_name]
-        return out
+                means[name] = self.epoch_train_means[history_name]
+        both = {n for n, o in options.items() if o.prog_bar and o.on_step and o.on_epoch}
+        # (a value logged both ways keeps its last step's value as `<name>_step`, its mean as `_epoch`)
+        out.update({n: m for n, m in means.items() if n not in both})
+        return self._step_and_epoch_names(out, means)
 
     def epoch_validation_metrics(self) -> dict[str, float]:
         """What the last validation reported under any name, and the ``val_*`` values a callback wrote into

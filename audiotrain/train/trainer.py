@@ -27,22 +27,24 @@ import dataclasses
 import datetime
 import functools
 import inspect
+import json
 import math
 import numbers
 import os
 import sys
 import warnings
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from audiotrain import _blas
-from audiotrain._arguments import changed_arguments, path_argument, settings_repr
+from audiotrain._arguments import changed_arguments, home_expanded, path_argument, settings_repr
 from audiotrain._caller import user_stacklevel
 from audiotrain._possible_user_warning import PossibleUserWarning
 from audiotrain._system import read_platform_once, use_own_kernel_folder
 from audiotrain._text import listed
+from audiotrain.data.combined import CombinedLoader
 from audiotrain.data.loader import (
     close_epoch_iterators,
     hint_workers_started_again,
@@ -78,13 +80,17 @@ from audiotrain.train.lazy import LazyScalar
 from audiotrain.train.loader_reloads import LoaderReloads, first_epoch_of_loader, first_epoch_of_val_loader
 from audiotrain.train.loaders import (
     STAGE_ARGUMENTS,
+    as_given,
     check_batch,
     check_verbose,
     check_weights_only,
     checkpoint_argument,
+    combine_training_loaders,
     datamodule_given_as_loader,
     defines_loader,
+    evaluation_loaders,
     every_rank_has_a_batch,
+    give_trainer_seed,
     loader_len,
     loader_source,
     loaders_from,
@@ -94,13 +100,14 @@ from audiotrain.train.loaders import (
     prepare_loader,
     ranks_read_own_streams,
     refuse_unequal_epochs,
+    several_loaders,
     shown_type,
     warn_of_unsharded_user_order,
     why_no_batches,
 )
 from audiotrain.train.loggers import DummyLogger, Logger
 from audiotrain.train.loggers._shared import share_next_version
-from audiotrain.train.loggers.base import flatten_params
+from audiotrain.train.loggers.base import flatten_params, has_own_save
 from audiotrain.train.loggers.resume_states import match_states
 from audiotrain.train.loggers.trainer_argument import trainer_loggers
 from audiotrain.train.memory import refuse_training_beyond_memory
@@ -111,6 +118,7 @@ from audiotrain.train.module import (
     TrainModule,
     has_learning_rate,
     rate_as_given,
+    refuse_dataloader_iter,
     refuse_manual_optimization,
     refuse_optimizer_idx,
     refuse_truncated_bptt,
@@ -128,7 +136,13 @@ from audiotrain.train.run_state import (
     run_config,
 )
 from audiotrain.train.schedulers import held_rate_advice, schedules_ended_before
-from audiotrain.train.seeding import check_seed, default_seed, seed_generators, seed_rank_apart
+from audiotrain.train.seeding import (
+    check_seed,
+    default_seed,
+    seed_everything_calls,
+    seed_generators,
+    seed_rank_apart,
+)
 from audiotrain.train.stale_attributes import StaleStepAttributes
 from audiotrain.train.state import Progress, RandomState, RunningMeans
 from audiotrain.train.step import StepConfig, StepState, TrainStep, names_to_train, trainable_names
@@ -220,7 +234,8 @@ class Trainer:
     `deterministic=True`: on the CPU MLX is deterministic, on a GPU it warns (reductions with atomic adds
     are not).
     Sanity check: `num_sanity_val_steps` (default 2, -1 all) validation batches run before training
-    starts, unlogged and leaving the random state as it was; a resumed fit runs none (as Lightning's).
+    starts, unlogged and leaving the random state as it was; a fit resumed mid-epoch runs none (as
+    Lightning's).
     Debugging: `fast_dev_run` (n batches of train and val, no checkpoints; a `DummyLogger` stands in for
     the loggers, as in Lightning),
     `limit_train_batches` / `limit_val_batches` / `limit_test_batches` / `limit_predict_batches`,
@@ -233,15 +248,19 @@ class Trainer:
     Model summary: `enable_model_summary` (True, as in Lightning) prints Lightning's table of the module's
     submodules and parameter counts as `fit` starts, from rank 0 (a `ModelSummary` callback; one passed in
     `callbacks` replaces the default, e.g. `ModelSummary(max_depth=-1)` for every level).
+    `enable_autolog_hparams` (True, as in Lightning): each stage sends the loggers the hyperparameters (a
+    fit also the Trainer's flags and the optimizer's settings); False sends none.
     Profiling: `profiler` ("simple", "advanced" or a `Profiler`; None records nothing) times the loop's
     actions and each hook, and reports them when each stage ends (train/profilers.py).
     Checkpoints and progress bar, as in Lightning: `enable_checkpointing` (True) adds a
     `ModelCheckpoint(save_last=True, save_top_k=0)` where `callbacks` holds none (saving `last` under
     `default_root_dir`/checkpoints); False saves nothing and `trainer.checkpoint_callback` is None.
     `enable_progress_bar` (True) adds a progress bar, drawn by rank 0, where `callbacks` holds none. Either
-    set False beside such a callback in `callbacks` is refused as a contradiction.
-    `strategy`: "auto" (or "ddp"): data parallel runs whenever the script is launched on several processes
-    (mlx.launch, mpirun); sharded strategies (fsdp, deepspeed) are refused.
+    set False beside such a callback in `callbacks` is refused as a contradiction. As in Lightning, None
+    is the default for both, `log_every_n_steps`, `num_sanity_val_steps` and `val_check_interval`.
+    `strategy`: "auto" (or "ddp", or Lightning's "ddp_find_unused_parameters_true", "ddp_spawn", ...): data
+    parallel runs whenever the script is launched on several processes (mlx.launch, mpirun); sharded
+    strategies (fsdp, deepspeed) are refused.
 
     `reload_dataloaders_every_n_epochs=N` (0: never), as Lightning's: the loaders a DataModule (or the
     module's `*_dataloader` methods) gives are asked for again every N epochs, the training loader at the
@@ -264,11 +283,11 @@ class Trainer:
         self,
         max_epochs: int | None = None,
         max_steps: int | None = None,
-        val_check_interval: int | float = 1.0,
+        val_check_interval: int | float | None = 1.0,
         gradient_clip_val: float | None = None,
         gradient_clip_algorithm: str | None = "norm",
         default_root_dir: str | os.PathLike | None = "./logs",
-        enable_checkpointing: bool = True,
+        enable_checkpointing: bool | None = True,
         compile: bool = True,
         seed: int | None = None,
         callbacks: Callback | Iterable[Callback] | None = None,
@@ -281,12 +300,12 @@ class Trainer:
         limit_test_batches: int | float | None = None,
         limit_predict_batches: int | float | None = None,
         fast_dev_run: bool | int = False,
-        log_every_n_steps: int = 50,
-        enable_progress_bar: bool = True,
+        log_every_n_steps: int | None = 50,
+        enable_progress_bar: bool | None = True,
         max_consecutive_nonfinite: int = 10,
         nonfinite_guard: bool = True,
         track_grad_norm: bool = False,
-        num_sanity_val_steps: int = 2,
+        num_sanity_val_steps: int | None = 2,
         min_epochs: int | None = None,
         min_steps: int | None = None,
         max_time: Any = None,
@@ -299,6 +318,7 @@ class Trainer:
         overfit_batches: int | float = 0.0,
         profiler: Profiler | str | None = None,
         reload_dataloaders_every_n_epochs: int = 0,
+        enable_autolog_hparams: bool = True,
         **lightning_flags: Unpack[flags.LightningOnlyFlags],
     ):
         self._settings = changed_arguments(Trainer.__init__, locals())  # (for repr: before any other name)
@@ -307,6 +327,15 @@ class Trainer:
         # refused with what to use instead (Python's "unexpected keyword argument" says neither).
         known = [name for name in inspect.signature(Trainer.__init__).parameters if name != "self"]
         flags.lightning_only(lightning_flags, known[:-1])  # (less **lightning_flags)
+        # Lightning's signature gives these None, its "the default" (a LightningCLI config's `null`, a dict of
+        # its defaults): None turned checkpointing and the bar off here, and refused the others.
+        if enable_checkpointing is None:
+            enable_checkpointing = True
+        if enable_progress_bar is None:
+            enable_progress_bar = True
+        log_every_n_steps = 50 if log_every_n_steps is None else log_every_n_steps
+        num_sanity_val_steps = 2 if num_sanity_val_steps is None else num_sanity_val_steps
+        val_check_interval = 1.0 if val_check_interval is None else val_check_interval
         self.fast_dev_run = flags.fast_dev_run(fast_dev_run)
         self._max_epochs = flags.training_length("max_epochs", max_epochs)
         self._max_steps = flags.training_length("max_steps", max_steps)
@@ -320,7 +349,9 @@ class Trainer:
         )
         self._max_time = flags.max_time(max_time)
         if self.fast_dev_run:
-            self._max_epochs, self._max_steps, self._max_time = 1, None, None
+            # Lightning's values (max_steps=n), so code reading them (a schedule's length, a callback) sees
+            # what the smoke run does.
+            self._max_epochs, self._max_steps, self._max_time = 1, self.fast_dev_run, None
         self._validation_schedule = ValidationSchedule(
             flags.val_check_interval(val_check_interval),
             flags.check_val_every_n_epoch(check_val_every_n_epoch),
@@ -329,7 +360,8 @@ class Trainer:
             self._validation_schedule = ValidationSchedule(1.0, 1)
         # None (Lightning's default, a config's `default_root_dir: null`) is the default folder.
         root = "./logs" if default_root_dir is None else default_root_dir
-        self.default_root_dir = path_argument(root, "Trainer", "default_root_dir").expanduser()
+        path_argument(root, "Trainer", "default_root_dir")  # (a TypeError naming it where not a path)
+        self.default_root_dir = home_expanded(root)
         self.enable_checkpointing = (
             flags.switch("enable_checkpointing", enable_checkpointing) and not self.fast_dev_run
         )
@@ -337,6 +369,9 @@ class Trainer:
         if seed is not None:
             check_seed(seed, "Trainer(seed=...)")
         self._seed = None if seed is None else int(seed)
+        # (the seed a resumed run kept, and `seed_everything_calls()` then: a Trainer without a seed of its
+        # own keeps it until the next seed_everything, which decides later fits as before the resume)
+        self._checkpoint_seed: tuple[int, int] | None = None
         self.deterministic = flags.deterministic(deterministic)
         self.accelerator = flags.accelerator(accelerator)
         self.device = mx.gpu if self.accelerator == "gpu" else mx.cpu
@@ -370,11 +405,14 @@ class Trainer:
             self._limit_flags.update(train="overfit_batches", val="overfit_batches")
         self.log_every_n_steps = flags.log_every_n_steps(log_every_n_steps)
         self.num_sanity_val_steps = flags.sanity_steps(num_sanity_val_steps)
+        if self.fast_dev_run:  # (Lightning's 0: the smoke run's one validation is its sanity check)
+            self.num_sanity_val_steps = 0
         self._nonfinite = NonFiniteWatch(
             flags.positive_int("max_consecutive_nonfinite", max_consecutive_nonfinite),
             flags.switch("nonfinite_guard", nonfinite_guard),
         )
         self.enable_progress_bar = flags.switch("enable_progress_bar", enable_progress_bar)
+        self.enable_autolog_hparams = flags.switch("enable_autolog_hparams", enable_autolog_hparams)
         self.track_grad_norm = flags.track_grad_norm(track_grad_norm)
         # Under data parallel only rank 0 draws a progress bar and logs; every rank keeps the other callbacks,
         # so their decisions (EarlyStopping, which checkpoint is best) stay the same on all ranks.
@@ -399,7 +437,7 @@ class Trainer:
         # own methods do nothing on the other ranks).
         # fast_dev_run writes no logs; as in Lightning a DummyLogger stands in for the loggers given, so
         # code that calls `self.logger.log_metrics(...)` runs as in a real fit (None would crash it).
-        self.loggers: list[Logger] = trainer_loggers(logger, self.default_root_dir)
+        self._loggers = trainer_loggers(logger, self.default_root_dir)
         # logger=False (or []): no logger asked for, where the default (None) is only none given; Lightning's
         # default logs, so its LearningRateMonitor's refusal of a logger-less Trainer is this case's here.
         self._logger_turned_off = logger is False or (isinstance(logger, (list, tuple)) and not logger)
@@ -416,6 +454,9 @@ class Trainer:
         # What training reports at each step, to the loggers and the progress bar: train/step_logging.py.
         self._step_logging = StepLogging(self)
         self._running_hook: tuple[str, Any] | None = None  # (hook name, its batch) for self.log in hooks
+        # The index of the evaluation loader running now where a stage has several (None: one loader), for
+        # what its batch hooks log (Lightning's "name/dataloader_idx_k").
+        self._dataloader_idx: int | None = None
         # The checkpoint the running (or last) stage loaded, a str as Lightning's; None for one that loaded
         # none, set where Lightning sets it: after the `setup` hooks, when the checkpoint is restored.
         self.ckpt_path: str | None = None
@@ -439,11 +480,12 @@ class Trainer:
         # num_classes`, as in Lightning) and `isinstance` narrows it to the user's class.
         self.datamodule: Any = None
         self.num_training_batches: int | float = 0
-        # Batches the last validation, test and predict ran on, or run on now (None: the loader's length is
-        # unknown); one number for the stage's one loader, where Lightning has a list of one per loader.
-        self.num_val_batches: int | float = 0  # (inf: the loader ends the stage, as in Lightning)
-        self.num_test_batches: int | float = 0
-        self.num_predict_batches: int | float = 0
+        # Batches the last validation, test and predict ran on, or run on now (inf: the loader ends the
+        # stage, as in Lightning); one number for the stage's one loader, where Lightning has a list of one,
+        # and a list of each's for several loaders, as Lightning's.
+        self.num_val_batches: int | float | list[int | float] = 0
+        self.num_test_batches: int | float | list[int | float] = 0
+        self.num_predict_batches: int | float | list[int | float] = 0  # (a list: one for each loader)
         # What validation's interval is sized from, once fit has its training loader (`_size_epochs`).
         self._val_sizing: tuple | None = None
         self._val_sized_for: tuple | None = None
@@ -578,7 +620,8 @@ class Trainer:
 
     @property
     def interrupted(self) -> bool:
-        """A stop signal (Ctrl-C, SIGTERM) ended the last fit, or ends the current one after this step."""
+        """A stop signal (Ctrl-C, SIGTERM) ended the last fit, or ends the current one after this step; or
+        a Ctrl-C stopped the last `validate`, `test` or `predict`."""
         return self._stopping.interrupted
 
     @interrupted.setter
@@ -729,13 +772,37 @@ class Trainer:
     @property
     def seed(self) -> int:
         """The seed `fit` starts from: `Trainer(seed=...)`, else the last `seed_everything` seed (read when
-        `fit` starts), else 42; once a fit resumed from a checkpoint, the seed that run started with."""
-        return self._seed if self._seed is not None else default_seed()
+        `fit` starts), else 42; once a fit resumed from a checkpoint, the seed that run started with (for a
+        Trainer without `seed=`, until the next `seed_everything`, as in Lightning)."""
+        if self._seed is not None:
+            return self._seed
+        if self._checkpoint_seed is not None and self._checkpoint_seed[1] == seed_everything_calls():
+            return self._checkpoint_seed[0]
+        return default_seed()
 
     @property
     def logger(self) -> Logger | None:
         """The first logger (Lightning's), or None without one."""
         return self.loggers[0] if self.loggers else None
+
+    @logger.setter
+    def logger(self, value: Logger | None) -> None:
+        # Lightning's setter: a script that swaps the logger between stages (`trainer.logger = None` before
+        # a `test` that should write nothing) sets the whole list; False too is none, as Lightning's `not
+        # logger`, and a value that is no logger is refused naming `trainer.logger`.
+        no_logger = value is None or value is False
+        self._loggers = trainer_loggers([] if no_logger else [value], self.default_root_dir, "trainer.logger")
+
+    @property
+    def loggers(self) -> list[Logger]:
+        """The loggers, in the order given (Lightning's); `trainer.loggers = [...]` replaces them."""
+        return self._loggers
+
+    @loggers.setter
+    def loggers(self, value: Sequence[Logger] | Mapping[str, Logger] | None) -> None:
+        # As Lightning's: None, [] or {} is no logger, and a list is copied (the caller's list stays its
+        # own); read as `Trainer(logger=...)` reads them, so a value that is no logger is refused here.
+        self._loggers = trainer_loggers(value, self.default_root_dir, "trainer.loggers")
 
     @property
     def _writing_loggers(self) -> list:
@@ -768,8 +835,10 @@ class Trainer:
 
     @property
     def log_dir(self) -> str | None:
-        """Lightning's: the first logger's run folder (`version_<k>` of a TensorBoard or CSV logger; else its
-        `save_dir`, None where it writes nothing locally), or `default_root_dir` without loggers."""
+        """Lightning's: the first logger's run folder (its `log_dir`: `version_<k>` of a TensorBoard or CSV
+        logger, a logger of one's own's; else its `save_dir`, None where it writes nothing locally), or
+        `default_root_dir` without loggers. (Lightning's is the `save_dir` of any logger but TensorBoard's and
+        CSV's.)"""
         if not self.loggers or isinstance(self.loggers[0], DummyLogger):  # (fast_dev_run's: no folder)
             return str(self.default_root_dir)
         first = self.loggers[0]
@@ -976,8 +1045,8 @@ class Trainer:
         call (until another method starts), the loader that call runs on, as Lightning's: a hook that
         reads it there (`padding_batches` under data parallel) found None."""
         if self._state_tracker.fn == "validate":
-            return self._validate_loader
-        return self._val_loader
+            return as_given(self._validate_loader)
+        return as_given(self._val_loader)
 
     @property
     def train_dataloader(self) -> DataLoader | Iterable[Any] | None:
@@ -997,26 +1066,29 @@ class Trainer:
         return self._is_last_batch
 
     @property
-    def num_sanity_val_batches(self) -> int | float:
+    def num_sanity_val_batches(self) -> Any:
         """The validation batches `fit`'s sanity check runs (Lightning's; one number for the one loader, as
-        `num_val_batches`): `num_sanity_val_steps` (-1: all) at most the loader's batches; inf where its
-        length is unknown and -1 asks for all; 0 without a val loader."""
+        `num_val_batches`, a list for several): `num_sanity_val_steps` (-1: all) at most the loader's
+        batches; inf where its length is unknown and -1 asks for all; 0 without a val loader."""
         loader = self._val_loader
         if loader is None or self.fast_dev_run:
             return 0
         wanted = math.inf if self.num_sanity_val_steps == -1 else self.num_sanity_val_steps
         total = self.evaluation.limit("val", loader)
+        if isinstance(total, list):  # (each loader's, as Lightning's)
+            return [wanted if each is None else min(wanted, each) for each in total]
         return wanted if total is None else min(wanted, total)
 
     @property
     def test_dataloaders(self) -> DataLoader | Iterable[Any] | None:
-        """The loader the last `test` ran on, or None (Lightning's name)."""
-        return self._test_loader
+        """The loader the last `test` ran on, or None (Lightning's name; several: the list or dict given)."""
+        return as_given(self._test_loader)
 
     @property
     def predict_dataloaders(self) -> DataLoader | Iterable[Any] | None:
-        """The loader the last `predict` ran on, or None (Lightning's name)."""
-        return self._predict_loader
+        """The loader the last `predict` ran on, or None (Lightning's name; several: the list or dict
+        given)."""
+        return as_given(self._predict_loader)
 
     @property
     def validates_after_this_batch(self) -> bool:
@@ -1187,8 +1259,12 @@ class Trainer:
             self.max_epochs, self.max_steps, self.max_time, bool(self.early_stopping_callbacks)
         )
         train_loader = one_loader("fit", "train_loader", train_loader, "train_dataloaders", train_dataloaders)
+        # (Lightning's several training loaders: a batch of each per step)
+        train_loader = combine_training_loaders(train_loader, "Trainer.fit: train_loader")
         train_loader, datamodule = datamodule_given_as_loader("fit", train_loader, datamodule)
         val_loader = one_loader("fit", "val_loader", val_loader, "val_dataloaders", val_dataloaders)
+        # (Lightning's several validation loaders: each in turn, with its dataloader_idx)
+        val_loader = evaluation_loaders(val_loader)
         source = loader_source("fit", datamodule, model, {"train": train_loader, "val": val_loader})
         if source is None:  # (the loaders passed: refused before anything runs, where they must be)
             train_loader, val_loader = self._fit_loaders(model, None, train_loader, val_loader)
@@ -1226,8 +1302,16 @@ class Trainer:
             # Any error from here on (a setup hook, a loader, a resume refused) gets on_exception and the
             # teardown hooks, as in Lightning, whose `fit` calls on_exception for every error it raises.
             with self._stage_fails_on_error(model, "fit"):
+                seeded_with = self.seed
                 self._attach(model, "fit")
+                if source is None and self.seed != seeded_with:
+                    # seed_everything in a setup hook or configure_model: it seeded the generators, and
+                    # decides the data order too (Lightning's sampler draws from the generator it seeded).
+                    # (Loaders a datamodule or the module gives are made after this, on the new seed.)
+                    for loader in self._loaders_on_trainer_seed:
+                        give_trainer_seed(loader, self.seed)
                 resumed_progress = None  # (the checkpoint's counters, which the loaders are asked for at)
+                self._early_restore = None  # (set below for this fit's resume alone)
                 if ckpt_path or self._pending_ckpt:
                     # Lightning gives the datamodule its state back after `setup`, before it asks for the
                     # loaders: a loader built from that state (a curriculum's stage, a fold) is the resumed
@@ -1243,10 +1327,15 @@ class Trainer:
                         state = ckpt.read_state(folder)
                         resume.refuse_weights_only(folder, state)
                         resumed_progress = state["progress"]
+                        as_read = _state_text(state)  # (what `_restore` reads again, to know it is this save)
                         with hook_logs.running_hook(self, "on_load_checkpoint"):
                             self._hook_added_weights = hook_state.load_module_state_before_weights(
                                 model, state, folder / ckpt.MODEL_FILE
                             )
+                        # The callbacks' next, before `configure_optimizers` too, as Lightning 2.6.6's
+                        # `restore_callbacks`: one may set what it reads (a layer to freeze, a setting).
+                        self._callbacks_load_hooks(model, folder, state)
+                        self._early_restore = (as_read, state)
                 self._reloads = None
                 # (asked for once the datamodule and the module are set up, as in Lightning)
                 if source is not None:
@@ -1369,27 +1458,38 @@ class Trainer:
                     self.num_val_batches = (
                         0 if val_loader is None else batch_count(self.evaluation.limit("val", val_loader))
                     )
-                    # Not in a resumed fit, as Lightning's ("it would mess up the loaded state"): its
-                    # validation hooks and a DataModule's batch hooks would run on the restored state.
-                    if val_loader is not None and not ckpt_path:
+                    # Not in a fit resumed mid-epoch (or with a validation due), as Lightning's ("it would
+                    # mess up the loaded state"); one resumed at an epoch's end checks, as Lightning 2.6.6's.
+                    mid_epoch = self.progress.batch_in_epoch > 0 or self.progress.validation_pending
+                    if val_loader is not None and not (ckpt_path and mid_epoch):
                         self.evaluation.sanity_check(model, val_loader)
                     self._warn_of_eval_mode(model)
                     # Known before on_train_start, as Lightning's fit loop has it there: a callback that
                     # sizes a per-step schedule from it read 0.
                     n_batches = self._training_batches(train_loader)
                     self.num_training_batches = math.inf if n_batches is None else n_batches
-                    self._call_hooks("on_train_start")
+                    # Nothing to train (a finished run fit again, limit_train_batches=0, a stop asked in
+                    # on_fit_start or the sanity check): no on_train_start/end, as Lightning's `FitLoop.skip`.
+                    skip = not self.interrupted and (self.limit_train_batches == 0 or self._done())
+                    if not skip:
+                        self._call_hooks("on_train_start")
                     self._fit_loop(model, train_loader, val_loader)
                     if self.world_size > 1:  # (the ranks end with one model: BatchNorm's running statistics)
                         collectives.broadcast_running_statistics(model)
                     if not self.interrupted:
-                        self._call_hooks("on_train_end")
+                        if not skip:
+                            self._call_hooks("on_train_end")
                         self._call_hooks("on_fit_end")
                         if self.interrupted:  # a Ctrl-C or KeyboardInterrupt in them: saved, as it says
                             self._stopping.save_on_interrupt()
                 status = "interrupted" if self.interrupted else "success"
             except BaseException as err:
-                self._state_tracker.status = "failed"  # (before on_exception, as Lightning's "interrupted")
+                # A second stop signal (or one raised as the first one's save ran) ends a fit that a first one
+                # was stopping: a stop by hand, "interrupted" as Lightning 2.6.6 has it (and the loggers' runs
+                # closed so: MLflow's KILLED), not a crash. (Before on_exception, as Lightning's status.)
+                if isinstance(err, KeyboardInterrupt) and self._stopping.stop_was_requested():
+                    status = "interrupted"
+                self._state_tracker.status = status
                 self._on_exception(model, err)
                 # The epoch's iterator is a local of `_train_epoch`, whose frame the traceback keeps: its
                 # workers would run as long as the error is kept. (Evaluation loops iterate in `for`
@@ -1467,7 +1567,9 @@ class Trainer:
             )
             if prepare_loader(loader, name, self.seed, evaluation=evaluation)
         ]
-        if val_loader is not None:  # (a fit that never validates never calls validation_step)
+        if val_loader is not None and several_loaders(val_loader) is not None:
+            hooks.refuse_missing_dataloader_idx(self.callbacks, model, "fit")
+        elif val_loader is not None:  # (a fit that never validates never calls validation_step)
             hooks.refuse_required_dataloader_idx(self.callbacks, model, "fit")
         if val_loader is not None and (n_batches := self._training_batches(train_loader)) != 0:
             # A schedule it cannot keep is refused before anything runs.
@@ -1853,6 +1955,10 @@ class Trainer:
         if self.compile and self.is_global_zero:  # (a hook's new value for what the traced step read: warned)
             self._stale_step_attributes.check(module, self._train_step)
         iterator = iter(loader) if not batches_done else iter(())
+        if isinstance(
+            loader, CombinedLoader
+        ):  # (it gives (batch, batch_idx, dataloader_idx), as Lightning's)
+            iterator = (batch for batch, _, _ in iterator)
         # (after iter: a DataLoader calls its dataset's set_epoch there)
         self._warn_of_a_longer_epoch(loader, n_batches)
         if not self._checked_ranks_orders:  # (every rank: the check is a collective)
@@ -1918,8 +2024,9 @@ class Trainer:
         """One batch: hooks, step, logging, a validation that is due. Returns `_SKIP_REST_OF_EPOCH` where
         the module's `on_train_batch_start` returned -1 (Lightning's way to end the epoch there)."""
         progress = self.progress
-        batch = hooks.transfer_batch(batch, module, self.datamodule)
-        check_batch(batch)
+        batch = hooks.transfer_batch(batch, module, self.datamodule, profiler=self.profiler)
+        # (a CombinedLoader's "max_size" gives None for a loader that has ended, as Lightning's)
+        check_batch(batch, none_ok=isinstance(self._train_loader, CombinedLoader))
         batch_idx = progress.batch_in_epoch
         self._is_last_batch = n_batches is not None and batch_idx + 1 == n_batches
         response = self._call_hooks("on_train_batch_start", batch, batch_idx)
@@ -1974,7 +2081,11 @@ class Trainer:
             with explaining_step_errors(where, f"batch {batch_idx}", batch_idx, batch):
                 with self.profiler.profile("[Trainer].training_wait"):  # (the step runs in full here)
                     eval_compiling_again(mx.eval, targets)
-            debug_check(loss, self.module.parameters(), self.current_epoch, batch_idx)
+            # (Only a step that updates sets the streak: one that accumulates holds the last update's, which a
+            # resumed checkpoint may have saved above 0. Without the guard the update went through: the
+            # parameter it made non-finite is named instead of a skip that did not happen.)
+            judged = streak if stepped and self.nonfinite_guard else None
+            debug_check(loss, self.module.parameters(), self.current_epoch, batch_idx, judged)
             settled_streak = streak
         else:
             # The device runs this step while Python fetches, checks and hooks the next batch (a GPU
@@ -2086,6 +2197,9 @@ class Trainer:
             "learning_rate": self.learning_rate(),
             **train_metrics,
         }
+        # A value the module logged as "epoch" goes to the loggers (below); the history's column stays the
+        # epoch's number, which export_history, resume and the recipes read.
+        row["epoch"] = progress.epoch
         if progress.validated_epoch == progress.epoch:  # not the values of an earlier epoch's validation
             # (Also a validation inside the loop, as an int val_check_interval's after the epoch's last batch:
             # the epoch-end hooks get what the history row gets.)
@@ -2104,7 +2218,10 @@ class Trainer:
         if not ended_before:
             epoch_logs = reporting.epoch_log_values(epoch_means, train_options)
             # Sent with what on_train_epoch_end logs (`take`): a "step" it logs is their x axis too.
-            self._step_logging.hold_for_hooks({**epoch_logs, "epoch": progress.epoch})
+            # (As Lightning's `setdefault`: an "epoch" the module logged is sent as it logged it.)
+            self._step_logging.hold_for_hooks(
+                {**epoch_logs, "epoch": epoch_logs.get("epoch", progress.epoch)}
+            )
 
         def take() -> None:
             # What hooks logged per epoch in this epoch (on_epoch, by Lightning's rules: hook_logs): part of
@@ -2114,7 +2231,7 @@ class Trainer:
                 "train", clear=progress.epoch_complete
             )
             if late:
-                row.update(for_history, step=progress.global_step)
+                row.update(for_history, step=progress.global_step, epoch=progress.epoch)  # (row's own)
                 self.callback_metrics.update(late)
             if not ended_before:
                 self._step_logging.send_with_hook_values(to_loggers)
@@ -2305,7 +2422,9 @@ class Trainer:
         weights_only: bool | None = None,
     ) -> list[Any] | None:
         """Run `predict_step` (compiled) over the loader; returns its output for each batch, in order, or
-        None with `return_predictions=False` (None is Lightning's default, True here).
+        None with `return_predictions=False` (None is Lightning's default, True here). Several loaders (a
+        list or dict of them, as Lightning's) are predicted in turn, each batch's `dataloader_idx` passed to
+        the step and the batch hooks: the return is a list of each loader's outputs.
 
         The arguments come in Lightning's order; a path in `return_predictions`' place is taken as
         `ckpt_path` (audiotrain's order before: `predict(model, dataloaders, datamodule, ckpt_path,
@@ -2383,7 +2502,7 @@ class Trainer:
         self.callbacks.call("setup", self, module, stage)
         # Checked once the callbacks are set up: a ModelCheckpoint's state_key names its folder.
         hooks.refuse_shared_states(self.callbacks, Callback)
-        hooks.refuse_unsupported([*self.callbacks, module])
+        hooks.refuse_unsupported([*self.callbacks, module], stage)
         hooks.warn_unknown_hooks(self.callbacks, Callback, module, TrainModule)
         hooks.warn_lightning_only_hooks(module)
         self._bare_hooks = hooks.bare_module_hooks(module)
@@ -2496,8 +2615,11 @@ class Trainer:
         refuse_manual_optimization(module)
         refuse_truncated_bptt(module)
         refuse_optimizer_idx(module)
+        refuse_dataloader_iter(module)
         where = f"{type(module).__name__}.configure_optimizers"
-        config = OptimizerConfig.from_module_output(module.configure_optimizers(), where, trainer=self)
+        with self.profiler.profile(f"[LightningModule]{where}"):  # (Lightning's action name)
+            configured = module.configure_optimizers()
+        config = OptimizerConfig.from_module_output(configured, where, trainer=self)
         self.optimizer_config, self.optimizer = config, config.optimizer
         self._add_plateau_callback(getattr(config, "_plateau", None), module, where)
         if isinstance(self.optimizer, optim.MultiOptimizer):
@@ -2576,6 +2698,8 @@ class Trainer:
         for lg in self._writing_loggers:
             if hasattr(lg, "log_hyperparams"):
                 lg.log_hyperparams(flat)
+                if has_own_save(lg):
+                    lg.save()  # (as Lightning's Trainer: a logger written for it writes its hparams there)
 
     def _log_scored_hyperparameters(self, module: TrainModule) -> None:
         """`validate` / `test`: the module's and the datamodule's hyperparameters to the loggers, as Lightning
@@ -2583,11 +2707,12 @@ class Trainer:
         the fit's values of those)."""
         config = self._logged_config(module)
         scored = {k: config[k] for k in ("hparams", "datamodule_hparams") if config.get(k)}
-        if scored:
+        if scored and self.enable_autolog_hparams:
             self._log_config(scored)
 
     def _start_loggers(self, module: TrainModule) -> None:
-        self._log_config(self._logged_config(module))
+        if self.enable_autolog_hparams:  # (False: the user logs them, as Lightning's flag lets them)
+            self._log_config(self._logged_config(module))
         for lg in self._writing_loggers:
             if isinstance(lg, Logger):
                 lg.start()  # the checkpoint's run, now that it is loaded; a login failure shows at once
@@ -2692,6 +2817,7 @@ class Trainer:
             with (
                 self._stopping.naming_interrupts_from(f"{type(cb).__name__}.on_save_checkpoint"),
                 hook_logs.running_hook(self, "on_save_checkpoint"),  # (self.log there: refused, as Lightning)
+                self.profiler.profile(f"[Callback]{cb.state_key}.on_save_checkpoint"),  # (as every hook)
             ):
                 try:
                     cb.on_save_checkpoint(self, self.module, state)
@@ -2708,6 +2834,7 @@ class Trainer:
         with (
             self._stopping.naming_interrupts_from(f"{type(self.module).__name__}.on_save_checkpoint"),
             hook_logs.running_hook(self, "on_save_checkpoint"),
+            self.profiler.profile(f"[LightningModule]{type(self.module).__name__}.on_save_checkpoint"),
         ):
             hook_state.save_module_state(self.module, state, self.current_epoch, self.global_step)
         # Their arrays come back as arrays (Lightning's tensors): data in a safetensors file of their own.
@@ -2764,6 +2891,15 @@ class Trainer:
             path, module, full, module_hook if hooks else None, self._hook_added_weights
         )
         folder, state = contents.folder, contents.state
+        # `fit`'s resume ran the module's and the callbacks' `on_load_checkpoint` on its read of this save:
+        # what they rewrote there (a logger's state, the run's progress, not only the callbacks' entries)
+        # is what is restored, as Lightning restores from the one dict its hooks got. Only for `fit`'s own
+        # restore, and only where the save read again is the one the hooks saw (a running fit may have
+        # replaced the folder meanwhile; a fit that failed before this leaves it behind).
+        early, self._early_restore = self._early_restore, None
+        hooked = not hooks and early is not None and early[0] == _state_text(state)
+        if hooked:
+            state = early[1]
         if full:  # (before anything is loaded)
             resume.refuse_weights_only(folder, state)
             for cb in self.callbacks:  # (parameter groups, an accumulation schedule: as the run had them)
@@ -2790,6 +2926,14 @@ class Trainer:
                 for cb in self.callbacks if hooks else ():
                     with hook_logs.running_hook(self, "on_load_checkpoint"):
                         cb.on_load_checkpoint(self, module, hook_state.with_run_counters(state))
+                # Then their `load_state_dict`, as Lightning 2.6.6's `restore_callbacks` does in these stages
+                # too: a callback that evaluates with what it kept (an EMA's count, a best score) has it.
+                saved = state.get("callbacks")
+                if hooks and isinstance(saved, dict):
+                    self.callbacks.load_state_dict(saved, how="loaded")
+                    self.callbacks.load_state_arrays(
+                        ckpt.read_callback_arrays(folder), saved, folder / ckpt.CALLBACKS_FILE
+                    )
             return
         if hooks:
             hook_state.load_datamodule_state(self.datamodule, state)
@@ -2801,14 +2945,14 @@ class Trainer:
             # `load_state_dict` gets (`checkpoint["callbacks"][state_key]` of an older release), and before
             # the run's counters come back (Lightning's `restore_training_state` follows it), so that it sees
             # the Trainer as the module's `on_load_checkpoint` did: epoch and step 0 in a new Trainer.
-            for cb in self.callbacks:
-                with hook_logs.running_hook(self, "on_load_checkpoint"):  # (self.log there: refused)
-                    cb.on_load_checkpoint(self, module, hook_state.with_run_counters(state))
-            self._run.load_state_dict(state, folder / ckpt.STATE_FILE)
-            self.callbacks.load_state_dict(state.get("callbacks", {}))
-            self.callbacks.load_state_arrays(
-                contents.callbacks, state.get("callbacks", {}), folder / ckpt.CALLBACKS_FILE
+            # (`fit`'s early hooks only for `fit`'s own restore: a fit that failed before it leaves them
+            # behind, and a later `load_checkpoint` of another checkpoint runs the hooks on its own)
+            saved = (
+                state.get("callbacks", {}) if hooked else self._callbacks_load_hooks(module, folder, state)
             )
+            self._run.load_state_dict(state, folder / ckpt.STATE_FILE)
+            self.callbacks.load_state_dict(saved)
+            self.callbacks.load_state_arrays(contents.callbacks, saved, folder / ckpt.CALLBACKS_FILE)
             for cb in self.callbacks:
                 if isinstance(cb, ModelCheckpoint):
                     cb.adopt_moved_state(self, state)
@@ -2819,6 +2963,23 @@ class Trainer:
         self._keep_checkpoint_seed(folder, state)
         mx.eval(self._train_step.eval_targets)
 
+    # (`fit`'s read of the checkpoint it resumes, as text, and its state as the load hooks left it)
+    _early_restore: tuple[str, dict[str, Any]] | None = None
+
+    def _callbacks_load_hooks(
+        self, module: TrainModule, folder: Path, state: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Every callback's `on_load_checkpoint` on the checkpoint's `state`; returns its callbacks' states,
+        which a hook may have rewritten, for their `load_state_dict`."""
+        with ckpt.named_source(folder / ckpt.STATE_FILE):
+            for cb in self.callbacks:
+                with (
+                    hook_logs.running_hook(self, "on_load_checkpoint"),  # (self.log there: refused)
+                    self.profiler.profile(f"[Callback]{cb.state_key}.on_load_checkpoint"),
+                ):
+                    cb.on_load_checkpoint(self, module, hook_state.with_run_counters(state))
+        return state.get("callbacks", {})
+
     def _keep_checkpoint_seed(self, folder: Path, state: dict[str, Any]) -> None:
         """A resumed run goes on with the seed it started with (`resume.checkpoint_seed`): `trainer.seed` and
         the loaders that take the Trainer's seed take it."""
@@ -2827,9 +2988,12 @@ class Trainer:
             return  # the same seed, or a checkpoint that records none
         if self.is_global_zero:
             warnings.warn(warning, UserWarning, stacklevel=4)
-        self._seed = saved
+        if self._seed is not None:
+            self._seed = saved
+        else:  # (not noted as the user's: `seed_given` of a later resume, and seed_everything, see it)
+            self._checkpoint_seed = (saved, seed_everything_calls())
         for loader in self._loaders_on_trainer_seed:
-            loader.set_seed(saved)
+            give_trainer_seed(loader, saved)
 
     # ---- reporting: interval and epoch means, history, loggers -----------------------------------------
     @property
@@ -3019,3 +3183,8 @@ def _edits_checkpoints(callback: Callback) -> bool:
     entries."""
     hook = getattr(type(callback), "on_save_checkpoint", None)
     return hook is not Callback.on_save_checkpoint and not type(callback).__module__.startswith("audiotrain.")
+
+
+def _state_text(state: dict[str, Any]) -> str:
+    """A checkpoint's state as text, to tell two reads of one save (NaN equal to NaN, unlike ==)."""
+    return json.dumps(state, sort_keys=True, default=repr)

@@ -6,7 +6,7 @@ Hooks receive `(trainer, module, ...)`; any state a callback needs after a resum
 through `state_arrays()` / `load_state_arrays()`, in its callbacks.safetensors).
 """
 
-from audiotrain.train.callback import Callback
+from audiotrain.train.callback import Callback, Checkpoint
 from audiotrain.train.callbacks._monitor import MetricNotLoggedError
 from audiotrain.train.callbacks.accumulation_schedule import GradientAccumulationScheduler
 from audiotrain.train.callbacks.device_stats import DeviceStatsMonitor
@@ -20,6 +20,7 @@ from audiotrain.train.callbacks.lr_plateau import ReduceLROnPlateau
 from audiotrain.train.callbacks.model_checkpoint import ModelCheckpoint
 from audiotrain.train.callbacks.model_summary import ModelSummary
 from audiotrain.train.callbacks.on_exception_checkpoint import OnExceptionCheckpoint
+from audiotrain.train.callbacks.rich import RichModelSummary, RichProgressBar
 from audiotrain.train.callbacks.swa import StochasticWeightAveraging
 from audiotrain.train.callbacks.throughput import ThroughputMonitor
 from audiotrain.train.callbacks.timer import Timer
@@ -33,6 +34,7 @@ __all__ = [
     "BaseFinetuning",
     "BasePredictionWriter",
     "Callback",
+    "Checkpoint",
     "DeviceStatsMonitor",
     "EMAWeightAveraging",
     "EarlyStopping",
@@ -47,6 +49,8 @@ __all__ = [
     "OnExceptionCheckpoint",
     "ProgressBar",
     "ReduceLROnPlateau",
+    "RichModelSummary",
+    "RichProgressBar",
     "StochasticWeightAveraging",
     "TQDMProgressBar",
     "ThroughputMonitor",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from audiotrain._signatures import known_signature
 from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
-from audiotrain.train.callback import Callback
+from audiotrain.train.callback import Callback, _RunReference
 from audiotrain.train.callbacks._monitor import _fit_of_another_trainer
 
 import mlx.core as mx
@@ -106,7 +106,7 @@ class AveragingCallback(Callback):
         self.refuse_another_averaging(trainer)
         if _fit_of_another_trainer(self, trainer):
             self._reset()
-        self._module = weakref.ref(module)
+        self._module = _RunReference(module)
 
     def state_arrays(self) -> dict[str, mx.array]:
         return dict(self._average)

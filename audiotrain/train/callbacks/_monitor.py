@@ -9,12 +9,11 @@ import inspect
 import math
 import numbers
 import warnings
-import weakref
 from typing import TYPE_CHECKING, Any
 
 from audiotrain._validation_monitor import validation_off_refusal
-from audiotrain.train.callback import Callback
-from audiotrain.train.loaders import loader_len, why_no_batches
+from audiotrain.train.callback import Callback, _RunReference
+from audiotrain.train.loaders import loader_len, several_loaders, why_no_batches
 from audiotrain.train.metric_values import MetricValue
 
 if TYPE_CHECKING:
@@ -80,7 +79,7 @@ def _fit_of_another_trainer(callback: Callback, trainer: Trainer) -> bool:
     scores, tracked checkpoints, patience) is that other run's. Records `trainer` as the one it runs in.
     A fit of the same Trainer again (after raising max_epochs) continues its run, state and all."""
     previous = getattr(callback, "_fitted_in", None)
-    callback._fitted_in = weakref.ref(trainer)
+    callback._fitted_in = _RunReference(trainer)
     return previous is not None and previous() is not trainer
 
 
@@ -165,9 +164,11 @@ def _metric(trainer: Trainer, name: str, owner: str, forced: str = "", option: s
             hint = " (it is a validation metric, and Trainer(limit_val_batches=0) turns validation off)"
         elif no_validation_yet and trainer.val_dataloaders is None:
             hint = " (it is a validation metric: pass a val_loader to fit)"
-        elif no_validation_yet and loader_len(trainer.val_dataloaders) == 0:
-            why = why_no_batches(trainer.val_dataloaders)
-            hint = f" (it is a validation metric, and the val loader yields no batches{why})"
+        elif (loader := _val_loader_of(trainer, name)) is not None and (
+            no_validation_yet or loader[1] is not None
+        ):
+            which = "" if loader[1] is None else f" {loader[1]}"
+            hint = f" (it is a validation metric, and the val loader{which} yields no batches{loader[0]})"
         elif no_validation_yet and _acts_after_validations(trainer):
             hint = f" (it is a validation metric and no validation has run yet: {_schedule(trainer)}"
             hint += f"; {owner}({forced}) acts at every epoch end: leave it out)" if forced else ")"
@@ -197,6 +198,13 @@ def _metric(trainer: Trainer, name: str, owner: str, forced: str = "", option: s
                     f"check it at epoch ends with {owner}({option}=True)"
                 )
             hint += ")"
+        elif per_loader := [m for m in sorted(metrics) if m.startswith(f"{name}/dataloader_idx_")]:
+            # Several validation loaders: the closest name by spelling ('train_loss' for 'val_loss') is not
+            # the one meant.
+            hint = (
+                f" (with several validation loaders each loader's value has its own name, as in Lightning: "
+                f"{', '.join(map(repr, per_loader))}; monitor one of them)"
+            )
         else:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise MetricNotLoggedError(
@@ -215,6 +223,21 @@ class MetricNotLoggedError(KeyError, RuntimeError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+def _val_loader_of(trainer: Trainer, name: str) -> tuple[str, int | None] | None:
+    """Where the val loader that `name` comes from yields no batches: why (`why_no_batches`) and its index
+    among several (`val_loss/dataloader_idx_1`: 1; None for the only loader); None where it yields some."""
+    given = trainer.val_dataloaders
+    several = several_loaders(given)
+    index = None
+    if several is not None:
+        stem, _, number = name.rpartition("/dataloader_idx_")
+        if not stem or not number.isdigit() or int(number) >= len(several):
+            return None
+        index = int(number)
+        given = several[index]
+    return (why_no_batches(given), index) if given is not None and loader_len(given) == 0 else None
 
 
 def _schedule(trainer: Trainer) -> str:

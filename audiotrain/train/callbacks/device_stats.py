@@ -152,16 +152,16 @@ class DeviceStatsMonitor(Callback):
         if _is_logged_count(trainer, batch_idx + 1) and not trainer.sanity_checking:
             self._log(trainer, hook)
 
-    def on_validation_batch_start(self, trainer, module, batch, batch_idx) -> None:
+    def on_validation_batch_start(self, trainer, module, batch, batch_idx, dataloader_idx=0) -> None:
         self._evaluating(trainer, batch_idx, "on_validation_batch_start")
 
-    def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+    def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         self._evaluating(trainer, batch_idx, "on_validation_batch_end")
 
-    def on_test_batch_start(self, trainer, module, batch, batch_idx) -> None:
+    def on_test_batch_start(self, trainer, module, batch, batch_idx, dataloader_idx=0) -> None:
         self._evaluating(trainer, batch_idx, "on_test_batch_start")
 
-    def on_test_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+    def on_test_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         self._evaluating(trainer, batch_idx, "on_test_batch_end")
 
 

@@ -39,6 +39,11 @@ def _flatten(modules: Any, where: str) -> list[nn.Module]:
     raise TypeError(f"{where}: modules must be an mlx.nn.Module or an iterable of them, got {modules!r}")
 
 
+def _leaf_or_owns_parameters(module: nn.Module) -> bool:
+    # (`modules()` lists the module itself too: one entry is a leaf.)
+    return len(module.modules()) == 1 or any(isinstance(value, mx.array) for value in module.values())
+
+
 def _batch_norms(modules: list[nn.Module]) -> list[nn.BatchNorm]:
     return [sub for m in modules for sub in m.modules() if isinstance(sub, nn.BatchNorm)]
 
@@ -277,8 +282,11 @@ class BaseFinetuning(Callback):
     # ---- Lightning's static helpers --------------------------------------------------------------------
     @staticmethod
     def flatten_modules(modules: nn.Module | Iterable) -> list[nn.Module]:
-        """`modules` and every submodule of them, as a list (Lightning's name)."""
-        return [sub for m in _flatten(modules, "BaseFinetuning.flatten_modules") for sub in m.modules()]
+        """The modules in `modules` that hold parameters: each leaf module (no submodules) and each module
+        with parameters of its own, as Lightning's; a container such as `nn.Sequential` is left out, its
+        layers kept."""
+        flat = _flatten(modules, "BaseFinetuning.flatten_modules")
+        return [sub for m in flat for sub in m.modules() if _leaf_or_owns_parameters(sub)]
 
     @staticmethod
     def make_trainable(modules: nn.Module | Iterable) -> None:

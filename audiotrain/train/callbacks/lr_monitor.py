@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 from audiotrain.train.callback import Callback
@@ -40,6 +41,11 @@ class LearningRateMonitor(Callback):
     history's `learning_rate` column stays. A fit with `Trainer(logger=False)` is refused before any
     batch, as Lightning's monitor refuses it (there a MisconfigurationException at train start; here a
     ValueError); the default Trainer, without a logger here, is not (Lightning's default logs).
+
+    As Lightning's, it keeps what it logged: `lrs` maps each name to the list of rates logged under it,
+    `last_momentum_values` and `last_weight_decay_values` each `<name>-momentum` / `<name>-weight_decay`
+    to its last value (None until logged, and without `log_momentum` / `log_weight_decay`); each fit
+    starts them afresh.
     """
 
     logs_learning_rate = True  # the Trainer's cue to leave out its own `learning_rate` series
@@ -54,6 +60,24 @@ class LearningRateMonitor(Callback):
             )
         self.logging_interval = logging_interval
         self.log_momentum, self.log_weight_decay = bool(log_momentum), bool(log_weight_decay)
+        self.lrs: dict[str, list[float]] = {}
+        self.last_momentum_values: dict[str, float | None] = {}
+        self.last_weight_decay_values: dict[str, float | None] = {}
+
+    def _keep(self, group_name: str, values: dict) -> None:
+        # Lightning's record of what was logged (`lrs`, `last_*_values`), its keys made on a name's first
+        # logging: a group a fine-tuning callback adds gets its own from then on.
+        base = group_name.removesuffix("/pg1")
+        if base != group_name and base in self.lrs and group_name not in self.lrs:
+            # A group added: Lightning's series of the one optimizer goes on as its first group's.
+            self.lrs[group_name] = self.lrs.pop(base)
+        if group_name in values:
+            self.lrs.setdefault(group_name, []).append(values[group_name])
+        for suffix, last in (
+            ("-momentum", self.last_momentum_values),
+            ("-weight_decay", self.last_weight_decay_values),
+        ):
+            last[group_name + suffix] = values.get(group_name + suffix, last.get(group_name + suffix))
 
     def _log(self, trainer: Trainer, upcoming: bool, interval: str | None = None) -> None:
         optimizer, config = trainer.optimizer, trainer.optimizer_config
@@ -81,10 +105,28 @@ class LearningRateMonitor(Callback):
                 )
             if self.log_weight_decay:
                 values[f"{group_name}-weight_decay"] = float(getattr(group, "weight_decay", 0.0))
+            self._keep(group_name, values)
         if not values:
             return
         trainer.log_metrics(values, step=trainer.global_step)
         trainer.callback_metrics.update(values)  # (as Lightning's: EarlyStopping can monitor "lr-Adam")
+
+    def on_train_start(self, trainer, module) -> None:
+        self.lrs, self.last_momentum_values, self.last_weight_decay_values = {}, {}, {}  # (each fit anew)
+        optimizer = trainer.optimizer
+        groups = optimizer.optimizers if isinstance(optimizer, optim.MultiOptimizer) else [optimizer]
+        no_momentum = [
+            g for g in groups if g is not None and not hasattr(g, "betas") and not hasattr(g, "momentum")
+        ]
+        if self.log_momentum and no_momentum and trainer.is_global_zero:
+            # Lightning's warning and words: the 0 logged for such an optimizer is not a momentum it has.
+            # (Rank 0 alone, as Lightning's rank_zero_warn: once, not once per rank.)
+            warnings.warn(
+                "You have set log_momentum=True, but some optimizers do not have momentum. This will log a "
+                "value 0 for the momentum.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
     def setup(self, trainer, module, stage: str) -> None:
         # Only Trainer(logger=False): the default Trainer has no logger here (Lightning's logs), and the

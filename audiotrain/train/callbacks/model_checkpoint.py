@@ -15,14 +15,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from audiotrain._arguments import changed_arguments, path_argument, resolved_path, settings_repr
+from audiotrain._arguments import (
+    changed_arguments,
+    home_expanded,
+    path_argument,
+    resolved_path,
+    settings_repr,
+)
 from audiotrain._caller import user_stacklevel
 from audiotrain._files import claim_next_folder, probe_writable
 from audiotrain._text import listed
 from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import flags
-from audiotrain.train.callback import Callback
+from audiotrain.train.callback import Checkpoint
 from audiotrain.train.callbacks._monitor import (
     MetricNotLoggedError,
     _arguments,
@@ -96,7 +102,7 @@ def _every_n(name: str, value: Any) -> int | None:
     return whole
 
 
-class ModelCheckpoint(Callback):
+class ModelCheckpoint(Checkpoint):
     """Save checkpoint folders during `fit`.
 
     Args:
@@ -191,7 +197,8 @@ class ModelCheckpoint(Callback):
 
     Lightning's attributes: `best_model_path` / `best_model_score`, `best_k_models` (path -> score of the
     top k; empty without a monitor, where `best_model_path` is the newest save), `kth_best_model_path` /
-    `kth_value` (the worst of the top k once k are kept), `last_model_path`.
+    `kth_value` (the worst of the top k once k are kept), `current_score` (the newest top-k save's score,
+    NaN as +-inf), `last_model_path`.
     """
 
     # Names the callback never gives a top-k checkpoint: `last`, and the folders the Trainer writes itself.
@@ -325,6 +332,8 @@ class ModelCheckpoint(Callback):
         self._best_model_path = ""  # (the top-k one: `best_model_path` adds the Trainer's default's `last`)
         self._trainers_default = False  # (made by the Trainer, where `callbacks` holds no ModelCheckpoint)
         self._best_model_score: MetricValue | None = None
+        # Lightning's: the newest top-k save's score (NaN as +-inf); None before one or without a monitor.
+        self.current_score: MetricValue | None = None
         self.last_model_path = ""
         self._last_saved_step = -1
         self._last_current_step = -1  # (the step of a `last` saved alone, without a top-k save)
@@ -418,7 +427,7 @@ class ModelCheckpoint(Callback):
                 )
             filepath = self.dirpath / "best_k_models.yaml"
         best_k = {path: float(score) for path, score in self.best_k_models.items()}
-        Path(filepath).expanduser().write_text(yaml.safe_dump(best_k))
+        home_expanded(filepath).write_text(yaml.safe_dump(best_k))
 
     def _key(self, dirpath: Path | str | None) -> str:
         settings = {
@@ -505,6 +514,7 @@ class ModelCheckpoint(Callback):
         Trainer's run (kept on disk, never deleted by this one), and the default folder it picked was that
         run's (this one gets its own version)."""
         self._kept, self.best_model_path, self.best_model_score = {}, "", None
+        self.current_score = None
         self.last_model_path, self._last_saved_step, self._last_written = "", -1, ""
         self._last_current_step = -1
         self._stop_saves = set()
@@ -955,13 +965,15 @@ class ModelCheckpoint(Callback):
         path = self._free_path(trainer, name, reusable=replaced)
         # The state is updated before saving so that the checkpoint knows it is one of the top k.
         self._kept[path] = _score(score)
+        if self.monitor is not None:  # (Lightning sets it before the save, so the checkpoint holds it)
+            self.current_score = self._kept[path]
         if self.monitor is None:
             self.best_model_path, self.best_model_score = path, None
         else:
             pick = min if self.mode == "min" else max
             self.best_model_path = pick(self._kept, key=lambda p: self._kept[p])
             self.best_model_score = self._kept[self.best_model_path]
-        trainer.save_checkpoint(path, weights_only=self.save_weights_only)
+        self._save_checkpoint(trainer, path)
         for old in replaced:
             if old != path:
                 self._remove(trainer, old)
@@ -970,6 +982,12 @@ class ModelCheckpoint(Callback):
                 f"ModelCheckpoint: saved {path}" + (f" ({self.monitor}={score:.5g})" if self.monitor else "")
             )
         return path
+
+    def _save_checkpoint(self, trainer: Trainer, filepath: str) -> None:
+        """Write the checkpoint at `filepath`: every save of this callback (top-k and `last`) goes through
+        it, as through Lightning's hook of this name, so a subclass overriding it (to copy or upload each
+        save after ``super()._save_checkpoint(trainer, filepath)``) sees them all."""
+        trainer.save_checkpoint(filepath, weights_only=self.save_weights_only)
 
     def _name_for_save(self, trainer: Trainer, template: str | None = None) -> str:
         """`format_name`, where a metric of the name that is not logged yet but may still be (no validation
@@ -1026,7 +1044,7 @@ class ModelCheckpoint(Callback):
 
     def _save_last(self, trainer: Trainer) -> None:
         self.last_model_path = self.last_path
-        trainer.save_checkpoint(self.last_model_path, weights_only=self.save_weights_only)
+        self._save_checkpoint(trainer, self.last_model_path)
         self._remove_previous_last(trainer)
 
     def _link_last(self, trainer: Trainer, newest: str) -> None:
@@ -1112,6 +1130,11 @@ class ModelCheckpoint(Callback):
             "best_k_models": {path: _plain(score) for path, score in self._kept.items()},
             "best_model_path": self._best_model_path,  # (not `last`: a resumed fit may move it)
             "best_model_score": _plain(self.best_model_score),
+            "current_score": _plain(self.current_score),  # (saved, never restored: as Lightning's)
+            # Lightning's keys too, for a reader of the checkpoint; derived from the above when loaded.
+            "monitor": self.monitor,
+            "kth_best_model_path": self.kth_best_model_path,
+            "kth_value": _plain(self.kth_value),
             "last_model_path": self.last_model_path,
             "dirpath": str(self.dirpath) if self.dirpath else None,
             # A step save waiting for the validation after its step (which a resumed fit runs first).

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from audiotrain.train import checkpoint as ckpt
-from audiotrain.train.callback import Callback
+from audiotrain.train.callback import Checkpoint
 
 if TYPE_CHECKING:
     from audiotrain.train.trainer import Trainer
 
 
-class OnExceptionCheckpoint(Callback):
+class OnExceptionCheckpoint(Checkpoint):
     """Lightning's: when an exception is raised during `fit`, save a checkpoint at `dirpath / filename`, so
     that ``trainer.fit(..., ckpt_path=cb.ckpt_path)`` goes on from where it failed (a `dirpath` starting with
     ``~`` lies in the home folder).
@@ -117,4 +117,21 @@ class OnExceptionCheckpoint(Callback):
         if not self._saving or not isinstance(loader_state, dict):
             return
         if loader_state.get("batches_yielded") == trainer.batch_in_epoch + 1:
-            checkpoint["data_loader"] = {**loader_state, "batches_yielded": trainer.batch_in_epoch}
+            checkpoint["data_loader"] = _one_batch_back(loader_state)
+
+
+def _one_batch_back(state: dict[str, Any]) -> dict[str, Any]:
+    """A loader's saved position, one batch back. For a CombinedLoader's (its `state_dict`), each of its
+    loaders that gave the failed batch a part goes back too (all but those a "max_size" one had ended, which
+    gave None): with its count alone put back, they resumed after that batch, which was never trained."""
+    back = {**state, "batches_yielded": state["batches_yielded"] - 1}
+    loaders, taken = state.get("loaders"), state.get("taken")
+    if isinstance(loaders, list) and isinstance(taken, list) and len(loaders) == len(taken):
+        ended = set(state.get("ended", ())) if state.get("mode") == "max_size" else set()
+        gave = [i not in ended and isinstance(n, int) and n > 0 for i, n in enumerate(taken)]
+        back["taken"] = [n - 1 if g else n for n, g in zip(taken, gave, strict=True)]
+        back["loaders"] = [
+            _one_batch_back(x) if g and isinstance(x, dict) and x.get("batches_yielded", 0) > 0 else x
+            for x, g in zip(loaders, gave, strict=True)
+        ]
+    return back

@@ -157,6 +157,7 @@ class StochasticWeightAveraging(AveragingCallback):
         self._group_started: list[int] = []
         self._average: dict[str, mx.array] = {}  # parameter name -> its average
         self._saved_settings: dict[str, Any] | None = None  # those of the checkpoint resumed, to compare
+        self._put_at_step: int | None = None  # the step the average went into the module at (None: not yet)
 
     @property
     def swa_start(self) -> int:
@@ -296,10 +297,7 @@ class StochasticWeightAveraging(AveragingCallback):
 
     def on_train_end(self, trainer: Trainer, module: TrainModule) -> None:
         if trainer.current_epoch > self.swa_end and self.n_averaged > 0:
-            put_average_into(trainer, module, self._average)
-            # BatchNorm's statistics for the averaged weights, as Lightning's extra epoch computes them
-            recompute_batchnorm_statistics(trainer, module, epoch=self.swa_end + 1)
-            mx.eval(module.parameters())
+            self._put_average(trainer, module)
         elif self._initial_lrs is not None and trainer.is_global_zero:
             cause, advice = _why_fit_ended(trainer)
             warnings.warn(
@@ -325,6 +323,20 @@ class StochasticWeightAveraging(AveragingCallback):
                 UserWarning,
                 stacklevel=2,
             )
+
+    def on_fit_end(self, trainer: Trainer, module: TrainModule) -> None:
+        # A fit with nothing left to train calls no on_train_end (as Lightning's FitLoop.skip): resumed from
+        # the last epoch's checkpoint, saved before the average went in, it puts it in here, to end as the
+        # uninterrupted run did. (A finished Trainer fit again already holds it: left as it is.)
+        if self._put_at_step is None and trainer.current_epoch > self.swa_end and self.n_averaged > 0:
+            self._put_average(trainer, module)
+
+    def _put_average(self, trainer: Trainer, module: TrainModule) -> None:
+        put_average_into(trainer, module, self._average)
+        # BatchNorm's statistics for the averaged weights, as Lightning's extra epoch computes them
+        recompute_batchnorm_statistics(trainer, module, epoch=self.swa_end + 1)
+        mx.eval(module.parameters())
+        self._put_at_step = trainer.global_step
 
     # -- the two halves ------------------------------------------------------------------------------
     def _take_over_schedules(self, trainer: Trainer, groups: list) -> None:
@@ -408,6 +420,7 @@ class StochasticWeightAveraging(AveragingCallback):
             raise ValueError(
                 f"the StochasticWeightAveraging state must be an object, got {type(state).__name__}"
             )
+        self._put_at_step = None  # (a checkpoint's module holds the trained weights: see on_fit_end)
         n, latest, initial, settings = (
             state.get("n_averaged", 0),
             state.get("latest_update_epoch", -1),

@@ -121,8 +121,8 @@ class ThroughputMonitor(Callback):
 
     Training is logged at each logging step (`log_every_n_steps`, once an accumulation window is stepped) at
     the global step, its time leaving out the validations inside it; validation, test and prediction at every
-    `log_every_n_steps`-th batch of the stage, at the stage's count of batches so far, counted on across a
-    fit's validations (Lightning's step for them). Rank 0 measures and logs (under data parallel, the job's
+    `log_every_n_steps`-th batch of the stage, at the stage's count of batches so far, from 1 again in each
+    validation of a fit (Lightning's step for them). Rank 0 measures and logs (under data parallel, the job's
     rates are its own times the processes).
 
     MLX evaluates lazily, so the time read after a batch is the host's, which runs at most one step ahead of
@@ -166,7 +166,7 @@ class ThroughputMonitor(Callback):
             name: Throughput(trainer.world_size, self.window_size, self.separator) for name in STAGES
         }
         self._counts = {}
-        self._stage_batches = dict.fromkeys(STAGES, 0)  # each stage's batches since setup: its logging step
+        self._stage_batches = dict.fromkeys(STAGES, 0)  # each stage's batches in its run: its logging step
         self.metrics = {}
 
     def _start(self, stage: str) -> None:
@@ -213,12 +213,14 @@ class ThroughputMonitor(Callback):
     def _evaluation_start(self, trainer, stage: str) -> None:
         if trainer.is_global_zero and not trainer.sanity_checking:
             self._start(stage)
+            # Each run of the stage logs at its own count of batches, from 1: Lightning 2.6.6's step for them
+            # (its evaluation loop's batch count, which starts again at each validation of a fit).
+            self._stage_batches[stage] = 0
 
     def _evaluation_batch(self, trainer, module, stage: str, batch) -> None:
         if not trainer.is_global_zero or trainer.sanity_checking:
             return
         self._update(trainer, module, stage, batch)
-        # Counted on across a fit's validations, as Lightning's step for them (the rates start afresh in each)
         self._stage_batches[stage] += 1
         batches = self._stage_batches[stage]
         if trainer.log_every_n_steps > 0 and batches % trainer.log_every_n_steps == 0:
@@ -229,7 +231,7 @@ class ThroughputMonitor(Callback):
         if trainer.fitting and not trainer.sanity_checking:
             self._validation_started = time.perf_counter()
 
-    def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+    def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         self._evaluation_batch(trainer, module, "validate", batch)
 
     def on_validation_end(self, trainer, module) -> None:
@@ -241,13 +243,13 @@ class ThroughputMonitor(Callback):
     def on_test_start(self, trainer, module) -> None:
         self._evaluation_start(trainer, "test")
 
-    def on_test_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+    def on_test_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         self._evaluation_batch(trainer, module, "test", batch)
 
     def on_predict_start(self, trainer, module) -> None:
         self._evaluation_start(trainer, "predict")
 
-    def on_predict_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+    def on_predict_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         self._evaluation_batch(trainer, module, "predict", batch)
 
 

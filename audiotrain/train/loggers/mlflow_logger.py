@@ -242,7 +242,9 @@ class MLflowLogger(Logger):
                 self._experiment_id = client.create_experiment(
                     self.experiment_name, artifact_location=self._artifact_location()
                 )
-            run = client.create_run(self._experiment_id, run_name=self.run_name, tags=self.tags)
+            run = client.create_run(
+                self._experiment_id, run_name=self.run_name, tags=_with_context(self.tags)
+            )
             self._run_id = run.info.run_id
         self._artifact_uri = run.info.artifact_uri
         self._client = client
@@ -402,6 +404,17 @@ class MLflowLogger(Logger):
             self._run_id = str(state["run_id"])
         elif self._client is not None:
             self._warn_not_resumed("id", self._run_id, state.get("run_id"))
+
+
+def _with_context(tags: dict[str, str]) -> dict[str, str]:
+    """`tags` with MLflow's context tags under them (``mlflow.user``, ``mlflow.source.name`` and ``.type``,
+    a git commit), as ``mlflow.start_run`` and Lightning's MLFlowLogger set them: `MlflowClient.create_run`
+    sets none, so the UI's User and Source columns of a run were empty. The user's own tags win."""
+    try:
+        from mlflow.tracking.context.registry import resolve_tags
+    except ImportError:  # (an MLflow without the registry: the user's tags alone, as before)
+        return tags
+    return resolve_tags(tags)
 
 
 #: The modules whose deprecation warnings `_quiet_store_start` ignores: MLflow's and the libraries its

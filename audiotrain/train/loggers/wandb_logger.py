@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import atexit
 import inspect
+import math
 import os
 import re
+import sys
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -259,7 +261,21 @@ class WandbLogger(Logger):
 
     def _log_checkpoint(self, path: Path, best: bool, checkpoint_callback: Any) -> None:
         score = checkpoint_callback.best_k_models.get(str(path))
-        metadata = {"path": path.name, "monitor": checkpoint_callback.monitor, "score": score}
+        # A plain float: W&B stores a float subclass (the Trainer's MetricValue) as its str, "0.67", which
+        # sorts and filters as text. The keys are Lightning's WandbLogger's, with the callback's settings.
+        settings = ["monitor", "mode", "save_last", "save_top_k", "save_weights_only", "every_n_train_steps"]
+        # A score that is not finite (a diverged run's NaN) as its text, "nan": W&B refuses the artifact's
+        # metadata otherwise ("Out of range float values are not JSON compliant"), and the save is not uploaded.
+        value = None if score is None else float(score)
+        metadata = {
+            "score": value if value is None or math.isfinite(value) else str(value),
+            "original_filename": path.name,
+            "path": path.name,
+            "monitor": checkpoint_callback.monitor,
+            type(checkpoint_callback).__name__: {
+                k: getattr(checkpoint_callback, k) for k in settings if hasattr(checkpoint_callback, k)
+            },
+        }
         aliases = ["latest", "best"] if best else ["latest"]
         self._upload(path, f"model-{self._run_id}", "model", aliases=aliases, metadata=metadata)
 
@@ -272,6 +288,47 @@ class WandbLogger(Logger):
         else:
             artifact.add_file(str(path), name=path.name)
         self._run.log_artifact(artifact, **log_kwargs)
+
+    def watch(
+        self, model: Any, log: str | None = "gradients", log_freq: int = 100, log_graph: bool = True
+    ) -> None:
+        """Lightning's ``WandbLogger.watch``: ``wandb.watch`` on the run, which records a PyTorch module's
+        gradients and parameters through torch hooks. An MLX model has no such hooks, so it is refused with
+        what to use instead (it was a bare "AttributeError: 'WandbLogger' object has no attribute 'watch'");
+        a ``torch.nn.Module`` (one used beside the MLX model) is watched as in Lightning."""
+        torch = sys.modules.get("torch")
+        if torch is None or not isinstance(model, torch.nn.Module):
+            raise TypeError(
+                f"WandbLogger.watch: W&B watches PyTorch modules only (through torch hooks), got "
+                f"{type(model).__name__}. For an MLX model, Trainer(track_grad_norm=True) logs the "
+                "gradients' L2 norm as grad_norm, and self.log(...) in a step or logger.log_metrics(...) in"
+                " a callback logs what you compute from the parameters."
+            )
+        self.experiment.watch(model, log=log, log_freq=log_freq, log_graph=log_graph)
+
+    def use_artifact(self, artifact: str, artifact_type: str | None = None) -> Any:
+        """Lightning's: mark ``artifact`` (``"model-<run id>:best"``, ``"entity/project/name:v3"``) as used by
+        this run and return W&B's ``Artifact`` (``.download()`` fetches its files). W&B refuses it offline."""
+        return self.experiment.use_artifact(artifact, type=artifact_type)
+
+    @staticmethod
+    def download_artifact(
+        artifact: str,
+        save_dir: str | os.PathLike | None = None,
+        artifact_type: str | None = None,
+        use_artifact: bool | None = True,
+    ) -> str | None:
+        """Lightning's: download ``artifact`` to ``save_dir`` (W&B's default folder if None) and return its
+        folder, through the active run (recorded as used by it, unless ``use_artifact=False``) or, without
+        one, W&B's public API. As in Lightning, on rank 0 only (None elsewhere)."""
+        if not _on_rank_zero():
+            return None
+        wandb = _require("wandb", "wandb", "WandbLogger", "pip install wandb")
+        if wandb.run is not None and use_artifact:
+            found = wandb.run.use_artifact(artifact)
+        else:
+            found = wandb.Api().artifact(artifact, type=artifact_type)
+        return found.download(root=None if save_dir is None else os.fspath(save_dir))
 
     # -- media: Lightning's WandbLogger.log_image / log_audio / log_video / log_table / log_text -----------
     def log_image(self, key: str, images: list[Any], step: int | None = None, **kwargs: Any) -> None:
