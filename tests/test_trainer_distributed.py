@@ -1239,3 +1239,40 @@ print(json.dumps(said))
         "samples: what a hook gathers from the ranks (all_gather_object, self.all_gather: the embeddings "
         "behind a whole-set score) holds each sample 2 times. Shard it by rank"
     )
+
+
+def test_a_rank_whose_own_validation_loader_yields_no_batches_takes_the_other_ranks_means(tmp_path):
+    """A loader the user sharded by hand, unevenly: rank 1's two samples make no batch of 4 with drop_last.
+    That rank returned before the means' collective, on which rank 0 waited for ever; now every rank agrees
+    the job's batch count, rank 1 takes rank 0's means (and is warned), and a loader empty on every rank is
+    the one-process warning on each."""
+    body = """
+import warnings
+from audiotrain import DataLoader, Trainer
+from audiotrain.distributed import collectives
+from tasks import TinyClassifier, make_data
+
+rank = collectives.rank()
+x, y = make_data(32)
+mine = 8 if rank == 0 else 2
+val = DataLoader(list(zip(x[:mine], y[:mine])), batch_size=4, drop_last=True, distributed=False)
+empty = DataLoader(list(zip(x[:2], y[:2])), batch_size=4, drop_last=True, distributed=False)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    trainer = Trainer(max_epochs=2, enable_progress_bar=False, num_sanity_val_steps=0, logger=False,
+                      enable_checkpointing=False)
+    trainer.fit(TinyClassifier(), DataLoader(list(zip(x, y)), batch_size=4), val)
+    fitted = trainer.callback_metrics["val_loss"]
+    validated = trainer.validate(trainer.lightning_module, val, verbose=False)[0]["val_loss"]
+    nothing = trainer.validate(trainer.lightning_module, empty, verbose=False)
+said = sorted({str(w.message).split(":")[1].split(",")[0].strip() for w in caught if "no batches" in str(w.message)})
+print(json.dumps([fitted, validated, nothing, said]))
+"""
+    (f0, v0, n0, said0), (f1, v1, n1, said1) = _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path))
+    assert f0 == f1 and v0 == v1 and np.isfinite(f0) and np.isfinite(v0)
+    assert n0 == n1 == [{}]
+    assert said0 == ["the val loader yielded no batches"]  # (the loader empty on every rank)
+    assert said1 == [
+        "the val loader yielded no batches",
+        "the val loader yielded no batches on rank 1 (of 2)",
+    ]

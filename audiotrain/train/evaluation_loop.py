@@ -382,7 +382,8 @@ class EvaluationLoop:
             warn_of_unsharded_user_order(loader, stage, where)
         in_fit = stage == "val" and t.fitting and not t.sanity_checking
         which = "" if dataloader_idx is None else f" {dataloader_idx}"  # (of several)
-        if in_fit and result.batches == 0 and self.val_batches_in_fit.get(dataloader_idx, 0) > 0:
+        batches = self._job_batches(result.batches, stage, which)
+        if in_fit and batches == 0 and self.val_batches_in_fit.get(dataloader_idx, 0) > 0:
             # (A warning and no means left the earlier validation's values in history.json and
             # callback_metrics for every later epoch, where a ModelCheckpoint and EarlyStopping read them.)
             raise ValueError(
@@ -392,10 +393,8 @@ class EvaluationLoop:
                 "once: pass a list, a DataLoader, or an object whose __iter__ starts over"
             )
         if in_fit:
-            self.val_batches_in_fit[dataloader_idx] = (
-                self.val_batches_in_fit.get(dataloader_idx, 0) + result.batches
-            )
-        if result.batches == 0:
+            self.val_batches_in_fit[dataloader_idx] = self.val_batches_in_fit.get(dataloader_idx, 0) + batches
+        if batches == 0:
             # (One sample in batches of 4 with drop_last=True: none.) The sanity check's loader is a
             # slice of the val loader's batches, which tells the reason.
             whole = loader
@@ -417,6 +416,24 @@ class EvaluationLoop:
                 f"means (`return means`, changed or not), got {type(means).__name__}"
             )
         return means
+
+    def _job_batches(self, here: int, stage: str, which: str) -> int:
+        """The loader's batch count over every rank under data parallel (one small all_sum), this process's
+        otherwise. Every rank takes the same path from it: a rank whose own loader yielded no batches (a
+        loader the user sharded unevenly) still joins the means' collective, on which the other ranks
+        waited for ever when it returned early; its means are the other ranks'."""
+        t = self.trainer
+        if t.world_size == 1:
+            return here
+        total = int(collectives.all_reduce_sum(mx.array(float(here))).item())
+        if here == 0 and total > 0:
+            warnings.warn(
+                f"Trainer: the {stage} loader{which} yielded no batches on rank {t.global_rank} (of "
+                f"{t.world_size}), {total} on the others: its {stage} means are theirs. Shard the data "
+                "evenly (a DataLoader with a sampler shards it by itself)",
+                stacklevel=3,
+            )
+        return total
 
     def _hooks_read_outputs(self, module: TrainModule, hook: str) -> bool:
         """Whether the module or a callback of the user's has its own `hook` (the batch-end hook that gets
