@@ -7,7 +7,7 @@ import warnings
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import DataLoader, OptimizerConfig, Trainer, TrainModule, Tuner, seed_everything
 from audiotrain.train import LRFinder
-from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
+from audiotrain.train.callbacks import EarlyStopping, LearningRateFinder, ModelCheckpoint, ReduceLROnPlateau
 from audiotrain.train.loggers import CSVLogger
 from audiotrain.train.schedulers import WarmupCosineScheduler
 from audiotrain.train.step import trainable_names
@@ -1200,3 +1200,33 @@ def test_learning_rate_finder_with_a_scheduled_rate_warns_at_the_users_line(tmp_
         quiet_trainer(tmp_path, max_epochs=1, callbacks=[finder]).fit(model, loader())
     assert [w.filename for w in said if "a schedule" in str(w.message)] == [__file__]
     assert model.lr == pytest.approx(finder.optimal_lr.suggestion())
+
+
+class OnPlateau(TinyClassifier):
+    """Adam with Lightning's ReduceLROnPlateau lr_scheduler on `val_loss` (Lightning's issue #20355)."""
+
+    def configure_optimizers(self):
+        plateau = {"scheduler": ReduceLROnPlateau(factor=0.5, patience=2), "monitor": "val_loss"}
+        return {"optimizer": optim.Adam(learning_rate=self.lr), "lr_scheduler": plateau}
+
+    def validation_step(self, batch, batch_idx):
+        loss, _ = self.compute_loss(batch)
+        self.log("val_loss", loss)
+
+
+def test_a_reduce_on_plateau_lr_scheduler_sits_out_the_sweep(tmp_path):
+    """The ReduceLROnPlateau that configure_optimizers returned joined the sweep's callbacks, and failed its
+    first epoch's end: "monitored metric 'val_loss' was not logged" (the sweep does not validate). Lightning
+    2.6.6 swaps the fit's lr schedulers for its sweep's, so lr_find and a LearningRateFinder (with
+    EarlyStopping on val_loss, its test for #20355) run to the end, and the fit's plateau works as before."""
+    module = OnPlateau(lr=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (nor a warning that the sweep never validates val_loss)
+        finder = Tuner(quiet_trainer(tmp_path)).lr_find(module, make_batches(), num_training=20)
+    assert len(finder.results["lr"]) == 20 and module.lr == finder.suggestion()
+
+    callbacks = [LearningRateFinder(num_training_steps=20, update_attr=False), EarlyStopping("val_loss")]
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=callbacks)
+    trainer.fit(OnPlateau(), make_batches(), make_batches(32))
+    assert trainer.current_epoch == 3 and callbacks[0].optimal_lr.results["lr"]
+    assert isinstance(trainer._configured_plateau, ReduceLROnPlateau)  # (the fit's own still runs)

@@ -451,6 +451,9 @@ class Trainer:
         self._run = RunState(self)
         # The stop requests (should_stop, a stop signal) and the checkpoint a signal saved: train/stopping.py.
         self._stopping = StopRequests(self)
+        # Whether a ReduceLROnPlateau that configure_optimizers returns joins the fit's callbacks (not in
+        # Tuner.lr_find's sweep, whose rates are its own: train/tuner.py).
+        self._steps_configured_plateau = True
         # What training reports at each step, to the loggers and the progress bar: train/step_logging.py.
         self._step_logging = StepLogging(self)
         self._running_hook: tuple[str, Any] | None = None  # (hook name, its batch) for self.log in hooks
@@ -2639,7 +2642,7 @@ class Trainer:
         earlier = getattr(self, "_configured_plateau", None)
         self.callbacks[:] = [cb for cb in self.callbacks if cb is not earlier]
         self._configured_plateau = plateau
-        if plateau is None:
+        if plateau is None or not self._steps_configured_plateau:
             return
         others = [cb for cb in self.callbacks if isinstance(cb, ReduceLROnPlateau)]
         if others:

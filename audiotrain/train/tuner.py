@@ -263,6 +263,9 @@ def _sweep_trainer(trainer: Trainer, num_training: int, sweep: LRSweep) -> Train
     # Its stop saves nothing by design: lr_find says in one line what a stop leaves (its own Trainer's
     # "no checkpoint saved (enable_checkpointing=False)" named a setting the user never chose).
     sweeper._stopping.says_what_was_saved = False
+    # Lightning's sweep swaps the fit's lr schedulers for its own: a ReduceLROnPlateau from
+    # configure_optimizers would check a validation metric the sweep never logs (its issue #20355).
+    sweeper._steps_configured_plateau = False
     return sweeper
 
 
