@@ -1230,3 +1230,14 @@ def test_a_reduce_on_plateau_lr_scheduler_sits_out_the_sweep(tmp_path):
     trainer.fit(OnPlateau(), make_batches(), make_batches(32))
     assert trainer.current_epoch == 3 and callbacks[0].optimal_lr.results["lr"]
     assert isinstance(trainer._configured_plateau, ReduceLROnPlateau)  # (the fit's own still runs)
+
+
+def test_lr_find_on_a_trainer_with_a_learning_rate_finder_is_refused(tmp_path):
+    """Tuner.lr_find swept where the Trainer had a LearningRateFinder too, whose own sweep at the next fit's
+    start then overwrote the rate found. Lightning 2.6.6 refuses it: "ValueError: Trainer is already
+    configured with a `LearningRateFinder` callback.Please remove it if you want to use the Tuner."."""
+    trainer = quiet_trainer(tmp_path, callbacks=[LearningRateFinder()])
+    module = TinyClassifier(lr=0.01)
+    with pytest.raises(ValueError, match=r"already has a LearningRateFinder among its callbacks"):
+        Tuner(trainer).lr_find(module, make_batches(), num_training=20)
+    assert module.lr == 0.01

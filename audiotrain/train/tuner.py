@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from audiotrain._warning_filters import ignoring_warnings
+from audiotrain.train.callbacks import LearningRateFinder
 from audiotrain.train.interrupt import save_aborted, stopped_by
 from audiotrain.train.loaders import datamodule_given_as_loader, loader_source
 from audiotrain.train.lr_finder import MODES, LRFinder, LRSweep, sweep_rates
@@ -98,6 +99,13 @@ class Tuner:
             raise TypeError(
                 "Tuner.lr_find(dataloaders=...): with method='fit' pass train_dataloaders= (and "
                 "val_dataloaders=, unused) instead, as in Lightning"
+            )
+        if _caller == "Tuner.lr_find" and any(isinstance(cb, LearningRateFinder) for cb in trainer.callbacks):
+            # (as Lightning's: the callback's sweep at the next fit's start would replace this one's rate)
+            raise ValueError(
+                "Tuner.lr_find: the Trainer already has a LearningRateFinder among its callbacks, which "
+                "sweeps again when fit starts and sets its own rate: remove it from Trainer(callbacks=...) "
+                "to use the Tuner, or keep it and call fit alone"
             )
         if not isinstance(model, TrainModule):
             raise TypeError(f"Tuner.lr_find: expected a TrainModule, got {type(model).__name__}")
