@@ -1265,7 +1265,8 @@ with warnings.catch_warnings(record=True) as caught:
     fitted = trainer.callback_metrics["val_loss"]
     validated = trainer.validate(trainer.lightning_module, val, verbose=False)[0]["val_loss"]
     nothing = trainer.validate(trainer.lightning_module, empty, verbose=False)
-said = sorted({str(w.message).split(":")[1].split(",")[0].strip() for w in caught if "no batches" in str(w.message)})
+said = sorted({str(w.message).split(":")[1].split(",")[0].strip() for w in caught
+               if "no batches" in str(w.message)})
 print(json.dumps([fitted, validated, nothing, said]))
 """
     (f0, v0, n0, said0), (f1, v1, n1, said1) = _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path))
