@@ -352,3 +352,23 @@ def test_a_plateau_lr_scheduler_not_strict_skips_a_check_whose_metric_is_missing
     with pytest.warns(RuntimeWarning, match="'never_logged', which is not available: skipping"):
         _, _, rates = _fit_lightning_way(tmp_path, 2, monitor="never_logged", strict=False)
     assert rates == [1.0, 1.0]
+
+
+def test_a_plateau_lr_scheduler_is_not_checked_at_the_end_of_an_epoch_max_steps_cut_short(tmp_path):
+    """Lightning 2.6.6 steps a ReduceLROnPlateau lr_scheduler only at the end of an epoch whose batches all
+    ran: with 2 batches an epoch and patience=0 on a metric that never improves, max_steps=3 left the rate at
+    0.1 (epoch 0's check sets the best; epoch 1, cut short, has none), and with 'strict': True a monitor
+    never logged did not raise there (max_steps=1). Here the cut epoch's end was a check: the rate was
+    halved, and the missing metric raised."""
+    batches = [mx.zeros((2,))] * 2
+
+    def fit(max_steps, **scheduler):
+        trainer = quiet_trainer(tmp_path, max_epochs=None, max_steps=max_steps)
+        trainer.fit(PlateauInConfigureOptimizers(**scheduler), batches, batches)
+        return trainer
+
+    trainer = fit(3, monitor="val_loss")
+    assert trainer.global_step == 3
+    assert trainer.optimizers[0].param_groups[0]["lr"] == 1.0
+    assert fit(4, monitor="val_loss").optimizers[0].param_groups[0]["lr"] == 0.5  # epoch 1 whole: checked
+    assert fit(1, monitor="never_logged", strict=True).global_step == 1

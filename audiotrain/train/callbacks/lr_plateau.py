@@ -130,6 +130,10 @@ class ReduceLROnPlateau(Callback):
         if trainer.fast_dev_run:
             return
         if self._every_n_epochs is not None:
+            # As Lightning's, only at the end of an epoch whose batches all ran: not one that max_steps
+            # (or a stop inside it) cut short, which a resumed fit ends later.
+            if not trainer.progress.epoch_complete:
+                return
             if (trainer.current_epoch + 1) % self._every_n_epochs == 0:
                 if self._strict or self.monitor in trainer.callback_metrics:
                     self._check(trainer)
