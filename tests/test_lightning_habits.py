@@ -2479,3 +2479,25 @@ def test_val_check_interval_set_mid_fit_is_checked_as_the_constructors(tmp_path)
     # val_check_interval = 1.0 it stands for.
     with pytest.raises(ValueError, match=r"trainer.val_check_batch = inf .*check_val_every_n_epoch=None"):
         t.val_check_batch = float("inf")
+
+
+def test_the_optimizers_printed_name_its_class_and_settings_as_lightnings(tmp_path):
+    """Lightning 2.6.6 prints `self.optimizers()` as "Lightning" + the optimizer's own string: "LightningSGD
+    (", "Parameter Group 0", then each setting of the group ("    lr: 0.010000000000000002", after a StepLR
+    epoch). Here it printed "<audiotrain.train.module.LightningOptimizer object at 0x...>"."""
+    module = Returns(lambda _: ([optim.SGD(learning_rate=0.1, momentum=0.9)], [StepLRScheduler(0.1, 1)]))
+    trainer(tmp_path, max_epochs=1, limit_train_batches=2).fit(module, make_batches())
+    lines = str(module.optimizers()).splitlines()
+    assert lines[:2] == ["LightningSGD (", "Parameter Group 0"] and lines[-1] == ")"
+    assert "    momentum: 0.9" in lines
+    assert [float(line[8:]) for line in lines if line.startswith("    lr: ")] == pytest.approx([0.01])
+    assert repr(module.optimizers()) == str(module.optimizers())
+    multi = optim.MultiOptimizer(
+        [optim.SGD(0.1), optim.Adam(0.01)], [lambda path, _: path.startswith("fc1.")]
+    )
+    grouped = Returns(lambda _: multi)
+    trainer(tmp_path, max_epochs=1, limit_train_batches=1).fit(grouped, make_batches())
+    lines = str(grouped.optimizers()).splitlines()
+    assert lines[0] == "LightningMultiOptimizer ("
+    assert "Parameter Group 0 (SGD)" in lines and "Parameter Group 1 (Adam)" in lines
+    assert "    lr: 0.1" in lines and "    lr: 0.01" in lines

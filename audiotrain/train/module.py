@@ -626,6 +626,19 @@ class LightningOptimizer:
             _refuse_one_rate_for_groups_that_differ(self.optimizer, value)
         setattr(self.optimizer, name, value)
 
+    def __repr__(self) -> str:
+        """As Lightning's: "Lightning" + the optimizer's name, then, as torch lists its groups, each group's
+        rate (`param_groups`) and its optimizer's settings (one group per optimizer of a MultiOptimizer)."""
+        parts = _optimizers_in(self.optimizer)
+        lines = [f"Lightning{type(self.optimizer).__name__} ("]
+        for index, (part, group) in enumerate(zip(parts, self.param_groups)):
+            lines.append(f"Parameter Group {index}" + (f" ({type(part).__name__})" if len(parts) > 1 else ""))
+            # (a rate read inside a compiled step is the traced array, which has no value to print)
+            rate = group["lr"] if not isinstance(group["lr"], mx.array) else "(traced)"
+            settings = {name: value for name, value in vars(part).items() if not name.startswith("_")}
+            lines += [f"    {name}: {value}" for name, value in sorted({"lr": rate, **settings}.items())]
+        return "\n".join([*lines, ")"])
+
     # Lightning's manual optimization, reached through the wrapper (`opt.step()` would otherwise call
     # MLX's step counter, an array, and a MultiOptimizer's raise KeyError: 'step').
     def step(self, closure: Any = None, **kwargs: Any) -> None:
