@@ -2501,3 +2501,23 @@ def test_the_optimizers_printed_name_its_class_and_settings_as_lightnings(tmp_pa
     assert lines[0] == "LightningMultiOptimizer ("
     assert "Parameter Group 0 (SGD)" in lines and "Parameter Group 1 (Adam)" in lines
     assert "    lr: 0.1" in lines and "    lr: 0.01" in lines
+
+
+@pytest.mark.parametrize(
+    "name, said",
+    [
+        ("state_dict", r"\.state_dict\(\): an MLX optimizer has no state_dict.*\.state"),
+        ("load_state_dict", r"\.load_state_dict\(\): an MLX optimizer has no load_state_dict.*\.state = "),
+        ("defaults", r"\.defaults: an MLX optimizer has no defaults.*attributes.*momentum"),
+    ],
+)
+def test_torch_optimizer_attributes_mlx_lacks_say_where_mlx_holds_them(tmp_path, name, said):
+    """Lightning 2.6.6's `self.optimizers()` passes torch's `state_dict()`, `load_state_dict()` and `defaults`
+    through to the torch optimizer. Here they raised a bare "AttributeError: 'SGD' object has no attribute
+    'state_dict'"."""
+    module = Returns(lambda _: optim.SGD(learning_rate=0.1, momentum=0.9))
+    trainer(tmp_path, max_epochs=1, limit_train_batches=1).fit(module, make_batches())
+    with pytest.raises(AttributeError, match=said):
+        getattr(module.optimizers(), name)
+    assert not hasattr(module.trainer.optimizers[0], name)  # (an AttributeError: hasattr still answers)
+    assert module.optimizers().momentum == 0.9

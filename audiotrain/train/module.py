@@ -592,6 +592,23 @@ _TOGGLING = (
 )
 
 
+# What Lightning's wrapper passes through to a torch optimizer and an MLX one lacks: where MLX holds it.
+_STATE = (
+    "its state is `.state`, a dict of arrays (the step counter, the learning rate, each parameter's moments), "
+    "which the Trainer's checkpoints save and a fit with ckpt_path restores"
+)
+_TORCH_OPTIMIZER_ONLY = {
+    "state_dict": f"state_dict(): an MLX optimizer has no state_dict: {_STATE}",
+    "load_state_dict": (
+        f"load_state_dict(): an MLX optimizer has no load_state_dict: {_STATE}; set it with `.state = saved`"
+    ),
+    "defaults": (
+        "defaults: an MLX optimizer has no defaults: the settings it was built with are its attributes "
+        "(self.optimizers().momentum, .betas, .weight_decay), its rate param_groups[i]['lr']"
+    ),
+}
+
+
 class LightningOptimizer:
     """What `TrainModule.optimizers()` gives, as Lightning's wrapper of that name: the MLX optimizer the
     Trainer steps (`optimizer`), read and set through (`learning_rate`, `state`; `isinstance` sees its
@@ -616,6 +633,8 @@ class LightningOptimizer:
         if name == "optimizers" and isinstance(self.optimizer, optim.MultiOptimizer):
             # Each group seen through the wrapper too: its rate is set with the same checks.
             return [LightningOptimizer(part, self._traced) for part in self.optimizer.optimizers]
+        if name in _TORCH_OPTIMIZER_ONLY and not hasattr(self.optimizer, name):
+            raise AttributeError(f"self.optimizers().{_TORCH_OPTIMIZER_ONLY[name]}")
         return getattr(self.optimizer, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
