@@ -2521,3 +2521,33 @@ def test_torch_optimizer_attributes_mlx_lacks_say_where_mlx_holds_them(tmp_path,
         getattr(module.optimizers(), name)
     assert not hasattr(module.trainer.optimizers[0], name)  # (an AttributeError: hasattr still answers)
     assert module.optimizers().momentum == 0.9
+
+
+def test_param_groups_assigned_whole_set_each_groups_rate(tmp_path):
+    """Lightning 2.6.6's `opt.param_groups = groups` sets the torch optimizer's groups (its own test assigns
+    them back unchanged). Here it put a `param_groups` attribute on the MLX optimizer that nothing read: a
+    rate changed in it was silently not trained with. Now each group's "lr" is set, with the checks of
+    `param_groups[i]["lr"] = ...`; a list of another length, or keys other than "lr", is refused."""
+    seen = []
+
+    class Halves(TinyClassifier):
+        def configure_optimizers(self):
+            return optim.SGD(learning_rate=0.1)
+
+        def on_train_epoch_start(self):
+            opt = self.optimizers()
+            opt.param_groups = opt.param_groups  # (as Lightning's test: unchanged)
+            opt.param_groups = [{"lr": g["lr"] / 2} for g in opt.param_groups]
+            seen.append(opt.param_groups[0]["lr"])
+
+    module = Halves()
+    trainer(tmp_path, max_epochs=2, limit_train_batches=1).fit(module, make_batches())
+    assert seen == pytest.approx([0.05, 0.025])
+    assert float(module.optimizers().optimizer.learning_rate) == pytest.approx(0.025)
+    assert "param_groups" not in vars(module.optimizers().optimizer)
+    scheduled = Returns(lambda _: optim.SGD(learning_rate=optim.cosine_decay(0.1, 10)))
+    trainer(tmp_path, max_epochs=1, limit_train_batches=1).fit(scheduled, make_batches())
+    scheduled.optimizers().param_groups = scheduled.optimizers().param_groups  # (a schedule's, unchanged)
+    for wrong in ([], [{"lr": 0.1}, {"lr": 0.1}], [{"lr": 0.1, "momentum": 0.9}], {"lr": 0.1}):
+        with pytest.raises(TypeError, match=r"param_groups = .*: expected a list of 1 dict"):
+            module.optimizers().param_groups = wrong

@@ -612,10 +612,10 @@ _TORCH_OPTIMIZER_ONLY = {
 class LightningOptimizer:
     """What `TrainModule.optimizers()` gives, as Lightning's wrapper of that name: the MLX optimizer the
     Trainer steps (`optimizer`), read and set through (`learning_rate`, `state`; `isinstance` sees its
-    class, as Lightning's wrapper makes it), plus Lightning's `param_groups` to read the rate: one group
-    per optimizer (each of a MultiOptimizer's), `{"lr": rate}`. Lightning's manual-optimization calls
-    (`step()`, `zero_grad()`, `toggle_model()`) are refused, saying why; MLX's step counter is
-    `.optimizer.step`. A learning rate that is a schedule cannot be set (the next update would undo it),
+    class, as Lightning's wrapper makes it), plus Lightning's `param_groups` to read and set the rate: one
+    group per optimizer (each of a MultiOptimizer's), `{"lr": rate}` (set by item, or the list assigned
+    whole). Lightning's manual-optimization calls (`step()`, `zero_grad()`, `toggle_model()`) are refused,
+    saying why; MLX's step counter is `.optimizer.step`. A learning rate that is a schedule cannot be set (the next update would undo it),
     nor one rate for a MultiOptimizer whose groups' rates differ (set each of its `optimizers`', which
     come through this wrapper too), nor one inside a compiled step (the trace's rate would be every
     step's)."""
@@ -643,6 +643,23 @@ class LightningOptimizer:
                 raise TypeError(_rate_set_in_a_compiled_step(f"self.optimizers().learning_rate = {value!r}"))
             _refuse_setting_a_schedule(self.optimizer, value)
             _refuse_one_rate_for_groups_that_differ(self.optimizer, value)
+        if name == "param_groups":
+            # (torch's groups replaced: here each group's rate, which is all a group holds)
+            groups = self.param_groups
+            if (
+                not isinstance(value, (list, tuple))
+                or len(value) != len(groups)
+                or not all(isinstance(new, dict) and set(new) == {"lr"} for new in value)
+            ):
+                raise TypeError(
+                    f"self.optimizers().param_groups = {value!r}: expected a list of {len(groups)} dict(s) "
+                    "with only their 'lr' (a group here holds only its rate), as param_groups gives them; "
+                    "or set one group's rate: param_groups[i]['lr'] = ..."
+                )
+            for group, new in zip(groups, value):
+                if not _same_rate(group["lr"], new["lr"]):  # (one given back unchanged is no setting)
+                    group["lr"] = new["lr"]
+            return
         setattr(self.optimizer, name, value)
 
     def __repr__(self) -> str:
@@ -836,6 +853,14 @@ class _ParamGroup(dict):
         # (The wrapper's checks: a rate that is a schedule would be evaluated again at the next update.)
         LightningOptimizer(self._optimizer).learning_rate = value
         super().__setitem__(key, value)
+
+
+def _same_rate(held: Any, given: Any) -> bool:
+    """Whether a rate given back to `param_groups` is the one it gave: a schedule's, or Adafactor's NaN,
+    given back unchanged sets nothing (setting either is refused)."""
+    if not all(isinstance(v, float) for v in (held, given)):
+        return False
+    return held == given or (math.isnan(held) and math.isnan(given))
 
 
 def _is_bool(value: Any) -> bool:
