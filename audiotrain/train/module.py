@@ -594,8 +594,8 @@ _TOGGLING = (
 
 # What Lightning's wrapper passes through to a torch optimizer and an MLX one lacks: where MLX holds it.
 _STATE = (
-    "its state is `.state`, a dict of arrays (the step counter, the learning rate, each parameter's moments), "
-    "which the Trainer's checkpoints save and a fit with ckpt_path restores"
+    "its state is `.state`, a dict of arrays (the step counter, the learning rate, each parameter's "
+    "moments), which the Trainer's checkpoints save and a fit with ckpt_path restores"
 )
 _TORCH_OPTIMIZER_ONLY = {
     "state_dict": f"state_dict(): an MLX optimizer has no state_dict: {_STATE}",
@@ -615,10 +615,10 @@ class LightningOptimizer:
     class, as Lightning's wrapper makes it), plus Lightning's `param_groups` to read and set the rate: one
     group per optimizer (each of a MultiOptimizer's), `{"lr": rate}` (set by item, or the list assigned
     whole). Lightning's manual-optimization calls (`step()`, `zero_grad()`, `toggle_model()`) are refused,
-    saying why; MLX's step counter is `.optimizer.step`. A learning rate that is a schedule cannot be set (the next update would undo it),
-    nor one rate for a MultiOptimizer whose groups' rates differ (set each of its `optimizers`', which
-    come through this wrapper too), nor one inside a compiled step (the trace's rate would be every
-    step's)."""
+    saying why; MLX's step counter is `.optimizer.step`. A learning rate that is a schedule cannot be set
+    (the next update would undo it), nor one rate for a MultiOptimizer whose groups' rates differ (set
+    each of its `optimizers`', which come through this wrapper too), nor one inside a compiled step (the
+    trace's rate would be every step's)."""
 
     def __init__(self, optimizer: optim.Optimizer, traced: bool = False):
         object.__setattr__(self, "optimizer", optimizer)
