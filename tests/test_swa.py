@@ -859,3 +859,26 @@ def test_the_batchnorm_pass_leaves_a_layer_the_user_put_in_eval_mode_as_it_was(t
     assert not module.norm.training
     np.testing.assert_array_equal(np.array(module.norm.running_mean), np.zeros(16))
     np.testing.assert_array_equal(np.array(module.norm.running_var), np.ones(16))
+
+
+@pytest.mark.parametrize("monitor_first", [True, False])
+def test_a_learning_rate_monitor_logs_each_epochs_annealed_rate_whichever_callback_comes_first(
+    tmp_path, monitor_first
+):
+    """A LearningRateMonitor listed before SWA logged at each epoch's start the rate of the epoch before (SWA
+    sets it in its own on_train_epoch_start, after the monitor's). Lightning 2.6.6 steps SWALR at the end of
+    the epoch before: SGD(lr=0.1), StochasticWeightAveraging(swa_lrs=0.01, swa_epoch_start=2,
+    annealing_epochs=2, annealing_strategy="linear"), max_epochs=4, LearningRateMonitor("epoch") in either
+    order logs lr-SGD [0.1, 0.1, 0.055, 0.01]."""
+    from audiotrain.train.callbacks import LearningRateMonitor
+
+    from tasks import RecordingLogger
+
+    swa = StochasticWeightAveraging(
+        swa_lrs=0.01, swa_epoch_start=2, annealing_epochs=2, annealing_strategy="linear"
+    )
+    monitor, logger = LearningRateMonitor(logging_interval="epoch"), RecordingLogger()
+    callbacks = [monitor, swa] if monitor_first else [swa, monitor]
+    trainer = quiet_trainer(tmp_path, max_epochs=4, callbacks=callbacks, logger=logger)
+    trainer.fit(Descends(learning_rate=0.1), [mx.zeros((2,))] * 4)
+    assert monitor.lrs["lr-SGD"] == pytest.approx([0.1, 0.1, 0.055, 0.01])

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks._logger_required import refuse_a_fit_without_logger
 from audiotrain.train.callbacks.lr_plateau import ReduceLROnPlateau
+from audiotrain.train.callbacks.swa import StochasticWeightAveraging
 from audiotrain.train.module import coming_rate, has_learning_rate, rate_as_given
 from audiotrain.train.schedulers import IntervalSchedule
 
@@ -98,6 +99,9 @@ class LearningRateMonitor(Callback):
             )
             if has_learning_rate(group):  # (not Adafactor's relative step: each parameter has its own)
                 values[group_name] = _learning_rate(group, upcoming)
+                annealed = _swa_rate(trainer, i) if upcoming else None
+                if annealed is not None:
+                    values[group_name] = rate_as_given(annealed)
             if self.log_momentum:
                 betas = getattr(group, "betas", None)
                 values[f"{group_name}-momentum"] = float(
@@ -141,6 +145,15 @@ class LearningRateMonitor(Callback):
     def on_train_epoch_start(self, trainer, module) -> None:
         if self.logging_interval != "step":
             self._log(trainer, upcoming=True, interval="epoch" if self.logging_interval is None else None)
+
+
+def _swa_rate(trainer: Trainer, index: int) -> float | None:
+    """The rate a `StochasticWeightAveraging` sets for group `index` in the epoch starting now, where it has
+    started: its own `on_train_epoch_start` sets it, which may come after this monitor's."""
+    for callback in trainer.callbacks:
+        if isinstance(callback, StochasticWeightAveraging):
+            return callback._epoch_rate(trainer.current_epoch, index)
+    return None
 
 
 def _scheduler_interval(trainer: Trainer, group: optim.Optimizer) -> str:

@@ -248,15 +248,26 @@ class StochasticWeightAveraging(AveragingCallback):
             self._group_started = []
         self._groups_added(epoch, groups)
         self._take_over_schedules(trainer, groups)
+        for index, group in enumerate(groups):
+            # The optimizer's state: the next compiled update reads it (as ReduceLROnPlateau's).
+            group.learning_rate = self._epoch_rate(epoch, index)
+
+    def _epoch_rate(self, epoch: int, index: int) -> float | None:
+        """The annealed rate parameter group `index` trains with in `epoch` (set at that epoch's start), or
+        None where SWA has not started, `epoch` is outside SWA, or the group is not known to it yet. A
+        `LearningRateMonitor` reads it at an epoch's start, so it logs that epoch's rate whichever of the
+        two callbacks comes first (Lightning's SWALR is stepped at the previous epoch's end)."""
+        if self._initial_lrs is None or self._start is None or not self.swa_start <= epoch <= self.swa_end:
+            return None
+        if index >= len(self._initial_lrs):
+            return None
         start = self.swa_start if self._started_epoch is None else self._started_epoch
         first = len(self._initial_lrs) - len(self._group_started)  # (the groups there when SWA started)
-        starts = [start] * first + self._group_started
-        rates = self._swa_lrs * len(groups) if len(self._swa_lrs) == 1 else self._swa_lrs
-        for group, swa_lr, initial, began in zip(groups, rates, self._initial_lrs, starts, strict=True):
-            # The optimizer's state: the next compiled update reads it (as ReduceLROnPlateau's).
-            group.learning_rate = _annealed_rate(
-                epoch - began, initial, swa_lr, self._annealing_epochs, self._annealing_strategy
-            )
+        began = ([start] * first + self._group_started)[index]
+        swa_lr = self._swa_lrs[0] if len(self._swa_lrs) == 1 else self._swa_lrs[index]
+        return _annealed_rate(
+            epoch - began, self._initial_lrs[index], swa_lr, self._annealing_epochs, self._annealing_strategy
+        )
 
     def _groups_added(self, epoch: int, groups: list) -> None:
         """Groups a fine-tuning callback added after SWA started (`BackboneFinetuning` unfreezing its
