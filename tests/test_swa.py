@@ -882,3 +882,31 @@ def test_a_learning_rate_monitor_logs_each_epochs_annealed_rate_whichever_callba
     trainer = quiet_trainer(tmp_path, max_epochs=4, callbacks=callbacks, logger=logger)
     trainer.fit(Descends(learning_rate=0.1), [mx.zeros((2,))] * 4)
     assert monitor.lrs["lr-SGD"] == pytest.approx([0.1, 0.1, 0.055, 0.01])
+
+
+def test_a_default_learning_rate_monitor_logs_swas_rate_at_epoch_starts_from_its_start(tmp_path):
+    """From SWA's first epoch a LearningRateMonitor() logged the annealed rate at every logging step, the
+    per-epoch schedule before it at epoch starts only. Lightning 2.6.6 swaps the lr_scheduler for SWALR
+    (interval "epoch"), so its default monitor logs the rate at epoch starts from then on: a per-epoch StepLR
+    (gamma 0.5), 4 batches an epoch, log_every_n_steps=2, swa_epoch_start=2, max_epochs=4, swa_lrs=0.01
+    and 2 linear annealing epochs log lr-SGD at steps 0, 4, 8, 12 only: [0.1, 0.05, 0.03, 0.01]."""
+    from audiotrain.train.callbacks import LearningRateMonitor
+    from audiotrain.train.schedulers import StepLRScheduler
+
+    from tasks import RecordingLogger
+
+    class Stepped(Descends):
+        def configure_optimizers(self):
+            return [optim.SGD(learning_rate=0.1)], [StepLRScheduler(0.1, 1, gamma=0.5)]
+
+    swa = StochasticWeightAveraging(
+        swa_lrs=0.01, swa_epoch_start=2, annealing_epochs=2, annealing_strategy="linear"
+    )
+    monitor, logger = LearningRateMonitor(), RecordingLogger()
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=4, callbacks=[monitor, swa], logger=logger, log_every_n_steps=2
+    )
+    trainer.fit(Stepped(), [mx.zeros((2,))] * 4)
+    logged = [(step, m["lr-SGD"]) for step, m in logger.metrics if "lr-SGD" in m]
+    assert [step for step, _ in logged] == [0, 4, 8, 12]
+    assert [rate for _, rate in logged] == pytest.approx([0.1, 0.05, 0.03, 0.01])

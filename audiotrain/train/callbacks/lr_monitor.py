@@ -158,7 +158,13 @@ def _swa_rate(trainer: Trainer, index: int) -> float | None:
 
 def _scheduler_interval(trainer: Trainer, group: optim.Optimizer) -> str:
     """Lightning's interval of the lr_scheduler of `group`: "epoch" for one configured so (a schedule, or a
-    ReduceLROnPlateau given as the lr_scheduler), else "step" (a per-step schedule, or none)."""
+    ReduceLROnPlateau given as the lr_scheduler), else "step" (a per-step schedule, or none). Once
+    `StochasticWeightAveraging` has started, "epoch": it sets the rate once an epoch, as the SWALR that
+    Lightning swaps in for the lr_scheduler (interval "epoch")."""
+    if any(
+        isinstance(c, StochasticWeightAveraging) and c._initial_lrs is not None for c in trainer.callbacks
+    ):
+        return "epoch"
     schedule = getattr(group, "_schedulers", {}).get("learning_rate")
     if isinstance(schedule, IntervalSchedule):
         return schedule.interval
