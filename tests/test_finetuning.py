@@ -797,3 +797,32 @@ def test_flatten_modules_lists_the_layers_and_the_modules_holding_parameters_not
 
     flat = BaseFinetuning.flatten_modules([Scaled(), nn.Linear(2, 2)])
     assert len(flat) == 4 and any(isinstance(m, Scaled) for m in flat)
+
+
+def test_a_default_learning_rate_monitor_logs_an_added_group_at_its_optimizers_schedule_interval(tmp_path):
+    """A group added by a fine-tuning callback to an optimizer with a per-epoch lr_scheduler was logged at the
+    logging steps (its rate has no schedule of its own), so with fewer batches an epoch than
+    log_every_n_steps a LearningRateMonitor() never logged it. In Lightning 2.6.6 it is a parameter group of
+    that optimizer and shares its lr_scheduler's interval: SGD(lr=0.1) with a per-epoch StepLR, 2 batches an
+    epoch, a group added at epoch 1: lr-SGD/pg2 is logged at the starts of epochs 1, 2, 3 (steps 2, 4, 6),
+    as lr-SGD/pg1. (Its values differ by design: here the group's rate is not scaled by the schedule.)"""
+    from audiotrain.train.callbacks import LearningRateMonitor
+    from audiotrain.train.schedulers import StepLRScheduler
+
+    from tasks import RecordingLogger
+
+    class Stepped(Descends):
+        def configure_optimizers(self):
+            return [optim.SGD(learning_rate=0.1)], [StepLRScheduler(0.1, 1, gamma=0.5)]
+
+    class AtEpochOne(OwnSchedule):
+        def finetune_function(self, module, epoch, optimizer):
+            if epoch == 1:
+                self.unfreeze_and_add_param_group(module.head, optimizer, lr=0.1)
+
+    logger, monitor = RecordingLogger(), LearningRateMonitor()
+    trainer = quiet_trainer(tmp_path, max_epochs=4, callbacks=[AtEpochOne(), monitor], logger=logger)
+    trainer.fit(Stepped(), [mx.zeros((2,))] * 2)
+    assert [step for step, m in logger.metrics if "lr-SGD/pg2" in m] == [2, 4, 6]
+    assert len(monitor.lrs["lr-SGD/pg2"]) == 3
+    assert monitor.lrs["lr-SGD/pg1"] == pytest.approx([0.1, 0.05, 0.025, 0.0125])

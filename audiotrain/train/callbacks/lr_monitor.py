@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks._logger_required import refuse_a_fit_without_logger
+from audiotrain.train.callbacks.finetuning import BaseFinetuning
 from audiotrain.train.callbacks.lr_plateau import ReduceLROnPlateau
 from audiotrain.train.callbacks.swa import StochasticWeightAveraging
 from audiotrain.train.module import coming_rate, has_learning_rate, rate_as_given
@@ -88,7 +89,7 @@ class LearningRateMonitor(Callback):
         groups = optimizer.optimizers if isinstance(optimizer, optim.MultiOptimizer) else [optimizer]
         values = {}
         for i, group in enumerate(groups):
-            if interval is not None and _scheduler_interval(trainer, group) != interval:
+            if interval is not None and _scheduler_interval(trainer, group, groups[0]) != interval:
                 continue  # (logging_interval=None: this group is logged at its lr_scheduler's interval)
             # Lightning's `_add_suffix`: "/pgN" with several groups (MLX's groups have no "name" to use
             # instead); the momentum and weight decay follow it: lr-Adam/pg1-momentum, as Lightning's.
@@ -156,19 +157,23 @@ def _swa_rate(trainer: Trainer, index: int) -> float | None:
     return None
 
 
-def _scheduler_interval(trainer: Trainer, group: optim.Optimizer) -> str:
+def _scheduler_interval(trainer: Trainer, group: optim.Optimizer, first: optim.Optimizer) -> str:
     """Lightning's interval of the lr_scheduler of `group`: "epoch" for one configured so (a schedule, or a
     ReduceLROnPlateau given as the lr_scheduler), else "step" (a per-step schedule, or none). Once
     `StochasticWeightAveraging` has started, "epoch": it sets the rate once an epoch, as the SWALR that
-    Lightning swaps in for the lr_scheduler (interval "epoch")."""
-    if any(
-        isinstance(c, StochasticWeightAveraging) and c._initial_lrs is not None for c in trainer.callbacks
-    ):
+    Lightning swaps in for the lr_scheduler (interval "epoch"). A group a fine-tuning callback added is a
+    parameter group of the optimizer configured, whose lr_scheduler it shares in Lightning: that of the
+    first group (`first`)."""
+    callbacks = trainer.callbacks
+    if any(isinstance(c, StochasticWeightAveraging) and c._initial_lrs is not None for c in callbacks):
         return "epoch"
+    finetunings = [c for c in callbacks if isinstance(c, BaseFinetuning) and c._groups is not None]
+    if any(group is added for c in finetunings for _, added in c._groups.added):
+        group = first
     schedule = getattr(group, "_schedulers", {}).get("learning_rate")
     if isinstance(schedule, IntervalSchedule):
         return schedule.interval
-    plateaus = [c for c in trainer.callbacks if isinstance(c, ReduceLROnPlateau)]
+    plateaus = [c for c in callbacks if isinstance(c, ReduceLROnPlateau)]
     return "epoch" if any(c._every_n_epochs is not None for c in plateaus) else "step"
 
 
