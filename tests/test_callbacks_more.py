@@ -1131,3 +1131,25 @@ def test_log_momentum_warns_of_an_optimizer_without_momentum_as_lightning(tmp_pa
         with warnings.catch_warnings():
             warnings.simplefilter("error", RuntimeWarning)
             fit_with(make)
+
+
+def test_a_default_learning_rate_monitor_logs_an_optimizer_without_schedule_at_epoch_starts_and_steps(
+    tmp_path,
+):
+    """LearningRateMonitor() logged an optimizer without lr_scheduler at the logging steps only. Lightning
+    2.6.6 logs one at either interval: SGD(lr=0.1), 3 epochs of 7 batches, log_every_n_steps=3 logs lr-SGD
+    10 times, at each epoch's start and each logging step (its lrs["lr-SGD"] has 10 entries)."""
+    from audiotrain.train.callbacks import LearningRateMonitor
+
+    import mlx.optimizers as optim
+
+    class Sgd(TinyClassifier):
+        def configure_optimizers(self):
+            return optim.SGD(learning_rate=0.1)
+
+    monitor, logger = LearningRateMonitor(), RecordingLogger()
+    trainer = quiet_trainer(tmp_path, max_epochs=3, log_every_n_steps=3, logger=logger, callbacks=[monitor])
+    trainer.fit(Sgd(), make_batches(112, 16))
+    assert monitor.lrs == {"lr-SGD": [0.1] * 10}
+    logged = [step for step, m in logger.metrics if "lr-SGD" in m]
+    assert {0, 7, 14} <= set(logged) and {3, 6, 9} <= set(logged)  # (epoch starts, logging steps)

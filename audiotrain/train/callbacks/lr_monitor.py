@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks._logger_required import refuse_a_fit_without_logger
-from audiotrain.train.callbacks.finetuning import BaseFinetuning
 from audiotrain.train.callbacks.lr_plateau import ReduceLROnPlateau
 from audiotrain.train.callbacks.swa import StochasticWeightAveraging
 from audiotrain.train.module import coming_rate, has_learning_rate, rate_as_given
@@ -27,7 +26,11 @@ class LearningRateMonitor(Callback):
     `logging_interval`: "step" logs at every logging interval the rate the last update used; "epoch" logs
     at each epoch's start the rate its first update will use; None (Lightning's default) logs each
     optimizer at its lr_scheduler's interval, as Lightning's: one whose lr_scheduler has
-    ``"interval": "epoch"`` (a `ReduceLROnPlateau` given there too) at epoch starts, the others at steps.
+    ``"interval": "epoch"`` (a `ReduceLROnPlateau` given there too) at epoch starts, one with a per-step
+    schedule at steps, and one without lr_scheduler at both (Lightning logs it at either interval). Once
+    `StochasticWeightAveraging` has started it sets the rate once an epoch (Lightning's SWALR): logged at
+    epoch starts, its annealed rate of that epoch. A group that a fine-tuning callback adds is logged at
+    the interval of the optimizer configured.
     `log_momentum` adds
     `<name>-momentum` (Adam's first beta, SGD's momentum, 0 for an optimizer without) and
     `log_weight_decay` adds `<name>-weight_decay`, as Lightning's. The optimizers of a `MultiOptimizer`
@@ -89,7 +92,10 @@ class LearningRateMonitor(Callback):
         groups = optimizer.optimizers if isinstance(optimizer, optim.MultiOptimizer) else [optimizer]
         values = {}
         for i, group in enumerate(groups):
-            if interval is not None and _scheduler_interval(trainer, group, groups[0]) != interval:
+            if interval is not None and _scheduler_interval(trainer, group, groups) not in (
+                interval,
+                "any",
+            ):
                 continue  # (logging_interval=None: this group is logged at its lr_scheduler's interval)
             # Lightning's `_add_suffix`: "/pgN" with several groups (MLX's groups have no "name" to use
             # instead); the momentum and weight decay follow it: lr-Adam/pg1-momentum, as Lightning's.
@@ -157,24 +163,25 @@ def _swa_rate(trainer: Trainer, index: int) -> float | None:
     return None
 
 
-def _scheduler_interval(trainer: Trainer, group: optim.Optimizer, first: optim.Optimizer) -> str:
+def _scheduler_interval(trainer: Trainer, group: optim.Optimizer, groups: list[optim.Optimizer]) -> str:
     """Lightning's interval of the lr_scheduler of `group`: "epoch" for one configured so (a schedule, or a
-    ReduceLROnPlateau given as the lr_scheduler), else "step" (a per-step schedule, or none). Once
+    ReduceLROnPlateau given as the lr_scheduler), "step" for a per-step schedule, "any" for none (Lightning
+    logs an optimizer without lr_scheduler at either interval). A group without a schedule of its own
+    beside groups with one (a group a fine-tuning callback added) is a parameter group of an optimizer
+    with an lr_scheduler in Lightning, logged at its interval: that of the first group's schedule. Once
     `StochasticWeightAveraging` has started, "epoch": it sets the rate once an epoch, as the SWALR that
-    Lightning swaps in for the lr_scheduler (interval "epoch"). A group a fine-tuning callback added is a
-    parameter group of the optimizer configured, whose lr_scheduler it shares in Lightning: that of the
-    first group (`first`)."""
+    Lightning swaps in for the lr_scheduler (interval "epoch")."""
     callbacks = trainer.callbacks
     if any(isinstance(c, StochasticWeightAveraging) and c._initial_lrs is not None for c in callbacks):
         return "epoch"
-    finetunings = [c for c in callbacks if isinstance(c, BaseFinetuning) and c._groups is not None]
-    if any(group is added for c in finetunings for _, added in c._groups.added):
-        group = first
-    schedule = getattr(group, "_schedulers", {}).get("learning_rate")
+    schedules = [getattr(g, "_schedulers", {}).get("learning_rate") for g in [group, *groups]]
+    schedule = next((s for s in schedules if s is not None), None)
     if isinstance(schedule, IntervalSchedule):
         return schedule.interval
     plateaus = [c for c in callbacks if isinstance(c, ReduceLROnPlateau)]
-    return "epoch" if any(c._every_n_epochs is not None for c in plateaus) else "step"
+    if plateaus:
+        return "epoch" if any(c._every_n_epochs is not None for c in plateaus) else "step"
+    return "step" if schedule is not None else "any"
 
 
 def _learning_rate(optimizer: optim.Optimizer, upcoming: bool) -> float:
