@@ -263,15 +263,16 @@ class BaseFinetuning(Callback):
     inside an epoch does not run that epoch's `finetune_function` again (Lightning runs it again), so it
     ends with the weights of an uninterrupted one.
 
-    Where it differs from Lightning: a group's rate is a number (the main group's lr schedule does not
-    scale it, as a torch scheduler made before the group does not); `train_bn=False` in
-    `unfreeze_and_add_param_group` leaves frozen BatchNorm weights frozen (Lightning makes them require
-    grad outside any group: never updated either; BatchNorm weights that trained already go on training
-    in their group, as in Lightning); freezing a BatchNorm freezes its weight and bias but not its
-    running statistics (MLX's BatchNorm without `track_running_stats` would normalise with batch statistics
-    at evaluation too: call `.eval()` on it for fixed statistics); `make_trainable` unfreezes every
-    parameter of the modules but BatchNorm's running statistics, as MLX's `unfreeze()`. One fine-tuning
-    callback per Trainer.
+    Where it differs from Lightning: a group's rate is a number, which the main group's lr schedule does not
+    scale (torch's StepLR, ExponentialLR and CosineAnnealingLR made before the group do scale it: under
+    Lightning 2.6.6 a group added at 0.1 under StepLR(gamma=0.5) trains at 0.1, 0.05, 0.025; its LambdaLR
+    raises; `BackboneFinetuning` sets its group's rate each epoch, so it is unaffected); `train_bn=False` in
+    `unfreeze_and_add_param_group` leaves frozen BatchNorm weights frozen (Lightning makes them require grad
+    outside any group: never updated either; BatchNorm weights that trained already go on training in their
+    group, as in Lightning); freezing a BatchNorm freezes its weight and bias but not its running statistics
+    (MLX's BatchNorm without `track_running_stats` would normalise with batch statistics at evaluation too:
+    call `.eval()` on it for fixed statistics); `make_trainable` unfreezes every parameter of the modules but
+    BatchNorm's running statistics, as MLX's `unfreeze()`. One fine-tuning callback per Trainer.
     """
 
     def __init__(self) -> None:
