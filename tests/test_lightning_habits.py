@@ -2325,10 +2325,31 @@ def test_trainer_strategy_answers_lightnings_calls_and_still_equals_its_name(tmp
     assert t.strategy.broadcast({"folder": "runs/a"}) == {"folder": "runs/a"}
     with pytest.raises(ValueError, match=r"src=1.*rank 0 only"):
         t.strategy.broadcast(1, src=1)
-    with pytest.raises(AttributeError, match=r"trainer.strategy \('auto'\) has no 'reduce'.*barrier"):
-        t.strategy.reduce(mx.array(1.0))
+    with pytest.raises(AttributeError, match=r"trainer.strategy \('auto'\) has no 'checkpoint_io'.*barrier"):
+        t.strategy.checkpoint_io()
     assert pickle.loads(pickle.dumps(t.strategy)).root_device == t.strategy.root_device
     assert copy.deepcopy(t.strategy) == "auto"
+
+
+def test_trainer_strategy_reduces_gathers_and_decides_as_lightnings_in_one_process(tmp_path):
+    """`trainer.strategy.reduce(x, reduce_op="sum")` (Lightning's test_results pins it) was "AttributeError:
+    trainer.strategy ('auto') has no 'reduce'". In one process, as Lightning's single-device strategy, the
+    value comes back unchanged; a reduction there is none of is refused at once, not first on a cluster.
+    (Two ranks: test_trainer_distributed.py.)"""
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    x = mx.array([1.0, 2.0])
+    assert t.strategy.reduce(x).tolist() == [1.0, 2.0]
+    assert t.strategy.reduce(x, reduce_op="sum").tolist() == [1.0, 2.0]
+    assert t.strategy.reduce(3.0, reduce_op="max") == 3.0
+    assert t.strategy.all_gather(x).tolist() == [1.0, 2.0]
+    assert (t.strategy.reduce_boolean_decision(True), t.strategy.reduce_boolean_decision(0, all=False)) == (
+        True,
+        False,
+    )
+    with pytest.raises(ValueError, match=r"reduce_op='median'\): expected one of 'mean'"):
+        t.strategy.reduce(x, reduce_op="median")
+    with pytest.raises(ValueError, match=r"trainer.strategy.reduce\(..., group='g'\).*leave group out"):
+        t.strategy.reduce(x, group="g")
 
 
 def test_trainer_strategy_has_lightnings_optimizers_and_lightning_module(tmp_path):

@@ -16,7 +16,9 @@ import mlx.core as mx
 class Strategy(str):
     """The Trainer's strategy: equal to its name (`trainer.strategy == "auto"`), with Lightning's
     `root_device`, `world_size`, `global_rank`, `local_rank`, `is_global_zero`, `barrier(name=None)`,
-    `broadcast(obj, src=0)` (a JSON-serialisable value, from rank 0), `optimizers` and `lightning_module`."""
+    `broadcast(obj, src=0)` (a JSON-serialisable value, from rank 0), `reduce(tensor, reduce_op="mean")`,
+    `all_gather(tensor)`, `reduce_boolean_decision(decision, all=True)`, `optimizers` and
+    `lightning_module`."""
 
     _device: Any
     _trainer: Any  # (a weakref.ref to the Trainer, or None: a Strategy keeps no Trainer alive)
@@ -74,16 +76,75 @@ class Strategy(str):
             )
         return collectives.broadcast_from_main(obj)
 
+    def reduce(self, tensor: Any, group: Any = None, reduce_op: str | None = "mean") -> Any:
+        """Lightning's `strategy.reduce`: an ``mx.array`` reduced element-wise over the ranks, the same on
+        every rank; `reduce_op` "mean" (or "avg", None), "sum", "max" or "min", in any case. Anything else
+        than an array comes back unchanged, as in Lightning (whose DDP reduces tensors only); in one
+        process the array too. The mean of integers is a float (Lightning's truncates it to an integer).
+        Every rank must call it with an array of the same shape and dtype."""
+        where = "trainer.strategy.reduce"
+        _refuse_a_group(where, group)
+        op = "mean" if reduce_op is None else str(reduce_op).lower()
+        op = {"avg": "mean"}.get(op, op)
+        if op not in _REDUCTIONS:
+            raise ValueError(
+                f"{where}(..., reduce_op={reduce_op!r}): expected one of 'mean' (or 'avg'), 'sum', 'max', 'min'"
+            )
+        if not isinstance(tensor, mx.array) or collectives.world_size() == 1:
+            return tensor
+        reduced = _REDUCTIONS[op](tensor, group=collectives.group())
+        reduced = reduced / collectives.world_size() if op == "mean" else reduced
+        mx.eval(reduced)  # (every rank evaluates the collective now: one left lazy would stall the others)
+        return reduced
+
+    def all_gather(self, tensor: Any, group: Any = None, sync_grads: bool = False) -> Any:
+        """Lightning's `strategy.all_gather`: as the module's `self.all_gather`, each array of `tensor`
+        stacked over the ranks, ``(world_size, ...)`` in rank order (unchanged in one process)."""
+        from audiotrain.train.gathering import gather_over_ranks
+
+        where = "trainer.strategy.all_gather"
+        _refuse_a_group(where, group)
+        if sync_grads:
+            raise ValueError(
+                f"{where}(..., sync_grads=True): this is for host code, outside the compiled step; in "
+                "compute_loss use audiotrain.distributed.all_gather (differentiable)"
+            )
+        return gather_over_ranks(tensor, where=where)
+
+    def reduce_boolean_decision(self, decision: bool, all: bool = True) -> bool:  # noqa: A002 - Lightning's
+        """Lightning's: True where every rank decided True (`all=False`: where any rank did)."""
+        if collectives.world_size() == 1:
+            return bool(decision)
+        votes = int(collectives.all_reduce_sum(mx.array(int(bool(decision)))).item())
+        return votes == collectives.world_size() if all else votes > 0
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):  # (copy, pickle and the like look for these)
             raise AttributeError(name)
         raise AttributeError(
             f"trainer.strategy ({str(self)!r}) has no {name!r}: audiotrain's strategy is data parallel over "
             "the processes the script was launched on, with Lightning's root_device, world_size, "
-            "global_rank, local_rank, is_global_zero, barrier(), broadcast(obj), optimizers and "
-            "lightning_module; audiotrain.distributed "
-            "has the other collectives (all_reduce_sum, all_gather_object)"
+            "global_rank, local_rank, is_global_zero, barrier(), broadcast(obj), reduce(tensor), "
+            "all_gather(tensor), reduce_boolean_decision(decision), optimizers and lightning_module; "
+            "audiotrain.distributed has the other collectives (all_reduce_sum, all_gather_object)"
         )
 
     def __reduce__(self) -> Any:  # (pickled as its name and device, as a str subclass with state must be)
         return (Strategy, (str(self), self._device))
+
+
+#: `Strategy.reduce`'s operations on MLX's collectives (a mean is the sum divided by the ranks).
+_REDUCTIONS = {
+    "mean": mx.distributed.all_sum,
+    "sum": mx.distributed.all_sum,
+    "max": mx.distributed.all_max,
+    "min": mx.distributed.all_min,
+}
+
+
+def _refuse_a_group(where: str, group: Any) -> None:
+    if group is not None:
+        raise ValueError(
+            f"{where}(..., group={group!r}): audiotrain reduces over all processes of the job, not a group; "
+            "leave group out"
+        )
