@@ -583,3 +583,26 @@ def test_a_logger_set_on_the_trainer_that_is_none_is_refused_naming_the_attribut
         Trainer(logger="csv")
     trainer.logger = False
     assert trainer.loggers == [] and trainer.logger is None
+
+
+def test_a_mock_logger_trains_checkpoints_and_resumes_as_in_lightning(tmp_path):
+    """`logger=unittest.mock.Mock()` (Lightning's own tests use one: test_first_logger_call_in_subprocess)
+    ended the first checkpoint in "RecursionError: maximum recursion depth exceeded": the Mock's
+    `state_dict()` answered with a Mock, which was written as the logger's state. Lightning 2.6.6 saves no
+    logger state; with a Mock it fits and calls log_graph, save, after_save_checkpoint, finalize. Here the
+    Mock's state is none, the checkpoint is written, and a fit resumes from it."""
+    from unittest.mock import Mock
+
+    def mock_logger():
+        logger = Mock()
+        logger.version, logger.name, logger.save_dir = "0", "name", str(tmp_path)
+        return logger
+
+    logger = mock_logger()
+    trainer = fit(tmp_path, logger)
+    called = [name for name, _, _ in logger.method_calls]
+    assert {"log_metrics", "after_save_checkpoint", "finalize"} <= set(called)
+    last = trainer.checkpoint_callback.last_model_path
+    assert Path(last).exists()
+    resumed = fit(tmp_path, mock_logger(), epochs=2, ckpt_path=last)
+    assert resumed.global_step == 4

@@ -117,7 +117,7 @@ class RunState:
             },
             "data_loader": loader_state_dict() if loader_state_dict is not None and open_epoch else None,
             "callbacks": trainer.callbacks.state_dict(),
-            "loggers": [lg.state_dict() if hasattr(lg, "state_dict") else {} for lg in trainer.loggers],
+            "loggers": [_logger_state(lg) for lg in trainer.loggers],
             "logger_kinds": logger_kinds(trainer.loggers),  # (a resume matches the states by kind)
             "callback_metrics": self.callback_metrics,
             "validation_metrics": self.validation_metrics,
@@ -216,6 +216,14 @@ class RunState:
         fresh = self.trainable.resume(saved)
         trainer._follow_freezing(module)  # the compiled step for them (the saved step state is theirs)
         return fresh
+
+
+def _logger_state(logger: Any) -> dict[str, Any]:
+    """A logger's `state_dict()` for the checkpoint, where it has one that gives a dict; else none. Lightning
+    saves no logger state: a `unittest.mock.Mock()` logger (Lightning's own tests use one) answers every
+    call with another Mock, and writing that made every checkpoint a RecursionError."""
+    state = logger.state_dict() if callable(getattr(logger, "state_dict", None)) else {}
+    return state if isinstance(state, dict) else {}
 
 
 def run_config(trainer: Trainer) -> dict[str, Any]:
