@@ -1285,7 +1285,8 @@ def test_trainer_strategy_reduce_all_gather_and_boolean_decision_over_two_ranks(
     Lightning 2.6.6 on 2 gloo ranks, measured: reduce of [1 + rank] gives [3.] for "sum" ("SUM" too), [1.5]
     for "mean" and "avg", [2.] "max", [1.] "min"; a Python number comes back unreduced (its DDP reduces
     tensors only); all_gather stacks (2, ...); reduce_boolean_decision(rank == 0) is False, with
-    all=False True. (reduce_op=None, its documented default's spelling, is a TypeError there: the mean here.)"""
+    all=False True. (reduce_op=None, its documented default's spelling, is a TypeError there: the mean
+    here.)"""
     body = """
 import mlx.core as mx
 from audiotrain import Trainer
@@ -1303,3 +1304,25 @@ print(json.dumps(out))
     expected = [[3.0], [3.0], [1.5], [1.5], [1.5], [2.0], [1.0]]
     assert r0 == [*expected, 1.0, [[0, 0], [1, 2]], False, True]
     assert r1 == [*expected, 2.0, [[0, 0], [1, 2]], False, True]
+
+
+def test_every_rank_can_load_a_checkpoint_as_soon_as_save_checkpoint_returns(tmp_path):
+    """Lightning's DDP tests save with `trainer.save_checkpoint(path)` on every rank and load the path at once
+    (`Model.load_from_checkpoint(path)`): Lightning's save_checkpoint ends in a barrier. Here the other ranks
+    returned before rank 0 had written it, and rank 1 read "checkpoint folder model.ckpt does not exist"
+    (or would read an earlier save's folder at that path). Now every rank returns once it is written."""
+    body = """
+import numpy as np
+from audiotrain import Trainer
+from tasks import TinyClassifier, make_batches, weights
+
+model = TinyClassifier()
+trainer = Trainer(max_steps=1, enable_progress_bar=False, logger=False, enable_checkpointing=False,
+                  enable_model_summary=False, default_root_dir="root")
+trainer.fit(model, make_batches(32, batch_size=8))
+path = trainer.strategy.broadcast(f"model-{trainer.global_rank}.ckpt")  # (rank 0's path on every rank)
+trainer.save_checkpoint(path)
+loaded = TinyClassifier.load_from_checkpoint(path)
+print(json.dumps([np.array_equal(a, b) for a, b in zip(weights(model).values(), weights(loaded).values())]))
+"""
+    assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [[True] * 4] * 2

@@ -2806,8 +2806,23 @@ class Trainer:
             # A buffer each rank updates from its own batches (a DINO centre the loss reads) is rank 0's on
             # every rank after a resume: so here too, or a resumed run trained other weights than this one.
             collectives.broadcast_running_statistics(self.module)
-        if not self.is_global_zero:
-            return Path(path)  # the ranks hold the same state otherwise: rank 0 writes it
+        # The ranks hold the same state otherwise: rank 0 writes it, and every rank returns once it is written
+        # (Lightning's barrier after the write): a rank that loaded the path at once read no folder, or the
+        # one an earlier save left there. Where rank 0's write fails, the others raise MainProcessFailed.
+        written = collectives.on_main_process(
+            lambda: self._write_checkpoint(path, weights_only, running, waiting_logs, mlx_keys)
+        )
+        return written if written is not None else Path(path)
+
+    def _write_checkpoint(
+        self,
+        path: str | os.PathLike,
+        weights_only: bool,
+        running: dict[str, Any],
+        waiting_logs: Any,
+        mlx_keys: list[Any] | None,
+    ) -> Path:
+        """Rank 0's part of `_save_checkpoint`: the hooks' state and the folder written."""
         for lg in self.loggers:
             if isinstance(lg, Logger):
                 lg.flush()  # on disk before the checkpoint that covers it (a crash later keeps it)
