@@ -16,7 +16,7 @@ import mlx.core as mx
 class Strategy(str):
     """The Trainer's strategy: equal to its name (`trainer.strategy == "auto"`), with Lightning's
     `root_device`, `world_size`, `global_rank`, `local_rank`, `is_global_zero`, `barrier(name=None)`,
-    `broadcast(obj, src=0)` (a JSON-serialisable value, from rank 0), `reduce(tensor, reduce_op="mean")`,
+    `broadcast(obj, src=0)` (a small host value, from rank 0), `reduce(tensor, reduce_op="mean")`,
     `all_gather(tensor)`, `reduce_boolean_decision(decision, all=True)`, `optimizers` and
     `lightning_module`."""
 
@@ -68,7 +68,8 @@ class Strategy(str):
         collectives.barrier()
 
     def broadcast(self, obj: Any, src: int = 0) -> Any:
-        """Rank 0's `obj` on every process (a JSON-serialisable value: a path, a seed, a dict of them)."""
+        """Rank 0's `obj` on every process: a small host value (a path, a seed, an array), sent as
+        `audiotrain.distributed.all_gather_object` sends one (JSON, or pickled)."""
         if src != 0:
             raise ValueError(
                 f"trainer.strategy.broadcast(obj, src={src!r}): audiotrain broadcasts from rank 0 only; "
@@ -88,7 +89,8 @@ class Strategy(str):
         op = {"avg": "mean"}.get(op, op)
         if op not in _REDUCTIONS:
             raise ValueError(
-                f"{where}(..., reduce_op={reduce_op!r}): expected one of 'mean' (or 'avg'), 'sum', 'max', 'min'"
+                f"{where}(..., reduce_op={reduce_op!r}): expected one of 'mean' (or 'avg'), 'sum', 'max', "
+                "'min'"
             )
         if not isinstance(tensor, mx.array) or collectives.world_size() == 1:
             return tensor
