@@ -1326,3 +1326,36 @@ loaded = TinyClassifier.load_from_checkpoint(path)
 print(json.dumps([np.array_equal(a, b) for a, b in zip(weights(model).values(), weights(loaded).values())]))
 """
     assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [[True] * 4] * 2
+
+
+def test_checkpoint_hooks_run_on_every_rank_as_lightnings(tmp_path):
+    """Lightning 2.6.6 (2 gloo ranks, measured) calls a callback's and the module's `on_save_checkpoint` on
+    every rank (its dump_checkpoint runs on each; rank 0 writes). Here rank 0 alone ran them: a hook that
+    counts its saves, or calls a collective there (`trainer.strategy.reduce`), left rank 1 out of step.
+    Two ModelCheckpoint saves (max_epochs=2), each hook once per save on each rank; what rank 0's hook adds
+    is in the checkpoint."""
+    body = """
+import mlx.core as mx
+from audiotrain import Trainer
+from audiotrain.train.callback import Callback
+from tasks import TinyClassifier, make_batches
+
+class Counts(Callback):
+    saves = 0
+    def on_save_checkpoint(self, trainer, module, checkpoint):
+        Counts.saves += 1
+        checkpoint["ranks_summed"] = trainer.strategy.reduce(mx.array(1.0), reduce_op="sum").item()
+
+class Module(TinyClassifier):
+    saves = 0
+    def on_save_checkpoint(self, checkpoint):
+        Module.saves += 1
+
+trainer = Trainer(max_epochs=2, enable_progress_bar=False, logger=False, enable_model_summary=False,
+                  callbacks=[Counts()], default_root_dir="root")
+trainer.fit(Module(), make_batches(32, batch_size=8))
+print(json.dumps([Counts.saves, Module.saves]))
+"""
+    assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [[2, 2]] * 2
+    state = json.loads(next((tmp_path / "root").rglob("trainer_state.json")).read_text())
+    assert state["ranks_summed"] == 2.0

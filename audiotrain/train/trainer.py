@@ -2806,26 +2806,12 @@ class Trainer:
             # A buffer each rank updates from its own batches (a DINO centre the loss reads) is rank 0's on
             # every rank after a resume: so here too, or a resumed run trained other weights than this one.
             collectives.broadcast_running_statistics(self.module)
-        # The ranks hold the same state otherwise: rank 0 writes it, and every rank returns once it is written
-        # (Lightning's barrier after the write): a rank that loaded the path at once read no folder, or the
-        # one an earlier save left there. Where rank 0's write fails, the others raise MainProcessFailed.
-        written = collectives.on_main_process(
-            lambda: self._write_checkpoint(path, weights_only, running, waiting_logs, mlx_keys)
-        )
-        return written if written is not None else Path(path)
-
-    def _write_checkpoint(
-        self,
-        path: str | os.PathLike,
-        weights_only: bool,
-        running: dict[str, Any],
-        waiting_logs: Any,
-        mlx_keys: list[Any] | None,
-    ) -> Path:
-        """Rank 0's part of `_save_checkpoint`: the hooks' state and the folder written."""
-        for lg in self.loggers:
-            if isinstance(lg, Logger):
-                lg.flush()  # on disk before the checkpoint that covers it (a crash later keeps it)
+        if self.is_global_zero:  # (the loggers of the other ranks write nothing)
+            for lg in self.loggers:
+                if isinstance(lg, Logger):
+                    lg.flush()  # on disk before the checkpoint that covers it (a crash later keeps it)
+        # Every rank runs the checkpoint hooks, as Lightning's (a hook that calls a collective, or counts its
+        # saves, stays in step on every rank); rank 0 alone writes.
         state = self._run.state_dict(running, waiting_logs, mlx_keys)
         if self._train_step is not None and self._train_step.frozen_written:
             state["step_frozen_written"] = self._train_step.frozen_written
@@ -2869,16 +2855,22 @@ class Trainer:
             # No callbacks.safetensors: the weights an EMA's validation ranked it by go in the model file.
             average = average_validated_with(self.callbacks)  # (float32 beside bfloat16 weights: theirs)
             model_arrays.update({k: a.astype(model_arrays[k].dtype) for k, a in average.items()})
-        return ckpt.write_checkpoint(
-            path,
-            model_arrays,
-            optimizer_arrays,
-            step_arrays,
-            state,
-            callback_arrays,
-            row_texts=self._run.row_texts,
-            arrays_in_state=arrays_in_state,
+        # Every rank returns once rank 0 has written (Lightning's barrier after the write): a rank that loaded
+        # the path at once read no folder, or the one an earlier save left there. Where rank 0's write
+        # fails, the others raise MainProcessFailed.
+        written = collectives.on_main_process(
+            lambda: ckpt.write_checkpoint(
+                path,
+                model_arrays,
+                optimizer_arrays,
+                step_arrays,
+                state,
+                callback_arrays,
+                row_texts=self._run.row_texts,
+                arrays_in_state=arrays_in_state,
+            )
         )
+        return written if written is not None else Path(path)
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
         """Restore from a checkpoint folder now (if a module is attached), else at the next `fit`, `validate`,
