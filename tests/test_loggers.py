@@ -1445,6 +1445,20 @@ def test_flatten_params_expands_nested_dicts_dataclasses_and_schedules():
     assert flatten_params({"a": {"b": 1}, "c": 2}, prefix="hp") == {"hp/a/b": 1, "hp/c": 2}
 
 
+def test_numpy_hyperparameters_are_stored_as_lightnings_sanitized_values(tmp_path):
+    """Lightning's `_sanitize_params` (its test_np_sanitization) stores numpy scalars as plain numbers and a
+    complex one as its str; a numpy complex here failed the CSV logger's hparams.yaml (RepresenterError)."""
+    logger = CSVLogger(tmp_path)
+    params = {"flag": np.bool_(1), "n": np.intc(3), "x": np.single(6.0), "c": np.csingle(7 + 2j)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LoggerWarning)
+        logger.log_hyperparams(argparse.Namespace(**params))
+        logger.log_metrics({"loss": 1.0}, step=0)
+        logger.finalize("success")
+    saved = yaml.safe_load((logger.log_dir / "hparams.yaml").read_text())
+    assert saved == {"flag": True, "n": 3, "x": 6.0, "c": "(7+2j)"}
+
+
 @pytest.mark.parametrize(
     "cls, modules, pip_name",
     [

@@ -75,7 +75,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float):
         return float(value)
     if hasattr(value, "item") and getattr(value, "size", None) == 1:  # numpy / mx scalars
-        return value.item()
+        return _plain(value.item())  # (a complex one as its str, as Lightning's `_sanitize_params`)
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, (list, tuple)):
