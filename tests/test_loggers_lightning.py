@@ -326,6 +326,17 @@ def test_fast_dev_run_hands_code_that_logs_by_hand_a_dummy_logger_and_writes_not
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_dummy_logger_takes_any_arguments_to_its_logging_calls_as_lightnings_does():
+    """Lightning's DummyLogger (test_dummylogger_noop_method_calls) takes any arguments; this one checked
+    them as a real logger's do: ``log_metrics("1", 2, three="three")`` raised a TypeError."""
+    from audiotrain.train.loggers import DummyLogger
+
+    logger = DummyLogger()
+    logger.log_hyperparams("1", 2, three="three")
+    logger.log_metrics("1", 2, three="three")
+    logger.log_metrics({"loss": 1.0}, step=0, epoch=0)
+
+
 def test_fast_dev_run_takes_a_wandb_users_media_calls_and_writes_nothing(tmp_path):
     """A validation hook logging with WandbLogger's log_image / log_audio (and `self.logger[0].experiment`,
     which Lightning's DummyLogger allows) trains in a real fit; under fast_dev_run the DummyLogger in its

@@ -676,6 +676,13 @@ class DummyLogger(Logger):
     def __getitem__(self, index: int) -> DummyLogger:
         return self  # (Lightning's: `self.logger[0].experiment.add_image(...)` still runs)
 
+    def log_metrics(self, *args: Any, **kwargs: Any) -> None:
+        """Takes any arguments and does nothing, as Lightning's: a call written for another logger's
+        signature (``log_metrics(metrics, step, epoch=...)``) runs in a debugging run as in a real one."""
+
+    def log_hyperparams(self, *args: Any, **kwargs: Any) -> None:
+        """Takes any arguments and does nothing, as Lightning's."""
+
     def __getattr__(self, name: str) -> Any:
         """Any other method, a logger's own (`WandbLogger.log_image`, ...), does nothing, as in Lightning.
         Private names stay missing: copy's and pickle's probes (``__deepcopy__``) must not find a method."""
