@@ -1625,6 +1625,33 @@ def test_fit_then_test_stays_one_run_in_every_logger(tmp_path, mlflow_store, mon
     assert {"train_loss", "test_loss"} <= set(read_csv(c.metrics_file)[0])
 
 
+def test_a_pickled_or_copied_logger_goes_on_in_the_same_run(tmp_path, mlflow_store):
+    """Lightning's loggers pickle (test_loggers_pickle_all: a Trainer sent to another process, a deepcopy),
+    dropping their experiment, and the copy logs to the same run. Here TensorBoard's, MLflow's (and W&B's)
+    raised TypeError / PicklingError on their module or writer, and a CSVLogger that had run a fit on its
+    weak reference to the Trainer."""
+    import copy
+    import pickle
+
+    from mlflow.tracking import MlflowClient
+
+    tb, c = TensorBoardLogger(tmp_path, name="tb"), CSVLogger(tmp_path, name="csv")
+    m = MLflowLogger(experiment_name="pickled", tracking_uri=mlflow_store[1])
+    trainer = quiet_trainer(tmp_path, max_steps=2, logger=[tb, c, m], log_every_n_steps=1, compile=False)
+    trainer.fit(TinyClassifier(), make_batches(32))
+    for logger in (tb, c, m):
+        copied = pickle.loads(pickle.dumps(logger))
+        assert copied.version == logger.version and copied.save_dir == logger.save_dir
+        copied.log_metrics({"after": 1.0}, step=5)
+        copied.finalize("success")
+        assert copy.deepcopy(logger).version == logger.version
+    assert read_scalars(tb.log_dir)["after"] == [(5, 1.0)]
+    assert [p.name for p in (tmp_path / "tb").iterdir()] == ["version_0"]
+    assert read_csv(c.metrics_file)[1][-1]["after"] == "1.0"
+    client = MlflowClient(tracking_uri=mlflow_store[1])
+    assert client.get_run(m.run_id).data.metrics["after"] == 1.0
+
+
 def test_test_after_a_resumed_fit_keeps_the_fits_steps(tmp_path):
     """Resuming drops the steps after the checkpoint once: a later stage reopening the logger keeps them."""
     for cls in (CSVLogger, TensorBoardLogger):

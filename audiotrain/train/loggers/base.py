@@ -210,6 +210,30 @@ class Logger:
         self._checkpoint_callbacks: list[Any] = []  # the ModelCheckpoints that saved, in order
         self._logged_checkpoints: dict[str, int] = {}  # path -> its mtime (ns) when uploaded
 
+    # -- pickling ------------------------------------------------------------------------------------
+    #: The attributes that hold this process's backend objects (the package, the open run, its writer or
+    #: client): a pickled or deep-copied logger is made without them (`_reattach` sets them again).
+    _process_bound: tuple[str, ...] = ()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """As Lightning's loggers drop their ``experiment`` when pickled (a Trainer sent to another process,
+        `copy.deepcopy`): the copy keeps the run's identity (version folder, run id, step) and reopens that
+        run at its first call, as a later stage reopens it."""
+        state = self.__dict__.copy()
+        for name in self._process_bound:
+            state.pop(name, None)
+        state["_started"] = False
+        if "_fitted_in" in state:  # (a folder logger's weak reference to the Trainer it last fitted in)
+            state["_fitted_in"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._reattach()
+
+    def _reattach(self) -> None:
+        """After unpickling: set the `_process_bound` attributes as a new logger has them (no open run)."""
+
     # -- identity ------------------------------------------------------------------------------------
     @property
     def name(self) -> str | None:

@@ -146,13 +146,7 @@ class MLflowLogger(Logger):
             tracking_uri = (
                 folder_argument(save_dir, "MLflowLogger", "save_dir").expanduser().resolve().as_uri()
             )
-        # The extra first: mlflow-skinny alone lacks what the default local store needs (sqlalchemy, alembic).
-        self._mlflow = _require(
-            "mlflow",
-            "mlflow-skinny",
-            "MLflowLogger",
-            "pip install 'audiotrain[loggers]' (or pip install mlflow-skinny sqlalchemy alembic)",
-        )
+        self._mlflow = _require_mlflow()
         self.experiment_name = experiment_name
         self.run_name = run_name
         self.tracking_uri = resolve_tracking_uri(tracking_uri)
@@ -282,6 +276,11 @@ class MLflowLogger(Logger):
 
     def _experiment(self) -> Any:
         return self._client
+
+    _process_bound = ("_mlflow", "_client")
+
+    def _reattach(self) -> None:
+        self._mlflow, self._client = _require_mlflow(), None
 
     def _log_hyperparams(self, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
@@ -603,6 +602,16 @@ def _local_path(uri: str) -> Path | None:
     if uri.startswith("/"):
         return Path(uri)
     return None
+
+
+def _require_mlflow() -> Any:
+    # The extra first: mlflow-skinny alone lacks what the default local store needs (sqlalchemy, alembic).
+    return _require(
+        "mlflow",
+        "mlflow-skinny",
+        "MLflowLogger",
+        "pip install 'audiotrain[loggers]' (or pip install mlflow-skinny sqlalchemy alembic)",
+    )
 
 
 def _require_database_packages(uri: str) -> None:

@@ -236,6 +236,12 @@ class TensorBoardLogger(_VersionedFolder, Logger):
     def _experiment(self) -> Any:
         return self._writer
 
+    _process_bound = ("_writer_cls", "_writer", "_event_file")
+
+    def _reattach(self) -> None:
+        self._writer_cls = _summary_writer_class()
+        self._writer, self._event_file = None, None
+
     def _log_audio(self, key: str, clips: list[Any], sample_rates: list[int], step: int) -> None:
         self._check_writer()
         for i, (clip, rate) in enumerate(zip(clips, sample_rates)):

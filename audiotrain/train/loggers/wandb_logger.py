@@ -230,6 +230,12 @@ class WandbLogger(Logger):
     def _experiment(self) -> Any:
         return self._run
 
+    _process_bound = ("_wandb", "_run")
+
+    def _reattach(self) -> None:
+        self._wandb = _require("wandb", "wandb", "WandbLogger", "pip install wandb")
+        self._run = None
+
     def _log_hyperparams(self, params: dict[str, Any]) -> None:
         self._run.config.update(params, allow_val_change=True)
 
