@@ -1058,6 +1058,18 @@ def read_csv(path):
         return reader.fieldnames, list(reader)
 
 
+def test_hyperparameters_logged_and_saved_outside_a_fit_are_on_disk(tmp_path):
+    """Lightning's test_named_version: ``log_hyperparams(...)`` then ``save()`` writes the version folder's
+    hparams.yaml (2.6.6: the folder holds it). Here save() wrote nothing until a metric was logged."""
+    logger = CSVLogger(tmp_path, name="exp", version="2020-02-05-162402")
+    logger.log_hyperparams({"a": 1, "b": 2})
+    logger.save()
+    assert yaml.safe_load((tmp_path / "exp" / "2020-02-05-162402" / "hparams.yaml").read_text()) == {
+        "a": 1,
+        "b": 2,
+    }
+
+
 def test_csv_grows_columns_and_writes_hparams(tmp_path):
     logger = CSVLogger(tmp_path, name="run")
     logger.log_hyperparams({"batch_size": 8, "schedule": WarmupCosineScheduler(1e-3, 0, 10)})

@@ -330,7 +330,11 @@ class Logger:
             self._call("flush", self._flush)
 
     def save(self) -> None:
-        """Lightning's name for `flush`: write what the backend still buffers."""
+        """Lightning's: write what is logged so far, hyperparameters logged before the run started included
+        (they start it, as at `finalize`: Lightning's ``log_hyperparams(...); save()`` writes hparams.yaml),
+        then `flush`."""
+        if self._pending_hparams:
+            self.start()
         self.flush()
 
     def finalize(self, status: str = "success") -> None:
