@@ -1425,6 +1425,18 @@ def test_csv_loggers_experiment_is_lightnings_writer_and_refuses_media_saying_wh
     assert "n_mels: 64" in (logger.log_dir / "hparams.yaml").read_text()
 
 
+def test_csv_loggers_experiment_names_its_metrics_file_as_lightnings_writer_does(tmp_path):
+    """Lightning's ExperimentWriter has ``metrics_file_path`` (a str; its test_append_columns reads the file
+    by it), which this one refused as a media call."""
+    logger = CSVLogger(tmp_path)
+    logger.log_metrics({"a": 1, "b": 2})
+    logger.log_metrics({"a": 1, "b": 2, "c": 3})
+    path = logger.experiment.metrics_file_path
+    assert isinstance(path, str) and path == str(logger.log_dir / "metrics.csv")
+    with open(path) as file:
+        assert set(file.readline().strip().split(",")) == {"step", "a", "b", "c"}
+
+
 def test_bad_arguments_are_explained(tmp_path):
     logger = CSVLogger(tmp_path)
     with pytest.raises(TypeError, match="metric 'loss' must be a number or a scalar array"):

@@ -214,9 +214,17 @@ class _CSVExperiment:
     def __init__(self, logger: CSVLogger) -> None:
         self._logger = logger
 
+    NAME_HPARAMS_FILE = "hparams.yaml"
+    NAME_METRICS_FILE = "metrics.csv"
+
     @property
     def log_dir(self) -> Path:
         return self._logger.log_dir
+
+    @property
+    def metrics_file_path(self) -> str:
+        """The run's metrics.csv, a str as Lightning's (``pd.read_csv(logger.experiment.metrics_file_path)``)."""
+        return str(self._logger.metrics_file)
 
     def log_hparams(self, params: dict[str, Any]) -> None:
         self._logger.log_hyperparams(params)
