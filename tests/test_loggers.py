@@ -1469,6 +1469,18 @@ def test_flatten_params_expands_nested_dicts_dataclasses_and_schedules():
     assert flatten_params({"a": {"b": 1}, "c": 2}, prefix="hp") == {"hp/a/b": 1, "hp/c": 2}
 
 
+def test_nested_namespaces_in_hyperparameters_are_expanded_as_lightning_does(tmp_path):
+    """A namespace inside the hyperparameters (jsonargparse's nested configs) is expanded as a dict, as
+    Lightning's `_flatten_dict` does for TensorBoard's HParams tab (``namespace/foo/bar``); it was one str,
+    "Namespace(foo=Namespace(bar='buzz'))"."""
+    params = {"namespace": argparse.Namespace(foo=argparse.Namespace(bar="buzz")), "lr": 0.1}
+    assert flatten_params(params) == {"namespace/foo/bar": "buzz", "lr": 0.1}
+    logger = TensorBoardLogger(tmp_path)
+    logger.log_hyperparams(params)
+    logger.finalize("success")
+    assert yaml.safe_load(logger.hparams_file.read_text()) == {"namespace/foo/bar": "buzz", "lr": 0.1}
+
+
 def test_numpy_hyperparameters_are_stored_as_lightnings_sanitized_values(tmp_path):
     """Lightning's `_sanitize_params` (its test_np_sanitization) stores numpy scalars as plain numbers and a
     complex one as its str; a numpy complex here failed the CSV logger's hparams.yaml (RepresenterError)."""

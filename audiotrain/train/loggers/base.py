@@ -86,8 +86,9 @@ def _plain(value: Any) -> Any:
 def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested hyperparameters as one flat dict with ``/``-joined keys and plain values.
 
-    Dataclasses and objects with ``to_dict()`` (e.g. the schedulers) are expanded like dicts. ``prefix``
-    is a parent key every key goes under (``prefix="hp"``: ``hp/a/b``), as Lightning's ``parent_key``.
+    Dataclasses, namespaces (`argparse.Namespace`) and objects with ``to_dict()`` (e.g. the schedulers) are
+    expanded like dicts. ``prefix`` is a parent key every key goes under (``prefix="hp"``: ``hp/a/b``), as
+    Lightning's ``parent_key``.
     """
     out: dict[str, Any] = {}
     for key, value in params.items():
@@ -96,6 +97,8 @@ def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any
             value = value.to_dict() if hasattr(value, "to_dict") else dataclasses.asdict(value)
         elif hasattr(value, "to_dict") and callable(value.to_dict):
             value = value.to_dict()
+        elif isinstance(value, argparse.Namespace):  # (a nested one: jsonargparse's configs, as Lightning)
+            value = vars(value)
         if isinstance(value, Mapping):
             out.update(flatten_params(value, name))
         else:
