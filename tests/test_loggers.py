@@ -1011,6 +1011,25 @@ def test_mlflow_logger_names_its_run_and_experiment_as_lightnings_does(mlflow_st
     assert logger.experiment_id == client.get_experiment_by_name("ids").experiment_id
 
 
+def test_mlflow_run_name_wins_over_a_run_name_in_the_tags_as_in_lightning(mlflow_store):
+    """Lightning's test_mlflow_run_name_setting: ``run_name`` overrides ``tags={"mlflow.runName": ...}``.
+    MLflow refuses both with different values, so the run did not start and the logger disabled itself."""
+    from mlflow.tracking import MlflowClient
+
+    logger = MLflowLogger(
+        experiment_name="named",
+        run_name="run-name-1",
+        tags={"mlflow.runName": "run-name-2", "team": "audio"},
+        tracking_uri=mlflow_store[1],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LoggerWarning)
+        logger.log_metrics({"loss": 1.0}, step=1)
+        logger.finalize("success")
+    run = MlflowClient(tracking_uri=mlflow_store[1]).get_run(logger.run_id)
+    assert run.info.run_name == "run-name-1" and run.data.tags["team"] == "audio"
+
+
 def test_mlflow_run_has_the_user_and_source_tags_that_mlflows_ui_shows(mlflow_store):
     """Lightning 2.6.6's MLFlowLogger creates its run with MLflow's context tags: "mlflow.user" (the
     user's login), "mlflow.source.name" (the script, sys.argv[0]) and "mlflow.source.type" "LOCAL", as

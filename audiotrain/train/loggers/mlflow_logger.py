@@ -171,6 +171,8 @@ class MLflowLogger(Logger):
         # The clips log_audio wrote per (key, step): a later call at that step numbers its own after them.
         self._clips_written: dict[tuple[str, int], int] = {}
         self.tags = {self._mlflow_key(k, "tag"): str(v)[:_MAX_TAG_VALUE] for k, v in (tags or {}).items()}
+        if run_name is not None:  # run_name wins over a tags' run name, as in Lightning (MLflow refuses both)
+            self.tags.pop("mlflow.runName", None)
 
     @property
     def name(self) -> str:
