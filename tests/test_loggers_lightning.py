@@ -388,6 +388,20 @@ def test_lightnings_default_and_home_relative_save_dirs(tmp_path, monkeypatch):
     assert MLflowLogger("exp", save_dir="~/mlruns").save_dir == tmp_path / "home" / "mlruns"
 
 
+def test_tensorboard_save_dir_expands_environment_variables_as_lightnings_does(tmp_path, monkeypatch):
+    """Lightning's TensorBoardLogger("$SCRATCH/tb") writes under the variable's folder (its
+    test_tensorboard_log_sub_dir; 2.6.6's log_dir "some_directory/tmp/n/v"); here it made a folder named
+    "$SCRATCH" in the working folder."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SCRATCH", str(tmp_path / "scratch"))
+    logger = TensorBoardLogger("$SCRATCH/tb", name="n", version="v")
+    assert logger.log_dir == tmp_path / "scratch" / "tb" / "n" / "v"
+    logger.log_metrics({"loss": 0.5}, step=0)
+    logger.finalize("success")
+    assert read_scalars(tmp_path / "scratch" / "tb" / "n" / "v")["loss"] == [(0, 0.5)]
+    assert not (tmp_path / "$SCRATCH").exists()
+
+
 # ------------------------------------------------------------------ warnings on the recipes' command line
 
 REPO = Path(__file__).resolve().parents[1]
