@@ -2147,6 +2147,22 @@ def test_log_model_false_uploads_nothing(tmp_path, quiet_wandb):
     assert wandb_artifacts(w.log_dir) == []
 
 
+def test_a_pickled_wandb_logger_goes_on_in_the_same_run(tmp_path, quiet_wandb):
+    """Lightning's WandbLogger pickles (test_wandb_pickle), the copy logging to the run of the same id; here
+    pickling failed on the wandb module (TypeError: cannot pickle 'module' object)."""
+    import pickle
+
+    logger = WandbLogger(project="audiotrain-tests", save_dir=tmp_path, offline=True, settings=quiet_wandb)
+    logger.log_metrics({"loss": 1.0}, step=1)
+    logger.finalize("success")
+    copied = pickle.loads(pickle.dumps(logger))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LoggerWarning)
+        copied.log_metrics({"loss": 0.5}, step=2)
+    assert copied.version == logger.version and copied.experiment.id == logger.version
+    copied.finish()
+
+
 def test_a_new_wandb_logger_finishes_the_run_an_earlier_one_left_open(tmp_path, quiet_wandb):
     first = WandbLogger(
         project="audiotrain-tests", save_dir=tmp_path / "a", offline=True, settings=quiet_wandb
