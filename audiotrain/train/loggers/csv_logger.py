@@ -223,7 +223,8 @@ class _CSVExperiment:
 
     @property
     def metrics_file_path(self) -> str:
-        """The run's metrics.csv, a str as Lightning's (``pd.read_csv(logger.experiment.metrics_file_path)``)."""
+        """The run's metrics.csv, a str as Lightning's
+        (``pd.read_csv(logger.experiment.metrics_file_path)``)."""
         return str(self._logger.metrics_file)
 
     def log_hparams(self, params: dict[str, Any]) -> None:
