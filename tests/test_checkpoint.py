@@ -371,6 +371,18 @@ def test_foreign_model_lists_mismatched_tensors(tmp_path):
         make_trainer(tmp_path, max_epochs=1).load_checkpoint(tmp_path / "file")
 
 
+def test_a_missing_ckpt_path_is_a_file_not_found_error(tmp_path):
+    """Lightning 2.6.6: `fit(model, ckpt_path="not existing")` raises FileNotFoundError ("Checkpoint file not
+    found: not existing"); a user's ``except FileNotFoundError`` catches it here too (a CheckpointError still)."""
+    for run in (
+        lambda t: t.fit(TinyClassifier(), make_batches(), ckpt_path=tmp_path / "not existing"),
+        lambda t: t.validate(TinyClassifier(), make_batches(), ckpt_path=tmp_path / "not existing"),
+    ):
+        with pytest.raises(FileNotFoundError, match="not existing does not exist") as caught:
+            run(make_trainer(tmp_path, max_epochs=1))
+        assert isinstance(caught.value, ckpt.CheckpointError)
+
+
 def test_resume_after_finished_epochs_continues_history(tmp_path):
     t, _ = trained(tmp_path, max_epochs=2, val=make_batches(16))
     mx.random.seed(0)
@@ -1623,3 +1635,4 @@ def test_a_checkpoint_and_a_history_saved_with_a_tilde_go_where_their_loads_read
     assert not (tmp_path / "~").exists()
     t.load_checkpoint("~/saved")
     assert weights(TinyClassifier.load_from_checkpoint(saved)).keys() == weights(module).keys()
+

@@ -329,7 +329,7 @@ def test_a_ckpt_path_that_cannot_be_read_still_tears_the_datamodule_down(tmp_pat
     t = Trainer(max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False, callbacks=[failures])
     with pytest.raises(CheckpointError, match="does not exist"):
         getattr(t, stage)(TinyClassifier(), datamodule=datamodule, ckpt_path=tmp_path / "missing")
-    assert failures.seen == ["CheckpointError"] and datamodule.torn_down == [stage]
+    assert failures.seen == ["CheckpointNotFoundError"] and datamodule.torn_down == [stage]
 
 
 def test_arrays_the_module_hook_and_the_datamodule_store_come_back_as_arrays(tmp_path):

@@ -114,6 +114,11 @@ class CheckpointError(RuntimeError):
     """A checkpoint folder is missing, incomplete, corrupt or was not written by audiotrain."""
 
 
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """A checkpoint path names nothing: a `CheckpointError` that is a `FileNotFoundError` too, as Lightning's
+    `fit(ckpt_path=...)` of a missing path raises one (``except FileNotFoundError`` catches both)."""
+
+
 class OlderFormatError(CheckpointError):
     """A checkpoint written by an older audiotrain in a format this one does not read (`FORMAT_VERSION`).
 
@@ -1108,7 +1113,7 @@ def resolve_checkpoint(path: str | os.PathLike, required: Sequence[str] = REQUIR
             )
         else:
             why = near
-        raise CheckpointError(f"checkpoint folder {folder} does not exist{why}")
+        raise CheckpointNotFoundError(f"checkpoint folder {folder} does not exist{why}")
     if not folder.is_dir():
         # (A checkpoint's own file, dragged in from a file manager: the folder it is in is meant. Weights
         # another tool wrote, torch's or a Hugging Face folder's, load by name into a model built first.)
