@@ -1636,3 +1636,49 @@ def test_a_checkpoint_and_a_history_saved_with_a_tilde_go_where_their_loads_read
     t.load_checkpoint("~/saved")
     assert weights(TinyClassifier.load_from_checkpoint(saved)).keys() == weights(module).keys()
 
+
+def test_trainer_ckpt_path_set_by_the_user_is_loaded_by_the_next_stages(tmp_path):
+    """Lightning 2.6.6's stateful form (NeMo's pattern): after `trainer.ckpt_path = path`, `fit(model)` resumes
+    from it and `validate(model)` / `test` score its weights, and trainer.ckpt_path stays set; a stage given
+    another ckpt_path loads that one, with the warning "`trainer.ckpt_path = ...` was called but then you
+    passed `trainer.fit(ckpt_path=...)`. The latter will be loaded."; set to None, a stage given the model
+    loads none. It was a plain attribute here, that nothing read: fit trained from scratch."""
+    from audiotrain.train.callbacks import Callback
+
+    class Steps(Callback):
+        def __init__(self):
+            self.steps = 0
+
+        def on_train_batch_end(self, *args):
+            self.steps += 1
+
+    trained(tmp_path, max_steps=2)
+    last = tmp_path / "checkpoints" / "last"
+    steps = Steps()
+    t = make_trainer(tmp_path, max_steps=4, callbacks=[steps])
+    t.ckpt_path = last
+    fresh = TinyClassifier()
+    t.fit(fresh, make_batches())
+    assert (steps.steps, t.global_step) == (2, 4)  # resumed at step 2
+    assert t.ckpt_path is not None and Path(t.ckpt_path) == last
+    saved = weights(fresh)  # (the resumed fit went on in that run's folder: its last holds step 4)
+
+    t.ckpt_path = last
+    other = TinyClassifier()
+    t.validate(other, make_batches(16))
+    assert all(np.array_equal(saved[k], v) for k, v in weights(other).items())
+
+    t.max_steps = 5
+    with pytest.warns(
+        UserWarning, match=r"trainer.ckpt_path = .* but then you passed `trainer.fit\(ckpt_path="
+    ):
+        t.fit(TinyClassifier(), make_batches(), ckpt_path=last)
+    assert t.global_step == 5
+    t.ckpt_path = None
+    unloaded = TinyClassifier()
+    before = weights(unloaded)
+    t.validate(unloaded, make_batches(16))
+    assert t.ckpt_path is None
+    assert all(np.array_equal(before[k], v) for k, v in weights(unloaded).items())
+    with pytest.raises(TypeError, match="Trainer.ckpt_path must be a checkpoint folder"):
+        t.ckpt_path = 3

@@ -649,7 +649,7 @@ class EvaluationLoop:
     def _standalone(self, stage, model, loader, alias, datamodule, ckpt_path, keep) -> Any:
         t = self.trainer
         method = _STAGE_NAMES[stage]
-        ckpt_path = checkpoint_argument(method, ckpt_path)
+        ckpt_path = t._chosen_ckpt_path(method, checkpoint_argument(method, ckpt_path))
         name = {"val": "val_loader", "test": "test_loader", "predict": "dataloaders"}[stage]
         loader = one_loader(method, name, loader, "dataloaders", alias) if stage != "predict" else loader
         loader, datamodule = datamodule_given_as_loader(method, loader, datamodule)
@@ -724,7 +724,7 @@ class EvaluationLoop:
         method = _STAGE_NAMES[stage]
         status = "failed"
         try:
-            t.ckpt_path = None  # (a stage given the model's own weights loads none, as in Lightning)
+            t._ckpt_path = None  # (a stage given the model's own weights loads none, as in Lightning)
             if ckpt_path:
                 t._restore(t.callbacks.checkpoint_path(ckpt_path), full=False)
             t._forget_reported_metrics()

@@ -462,7 +462,10 @@ class Trainer:
         self._dataloader_idx: int | None = None
         # The checkpoint the running (or last) stage loaded, a str as Lightning's; None for one that loaded
         # none, set where Lightning sets it: after the `setup` hooks, when the checkpoint is restored.
-        self.ckpt_path: str | None = None
+        self._ckpt_path: str | os.PathLike | None = None
+        # Set by the user (`trainer.ckpt_path = path`, Lightning's stateful form): the stages called without
+        # a ckpt_path load it, until it is set to None or a stage is given another (`_chosen_ckpt_path`).
+        self._ckpt_path_set_by_user = False
         # A resumed fit says which checkpoint it restored, on stderr; a command-line tool that says it its own
         # way sets False (as it sets `resume_hint`).
         self.says_restored = True
@@ -533,6 +536,40 @@ class Trainer:
         return settings_repr("Trainer", {**self._settings, **where})
 
     # ---- the limits a notebook raises between two fits ---------------------------------------------------
+    @property
+    def ckpt_path(self) -> str | os.PathLike | None:
+        """The checkpoint the running (or last) stage loaded; None where it loaded none."""
+        return self._ckpt_path
+
+    @ckpt_path.setter
+    def ckpt_path(self, value: str | os.PathLike | None) -> None:
+        """Lightning's stateful ckpt_path: `fit`, `validate`, `test` and `predict` called without one load
+        `value` (a checkpoint folder, "last" or "best"), until it is set to None or a stage is given another."""
+        if not (value is None or isinstance(value, str | os.PathLike)):
+            raise TypeError(
+                "Trainer.ckpt_path must be a checkpoint folder, 'last' or 'best' (a str or os.PathLike) or "
+                f"None, got {type(value).__name__}"
+            )
+        self._ckpt_path = value
+        self._ckpt_path_set_by_user = value is not None
+
+    def _chosen_ckpt_path(self, method: str, ckpt_path: str | os.PathLike | None) -> str | os.PathLike | None:
+        """The checkpoint `method` loads: the `ckpt_path` it was given, else the one the user set as
+        `trainer.ckpt_path`. Given both, the argument wins and the set one is forgotten, with Lightning's
+        warning."""
+        if not self._ckpt_path_set_by_user:
+            return ckpt_path
+        if ckpt_path is None:
+            return self._ckpt_path
+        warnings.warn(
+            f"`trainer.ckpt_path = {self._ckpt_path!r}` was called but then you passed "
+            f"`trainer.{method}(ckpt_path={ckpt_path!r})`. The latter will be loaded.",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
+        self._ckpt_path_set_by_user = False
+        return ckpt_path
+
     @property
     def accumulate_grad_batches(self) -> int:
         return self._accumulate_grad_batches
@@ -1257,7 +1294,7 @@ class Trainer:
         check_weights_only("fit", weights_only)
         if isinstance(datamodule, str | os.PathLike) and ckpt_path is None:
             datamodule, ckpt_path = None, datamodule
-        ckpt_path = checkpoint_argument("fit", ckpt_path)
+        ckpt_path = self._chosen_ckpt_path("fit", checkpoint_argument("fit", ckpt_path))
         flags.require_training_length(
             self.max_epochs, self.max_steps, self.max_time, bool(self.early_stopping_callbacks)
         )
@@ -1432,7 +1469,7 @@ class Trainer:
                 self._streak_in_flight = None
                 self.evaluation.reset()
                 self._forget_reported_metrics()  # (a resumed fit's come back from its checkpoint below)
-                self.ckpt_path = None  # (a fresh fit loads none: not an earlier stage's, as in Lightning)
+                self._ckpt_path = None  # (a fresh fit loads none: not an earlier stage's, as in Lightning)
                 if ckpt_path:
                     self._restore(ckpt_path, full=True, hooks=False)  # (the hooks ran above)
                     if self.says_restored:  # (Lightning's line: the log records which run went on)
@@ -2922,7 +2959,7 @@ class Trainer:
                     folder, state, resume.global_batch(self.world_size, self._train_loader)
                 )
         # (A ModelCheckpoint resuming a moved run folder finds its checkpoints by it.)
-        self.ckpt_path = str(folder)
+        self._ckpt_path = str(folder)
         module = self.module
         module.update(ckpt.merge_flat(module.parameters(), contents.model))
         if not full:  # (evaluation: the weights it was validated with, an EMA's average, as in Lightning)
