@@ -1,6 +1,8 @@
 """Lightning's hooks from the user's side: which run, in which order, with which arguments, and the
 ones the Trainer cannot call refused by name."""
 
+import warnings
+
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import DataModule
 from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint
@@ -373,7 +375,21 @@ def test_a_datamodules_batch_hook_replaces_the_modules(tmp_path):
             return batch
 
     seen = []
-    quiet_trainer(tmp_path, max_epochs=1).fit(TransformsBatches(seen), datamodule=Batches())
+    # Lightning 2.6.6 warns of each: "You have overridden `on_after_batch_transfer` in both `LightningModule`
+    # and `LightningDataModule`. It will use the implementation from `LightningDataModule` instance."
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_trainer(tmp_path, max_epochs=1).fit(TransformsBatches(seen), datamodule=Batches())
+    said = [str(w.message) for w in caught if "You have overridden" in str(w.message)]
+    assert said == [
+        "You have overridden `on_before_batch_transfer` in the TrainModule (TransformsBatches) but have passed "
+        "in a DataModule (Batches) that does not. The TrainModule's runs (as in Lightning)",
+        "You have overridden `transfer_batch_to_device` in the TrainModule (TransformsBatches) but have passed "
+        "in a DataModule (Batches) that does not. The TrainModule's runs (as in Lightning)",
+        "You have overridden `on_after_batch_transfer` in both the TrainModule (TransformsBatches) and the "
+        "DataModule (Batches). The DataModule's runs, the TrainModule's is not called (as in Lightning)",
+    ]
+    assert all(w.filename == __file__ for w in caught if "You have overridden" in str(w.message))
     assert "after" not in seen and "datamodule after" in seen
     assert ("start", 0.0) not in seen  # the module's zeroing transform did not run
 
@@ -384,7 +400,13 @@ def test_a_datamodule_without_batch_hooks_leaves_the_modules_running(tmp_path):
             return make_batches(16)
 
     seen = []
-    quiet_trainer(tmp_path, max_epochs=1).fit(TransformsBatches(seen), datamodule=OnlyLoaders())
+    # Lightning 2.6.6: "You have overridden `on_before_batch_transfer` in `LightningModule` but have passed in a
+    # `LightningDataModule`. It will use the implementation from `LightningModule` instance.", for each hook.
+    with pytest.warns(
+        UserWarning, match="overridden `on_before_batch_transfer` in the TrainModule"
+    ) as caught:
+        quiet_trainer(tmp_path, max_epochs=1).fit(TransformsBatches(seen), datamodule=OnlyLoaders())
+    assert sum("You have overridden" in str(w.message) for w in caught) == 3
     assert seen == ["before", ("transfer", True, 0), "after", ("start", 0.0)]
 
 

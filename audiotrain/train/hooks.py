@@ -351,6 +351,30 @@ def transfer_batch(
     return batch
 
 
+def warn_of_batch_hooks_beside_a_datamodule(module: Any, datamodule: Any) -> None:
+    """Lightning's warnings where a stage runs with a datamodule and the module defines a batch hook: only
+    one of the two runs (`transfer_batch`), the datamodule's where both define it."""
+    if datamodule is None:
+        return
+    from audiotrain._caller import user_stacklevel
+
+    model, data = type(module).__name__, type(datamodule).__name__
+    for name in BATCH_TRANSFER_HOOKS:
+        if not overrides(module, name):
+            continue
+        if _overrides(datamodule, name):
+            message = (
+                f"You have overridden `{name}` in both the TrainModule ({model}) and the DataModule ({data}). "
+                "The DataModule's runs, the TrainModule's is not called (as in Lightning)"
+            )
+        else:
+            message = (
+                f"You have overridden `{name}` in the TrainModule ({model}) but have passed in a DataModule "
+                f"({data}) that does not. The TrainModule's runs (as in Lightning)"
+            )
+        warnings.warn(message, UserWarning, stacklevel=user_stacklevel())
+
+
 def _overrides(datamodule: Any, name: str) -> bool:
     """The datamodule has its own `name` (not DataModule's default, which passes the batch on)."""
     if datamodule is None or not callable(getattr(datamodule, name, None)):
