@@ -420,7 +420,10 @@ def test_a_batch_hook_that_returns_nothing_is_named(tmp_path):
         t.fit(ForgetsToReturn(), make_batches(16))
 
 
-def test_configure_callbacks_merges_the_modules_callbacks_replacing_one_of_the_same_type(tmp_path):
+def test_configure_callbacks_merges_the_modules_callbacks_replacing_one_of_the_same_type(tmp_path, capsys):
+    """The replaced ones are said on stderr, as Lightning 2.6.6's info line says them: "The following callbacks
+    returned in `LightningModule.configure_callbacks` will override existing callbacks passed to Trainer:
+    EarlyStopping"."""
     epochs_ended = []
 
     class CountsEpochs(Callback):
@@ -437,6 +440,11 @@ def test_configure_callbacks_merges_the_modules_callbacks_replacing_one_of_the_s
     t.fit(BringsCallbacks(), make_batches(16), make_batches(16))
     assert patient not in t.callbacks and t.early_stopping_callback.min_delta == 10.0
     assert epochs_ended == [0, 1] and t.current_epoch == 2
+    err = capsys.readouterr().err
+    assert (
+        "The following callbacks returned in `TrainModule.configure_callbacks` will override existing "
+        "callbacks passed to Trainer: EarlyStopping\n"
+    ) in err
 
 
 def test_the_modules_callbacks_run_before_checkpointing(tmp_path):

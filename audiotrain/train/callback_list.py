@@ -167,10 +167,11 @@ class CallbackList(list):
             with contextlib.suppress(Exception):
                 getattr(cb, hook)(trainer, module, *args)
 
-    def merge_module_callbacks(self, module: Any) -> None:
+    def merge_module_callbacks(self, module: Any) -> list[str]:
         """Lightning's `configure_callbacks`: the module's callbacks join the Trainer's, each replacing the
         Trainer's callbacks of its class or a parent class (a module's EarlyStopping, or a subclass of it,
-        replaces the Trainer's); checkpointing still runs last."""
+        replaces the Trainer's); checkpointing still runs last. Returns the class names of the Trainer's
+        callbacks replaced, sorted (Lightning says them: `Trainer._attach`)."""
         where = f"{type(module).__name__}.configure_callbacks"
         given = module.configure_callbacks()
         given = [given] if isinstance(given, Callback) else given
@@ -203,7 +204,9 @@ class CallbackList(list):
         kept = [cb for cb in self if type(cb) not in replaced and not (bars and isinstance(cb, ProgressBar))]
         if not self._bar_wanted:
             given = [cb for cb in given if not isinstance(cb, ProgressBar)]
+        names = sorted({type(cb).__name__ for cb in self if not any(cb is k for k in kept)})
         self[:] = _in_order([*kept, *given])
+        return names
 
     # -- what particular callbacks configure -------------------------------------------------------
     def clip(self, value: float | None, algorithm: str) -> tuple[float | None, str]:

@@ -2535,7 +2535,12 @@ class Trainer:
         self.profiler.setup(stage, self.local_rank if self.world_size > 1 else None, self._profile_folder())
         if self.precision == "bf16-true":
             module.set_dtype(mx.bfloat16)
-        self.callbacks.merge_module_callbacks(module)  # (before the setup hooks, as in Lightning)
+        replaced = self.callbacks.merge_module_callbacks(module)  # (before the setup hooks, as in Lightning)
+        if replaced:  # (Lightning's info line)
+            self._note(
+                "The following callbacks returned in `TrainModule.configure_callbacks` will override existing "
+                f"callbacks passed to Trainer: {', '.join(replaced)}"
+            )
         hooks.refuse_uncallable_hooks(self.callbacks, Callback)  # (before any hook runs: setup's too)
         if self.datamodule is not None:
             self.datamodule.setup(stage)  # (first, as in Lightning: then the callbacks', the module's)
