@@ -593,3 +593,18 @@ def test_fast_dev_run_reports_the_step_limit_and_no_sanity_check_it_runs_with(tm
     assert t.global_step == 4
     t = Trainer(fast_dev_run=True)
     assert (t.max_steps, t.num_sanity_val_steps, t.max_epochs) == (1, 0, 1)
+
+
+def test_a_whole_float_above_one_is_a_batch_count_as_in_lightning(tmp_path):
+    """Lightning 2.6.6 reads `limit_test_batches=1e50` (its test_dataloaders.py) or `val_check_interval=2.0` as
+    int batch counts (`_determine_batch_limits`: a float > 1 with no fraction); they were refused here."""
+    t = trainer(tmp_path, max_epochs=1, limit_test_batches=1e50, limit_train_batches=4.0)
+    t.fit(TinyClassifier(), make_batches(96, 16))
+    assert (t.limit_train_batches, t.num_training_batches) == (4, 4)
+    t.test(TinyClassifier(), make_batches(48, 16))
+    assert t.num_test_batches == 3  # (all the loader's 3 batches)
+    settings = trainer(tmp_path, val_check_interval=2.0, overfit_batches=3.0)
+    assert (settings.val_check_interval, settings.overfit_batches) == (2, 3)
+    assert type(settings.val_check_interval) is int
+    with pytest.raises(ValueError, match=r"limit_val_batches=1.5\): expected None, an int"):
+        trainer(tmp_path, limit_val_batches=1.5)

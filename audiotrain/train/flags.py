@@ -106,8 +106,18 @@ def sanity_steps(value: Any) -> int:
     return value
 
 
+def _whole(value: Any) -> Any:
+    """A float above 1 with no fraction (``2.0``, ``1e50``) as the int it is, as Lightning reads a batch count
+    (`_determine_batch_limits`); any other value as given."""
+    if isinstance(value, float) and value > 1 and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return value
+
+
 def limit(name: str, value: Any) -> int | float | None:
-    """`limit_*_batches`: None (all), an int count >= 0, or a float fraction in [0, 1]."""
+    """`limit_*_batches`: None (all), an int count >= 0 (a whole float above 1 too: 1e50), or a float
+    fraction in [0, 1]."""
+    value = _whole(value)
     if value is None:
         return None
     if isinstance(value, bool):
@@ -124,6 +134,7 @@ def limit(name: str, value: Any) -> int | float | None:
 
 
 def val_check_interval(value: Any) -> int | float:
+    value = _whole(value)
     if isinstance(value, (str, dict, datetime.timedelta)):
         # Lightning 2.6's time-based interval ("DD:HH:MM:SS", a timedelta or a dict).
         _fail(
@@ -385,6 +396,7 @@ def fast_dev_run(value: Any) -> int:
 def overfit_batches(value: Any) -> int | float:
     """Lightning's `overfit_batches`: 0 (off), an int number of batches, or a float fraction in [0, 1]."""
     expected = "an int number of batches >= 0 or a float fraction in [0.0, 1.0] (0 turns it off)"
+    value = _whole(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         _fail("overfit_batches", value, expected)
     if isinstance(value, numbers.Integral) and value >= 0:
