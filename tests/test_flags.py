@@ -595,6 +595,17 @@ def test_fast_dev_run_reports_the_step_limit_and_no_sanity_check_it_runs_with(tm
     assert (t.max_steps, t.num_sanity_val_steps, t.max_epochs) == (1, 0, 1)
 
 
+def test_fast_dev_run_shows_its_batches_as_the_limits(tmp_path):
+    """Lightning 2.6.6: under fast_dev_run=3 `trainer.limit_train_batches` (val, test, predict too) is 3, and 1
+    under fast_dev_run=True; they read 1.0 (every batch) here, which the smoke run does not use."""
+    t = trainer(tmp_path, fast_dev_run=3, limit_val_batches=0.5)
+    limits = (t.limit_train_batches, t.limit_val_batches, t.limit_test_batches, t.limit_predict_batches)
+    assert limits == (3, 3, 3, 3)
+    t = trainer(tmp_path, fast_dev_run=True)
+    assert (t.limit_train_batches, t.limit_test_batches) == (1, 1)
+    assert trainer(tmp_path).limit_train_batches == 1.0
+
+
 def test_a_whole_float_above_one_is_a_batch_count_as_in_lightning(tmp_path):
     """Lightning 2.6.6 reads `limit_test_batches=1e50` (its test_dataloaders.py) or `val_check_interval=2.0` as
     int batch counts (`_determine_batch_limits`: a float > 1 with no fraction); they were refused here."""

@@ -970,22 +970,23 @@ class Trainer:
         """Lightning 1's name for `lr_scheduler_configs`: none here either."""
         raise _no_scheduler_list("lr_schedulers")
 
-    # The limits as Lightning's properties show them: 1.0 (every batch) where none was given.
+    # The limits as Lightning's properties show them: 1.0 (every batch) where none was given, fast_dev_run's
+    # number of batches under it.
     @property
     def limit_train_batches(self) -> int | float:
-        return _shown_limit(self.limits["train"])
+        return self.fast_dev_run or _shown_limit(self.limits["train"])
 
     @property
     def limit_val_batches(self) -> int | float:
-        return _shown_limit(self.limits["val"])
+        return self.fast_dev_run or _shown_limit(self.limits["val"])
 
     @property
     def limit_test_batches(self) -> int | float:
-        return _shown_limit(self.limits["test"])
+        return self.fast_dev_run or _shown_limit(self.limits["test"])
 
     @property
     def limit_predict_batches(self) -> int | float:
-        return _shown_limit(self.limits["predict"])
+        return self.fast_dev_run or _shown_limit(self.limits["predict"])
 
     # The non-finite stop's settings, held by its watch: `train/nonfinite.py`.
     @property
