@@ -2364,6 +2364,33 @@ def test_a_model_scored_without_fit_has_its_hyperparameters_in_the_loggers(tmp_p
     assert params == {"hparams/hidden": "12", "hparams/lr": "0.5"}
 
 
+def test_the_loggers_get_the_hyperparameters_save_hyperparameters_recorded_not_later_changes(tmp_path):
+    """Lightning 2.6.6 logs `hparams_initial` of the module and of the datamodule (hparams.yaml held
+    running_arg: 123 and bs: 2 below) while its checkpoint holds the changed `hparams` (-1, 5); audiotrain
+    logged the changed values."""
+    from audiotrain import DataModule
+
+    from tasks import make_batches, quiet_trainer
+
+    class Data(DataModule):
+        def __init__(self, bs: int = 2):
+            super().__init__()
+            self.save_hyperparameters()
+
+        def train_dataloader(self):
+            return make_batches(32)
+
+    module, data = _Scored(hidden=12), Data()
+    module.hparams.hidden = -1
+    data.hparams.bs = 5
+    trainer = quiet_trainer(tmp_path, max_epochs=1, logger=CSVLogger(tmp_path), enable_checkpointing=True)
+    trainer.fit(module, datamodule=data)
+    hparams = yaml.safe_load((trainer.logger.log_dir / "hparams.yaml").read_text())
+    assert hparams["hparams/hidden"] == 12 and hparams["datamodule_hparams/bs"] == 2
+    state = json.loads((Path(trainer.checkpoint_callback.last_model_path) / "trainer_state.json").read_text())
+    assert state["hyper_parameters"]["hidden"] == -1 and state["config"]["datamodule_hparams"] == {"bs": 5}
+
+
 class _LogsEpochAsStep(TinyClassifier):
     """Lightning's idiom for an epoch x axis, `self.log("step", self.current_epoch)`: in the step (run for
     validation too; eager, as a compiled step would keep the traced epoch) or, compiled, in the hooks."""

@@ -2730,8 +2730,14 @@ class Trainer:
 
     def _logged_config(self, module: TrainModule) -> dict[str, Any]:
         """`run_config` less what save_hyperparameters(logger=False) keeps out of the loggers (checkpoints
-        still hold it)."""
+        still hold it). The loggers get the hyperparameters as save_hyperparameters recorded them
+        (`hparams_initial`), as Lightning's: a later `self.hparams.x = ...` reaches the checkpoints only."""
         config = run_config(self)
+        if module is not None and "hparams" in config:
+            config["hparams"] = dict(module.hparams_initial)
+        if "datamodule_hparams" in config and "_hparams_initial" in vars(self.datamodule):
+            # (one whose `hparams` were assigned, save_hyperparameters never called, logs them as they are)
+            config["datamodule_hparams"] = dict(self.datamodule.hparams_initial)
         if getattr(module, "_log_hyperparams", True) is False:
             config.pop("hparams", None)
         if getattr(self.datamodule, "_log_hyperparams", True) is False:
