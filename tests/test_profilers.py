@@ -558,3 +558,37 @@ def test_a_profiler_of_ones_own_times_configure_optimizers_and_the_batch_hooks_a
     assert counting.started.count("[LightningModule]TinyClassifier.configure_optimizers") == 1
     for hook in ("on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer"):
         assert counting.started.count(f"[LightningModule]TinyClassifier.{hook}") == 6
+
+
+def test_the_datamodules_hooks_are_timed_as_lightnings_are(tmp_path):
+    """Lightning 2.6.6's SimpleProfiler records `[LightningDataModule]<class>.setup`, `.state_dict` and
+    `.teardown` in a fit, and `.load_state_dict` in a resumed one (its test_datamodule_hooks_are_profiled);
+    audiotrain timed none of the datamodule's hooks. (prepare_data runs before the profiler's setup, which
+    starts each stage's record afresh, so it is not in the report.)"""
+    from audiotrain import DataModule
+
+    class Counting(DataModule):
+        def train_dataloader(self):
+            return make_batches(32)
+
+        def state_dict(self):
+            return {"seen": 1}
+
+        def load_state_dict(self, state):
+            self.loaded = state
+
+    def datamodule_rows(trainer):
+        return sorted(k for k in trainer.profiler.recorded_durations if k.startswith("[LightningDataModule]"))
+
+    first = quiet_trainer(tmp_path, max_steps=1, profiler="simple", enable_checkpointing=True)
+    first.fit(TinyClassifier(), datamodule=Counting())
+    assert datamodule_rows(first) == [
+        f"[LightningDataModule]Counting.{h}" for h in ("setup", "state_dict", "teardown")
+    ]
+    resumed = quiet_trainer(tmp_path, max_steps=2, profiler="simple")
+    data = Counting()
+    resumed.fit(TinyClassifier(), datamodule=data, ckpt_path=first.checkpoint_callback.last_model_path)
+    assert data.loaded == {"seen": 1}
+    rows = datamodule_rows(resumed)
+    assert rows == [f"[LightningDataModule]Counting.{h}" for h in ("load_state_dict", "setup", "teardown")]
+    assert all(len(resumed.profiler.recorded_durations[k]) == 1 for k in rows)

@@ -693,7 +693,7 @@ class EvaluationLoop:
                     # As Lightning's restore_datamodule: the checkpoint's datamodule state, before the
                     # loaders.
                     ckpt_path = t.callbacks.checkpoint_path(ckpt_path)
-                    hook_state.restore_datamodule_state(datamodule, ckpt_path)
+                    hook_state.restore_datamodule_state(datamodule, ckpt_path, t.profiler)
                 # Asked for once the datamodule and the module are set up, as in Lightning.
                 loader = loaders_from(source, {stage: loader})[stage]
                 if loader is None:

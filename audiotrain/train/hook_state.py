@@ -14,6 +14,7 @@ kept anywhere.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import warnings
 from typing import Any
@@ -165,12 +166,21 @@ def weights_to_load(module: Any, model_file: Any, added: frozenset[str]) -> tupl
     return {k: v for k, v in ckpt.flat(module.parameters()).items() if k not in added}, header
 
 
-def save_datamodule_state(datamodule: Any, state: dict[str, Any]) -> None:
+def datamodule_hook_profiled(profiler: Any, datamodule: Any, name: str) -> Any:
+    """Lightning's profiler record of a datamodule hook, `[LightningDataModule]<class>.<hook>` (nothing
+    where no profiler is given: `DataModule.load_from_checkpoint`)."""
+    if profiler is None:
+        return contextlib.nullcontext()
+    return profiler.profile(f"[LightningDataModule]{type(datamodule).__name__}.{name}")
+
+
+def save_datamodule_state(datamodule: Any, state: dict[str, Any], profiler: Any = None) -> None:
     """Lightning's: a datamodule's non-empty `state_dict()` goes into every checkpoint."""
     state_dict = getattr(datamodule, "state_dict", None)
     if not callable(state_dict):
         return
-    saved = state_dict()
+    with datamodule_hook_profiled(profiler, datamodule, "state_dict"):
+        saved = state_dict()
     if not saved:
         return
     where = f"{type(datamodule).__name__}.state_dict()"
@@ -181,7 +191,7 @@ def save_datamodule_state(datamodule: Any, state: dict[str, Any]) -> None:
     state["datamodule_class"] = type(datamodule).__qualname__  # (Lightning keys the state by it)
 
 
-def load_datamodule_state(datamodule: Any, state: dict[str, Any]) -> None:
+def load_datamodule_state(datamodule: Any, state: dict[str, Any], profiler: Any = None) -> None:
     """Give a datamodule back what its `state_dict()` saved (Lightning calls `load_state_dict` only for a
     checkpoint that holds the state of the datamodule's class: another class's is left out, with a warning
     here; a checkpoint saved before the class was recorded gives its state to any)."""
@@ -202,13 +212,14 @@ def load_datamodule_state(datamodule: Any, state: dict[str, Any]) -> None:
             stacklevel=user_stacklevel(),
         )
         return
-    load(state["datamodule"])
+    with datamodule_hook_profiled(profiler, datamodule, "load_state_dict"):
+        load(state["datamodule"])
 
 
-def restore_datamodule_state(datamodule: Any, path: Any) -> None:
+def restore_datamodule_state(datamodule: Any, path: Any, profiler: Any = None) -> None:
     """Lightning's `restore_datamodule`, in every stage given a `ckpt_path`: the datamodule's state from the
     checkpoint at `path` (a folder; None: nothing to restore), given to it after its `setup` and before the
     stage asks it for loaders, which may be built from that state."""
     if path is None or not callable(getattr(datamodule, "load_state_dict", None)):
         return
-    load_datamodule_state(datamodule, ckpt.read_state(ckpt.resolve_checkpoint(path)))
+    load_datamodule_state(datamodule, ckpt.read_state(ckpt.resolve_checkpoint(path)), profiler)

@@ -1362,7 +1362,7 @@ class Trainer:
                     ckpt_path = resume.checkpoint_to_resume(self, ckpt_path or self._pending_ckpt)
                     self._pending_ckpt = None
                     if datamodule is not None:
-                        hook_state.restore_datamodule_state(datamodule, ckpt_path)
+                        hook_state.restore_datamodule_state(datamodule, ckpt_path, self.profiler)
                     if ckpt_path:
                         folder = ckpt.resolve_checkpoint(ckpt_path)
                         state = ckpt.read_state(folder)
@@ -2544,7 +2544,9 @@ class Trainer:
             )
         hooks.refuse_uncallable_hooks(self.callbacks, Callback)  # (before any hook runs: setup's too)
         if self.datamodule is not None:
-            self.datamodule.setup(stage)  # (first, as in Lightning: then the callbacks', the module's)
+            # (first, as in Lightning: then the callbacks', the module's)
+            with hook_state.datamodule_hook_profiled(self.profiler, self.datamodule, "setup"):
+                self.datamodule.setup(stage)
         self.callbacks.call("setup", self, module, stage)
         # Checked once the callbacks are set up: a ModelCheckpoint's state_key names its folder.
         hooks.refuse_shared_states(self.callbacks, Callback)
@@ -2624,7 +2626,10 @@ class Trainer:
         # run, not to one that a closed run reopened (an MLflow run marked FAILED then ended FINISHED).
         try:
             if self.datamodule is not None and callable(getattr(self.datamodule, "teardown", None)):
-                with contextlib.suppress(Exception) if failed else contextlib.nullcontext():
+                with (
+                    contextlib.suppress(Exception) if failed else contextlib.nullcontext(),
+                    hook_state.datamodule_hook_profiled(self.profiler, self.datamodule, "teardown"),
+                ):
                     self.datamodule.teardown(stage)
             if failed:
                 self.callbacks.call_quietly("teardown", self, module, stage)
@@ -2884,7 +2889,7 @@ class Trainer:
         if editors:  # (a history of many epochs takes a while to check: audiotrain's own are trusted)
             ckpt.check_state_after_callbacks(state, editors)
         # The datamodule's and the module's after the callbacks, as in Lightning.
-        hook_state.save_datamodule_state(self.datamodule, state)
+        hook_state.save_datamodule_state(self.datamodule, state, self.profiler)
         with (
             self._stopping.naming_interrupts_from(f"{type(self.module).__name__}.on_save_checkpoint"),
             hook_logs.running_hook(self, "on_save_checkpoint"),
@@ -2996,7 +3001,7 @@ class Trainer:
                     )
             return
         if hooks:
-            hook_state.load_datamodule_state(self.datamodule, state)
+            hook_state.load_datamodule_state(self.datamodule, state, self.profiler)
         load_optimizer_state(contents, self.optimizer, fresh)
         load_step_state(contents, self._train_step)
         self._train_step.keep_frozen_written(state.get("step_frozen_written", ()))
