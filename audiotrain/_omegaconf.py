@@ -33,6 +33,24 @@ def plain_omegaconf(value: Any, where: str, name: str) -> Any:
         ) from None
 
 
+def config_views(hparams: dict[str, Any], names: Any) -> dict[str, Any]:
+    """`hparams` with the values of `names` (saved plain from OmegaConf configs) made configs again, as
+    Lightning's `hparams` keeps them: `self.hparams.net.depth` reads as it does on the config given. A dict or
+    list value only (a scalar stays as it is)."""
+    from omegaconf import OmegaConf
+
+    return {
+        k: OmegaConf.create(v) if k in names and isinstance(v, (dict, list)) else v
+        for k, v in hparams.items()
+    }
+
+
+def plain_hyperparameters(hparams: Any) -> dict[str, Any]:
+    """`hparams` for a checkpoint's JSON or the loggers: its OmegaConf values (`config_views`) as the plain
+    dicts and lists they hold."""
+    return {k: plain_omegaconf(v, "hparams", k) for k, v in hparams.items()}
+
+
 def as_omegaconf(value: Any, where: str, name: str) -> Any:
     """A saved OmegaConf config (plain dicts and lists in the checkpoint) made a DictConfig / ListConfig
     again for `__init__`, as it was given; refused by name where omegaconf is not installed."""

@@ -131,3 +131,36 @@ def test_a_datamodules_dictconfig_argument_is_given_back_as_a_dictconfig(tmp_pat
     t.fit(TinyClassifier(), datamodule=Data(**cfg.data))
     loaded = Data.load_from_checkpoint(t.save_checkpoint(tmp_path / "saved"))
     assert loaded.p == 0.5 and loaded.hparams.aug == {"p": 0.5}
+
+
+def test_hparams_keep_a_configs_nested_values_readable_as_attributes(tmp_path):
+    """Lightning 2.6.6 keeps a DictConfig in `hparams` (measured: `hparams.net` of an argument, and the
+    whole `hparams` of save_hyperparameters(cfg), are DictConfigs), so Hydra code reads
+    `self.hparams.net.depth`; audiotrain held plain dicts there ("'dict' object has no attribute 'depth'").
+    Checkpoints and loggers still get the plain values, interpolations resolved."""
+    from audiotrain import DataModule
+    from audiotrain.train.loggers import CSVLogger
+
+    import yaml
+
+    class Data(DataModule):
+        def __init__(self, cfg):
+            super().__init__()
+            self.save_hyperparameters(cfg)
+
+        def train_dataloader(self):
+            return make_batches()
+
+    cfg = OmegaConf.create({"lr": 0.01, "model": {"hidden": 12, "net": {"depth": 2, "lr": "${lr}"}}})
+    module, data = FromHydra(**cfg.model), Data(OmegaConf.create({"aug": {"p": 0.5}}))
+    assert module.hparams.net.depth == 2 and module.hparams.net.lr == 0.01
+    assert data.hparams.aug.p == 0.5
+    assert WholeConfig(OmegaConf.create({"hidden": 10, "optim": {"lr": 0.1}})).hparams.optim.lr == 0.1
+    t = quiet_trainer(tmp_path, max_epochs=1, logger=CSVLogger(tmp_path))
+    t.fit(module, datamodule=data)
+    logged = yaml.safe_load((t.logger.log_dir / "hparams.yaml").read_text())
+    assert logged["hparams/net/lr"] == 0.01 and logged["datamodule_hparams/aug/p"] == 0.5
+    state = json.loads((t.save_checkpoint(tmp_path / "saved") / "trainer_state.json").read_text())
+    assert state["hyper_parameters"]["net"] == {"depth": 2, "lr": 0.01}
+    loaded = FromHydra.load_from_checkpoint(tmp_path / "saved")
+    assert loaded.hparams.net.depth == 2 and isinstance(loaded.hparams_initial.net, DictConfig)

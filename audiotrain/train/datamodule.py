@@ -22,7 +22,7 @@ import copy
 import os
 from typing import Any
 
-from audiotrain._omegaconf import as_omegaconf, is_omegaconf
+from audiotrain._omegaconf import as_omegaconf, config_views, is_omegaconf
 from audiotrain.train.class_methods import classmethod_of_the_class
 
 
@@ -150,6 +150,7 @@ class DataModule:
             del frame
         self._log_hyperparams = _logger_flag(logger, owner)
         ignored = ignored_names(ignore, owner)
+        whole_config = False  # save_hyperparameters(cfg) of an OmegaConf config
         if any(not isinstance(n, str) for n in names):
             if len(names) != 1 or not isinstance(names[0], (Mapping, argparse.Namespace)):
                 raise _ConfigTypeError(
@@ -157,6 +158,7 @@ class DataModule:
                     "__init__ argument names, or one dict or argparse.Namespace of hyperparameters"
                 )
             given = names[0]
+            whole_config = is_omegaconf(given)
             # Which __init__ argument it is (by identity, as Lightning's): load_from_checkpoint gives it back
             # there.
             argument = next((n for n, v in (init_arguments or {}).items() if v is given), None)
@@ -171,7 +173,9 @@ class DataModule:
         # The arguments given as OmegaConf configs (Hydra's): load_from_checkpoint makes them configs again.
         if configs := sorted(n for n in chosen if is_omegaconf(plain[n])):
             self._hparams_origin = {**getattr(self, "_hparams_origin", {}), "omegaconf": configs}
-        self.hparams.update(chosen)
+        # Saved plain (JSON), kept here as configs: `self.hparams.net.depth` reads as on Lightning's.
+        views = list(chosen) if whole_config else configs
+        self.hparams.update(config_views(chosen, views) if views else chosen)
         self._hparams_initial = copy.deepcopy(self.hparams)
 
     @classmethod_of_the_class

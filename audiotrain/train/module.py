@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, overload
 
 from audiotrain._caller import user_stacklevel
-from audiotrain._omegaconf import as_omegaconf, is_omegaconf, plain_omegaconf
+from audiotrain._omegaconf import as_omegaconf, config_views, is_omegaconf, plain_omegaconf
 from audiotrain.train.class_methods import classmethod_of_the_class
 from audiotrain.train.gathering import gather_over_ranks
 from audiotrain.train.log_keywords import instead_of_reduction, refuse_log_keywords
@@ -1826,11 +1826,14 @@ class TrainModule(nn.Module):
         if any(not isinstance(n, str) for n in names):
             hparams = self._hparams_from_object(names, init_arguments)
             hparams = chosen_hyperparameters(name, hparams, tuple(hparams), ignored)
+            # (a whole OmegaConf config: its nested values read as configs, as Lightning's hparams, the config)
+            configs = list(hparams) if is_omegaconf(names[0]) else []
         else:
             hparams = chosen_hyperparameters(name, init_arguments, names, ignored)
             configs = sorted(n for n in hparams if is_omegaconf(init_arguments[n]))
             object.__setattr__(self, "_hparams_omegaconf", configs)
-        self._hparams.update(hparams)
+        # Saved plain (JSON), kept here as configs: `self.hparams.net.depth` reads as on Lightning's.
+        self._hparams.update(config_views(hparams, configs) if configs else hparams)
         object.__setattr__(self, "_hparams_initial", copy.deepcopy(self._hparams))
 
     def _hparams_from_object(self, given: tuple, init_arguments: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from audiotrain._omegaconf import plain_hyperparameters
 from audiotrain._system import versions
 from audiotrain._text import listed
 from audiotrain.train import checkpoint as ckpt
@@ -131,7 +132,7 @@ class RunState:
             "global_batch": resume.global_batch(trainer.world_size, loader),
             "config": run_config(trainer),
             **({STATE_KEY: optimizer_settings(trainer.optimizer)} if trainer.optimizer is not None else {}),
-            "hyper_parameters": dict(module.hparams),
+            "hyper_parameters": plain_hyperparameters(module.hparams),
             # (JSON holds a tuple as a list: their paths let load_from_checkpoint give them back as tuples)
             **({"hyper_parameter_tuples": paths} if (paths := hyperparameter_tuples(module.hparams)) else {}),
             # (the __init__ arguments that were OmegaConf configs: load_from_checkpoint makes them configs)
@@ -250,7 +251,7 @@ def run_config(trainer: Trainer) -> dict[str, Any]:
             "log_every_n_steps": trainer.log_every_n_steps,
         },
         "module": type(module).__name__ if module is not None else None,
-        "hparams": dict(module.hparams) if module is not None else {},
+        "hparams": plain_hyperparameters(module.hparams) if module is not None else {},
         "optimizer": type(opt).__name__ if opt is not None else None,
         "lr_schedule_name": trainer.optimizer_config.lr_schedule_name if trainer.optimizer_config else None,
         **_datamodule_hparams(trainer.datamodule),
@@ -260,7 +261,7 @@ def run_config(trainer: Trainer) -> dict[str, Any]:
 def _datamodule_hparams(datamodule: Any) -> dict[str, Any]:
     """A DataModule's `save_hyperparameters()` (none: no entry, so older runs' configs compare equal)."""
     hparams = getattr(datamodule, "__dict__", {}).get("_hparams")
-    return {"datamodule_hparams": dict(hparams)} if hparams else {}
+    return {"datamodule_hparams": plain_hyperparameters(hparams)} if hparams else {}
 
 
 def _set_later(module: Any) -> list[str]:

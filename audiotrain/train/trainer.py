@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from audiotrain import _blas
 from audiotrain._arguments import changed_arguments, home_expanded, path_argument, settings_repr
 from audiotrain._caller import user_stacklevel
+from audiotrain._omegaconf import plain_hyperparameters
 from audiotrain._possible_user_warning import PossibleUserWarning
 from audiotrain._system import read_platform_once, use_own_kernel_folder
 from audiotrain._text import listed
@@ -2739,10 +2740,10 @@ class Trainer:
         (`hparams_initial`), as Lightning's: a later `self.hparams.x = ...` reaches the checkpoints only."""
         config = run_config(self)
         if module is not None and "hparams" in config:
-            config["hparams"] = dict(module.hparams_initial)
+            config["hparams"] = plain_hyperparameters(module.hparams_initial)
         if "datamodule_hparams" in config and "_hparams_initial" in vars(self.datamodule):
             # (one whose `hparams` were assigned, save_hyperparameters never called, logs them as they are)
-            config["datamodule_hparams"] = dict(self.datamodule.hparams_initial)
+            config["datamodule_hparams"] = plain_hyperparameters(self.datamodule.hparams_initial)
         if getattr(module, "_log_hyperparams", True) is False:
             config.pop("hparams", None)
         if getattr(self.datamodule, "_log_hyperparams", True) is False:
