@@ -360,6 +360,29 @@ def test_save_hyperparameters_mistakes_are_explained():
     assert IgnoredByName(backbone=nn.Linear(2, 2)).hparams == {"hidden": 16}
 
 
+def test_an_enum_hyperparameter_is_refused_rather_than_given_back_as_its_value():
+    """Lightning 2.6.6's pickled checkpoint gives `load_from_checkpoint`'s __init__ the enum member again; a
+    str or int Enum passed audiotrain's JSON check and came back a plain 'adam' or 1, so `mode.value` failed
+    only after a reload. Refused by name, as the README says of what cannot be given back as it was."""
+    import enum
+
+    class Optim(str, enum.Enum):
+        adam = "adam"
+
+    class Level(enum.IntEnum):
+        one = 1
+
+    class WithEnum(TinyClassifier):
+        def __init__(self, mode=Optim.adam):
+            super().__init__()
+            self.save_hyperparameters()
+
+    for member in (Optim.adam, Level.one):
+        with pytest.raises(TypeError, match=rf"mode is the enum member {type(member).__name__}\.\w+, which "):
+            WithEnum(mode=member)
+    assert WithEnum(mode="adam").hparams == {"mode": "adam"}
+
+
 def test_audiotrain_train_exports_the_public_callbacks_loggers_and_schedules():
     import audiotrain.train as at
 

@@ -55,6 +55,7 @@ what is left: the previous checkpoint of that name is intact.
 from __future__ import annotations
 
 import contextlib
+import enum
 import errno
 import fcntl
 import json
@@ -1001,6 +1002,13 @@ def check_keeps(value: Any, owner: str, field: str, tuples: bool = False) -> Non
     """Refuse what a checkpoint (JSON) would not give back as `value` held it, naming `owner` and `field`;
     `tuples`: a tuple is taken (the caller records where they are: hyperparameters). Arrays are taken: a
     save keeps them as arrays (`state_arrays`)."""
+    # (a str or int Enum passed json.dumps, and came back a plain str or int)
+    if isinstance(value, enum.Enum):
+        raise TypeError(
+            f"{owner}{field} is the enum member {type(value).__name__}.{value.name}, which a checkpoint (JSON) "
+            f"gives back as its value {value.value!r}, not as the member; store {value.value!r} (or its name) "
+            f"and convert it back with {type(value).__name__}(value) where it is read"
+        )
     if value is None or isinstance(value, (bool, int, float, str)):
         return
     if hasattr(value, "tolist"):  # an array or an array's scalar
