@@ -330,6 +330,32 @@ def test_advanced_profiler_dumps_pstats_files(tmp_path, capsys):
     pstats.Stats(str(tmp_path / "prof" / "fit-adv-run_training_batch.prof"))  # (a readable pstats file)
 
 
+def test_advanced_profiler_dumps_pstats_files_without_a_filename(tmp_path, capsys):
+    """Lightning's `AdvancedProfiler(dirpath=..., dump_stats=True)` (its docs: dump_stats needs dirpath) prints
+    the report and writes `<dirpath>/fit-<action>.prof` (measured, Lightning 2.6.6); and with neither, the
+    files go to the log_dir. Here it was refused ("give a filename")."""
+    import pstats
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no "writes nothing there": the .prof files go there)
+        profiler = AdvancedProfiler(dirpath=tmp_path / "prof", dump_stats=True)
+    profiled_trainer(tmp_path, max_epochs=1, profiler=profiler).fit(TinyClassifier(), make_batches(32, 16))
+    assert "FIT Profiler Report" in capsys.readouterr().err
+    pstats.Stats(str(tmp_path / "prof" / "fit-run_training_batch.prof"))
+    assert not list((tmp_path / "prof").glob("*.txt"))
+
+    logs = tmp_path / "logs"
+    trainer = profiled_trainer(logs, max_epochs=1, profiler=AdvancedProfiler(dump_stats=True), logger=False)
+    trainer.fit(TinyClassifier(), make_batches(32, 16))
+    assert (logs / "fit-run_training_batch.prof").is_file()
+
+    alone = AdvancedProfiler(dirpath=tmp_path / "alone", dump_stats=True)
+    with alone.profile("load/decode"):  # (outside a Trainer: no stage, and the name made file-safe)
+        sum(range(10))
+    alone.describe()
+    assert [p.name for p in (tmp_path / "alone").iterdir()] == ["load_decode.prof"]
+
+
 def test_a_second_runs_pstats_files_keep_the_first_ones(tmp_path, capsys):
     import pstats
 
@@ -411,8 +437,6 @@ def test_profiler_arguments_refused(tmp_path):
         AdvancedProfiler(line_count_restriction=0)
     with pytest.raises(ValueError, match="line_count_restriction"):
         AdvancedProfiler(line_count_restriction=1.5)
-    with pytest.raises(ValueError, match="give a filename"):
-        AdvancedProfiler(dump_stats=True)
     (tmp_path / "afile").write_text("x")
     trainer = profiled_trainer(tmp_path, max_epochs=1, profiler=SimpleProfiler(tmp_path / "afile", "perf"))
     with pytest.raises(NotADirectoryError, match="afile is a file"):

@@ -137,6 +137,8 @@ class Profiler:
         """Whether `dirpath` serves only the report named by `filename`: Lightning's profilers, as long as a
         subclass writes its report the same way (a custom profiler may use `dirpath` for files of its own)."""
         cls = type(self)
+        if getattr(self, "dump_stats", False):
+            return False  # (AdvancedProfiler's .prof files go to dirpath, a filename or not)
         return (
             isinstance(self, SimpleProfiler | AdvancedProfiler)
             and cls.describe is Profiler.describe
@@ -155,6 +157,13 @@ class Profiler:
         """Where `describe` appends the report, `<dirpath>/<stage>-<filename>[-<rank>].txt`; None: stderr."""
         if not self.filename:
             return None
+        base = self._file_base()
+        return None if base is None else _named(base, "", ".txt")
+
+    def _file_base(self) -> tuple[Path, str] | None:
+        """The folder (`dirpath`, else the log_dir) and `<stage>-<filename>-<rank>` (each part where there is
+        one): the report is `<folder>/<that>.txt`, AdvancedProfiler's files `<folder>/<that>-<action>.prof`.
+        None: no folder (no dirpath, and no Trainer gave a log_dir)."""
         folder = self.dirpath if self.dirpath is not None else self._log_dir
         if folder is None:
             return None
@@ -162,7 +171,7 @@ class Profiler:
         if self._local_rank is not None:
             parts.append(str(self._local_rank))
         # ("~" is the home folder, as in default_root_dir and ModelCheckpoint's dirpath)
-        return Path(folder).expanduser() / ("-".join(parts) + ".txt")
+        return Path(folder).expanduser(), "-".join(parts)
 
     def describe(self) -> None:
         """Write the report (appended to `report_path()`, so an earlier stage's report stays; else on
@@ -279,8 +288,9 @@ class AdvancedProfiler(Profiler):
     """Python's cProfile inside each action: per action, the functions it spent its time in (sorted by
     cumulative time). `line_count_restriction`: how many functions per action, a count (int) or a share
     (float in (0, 1]). `dump_stats`: also write each action's raw stats (`pstats` format) beside the report,
-    as `<stage>-<filename>[-<rank>]-<action>.prof` (needs `filename`; where an earlier report's files are
-    there, as `...-<action>.2.prof` and so on: the report, appended to, names them at its head)."""
+    as `<stage>-<filename>[-<rank>]-<action>.prof` in `dirpath` (a filename or not, as Lightning's: without
+    one, `<stage>[-<rank>]-<action>.prof`; `dirpath` defaults to the log_dir); where an earlier report's files
+    are there, as `...-<action>.2.prof` and so on: the report names them at its head."""
 
     def __init__(
         self,
@@ -289,6 +299,7 @@ class AdvancedProfiler(Profiler):
         line_count_restriction: int | float = 1.0,
         dump_stats: bool = False,
     ) -> None:
+        self.dump_stats = bool(dump_stats)  # (before the base's check of what dirpath is for)
         super().__init__(dirpath=dirpath, filename=filename)
         limit = line_count_restriction
         if (
@@ -302,12 +313,7 @@ class AdvancedProfiler(Profiler):
                 f"AdvancedProfiler(line_count_restriction={limit!r}): expected a number of functions (an int "
                 ">= 1) or a share of them (a float in (0, 1])"
             )
-        if dump_stats and not filename:
-            raise ValueError(
-                "AdvancedProfiler(dump_stats=True): give a filename (the .prof files go beside it)"
-            )
         self.line_count_restriction = limit
-        self.dump_stats = bool(dump_stats)
         self.profiled_actions: dict[str, cProfile.Profile] = {}
         self._active: list[str] = []  # the open actions, innermost last: only it records
         self._thread = threading.get_ident()  # the loop's thread (setup's), the one cProfile records in
@@ -348,10 +354,16 @@ class AdvancedProfiler(Profiler):
     def summary(self) -> str:
         self._disable_all()
         sections = []
-        path = self.report_path()
+        base = self._file_base() if self.dump_stats else None
+        if self.dump_stats and base is None:
+            warnings.warn(
+                "AdvancedProfiler(dump_stats=True): no folder for the .prof files (no dirpath, and no Trainer "
+                "gave its log_dir), so none is written; give dirpath",
+                stacklevel=2,
+            )
         actions = self._longest_first()
-        number = self._free_dump_number(path, [a for a, _ in actions]) if self.dump_stats and path else None
-        dumps = {a: _dump_path(path, _file_safe(a), number) for a, _ in actions} if path and number else {}
+        number = self._free_dump_number(base, [a for a, _ in actions]) if base is not None else None
+        dumps = {a: _dump_path(base, _file_safe(a), number) for a, _ in actions} if number else {}
         for action, profile in actions:
             if action in dumps:
                 dumps[action].parent.mkdir(parents=True, exist_ok=True)
@@ -367,15 +379,15 @@ class AdvancedProfiler(Profiler):
         if not sections:
             return ""
         if dumps:  # (which files are this report's: an earlier stage's or run's are numbered apart)
-            sections.insert(0, f"each action's pstats file: {_dump_path(path, '<action>', number)}\n")
+            sections.insert(0, f"each action's pstats file: {_dump_path(base, '<action>', number)}\n")
         return "\n".join([self._title(), *sections])
 
     @staticmethod
-    def _free_dump_number(path: Path, actions: list[str]) -> int:
+    def _free_dump_number(base: tuple[Path, str], actions: list[str]) -> int:
         """The first `n` for which no action's `.prof` is there yet (1: none has a number): the report is
         appended to, so an earlier report's stats are kept beside it, and one report's files share `n`."""
         n = 1
-        while any(_dump_path(path, _file_safe(action), n).exists() for action in actions):
+        while any(_dump_path(base, _file_safe(action), n).exists() for action in actions):
             n += 1
         return n
 
@@ -474,10 +486,17 @@ def _timed_batches(batches: Iterable[Any], profiler: Profiler, stage: str) -> It
             close()
 
 
-def _dump_path(report: Path, name: str, number: int) -> Path:
-    """AdvancedProfiler's pstats file of an action (`name`, file-safe) beside `report`:
-    `<stem>-<name>[.<number>].prof`."""
-    return report.with_name(f"{report.stem}-{name}{'' if number == 1 else f'.{number}'}.prof")
+def _named(base: tuple[Path, str], name: str, suffix: str) -> Path:
+    """`<folder>/<prefix>-<name><suffix>` for `base = (folder, prefix)` (`Profiler._file_base`), without the
+    dash where either part is empty."""
+    folder, prefix = base
+    return folder / ("-".join(p for p in (prefix, name) if p) + suffix)
+
+
+def _dump_path(base: tuple[Path, str], name: str, number: int) -> Path:
+    """AdvancedProfiler's pstats file of an action (`name`, file-safe) beside the report:
+    `<folder>/<prefix>-<name>[.<number>].prof` (`_named`)."""
+    return _named(base, name, ("" if number == 1 else f".{number}") + ".prof")
 
 
 def _file_safe(action: str) -> str:
