@@ -4,6 +4,7 @@ reporting them at the end of each stage (train/profilers.py)."""
 import re
 import time
 import warnings
+from pathlib import Path
 
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import Trainer
@@ -108,6 +109,22 @@ def test_a_report_file_is_appended_in_the_log_dir(tmp_path, capsys):
         r"^Written (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4})\nFIT Profiler Report$", text, re.M
     )
     assert len(dated) == 2 and dated == sorted(dated)
+
+
+def test_dirpath_is_the_log_dir_where_none_was_given(tmp_path, capsys):
+    """Lightning's `profiler.dirpath` after `fit` is `trainer.log_dir` where none was given (its
+    test_simple_profiler_dirpath; measured, Lightning 2.6.6): a user finds the report there. It stayed None."""
+    profiler = SimpleProfiler(filename="perf")
+    trainer = profiled_trainer(tmp_path / "a", max_epochs=1, profiler=profiler, logger=False)
+    trainer.fit(TinyClassifier(), make_batches(32, 16))
+    assert profiler.dirpath == trainer.log_dir == str(tmp_path / "a")
+    assert (Path(profiler.dirpath) / "fit-perf.txt").is_file()
+    again = profiled_trainer(tmp_path / "b", max_epochs=1, profiler=profiler, logger=False)
+    again.fit(TinyClassifier(), make_batches(32, 16))  # (used again: the new Trainer's log_dir)
+    assert profiler.dirpath == str(tmp_path / "b") and (tmp_path / "b" / "fit-perf.txt").is_file()
+    given = SimpleProfiler(dirpath=tmp_path / "mine", filename="perf")
+    profiled_trainer(tmp_path / "c", max_epochs=1, profiler=given).fit(TinyClassifier(), make_batches(32, 16))
+    assert given.dirpath == tmp_path / "mine" and (tmp_path / "mine" / "fit-perf.txt").is_file()
 
 
 def test_a_dirpath_starting_with_a_tilde_is_the_home_folder(tmp_path, monkeypatch):

@@ -79,6 +79,7 @@ class Profiler:
         self._stage: str | None = None
         self._local_rank: int | None = None
         self._log_dir: str | None = None
+        self._dirpath_from_log_dir: Any = None  # (the log_dir setup put in `dirpath`: the next setup's)
 
     def start(self, action_name: str) -> None:
         """Start recording `action_name`."""
@@ -106,8 +107,15 @@ class Profiler:
         in one process) and the folder a report named by `filename` alone goes to."""
         self._stage = stage
         self._local_rank = local_rank
-        self._log_dir = log_dir
+        self._set_log_dir(log_dir)
         self._check_report_path()  # (refused before the stage runs, not after it)
+
+    def _set_log_dir(self, log_dir: str | None) -> None:
+        """The Trainer's log_dir (at setup, and again before the report: a resumed logger's version is known
+        then). As Lightning's, `dirpath` is it where none was given (a later Trainer's where used again)."""
+        self._log_dir = log_dir
+        if self.dirpath is None or self.dirpath is self._dirpath_from_log_dir:
+            self.dirpath = self._dirpath_from_log_dir = log_dir
 
     def _check_report_path(self) -> None:
         """A report file that cannot be written where it goes: a folder in its way that is a file, the file a

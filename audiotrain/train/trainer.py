@@ -2644,7 +2644,7 @@ class Trainer:
         self._finalize_loggers(status)
         # The stage's profile report (Lightning's describe): after a failure or a Ctrl-C too, where it shows
         # where the time went; its own failure then does not hide the error.
-        self.profiler._log_dir = self._profile_folder()  # (a resumed logger's version is known now)
+        self.profiler._set_log_dir(self._profile_folder())  # (a resumed logger's version is known now)
         with contextlib.suppress(Exception) if failed else contextlib.nullcontext():
             self.profiler.describe()
 
