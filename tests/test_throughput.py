@@ -180,3 +180,31 @@ def test_a_batch_size_fn_that_returns_no_count_is_named(tmp_path, size, error, m
     trainer = quiet_trainer(tmp_path, max_epochs=1, logger=RecordingLogger(), callbacks=[monitor])
     with pytest.raises(error, match=message):
         trainer.fit(TinyClassifier(), make_batches(32, 16))
+
+
+@pytest.mark.parametrize("stage", ["validate", "test", "predict"])
+def test_a_second_run_of_an_evaluation_stage_goes_on_counting_and_logs_at_later_steps(tmp_path, clock, stage):
+    """Lightning 2.6.6 (its test_throughput_monitor_eval; measured): two `trainer.validate(...)` of 6 batches,
+    logged every 3, give steps and batches 3, 6, 9, 12 ("the step doesn't repeat"), each run's time its own.
+    The second run logged at steps 3 and 6 again, which a logger such as wandb drops as steps gone back."""
+
+    class Logits(TinyClassifier):
+        def predict_step(self, batch, batch_idx=None):
+            return self(batch[0])
+
+    class Second(Callback):  # (before the monitor: each batch has taken its second when it reads the clock)
+        def on_validation_batch_end(self, *args):
+            clock.now += 1.0
+
+        on_test_batch_end = on_predict_batch_end = on_validation_batch_end
+
+    logger = RecordingLogger()
+    monitor = ThroughputMonitor(batch_size_fn=lambda batch: 3, window_size=3)
+    trainer = quiet_trainer(tmp_path, logger=logger, log_every_n_steps=3, callbacks=[Second(), monitor])
+    module = Logits()
+    for _ in range(2):
+        getattr(trainer, stage)(module, make_batches(96, 16))
+    assert by_key(logger, f"{stage}/batches") == [(3, 3.0), (6, 6.0), (9, 9.0), (12, 12.0)]
+    assert by_key(logger, f"{stage}/samples") == [(3, 9.0), (6, 18.0), (9, 27.0), (12, 36.0)]
+    assert [t for _, t in by_key(logger, f"{stage}/time")] == [3.0, 6.0, 3.0, 6.0]  # (each run's clock)
+    assert [r for _, r in by_key(logger, f"{stage}/device/batches_per_sec")] == [1.0] * 4

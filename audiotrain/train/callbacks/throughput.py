@@ -122,12 +122,13 @@ class ThroughputMonitor(Callback):
     Training is logged at each logging step (`log_every_n_steps`, once an accumulation window is stepped) at
     the global step, its time leaving out the validations inside it; validation, test and prediction at every
     `log_every_n_steps`-th batch of the stage, at the stage's count of batches so far, from 1 again in each
-    validation of a fit (Lightning's step for them). Rank 0 measures and logs (under data parallel, the job's
-    rates are its own times the processes).
+    validation of a fit, and going on from the run before in a second `validate`, `test` or `predict` (its
+    counts too, its time and rates its own: Lightning's step and counts for them). Rank 0 measures and logs
+    (under data parallel, the job's rates are its own times the processes).
 
     MLX evaluates lazily, so the time read after a batch is the host's, which runs at most one step ahead of
     the device (the loop waits for the step before): over a window of batches the rate is the device's within
-    one step, without the synchronisation Lightning makes on CUDA. Each stage starts afresh (a resumed fit
+    one step, without the synchronisation Lightning makes on CUDA. Each fit starts afresh (a resumed one
     too). Unlike Lightning there is no ``mfu`` (MLX has no table of devices' peak flops) and no warning for a
     module without ``flops_per_batch``.
     """
@@ -157,6 +158,7 @@ class ThroughputMonitor(Callback):
         self._throughputs: dict[str, Throughput] = {}
         self._started: dict[str, float] = {}
         self._counts: dict[str, list[float]] = {}  # stage -> [batches, samples, lengths]
+        self._stage_batches = dict.fromkeys(STAGES, 0)  # each evaluation stage's batches: its logging step
         self._validation_started: float | None = None
         #: The metrics each stage logged last (``{"train": {...}}``), read back here as the loggers got them.
         self.metrics: dict[str, dict[str, float]] = {}
@@ -165,13 +167,16 @@ class ThroughputMonitor(Callback):
         self._throughputs = {
             name: Throughput(trainer.world_size, self.window_size, self.separator) for name in STAGES
         }
-        self._counts = {}
-        self._stage_batches = dict.fromkeys(STAGES, 0)  # each stage's batches in its run: its logging step
         self.metrics = {}
 
-    def _start(self, stage: str) -> None:
+    def _start(self, stage: str, afresh: bool) -> None:
+        """A run of `stage` starts: its clock and its window of rates afresh, its counts too where `afresh`
+        (or none yet): as Lightning 2.6.6, whose second `trainer.validate(...)` goes on counting batches and
+        samples from the first's (and logs at the steps after the first's), and whose clock restarts."""
         self._throughputs[stage].reset()
-        self._counts[stage] = [0, 0.0, 0.0]
+        if afresh or stage not in self._counts:
+            self._counts[stage] = [0, 0.0, 0.0]
+            self._stage_batches[stage] = 0
         self._started[stage] = time.perf_counter()
 
     def _update(self, trainer: Trainer, module, stage: str, batch: Any) -> None:
@@ -200,7 +205,7 @@ class ThroughputMonitor(Callback):
     # -- training ----------------------------------------------------------------------------------------
     def on_train_start(self, trainer, module) -> None:
         if trainer.is_global_zero:
-            self._start("train")
+            self._start("train", afresh=True)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if not trainer.is_global_zero:
@@ -212,10 +217,10 @@ class ThroughputMonitor(Callback):
     # -- evaluation --------------------------------------------------------------------------------------
     def _evaluation_start(self, trainer, stage: str) -> None:
         if trainer.is_global_zero and not trainer.sanity_checking:
-            self._start(stage)
-            # Each run of the stage logs at its own count of batches, from 1: Lightning 2.6.6's step for them
-            # (its evaluation loop's batch count, which starts again at each validation of a fit).
-            self._stage_batches[stage] = 0
+            # Logged at the stage's count of batches: Lightning 2.6.6's step for them (its evaluation loop's
+            # batch count, which starts again at each validation of a fit and goes on over runs of `validate`,
+            # `test` or `predict`: a logger never gets a step twice).
+            self._start(stage, afresh=trainer.fitting)
 
     def _evaluation_batch(self, trainer, module, stage: str, batch) -> None:
         if not trainer.is_global_zero or trainer.sanity_checking:
