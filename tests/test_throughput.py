@@ -172,7 +172,7 @@ def test_refusals_name_the_argument():
     "size, error, message",
     [
         ("sixteen", TypeError, "batch_size_fn returned 'sixteen'; expected a number"),
-        (-1, ValueError, r"batch_size_fn returned -1.0; expected a number >= 0"),
+        (-1, ValueError, r"batch_size_fn returned -1; expected a number >= 0"),
     ],
 )
 def test_a_batch_size_fn_that_returns_no_count_is_named(tmp_path, size, error, message):
@@ -208,3 +208,20 @@ def test_a_second_run_of_an_evaluation_stage_goes_on_counting_and_logs_at_later_
     assert by_key(logger, f"{stage}/samples") == [(3, 9.0), (6, 18.0), (9, 27.0), (12, 36.0)]
     assert [t for _, t in by_key(logger, f"{stage}/time")] == [3.0, 6.0, 3.0, 6.0]  # (each run's clock)
     assert [r for _, r in by_key(logger, f"{stage}/device/batches_per_sec")] == [1.0] * 4
+
+
+def test_counts_of_ints_are_logged_as_ints(tmp_path, clock):
+    """Lightning 2.6.6 logs `train/batches` and `train/samples` as the ints counted (its test_throughput_monitor
+    expects `"train|batches": 1`; a CSVLogger writes 2, not 2.0); a float length_fn's lengths stay floats."""
+    logger = RecordingLogger()
+    monitor = ThroughputMonitor(
+        batch_size_fn=lambda batch: mx.array(batch[0].shape[0]), length_fn=lambda batch: 0.5, window_size=2
+    )
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=1, logger=logger, log_every_n_steps=1, callbacks=[Ticks(clock), monitor]
+    )
+    trainer.fit(TinyClassifier(), make_batches(32, 16))
+    assert by_key(logger, "train/batches") == [(1, 1), (2, 2)]
+    assert all(type(v) is int for _, v in by_key(logger, "train/batches") + by_key(logger, "train/samples"))
+    assert by_key(logger, "train/samples") == [(1, 16), (2, 32)]
+    assert by_key(logger, "train/lengths") == [(1, 0.5), (2, 1.0)]

@@ -75,11 +75,12 @@ class Throughput:
         sep = self.separator
         metrics: dict[str, float] = {
             "time": self._time[-1],
-            "batches": float(self._batches[-1]),
-            "samples": float(self._samples[-1]),
+            # (as the counts came: ints where batch_size_fn gives ints, as Lightning logs them)
+            "batches": self._batches[-1],
+            "samples": self._samples[-1],
         }
         if self._lengths:
-            metrics["lengths"] = float(self._lengths[-1])
+            metrics["lengths"] = self._lengths[-1]
         several = self.world_size > 1
         if len(self._time) == self.window_size:
             elapsed = self._time[-1] - self._time[0]
@@ -175,7 +176,7 @@ class ThroughputMonitor(Callback):
         samples from the first's (and logs at the steps after the first's), and whose clock restarts."""
         self._throughputs[stage].reset()
         if afresh or stage not in self._counts:
-            self._counts[stage] = [0, 0.0, 0.0]
+            self._counts[stage] = [0, 0, 0]
             self._stage_batches[stage] = 0
         self._started[stage] = time.perf_counter()
 
@@ -258,10 +259,12 @@ class ThroughputMonitor(Callback):
         self._evaluation_batch(trainer, module, "predict", batch)
 
 
-def _number(value: Any, source: str) -> float:
-    """A count or length a user function returned (an int, a float, a 0-d array), as a float."""
+def _number(value: Any, source: str) -> int | float:
+    """A count or length a user function returned (an int, a float, a 0-d array): an int stays one."""
     try:
-        number = float(value.item() if hasattr(value, "item") else value)
+        number = value.item() if hasattr(value, "item") else value
+        if isinstance(number, bool) or not isinstance(number, int):
+            number = float(number)
     except (TypeError, ValueError):
         raise TypeError(
             f"ThroughputMonitor: {source} returned {value!r}; expected a number (an int, a float or a 0-d "
