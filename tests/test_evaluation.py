@@ -164,6 +164,17 @@ def test_a_sanity_check_of_all_batches_stops_at_limit_val_batches(tmp_path):
     assert sanity.sanity == 1
 
 
+def test_num_sanity_val_steps_of_minus_one_reads_inf_and_still_checks_every_batch(tmp_path):
+    """Lightning 2.6.6's `Trainer(num_sanity_val_steps=-1).num_sanity_val_steps` is `float("inf")` (measured),
+    so a callback's `trainer.num_sanity_val_steps > 0` ("a sanity check runs") holds; it read -1 here."""
+    sanity = CountSanityBatches()
+    t = trainer(tmp_path, max_epochs=1, num_sanity_val_steps=-1, callbacks=[sanity])
+    assert t.num_sanity_val_steps == float("inf") and t.num_sanity_val_steps > 0
+    t.fit(TinyClassifier(), make_batches(32), make_batches(48, seed=1))  # 3 validation batches
+    assert (sanity.sanity, t.num_sanity_val_batches) == (3, 3)
+    assert trainer(tmp_path, max_epochs=1, num_sanity_val_steps=4).num_sanity_val_steps == 4
+
+
 class SeesTheBatchCounts(Callback):
     def __init__(self):
         self.seen = []

@@ -496,7 +496,7 @@ class EvaluationLoop:
         `on_sanity_check_start/end` and the validation hooks run with `trainer.sanity_checking` True;
         nothing is logged, and the random state is put back, so a run is the same with or without it."""
         t = self.trainer
-        n = t.num_sanity_val_steps
+        n = -1 if t.num_sanity_val_steps == math.inf else t.num_sanity_val_steps  # (inf: -1, all)
         self.sanity_check_names = None
         several = several_loaders(loader)
         loaders = several if several is not None else [loader]

@@ -405,7 +405,9 @@ class Trainer:
         if self.overfit_batches:
             self._limit_flags.update(train="overfit_batches", val="overfit_batches")
         self.log_every_n_steps = flags.log_every_n_steps(log_every_n_steps)
-        self.num_sanity_val_steps = flags.sanity_steps(num_sanity_val_steps)
+        # (-1, "all of each loader", reads inf, as Lightning's: `trainer.num_sanity_val_steps > 0` holds)
+        sanity = flags.sanity_steps(num_sanity_val_steps)
+        self.num_sanity_val_steps: int | float = math.inf if sanity == -1 else sanity
         if self.fast_dev_run:  # (Lightning's 0: the smoke run's one validation is its sanity check)
             self.num_sanity_val_steps = 0
         self._nonfinite = NonFiniteWatch(
@@ -1115,7 +1117,7 @@ class Trainer:
         loader = self._val_loader
         if loader is None or self.fast_dev_run:
             return 0
-        wanted = math.inf if self.num_sanity_val_steps == -1 else self.num_sanity_val_steps
+        wanted = math.inf if self.num_sanity_val_steps in (-1, math.inf) else self.num_sanity_val_steps
         total = self.evaluation.limit("val", loader)
         if isinstance(total, list):  # (each loader's, as Lightning's)
             return [wanted if each is None else min(wanted, each) for each in total]
