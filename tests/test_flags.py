@@ -495,6 +495,24 @@ def test_track_grad_norm_takes_lightning_1s_off_and_l2_and_refuses_another_norm(
             Trainer(max_epochs=1, track_grad_norm=other_norm)
 
 
+def test_a_gradient_clip_val_that_is_no_number_is_a_type_error_naming_it(tmp_path):
+    """Lightning 2.6.6 raises TypeError("`gradient_clip_val` should be an int or a float. Got (1, 2).")
+    (measured); a ValueError here slipped past a caller's `except TypeError`. A negative number stays a
+    ValueError, as in Lightning (its MisconfigurationException)."""
+    for bad in ((1, 2), "0.5", [1.0]):
+        with pytest.raises(TypeError, match=r"Trainer\(gradient_clip_val=.*\): expected a number > 0"):
+            Trainer(max_epochs=1, gradient_clip_val=bad)
+    with pytest.raises(ValueError):
+        Trainer(max_epochs=1, gradient_clip_val=-0.5)
+
+    class SetsATuple(Callback):
+        def on_train_epoch_start(self, trainer, module):
+            trainer.gradient_clip_val = (1, 2)
+
+    with pytest.raises(TypeError, match=r"trainer.gradient_clip_val=\(1, 2\) .* set during fit"):
+        trainer(tmp_path, max_epochs=1, callbacks=[SetsATuple()]).fit(TinyClassifier(), make_batches())
+
+
 @pytest.mark.parametrize("algorithm", ["norm", "value"])
 def test_a_nan_gradient_clip_val_is_refused_naming_it(tmp_path, algorithm):
     """NaN passed the check (`nan < 0` is False): the clipped gradients were NaN, so updates were skipped as

@@ -171,8 +171,12 @@ def clip(value: Any, algorithm: Any) -> tuple[float | None, str]:
         _fail("gradient_clip_algorithm", algorithm, "'norm' or 'value'")
     # (`value >= 0` rather than `not value < 0`: NaN fails it; a NaN threshold makes every clipped gradient
     # NaN, so each update would be skipped as non-finite)
-    if isinstance(value, bool) or not (value is None or (isinstance(value, numbers.Real) and value >= 0)):
-        _fail("gradient_clip_val", value, "a number > 0, or None (or 0) to disable clipping")
+    expected = "a number > 0, or None (or 0) to disable clipping"
+    if isinstance(value, bool) or not (value is None or isinstance(value, numbers.Real)):
+        # (not a number at all, `(1, 2)` or "1": a TypeError, as Lightning's)
+        raise TypeError(f"Trainer(gradient_clip_val={value!r}): expected {expected}")
+    if value is not None and not value >= 0:
+        _fail("gradient_clip_val", value, expected)
     return (float(value) if value else None), algorithm
 
 

@@ -2354,8 +2354,8 @@ class Trainer:
         try:
             value, algorithm = flags.clip(self.gradient_clip_val, self.gradient_clip_algorithm)
             track = flags.track_grad_norm(self.track_grad_norm)
-        except ValueError as err:
-            raise ValueError(
+        except (ValueError, TypeError) as err:
+            raise type(err)(
                 f"trainer.gradient_clip_val={self.gradient_clip_val!r} / gradient_clip_algorithm="
                 f"{self.gradient_clip_algorithm!r} / track_grad_norm={self.track_grad_norm!r}, set during "
                 f"fit: {err}"
