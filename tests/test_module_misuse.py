@@ -244,3 +244,12 @@ def test_an_error_of_on_after_optimizer_step_names_that_hook_not_the_loss_and_th
         in message
     )
     assert "compute_loss" not in message and "arrays of batch" not in message
+
+
+def test_a_model_that_is_no_train_module_is_named_first_by_each_stage():
+    """Lightning 2.6.6's `Trainer().fit(nn.Linear(2, 2))` raises TypeError "`model` must be a
+    `LightningModule` ..., got `Linear`" (measured), before anything about the Trainer's flags. `fit` said
+    instead that Trainer() sets no max_epochs/max_steps/max_time, sending the user after the wrong mistake."""
+    for stage in ("fit", "validate", "test", "predict"):
+        with pytest.raises(TypeError, match=rf"Trainer\.{stage}: expected a TrainModule, got Linear"):
+            getattr(Trainer(enable_progress_bar=False), stage)(nn.Linear(2, 2), make_batches())

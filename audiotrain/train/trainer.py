@@ -1299,6 +1299,8 @@ class Trainer:
         if isinstance(datamodule, str | os.PathLike) and ckpt_path is None:
             datamodule, ckpt_path = None, datamodule
         ckpt_path = self._chosen_ckpt_path("fit", checkpoint_argument("fit", ckpt_path))
+        if not isinstance(model, TrainModule):  # (first, as in Lightning: before what the Trainer lacks)
+            raise TypeError(f"Trainer.fit: expected a TrainModule, got {type(model).__name__}")
         flags.require_training_length(
             self.max_epochs, self.max_steps, self.max_time, bool(self.early_stopping_callbacks)
         )
