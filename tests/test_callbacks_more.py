@@ -784,6 +784,39 @@ def test_on_exception_checkpoint_saves_a_checkpoint_that_resumes_exactly(tmp_pat
     assert all((weights(resumed)[k] == v).all() for k, v in weights(whole).items())
 
 
+def test_ckpt_path_last_is_the_on_exception_checkpoint_where_it_is_newer(tmp_path):
+    """Lightning 2.6.6's `ckpt_path="last"` is the newest of the OnExceptionCheckpoints' saves and the
+    ModelCheckpoints' `last` (measured: a fit that failed mid-epoch resumes from `on_exception.ckpt`, and
+    `validate(ckpt_path="last")` loads it). "last" looked at the ModelCheckpoint alone: the rerun fit went back
+    to the epoch's start, and with no `last` it said nothing was saved and trained from scratch."""
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    def callbacks(*more):
+        return [ModelCheckpoint(dirpath=tmp_path / "ck", save_last=True), cb, *more]
+
+    cb = OnExceptionCheckpoint(tmp_path / "saved")
+    t = quiet_trainer(tmp_path, max_epochs=2, enable_checkpointing=True, callbacks=callbacks(raise_at(6)))
+    with pytest.raises(RuntimeError, match="hook failed"):
+        t.fit(seeded(), make_batches(64))  # (4 batches an epoch: `last` at step 4, the failure at 6)
+    resumed = seeded()
+    t = quiet_trainer(tmp_path, max_epochs=2, enable_checkpointing=True, callbacks=callbacks())
+    t.fit(resumed, make_batches(64), ckpt_path="last")
+    assert (t.ckpt_path, t.global_step) == (str(cb.ckpt_path), 8)
+    assert all((weights(resumed)[k] == v).all() for k, v in uninterrupted(tmp_path).items())
+    # (now the ModelCheckpoint's `last`, at step 8, is the newer)
+    t = quiet_trainer(tmp_path, max_epochs=2, enable_checkpointing=True, callbacks=callbacks())
+    t.validate(seeded(), make_batches(32), ckpt_path="last")
+    assert t.ckpt_path == str(tmp_path / "ck" / "last")
+    # Without a `last`, the failure's save is the one "last" names (for fit too: not a start from scratch).
+    t = quiet_trainer(tmp_path / "other", max_epochs=3, callbacks=[cb])
+    with pytest.warns(UserWarning, match="callbacks this Trainer does not have"):  # (the ModelCheckpoint)
+        t.validate(seeded(), make_batches(32), ckpt_path="last")
+    assert t.ckpt_path == str(cb.ckpt_path)
+    with pytest.warns(UserWarning, match="callbacks this Trainer does not have"):
+        t.fit(seeded(), make_batches(64), ckpt_path="last")
+    assert (t.ckpt_path, t.global_step) == (str(cb.ckpt_path), 12)
+
+
 def test_on_exception_checkpoint_takes_the_ctrl_c_checkpoint_once(tmp_path, monkeypatch, capsys):
     from audiotrain.train import checkpoint
 

@@ -227,9 +227,28 @@ class CallbackList(list):
         keeps one (`save_last`; Lightning looks at every ModelCheckpoint's and takes the newest). "best" is
         the best of the first ModelCheckpoint that monitors a metric (where Lightning takes the first one
         and warns); of one that monitors none it is its newest save, as Lightning's default ModelCheckpoint
-        keeps the newest as best: its `last` where it keeps no top-k (audiotrain's default)."""
+        keeps the newest as best: its `last` where it keeps no top-k (audiotrain's default). An
+        OnExceptionCheckpoint's save on disk counts as a "last" too, taken where it is the newer (Lightning's)."""
         if str(path) not in ("best", "last"):
             return path
+        failures = self.on_exception_saves() if str(path) == "last" else []
+        if failures:
+            # Lightning's "last" is the newest of the OnExceptionCheckpoints' saves and the ModelCheckpoints'
+            # `last`: a fit that failed after its last `last` goes on from where it failed.
+            with contextlib.suppress(ValueError):
+                failures.append(Path(self._model_checkpoint_path(path)))
+            return str(max(failures, key=_saved_at))
+        return self._model_checkpoint_path(path)
+
+    def on_exception_saves(self) -> list[Path]:
+        """The checkpoints the OnExceptionCheckpoints saved that are on disk (an earlier failed fit's)."""
+        return [
+            cb.ckpt_path
+            for cb in self
+            if isinstance(cb, OnExceptionCheckpoint) and (cb.ckpt_path / ckpt.STATE_FILE).is_file()
+        ]
+
+    def _model_checkpoint_path(self, path: str) -> Any:
         found = [cb for cb in self if isinstance(cb, ModelCheckpoint)]
         if str(path) == "best":
             found = [cb for cb in found if cb.monitor] or found
@@ -487,3 +506,11 @@ def _has_state(cb: Any) -> bool:
         return bool(cb.state_dict())
     except Exception:
         return False
+
+
+def _saved_at(folder: Path) -> float:
+    """When the checkpoint `folder` was saved (its state file's mtime); 0 for one that is gone."""
+    try:
+        return (folder / ckpt.STATE_FILE).stat().st_mtime
+    except OSError:
+        return 0.0

@@ -170,7 +170,8 @@ def checkpoint_to_resume(trainer: Trainer, ckpt_path: Any) -> Any:
     `last` is still refused by name (resuming it could go back epochs)."""
     if str(ckpt_path) == "last":
         first = trainer.checkpoint_callback
-        if first is None or not (first.last_model_path or first.newest_on_disk()):
+        nothing = first is None or not (first.last_model_path or first.newest_on_disk())
+        if nothing and not trainer.callbacks.on_exception_saves():
             warnings.warn(
                 'Trainer.fit(ckpt_path="last"): nothing is saved yet, so training starts from scratch '
                 "(as in Lightning)",
