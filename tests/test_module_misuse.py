@@ -253,3 +253,37 @@ def test_a_model_that_is_no_train_module_is_named_first_by_each_stage():
     for stage in ("fit", "validate", "test", "predict"):
         with pytest.raises(TypeError, match=rf"Trainer\.{stage}: expected a TrainModule, got Linear"):
             getattr(Trainer(enable_progress_bar=False), stage)(nn.Linear(2, 2), make_batches())
+
+
+@pytest.mark.parametrize(
+    "name, stage",
+    [
+        ("training_step", "fit"),
+        ("configure_optimizers", "fit"),
+        ("validation_step", "validate"),
+        ("test_step", "test"),
+        ("predict_step", "predict"),
+    ],
+)
+def test_a_step_set_to_none_is_refused_by_the_stage_that_needs_it(tmp_path, name, stage):
+    """Lightning 2.6.6 refuses `model.<step> = None` by name (measured: "No `training_step()` method
+    defined", "... `validation_step()` method defined to run `Trainer.validate`", "`predict_step` cannot be
+    None"); it failed inside the step as "'NoneType' object is not callable", or ran the default one."""
+    model = TinyClassifier()
+    setattr(model, name, None)
+    with pytest.raises(
+        TypeError, match=rf"Trainer\.{stage}: TinyClassifier\.{name} is None: no `{name}\(\)`"
+    ):
+        getattr(quiet_trainer(tmp_path, max_epochs=1), stage)(model, make_batches(32))
+
+
+def test_a_validation_step_set_to_none_skips_validation_in_fit_with_lightnings_warning(tmp_path):
+    """Lightning 2.6.6: `model.validation_step = None` with a val loader trains without validating and warns
+    "You passed in a `val_dataloader` but have no `validation_step`. Skipping val loop." (measured). Here
+    the sanity check failed calling None."""
+    model = TinyClassifier()
+    model.validation_step = None
+    t = quiet_trainer(tmp_path, max_epochs=1, num_sanity_val_steps=2)
+    with pytest.warns(UserWarning, match=r"passed in a `val_dataloader` but have no `validation_step`"):
+        t.fit(model, make_batches(32), make_batches(32, seed=1))
+    assert t.global_step == 2 and not any(k.startswith("val") for k in t.callback_metrics)

@@ -665,6 +665,7 @@ class EvaluationLoop:
         model = model if model is not None else t.module
         if model is None:
             raise TypeError(f"Trainer.{method}: pass the model (no module is attached to this Trainer yet)")
+        hooks.refuse_steps_set_to_none(model, method)
         if str(ckpt_path) in ("best", "last"):
             # Named before the module is attached, as fit names it: the module's configure_callbacks()
             # then replaces the ModelCheckpoint that saved the fit's best by a fresh one that saved nothing

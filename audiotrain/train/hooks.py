@@ -389,6 +389,27 @@ def overrides(module: Any, name: str) -> bool:
     return getattr(type(module), name, None) is not getattr(TrainModule, name, None)
 
 
+#: The methods each stage needs (Lightning's configuration check): a module that set one to None has none.
+_NEEDED = {
+    "fit": ("training_step", "configure_optimizers"),
+    "validate": ("validation_step",),
+    "test": ("test_step",),
+    "predict": ("predict_step",),
+}
+
+
+def refuse_steps_set_to_none(module: Any, stage: str) -> None:
+    """`model.training_step = None` (Lightning's way to take a method away) is refused by the stage that needs
+    it, naming it, as Lightning's "No `training_step()` method defined"; it failed inside the step as
+    "'NoneType' object is not callable"."""
+    for name in _NEEDED.get(stage, ()):
+        if getattr(module, name, True) is None:
+            raise TypeError(
+                f"Trainer.{stage}: {type(module).__name__}.{name} is None: no `{name}()` method defined "
+                f"to run `Trainer.{stage}` (delete the None to use the method, or define one)"
+            )
+
+
 def user_written_hook(callback: Any, name: str) -> bool:
     """`callback`'s class has hook `name` from code outside audiotrain (the user's own, or an override of a
     library callback's): what reads a step's outputs, and whose errors are worth naming the hook of (the

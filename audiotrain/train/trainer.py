@@ -1301,6 +1301,7 @@ class Trainer:
         ckpt_path = self._chosen_ckpt_path("fit", checkpoint_argument("fit", ckpt_path))
         if not isinstance(model, TrainModule):  # (first, as in Lightning: before what the Trainer lacks)
             raise TypeError(f"Trainer.fit: expected a TrainModule, got {type(model).__name__}")
+        hooks.refuse_steps_set_to_none(model, "fit")
         flags.require_training_length(
             self.max_epochs, self.max_steps, self.max_time, bool(self.early_stopping_callbacks)
         )
@@ -1589,6 +1590,7 @@ class Trainer:
         if (
             val_loader is None
             and hooks.overrides(model, "validation_step")
+            and getattr(model, "validation_step", True) is not None
             and not self._turned_off("val")
             and self.is_global_zero
         ):
@@ -1602,6 +1604,15 @@ class Trainer:
                 PossibleUserWarning,
                 stacklevel=user_stacklevel(),
             )
+        if val_loader is not None and getattr(model, "validation_step", True) is None:
+            # (`model.validation_step = None`: Lightning's way to take validation away, with this warning)
+            warnings.warn(
+                "Trainer.fit: you passed in a `val_dataloader` but have no `validation_step` (it is None). "
+                "Skipping val loop.",
+                UserWarning,
+                stacklevel=user_stacklevel(),
+            )
+            val_loader = None
         if self._turned_off("val"):
             val_loader = None  # no sanity check, no validation hooks
         # The loaders that take the Trainer's seed (none of their own): a resumed run's, where it differs.
