@@ -236,7 +236,8 @@ class CallbackList(list):
             # Lightning's "last" is the newest of the OnExceptionCheckpoints' saves and the ModelCheckpoints'
             # `last`: a fit that failed after its last `last` goes on from where it failed.
             with contextlib.suppress(ValueError):
-                failures.append(Path(self._model_checkpoint_path(path)))
+                # (first: on a tie, a Ctrl-C's save there and its `last` hard link, the `last` is named)
+                failures.insert(0, Path(self._model_checkpoint_path(path)))
             return str(max(failures, key=_saved_at))
         return self._model_checkpoint_path(path)
 
