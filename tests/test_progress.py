@@ -401,3 +401,23 @@ def test_a_bars_validation_total_is_0_in_the_epochs_that_do_not_validate(tmp_pat
         tmp_path, bar, max_epochs=5, check_val_every_n_epoch=2, limit_val_batches=2, num_sanity_val_steps=0
     )
     assert totals == [0, 2, 0, 2, 0]
+
+
+def test_a_terminal_gets_lightnings_bars_for_validate_test_and_predict_left_on_screen(tmp_path, monkeypatch):
+    """Lightning 2.6.6 (limit_val_batches=3, limit_test_batches=4, limit_predict_batches=5): `validate`,
+    `test` and `predict` each draw a bar, "Validation DataLoader 0" 3/3, "Testing DataLoader 0" 4/4 and
+    "Predicting DataLoader 0" 5/5, left on screen (leave=True; fit's validation bar goes). Here `test` and
+    `predict` drew none (a long test set showed nothing for minutes) and `validate`'s was cleared."""
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    trainer = fit_with(tmp_path, ProgressBar(), max_epochs=1)
+    module = TinyClassifier()
+    shown = []
+    for run, n in ((trainer.validate, 48), (trainer.test, 64), (trainer.predict, 80)):
+        start = len(terminal.getvalue())
+        run(module, make_batches(n))
+        shown.append(terminal.getvalue()[start:].split("\r")[-1])
+    labels = ("Validation", "Testing", "Predicting")
+    for frame, label, batches in zip(shown, labels, (3, 4, 5), strict=True):
+        # (the last frame, then a new line: the bar stays; a cleared one ends in spaces and "\r")
+        assert re.match(rf"{label} DataLoader 0: 100%\|[^|]*\| {batches}/{batches} .*\]\n$", frame), frame

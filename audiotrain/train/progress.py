@@ -1,7 +1,7 @@
 """Training progress on stderr: a live tqdm bar in a terminal, one line per epoch in a log.
 
 In a terminal, each training epoch gets a bar with the loss and metrics, and validation a transient
-bar under it. Where stderr is not a terminal (a log file, CI, ``nohup``, a pipe), a live bar is a
+bar under it; `validate`, `test` and `predict` get a bar each that stays, as Lightning's. Where stderr is not a terminal (a log file, CI, ``nohup``, a pipe), a live bar is a
 stream of carriage returns that a log keeps in full (a few hundred bytes per batch), so the bar is
 replaced by one plain line at each epoch's end and after each validation inside an epoch.
 
@@ -186,27 +186,60 @@ class ProgressBar(Callback):
 
     @_reader_may_leave
     def on_validation_start(self, trainer, module) -> None:
-        if self.is_plain or self.is_disabled:
-            return
         # (the sanity check's own count, as Lightning's bar: num_val_batches is the fit's validation's)
         total = trainer.num_sanity_val_batches if trainer.sanity_checking else trainer.num_val_batches
-        # Several loaders: a bar for each in turn, "DataLoader 1" its own count, as Lightning's.
-        self._val_totals = total if isinstance(total, list) else [total]
-        self._val_loader = 0
-        self._val_label = "Sanity Checking" if trainer.sanity_checking else "Validation"
-        self._val_bar = tqdm(
-            total=_bar_total(self._val_totals[0]),
-            # Lightning's labels: "Validating" before the first epoch read as a validation of the untrained
-            # weights.
-            desc=f"{self._val_label} DataLoader 0",
-            file=sys.stderr,
-            dynamic_ncols=True,
-            leave=False,
-            position=self._position + (1 if self._train_bar is not None else 0),
-        )
+        # Lightning's labels: "Validating" before the first epoch read as a validation of the untrained weights.
+        label = "Sanity Checking" if trainer.sanity_checking else "Validation"
+        # In `fit` the bar goes when the validation ends; `validate`'s stays, as Lightning's.
+        self._open_eval_bar(trainer, label, total, leave=not trainer.fitting)
 
     @_reader_may_leave
     def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._eval_batch_end(dataloader_idx)
+
+    @_reader_may_leave
+    def on_test_start(self, trainer, module) -> None:
+        self._open_eval_bar(trainer, "Testing", trainer.num_test_batches, leave=True)
+
+    @_reader_may_leave
+    def on_test_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._eval_batch_end(dataloader_idx)
+
+    @_reader_may_leave
+    def on_test_end(self, trainer, module) -> None:
+        self._close_eval()
+
+    @_reader_may_leave
+    def on_predict_start(self, trainer, module) -> None:
+        self._open_eval_bar(trainer, "Predicting", trainer.num_predict_batches, leave=True)
+
+    @_reader_may_leave
+    def on_predict_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._eval_batch_end(dataloader_idx)
+
+    @_reader_may_leave
+    def on_predict_end(self, trainer, module) -> None:
+        self._close_eval()
+
+    def _open_eval_bar(self, trainer, label: str, total: Any, leave: bool) -> None:
+        """The bar of a validation, test or predict (Lightning's labels: "Testing DataLoader 0")."""
+        self._close_eval()
+        if self.is_plain or self.is_disabled:
+            return
+        # Several loaders: a bar for each in turn, "DataLoader 1" its own count, as Lightning's.
+        self._val_totals = total if isinstance(total, list) else [total]
+        self._val_loader = 0
+        self._val_label = label
+        self._val_bar = tqdm(
+            total=_bar_total(self._val_totals[0]),
+            desc=f"{label} DataLoader 0",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            leave=leave,
+            position=self._position + (1 if self._train_bar is not None else 0),
+        )
+
+    def _eval_batch_end(self, dataloader_idx: int) -> None:
         if self._val_bar is not None:
             if dataloader_idx != self._val_loader and dataloader_idx < len(self._val_totals):
                 self._val_loader = dataloader_idx
@@ -214,11 +247,14 @@ class ProgressBar(Callback):
                 self._val_bar.reset(total=_bar_total(self._val_totals[dataloader_idx]))
             self._val_bar.update(1)
 
-    @_reader_may_leave
-    def on_validation_end(self, trainer, module) -> None:
+    def _close_eval(self) -> None:
         if self._val_bar is not None:
             self._val_bar.close()
             self._val_bar = None
+
+    @_reader_may_leave
+    def on_validation_end(self, trainer, module) -> None:
+        self._close_eval()
         if self._train_bar is not None:
             self._train_bar.set_postfix(_fmt(self._shown(trainer, module)), refresh=True)
         elif self.is_plain and self.is_enabled and trainer.validates_within_epochs:
@@ -262,9 +298,7 @@ class ProgressBar(Callback):
         return dict(items)
 
     def on_exception(self, trainer, module, exception) -> None:
-        if self._val_bar is not None:
-            self._val_bar.close()
-            self._val_bar = None
+        self._close_eval()
         self._close_train()
 
     def _close_train(self) -> None:
