@@ -1,6 +1,8 @@
 """The progress bar, as a user sees it in a terminal and in a log file."""
 
+import copy
 import io
+import pickle
 import re
 import sys
 
@@ -421,3 +423,16 @@ def test_a_terminal_gets_lightnings_bars_for_validate_test_and_predict_left_on_s
     for frame, label, batches in zip(shown, labels, (3, 4, 5), strict=True):
         # (the last frame, then a new line: the bar stays; a cleared one ends in spaces and "\r")
         assert re.match(rf"{label} DataLoader 0: 100%\|[^|]*\| {batches}/{batches} .*\]\n$", frame), frame
+
+
+def test_a_bar_pickles_and_deep_copies_after_a_fit(tmp_path):
+    """Lightning 2.6.6: a TQDMProgressBar pickles after fit, validate, test and predict, and
+    `copy.deepcopy` takes it (as a loop over folds copies its callbacks). Here both raised after a fit
+    (TypeError: cannot pickle 'weakref.ReferenceType' object: the bar held its Trainer)."""
+    bar = TQDMProgressBar(refresh_rate=3)
+    trainer = fit_with(tmp_path, bar, max_epochs=1)
+    trainer.test(TinyClassifier(), make_batches(32))
+    for copied in (pickle.loads(pickle.dumps(bar)), copy.deepcopy(bar)):
+        assert type(copied) is TQDMProgressBar and copied.refresh_rate == 3
+        fit_with(tmp_path / "again", copied, max_epochs=1)  # (and it draws for a Trainer of its own)
+        assert copied.trainer is not trainer

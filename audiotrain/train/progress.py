@@ -82,6 +82,13 @@ class ProgressBar(Callback):
     def state_key(self) -> str:
         return "ProgressBar"
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Without its live bars and its Trainer (set again when a stage starts), so that a bar pickles and
+        `copy.deepcopy` takes it after a `fit`, as Lightning's (a fold's callbacks copied for the next)."""
+        state = dict(vars(self))
+        state.update(_train_bar=None, _val_bar=None, _trainer=None)
+        return state
+
     # -- Lightning's ProgressBar API, for a bar of one's own subclassing this one -----------------------
     def setup(self, trainer, module, stage) -> None:
         self._trainer = trainer
