@@ -436,3 +436,20 @@ def test_a_bar_pickles_and_deep_copies_after_a_fit(tmp_path):
         assert type(copied) is TQDMProgressBar and copied.refresh_rate == 3
         fit_with(tmp_path / "again", copied, max_epochs=1)  # (and it draws for a Trainer of its own)
         assert copied.trainer is not trainer
+
+
+@pytest.mark.parametrize(("refresh_rate", "env", "expected"), [(1, "2", 2), (3, "1", 3), (2, "0", 2)])
+def test_the_environments_tqdm_miniters_raises_the_refresh_rate_as_in_lightning(
+    refresh_rate, env, expected, monkeypatch
+):
+    """Lightning 2.6.6: TQDMProgressBar(refresh_rate=1) under TQDM_MINITERS=2 has refresh_rate 2, and
+    refresh_rate=3 under TQDM_MINITERS=1 keeps 3 (max of the two). Here the variable was not read."""
+    monkeypatch.setenv("TQDM_MINITERS", env)
+    assert TQDMProgressBar(refresh_rate=refresh_rate).refresh_rate == expected
+    assert ProgressBar(refresh_rate=refresh_rate).refresh_rate == expected  # (the Trainer's own bar)
+
+
+def test_a_tqdm_miniters_that_is_no_int_is_named(monkeypatch):
+    monkeypatch.setenv("TQDM_MINITERS", "often")
+    with pytest.raises(ValueError, match=r"TQDM_MINITERS='often' is no int"):
+        ProgressBar()

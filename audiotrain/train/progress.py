@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+import os
 import sys
 import textwrap
 import time
@@ -56,7 +57,9 @@ class ProgressBar(Callback):
 
     Args:
         refresh_rate: update the bar's numbers every `refresh_rate` batches. Reading the numbers
-            is a host sync, so a larger value keeps the device busier.
+            is a host sync, so a larger value keeps the device busier. The environment's `TQDM_MINITERS`
+            raises it to that many (Lightning's rule, for a cluster's slow log: ``max(TQDM_MINITERS,
+            refresh_rate)``).
         plain: one line of text per epoch instead of live bars. None (the default) chooses it when
             stderr is not a terminal (or is a dumb one: ``TERM=dumb``), so logs get readable lines and no
             validation bar at all.
@@ -67,7 +70,7 @@ class ProgressBar(Callback):
             raise ValueError(f"ProgressBar: refresh_rate must be a positive int, got {refresh_rate!r}")
         if plain not in (None, True, False):
             raise ValueError(f"ProgressBar: plain must be True, False or None, got {plain!r}")
-        self.refresh_rate = refresh_rate
+        self.refresh_rate = _with_env_miniters(refresh_rate)
         self.plain = plain
         # TQDMProgressBar's `process_position` and `leave` (Lightning's): the defaults keep each epoch's bar.
         self._position, self._leave = 0, True
@@ -343,6 +346,20 @@ def _fmt(metrics: dict[str, Any]) -> dict[str, str]:
         k: f"{v:.4g}" if isinstance(v, numbers.Real) and not isinstance(v, bool) else str(v)
         for k, v in ordered.items()
     }
+
+
+def _with_env_miniters(refresh_rate: int) -> int:
+    """`refresh_rate`, at least the environment's `TQDM_MINITERS` where that is set (Lightning's)."""
+    value = os.environ.get("TQDM_MINITERS")
+    if value is None:
+        return refresh_rate
+    try:
+        return max(int(value), refresh_rate)
+    except ValueError:
+        raise ValueError(
+            f"ProgressBar: the environment variable TQDM_MINITERS={value!r} is no int; set it to the "
+            "number of batches between the bar's updates (as for tqdm), or unset it"
+        ) from None
 
 
 def _bar_total(total: Any) -> Any:
