@@ -453,3 +453,31 @@ def test_a_tqdm_miniters_that_is_no_int_is_named(monkeypatch):
     monkeypatch.setenv("TQDM_MINITERS", "often")
     with pytest.raises(ValueError, match=r"TQDM_MINITERS='often' is no int"):
         ProgressBar()
+
+
+def test_lightnings_tqdm_factories_make_the_bars_and_an_override_hides_one(tmp_path, monkeypatch):
+    """Lightning's docs hide the validation bar with ``def init_validation_tqdm(self): return
+    tqdm(disable=True)`` in a TQDMProgressBar subclass, and Lightning 2.6.6's tests read
+    `train_progress_bar` / `val_progress_bar` / `test_progress_bar` (fast_dev_run: each 1/1). Here the
+    override was never called (the validation bars still drew) and the properties did not exist."""
+    from tqdm import tqdm
+
+    class NoValidationBar(TQDMProgressBar):
+        def init_validation_tqdm(self):
+            return tqdm(disable=True)
+
+        def init_sanity_tqdm(self):
+            return tqdm(disable=True)
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    bar = NoValidationBar()
+    trainer = fit_with(tmp_path, bar, max_epochs=1, fast_dev_run=True)
+    assert "Epoch 0" in terminal.getvalue() and "DataLoader" not in terminal.getvalue()
+    assert (bar.train_progress_bar.n, bar.train_progress_bar.total) == (1, 1)
+    assert bar.val_progress_bar.disable
+    trainer.test(TinyClassifier(), make_batches(32))
+    assert (bar.test_progress_bar.n, bar.test_progress_bar.total) == (1, 1)
+    assert "Testing DataLoader 0" in terminal.getvalue()
+    with pytest.raises(TypeError, match="predict bar has not been made yet"):
+        _ = bar.predict_progress_bar

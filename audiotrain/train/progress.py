@@ -76,6 +76,7 @@ class ProgressBar(Callback):
         self._position, self._leave = 0, True
         self._train_bar: tqdm | None = None
         self._val_bar: tqdm | None = None
+        self._last_bars: dict[str, tqdm] = {}  # (Lightning's `train_progress_bar`, ...: the last one made)
         self._epoch_started = 0.0
         self._epoch_means = False  # (what get_metrics gives: the epoch's means, not the last step's)
         self._enabled = True  # (Lightning's enable() / disable())
@@ -89,7 +90,7 @@ class ProgressBar(Callback):
         """Without its live bars and its Trainer (set again when a stage starts), so that a bar pickles and
         `copy.deepcopy` takes it after a `fit`, as Lightning's (a fold's callbacks copied for the next)."""
         state = dict(vars(self))
-        state.update(_train_bar=None, _val_bar=None, _trainer=None)
+        state.update(_train_bar=None, _val_bar=None, _trainer=None, _last_bars={})
         return state
 
     # -- Lightning's ProgressBar API, for a bar of one's own subclassing this one -----------------------
@@ -162,16 +163,8 @@ class ProgressBar(Callback):
         self._epoch_started = time.perf_counter()
         if self.is_plain or self.is_disabled:
             return
-        total = trainer.num_training_batches
-        self._train_bar = tqdm(
-            total=total if total and total != float("inf") else None,
-            initial=trainer.batch_in_epoch,
-            desc=f"Epoch {trainer.current_epoch}",
-            file=sys.stderr,
-            dynamic_ncols=True,
-            leave=self._leave,
-            position=self._position or None,
-        )
+        self._trainer = trainer  # (`self.trainer` in the factory, were `setup` overridden without super())
+        self._train_bar = self._last_bars["train"] = self.init_train_tqdm()
 
     @_reader_may_leave
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
@@ -199,9 +192,14 @@ class ProgressBar(Callback):
         # (the sanity check's own count, as Lightning's bar: num_val_batches is the fit's validation's)
         total = trainer.num_sanity_val_batches if trainer.sanity_checking else trainer.num_val_batches
         # Lightning's labels: "Validating" before the first epoch read as a validation of the untrained weights.
-        label = "Sanity Checking" if trainer.sanity_checking else "Validation"
-        # In `fit` the bar goes when the validation ends; `validate`'s stays, as Lightning's.
-        self._open_eval_bar(trainer, label, total, leave=not trainer.fitting)
+        if trainer.sanity_checking:
+            self._open_eval_bar(
+                trainer, self.sanity_check_description, total, "validation", self.init_sanity_tqdm
+            )
+        else:
+            self._open_eval_bar(
+                trainer, self.validation_description, total, "validation", self.init_validation_tqdm
+            )
 
     @_reader_may_leave
     def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
@@ -209,7 +207,9 @@ class ProgressBar(Callback):
 
     @_reader_may_leave
     def on_test_start(self, trainer, module) -> None:
-        self._open_eval_bar(trainer, "Testing", trainer.num_test_batches, leave=True)
+        self._open_eval_bar(
+            trainer, self.test_description, trainer.num_test_batches, "test", self.init_test_tqdm
+        )
 
     @_reader_may_leave
     def on_test_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
@@ -221,7 +221,8 @@ class ProgressBar(Callback):
 
     @_reader_may_leave
     def on_predict_start(self, trainer, module) -> None:
-        self._open_eval_bar(trainer, "Predicting", trainer.num_predict_batches, leave=True)
+        total = trainer.num_predict_batches
+        self._open_eval_bar(trainer, self.predict_description, total, "predict", self.init_predict_tqdm)
 
     @_reader_may_leave
     def on_predict_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
@@ -231,7 +232,81 @@ class ProgressBar(Callback):
     def on_predict_end(self, trainer, module) -> None:
         self._close_eval()
 
-    def _open_eval_bar(self, trainer, label: str, total: Any, leave: bool) -> None:
+    # -- Lightning's TQDMProgressBar factories: override one to change (or hide) a bar -------------------
+    sanity_check_description = "Sanity Checking"
+    validation_description = "Validation"
+    test_description = "Testing"
+    predict_description = "Predicting"
+
+    def init_train_tqdm(self) -> tqdm:
+        """The bar of a training epoch, made as each epoch starts (Lightning's factory: an override may
+        return ``tqdm(disable=True)`` to hide it, or change its arguments)."""
+        t = self.trainer
+        return tqdm(
+            total=_bar_total(t.num_training_batches),
+            initial=t.batch_in_epoch,
+            desc=f"Epoch {t.current_epoch}",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            leave=self._leave,
+            position=self._position or None,
+        )
+
+    def init_sanity_tqdm(self) -> tqdm:
+        """The sanity check's bar (Lightning's factory, as `init_train_tqdm`)."""
+        return self._eval_tqdm(self.sanity_check_description, leave=False)
+
+    def init_validation_tqdm(self) -> tqdm:
+        """A validation's bar: in `fit` it goes when the validation ends, `validate`'s stays (Lightning's
+        factory, as `init_train_tqdm`; ``return tqdm(disable=True)`` hides fit's validation bars)."""
+        return self._eval_tqdm(self.validation_description, leave=not self.trainer.fitting)
+
+    def init_test_tqdm(self) -> tqdm:
+        """`test`'s bar (Lightning's factory, as `init_train_tqdm`)."""
+        return self._eval_tqdm(self.test_description, leave=True)
+
+    def init_predict_tqdm(self) -> tqdm:
+        """`predict`'s bar (Lightning's factory, as `init_train_tqdm`)."""
+        return self._eval_tqdm(self.predict_description, leave=True)
+
+    def _eval_tqdm(self, label: str, leave: bool) -> tqdm:
+        return tqdm(
+            total=_bar_total(self._val_totals[0]),
+            desc=f"{label} DataLoader 0",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            leave=leave,
+            position=self._position + (1 if self._train_bar is not None else 0),
+        )
+
+    @property
+    def train_progress_bar(self) -> tqdm:
+        """The training epoch's bar (the last one made; Lightning's)."""
+        return self._last_bar("train")
+
+    @property
+    def val_progress_bar(self) -> tqdm:
+        """The last validation's (or sanity check's) bar (Lightning's)."""
+        return self._last_bar("validation")
+
+    @property
+    def test_progress_bar(self) -> tqdm:
+        return self._last_bar("test")
+
+    @property
+    def predict_progress_bar(self) -> tqdm:
+        return self._last_bar("predict")
+
+    def _last_bar(self, stage: str) -> tqdm:
+        bar = getattr(self, "_last_bars", {}).get(stage)
+        if bar is None:
+            raise TypeError(
+                f"The `{type(self).__name__}`'s {stage} bar has not been made yet (it is made when that stage "
+                "starts, in a terminal: a log gets lines and no bars)"
+            )
+        return bar
+
+    def _open_eval_bar(self, trainer, label: str, total: Any, stage: str, make) -> None:
         """The bar of a validation, test or predict (Lightning's labels: "Testing DataLoader 0")."""
         self._close_eval()
         if self.is_plain or self.is_disabled:
@@ -240,14 +315,8 @@ class ProgressBar(Callback):
         self._val_totals = total if isinstance(total, list) else [total]
         self._val_loader = 0
         self._val_label = label
-        self._val_bar = tqdm(
-            total=_bar_total(self._val_totals[0]),
-            desc=f"{label} DataLoader 0",
-            file=sys.stderr,
-            dynamic_ncols=True,
-            leave=leave,
-            position=self._position + (1 if self._train_bar is not None else 0),
-        )
+        self._trainer = trainer
+        self._val_bar = self._last_bars[stage] = make()
 
     def _eval_batch_end(self, dataloader_idx: int) -> None:
         if self._val_bar is not None:
