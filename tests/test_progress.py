@@ -481,3 +481,19 @@ def test_lightnings_tqdm_factories_make_the_bars_and_an_override_hides_one(tmp_p
     assert "Testing DataLoader 0" in terminal.getvalue()
     with pytest.raises(TypeError, match="predict bar has not been made yet"):
         _ = bar.predict_progress_bar
+
+
+def test_on_a_rank_other_than_0_the_bar_is_kept_disabled_as_in_lightning(tmp_path, monkeypatch):
+    """Lightning 2.6.6 keeps the progress bar on every rank and disables it where is_global_zero is False
+    (`pbar.enable(); trainer.fit(model); assert pbar.is_disabled`), so `trainer.progress_bar_callback` is
+    the bar there too. Here rank 1 dropped it: progress_bar_callback was None, and code such as
+    ``trainer.progress_bar_callback.print(...)`` failed on rank 1 alone."""
+    from audiotrain.distributed import collectives
+
+    monkeypatch.setattr(collectives, "is_main_process", lambda: False)  # (as rank 1 of a job sees itself)
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    bar = TQDMProgressBar()
+    trainer = fit_with(tmp_path, bar, max_epochs=1)
+    assert trainer.progress_bar_callback is bar and bar.is_disabled
+    assert terminal.getvalue() == ""  # (rank 0 alone draws)

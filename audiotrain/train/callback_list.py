@@ -86,8 +86,8 @@ class CallbackList(list):
                 raise TypeError(f"Trainer(callbacks=...): {cb!r} is not an audiotrain Callback instance")
         # A callback the user passed is never dropped: switching its kind off as well is a contradiction,
         # refused as Lightning does, rather than a run without the checkpoints (or bar) they asked for.
-        # (`switched_off` names the flags the user set False; fast_dev_run and ranks other than 0 still
-        # drop the kind quietly, as in Lightning.)
+        # (`switched_off` names the flags the user set False; fast_dev_run still drops the kind quietly, as
+        # in Lightning.)
         kinds = (
             ("enable_progress_bar", lambda c: isinstance(c, ProgressBar)),
             ("enable_checkpointing", _saves_checkpoints),
@@ -197,8 +197,8 @@ class CallbackList(list):
             if type(cb) is not Callback and any(issubclass(type(module_cb), type(cb)) for module_cb in given)
         }
         # A module's progress bar (a TQDMProgressBar too) replaces the Trainer's, whatever its class: two bars
-        # would draw over each other. Where this rank shows none (not rank 0, enable_progress_bar=False) it
-        # is dropped, as the Trainer's own is.
+        # would draw over each other. With enable_progress_bar=False it is dropped, as the Trainer's own is
+        # (on ranks other than 0 it is kept and disables itself, as Lightning's).
         bars = [cb for cb in given if isinstance(cb, ProgressBar)]
         _refuse_several_bars(bars, f"{where}()")
         kept = [cb for cb in self if type(cb) not in replaced and not (bars and isinstance(cb, ProgressBar))]

@@ -96,6 +96,8 @@ class ProgressBar(Callback):
     # -- Lightning's ProgressBar API, for a bar of one's own subclassing this one -----------------------
     def setup(self, trainer, module, stage) -> None:
         self._trainer = trainer
+        if not trainer.is_global_zero:  # (Lightning's: the bar is kept, its hooks run, rank 0 alone draws)
+            self.disable()
 
     @property
     def trainer(self) -> Any:

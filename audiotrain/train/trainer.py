@@ -427,7 +427,7 @@ class Trainer:
         }
         self.callbacks = CallbackList(
             callbacks,
-            self.enable_progress_bar and self.is_global_zero,
+            self.enable_progress_bar,  # (on every rank, as Lightning's: ranks other than 0 disable theirs)
             self.enable_checkpointing,
             switched_off=[flag for flag, on in switches.items() if not on],
             model_summary=self.enable_model_summary,
