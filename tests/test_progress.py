@@ -497,3 +497,12 @@ def test_on_a_rank_other_than_0_the_bar_is_kept_disabled_as_in_lightning(tmp_pat
     trainer = fit_with(tmp_path, bar, max_epochs=1)
     assert trainer.progress_bar_callback is bar and bar.is_disabled
     assert terminal.getvalue() == ""  # (rank 0 alone draws)
+
+
+def test_the_bars_print_takes_a_file_as_lightnings(capsys):
+    """Lightning 2.6.6's ``pbar.print("x", file=sys.stdout)`` writes "x" to stdout (its Tqdm.write takes
+    `file`); here it raised TypeError (tqdm.write() got multiple values for keyword argument 'file')."""
+    bar = ProgressBar()
+    bar.print("to", "stdout", file=sys.stdout)
+    bar.print("to stderr", end="!\n")
+    assert capsys.readouterr() == ("to stdout\n", "to stderr!\n")

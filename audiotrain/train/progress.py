@@ -143,8 +143,10 @@ class ProgressBar(Callback):
         return not self.is_enabled
 
     def print(self, *args: Any, sep: str = " ", **kwargs: Any) -> None:
-        """Print on stderr without breaking the bar (Lightning's)."""
-        tqdm.write(sep.join(map(str, args)), file=sys.stderr, **kwargs)
+        """Print without breaking the bar (Lightning's), on stderr with the bar unless `file` says otherwise;
+        `end` as ``print``'s."""
+        kwargs.setdefault("file", sys.stderr)
+        tqdm.write(sep.join(map(str, args)), **kwargs)
 
     @property
     def is_plain(self) -> bool:
