@@ -506,3 +506,47 @@ def test_the_bars_print_takes_a_file_as_lightnings(capsys):
     bar.print("to", "stdout", file=sys.stdout)
     bar.print("to stderr", end="!\n")
     assert capsys.readouterr() == ("to stdout\n", "to stderr!\n")
+
+
+class CountsEachLoader(ProgressBar):
+    """A bar of one's own reading Lightning's per-loader totals as each loader starts."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
+        super().on_validation_batch_start(trainer, pl_module, batch, batch_idx, dataloader_idx)
+        if batch_idx == 0:
+            self.seen.append(("val", dataloader_idx, self.total_val_batches_current_dataloader))
+
+    def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
+        super().on_test_batch_start(trainer, pl_module, batch, batch_idx, dataloader_idx)
+        if batch_idx == 0:
+            self.seen.append(("test", dataloader_idx, self.total_test_batches_current_dataloader))
+
+
+def test_a_bar_of_ones_own_reads_each_loaders_total_as_lightnings_api_gives_it(tmp_path):
+    """Lightning's ProgressBar has `total_val_batches_current_dataloader` (and test's, predict's): the batches
+    of the loader running now, 3 then 2 for loaders of 48 and 32 samples (num_sanity_val_steps=0). Here
+    they were AttributeErrors."""
+    bar = CountsEachLoader()
+    bar.disable()
+    trainer = Trainer(
+        compile=False,
+        enable_checkpointing=False,
+        default_root_dir=tmp_path,
+        callbacks=[bar],
+        enable_model_summary=False,
+        max_epochs=1,
+        num_sanity_val_steps=0,
+    )
+    sets = [DataLoader(list(zip(*make_data(n, seed=n))), batch_size=16) for n in (48, 32)]
+    trainer.fit(ValidatesEachSet(), make_batches(64), sets)
+    trainer.test(TestsEachSet(), sets)
+    assert bar.seen == [("val", 0, 3), ("val", 1, 2), ("test", 0, 3), ("test", 1, 2)]
+
+
+class TestsEachSet(TinyClassifier):
+    def test_step(self, batch, batch_idx, dataloader_idx=0):
+        return super().test_step(batch, batch_idx)

@@ -126,6 +126,37 @@ class ProgressBar(Callback):
         total = t.num_val_batches
         return sum(total) if isinstance(total, list) else total  # (several loaders: all, as Lightning's)
 
+    @property
+    def total_val_batches_current_dataloader(self) -> int | float:
+        """Lightning's: the batches of the validation (or sanity check) loader running now."""
+        t = self.trainer
+        return self._current(t.num_sanity_val_batches if t.sanity_checking else t.num_val_batches)
+
+    @property
+    def total_test_batches_current_dataloader(self) -> int | float:
+        """Lightning's: the batches of the test loader running now."""
+        return self._current(self.trainer.num_test_batches)
+
+    @property
+    def total_predict_batches_current_dataloader(self) -> int | float:
+        """Lightning's: the batches of the predict loader running now."""
+        return self._current(self.trainer.num_predict_batches)
+
+    def _current(self, batches: Any) -> int | float:
+        if isinstance(batches, list):  # (several loaders: the one of the last batch hook; the first before)
+            return batches[getattr(self, "_current_eval_dataloader_idx", None) or 0]
+        return batches
+
+    def has_dataloader_changed(self, dataloader_idx: int) -> bool:
+        """Lightning's: whether `dataloader_idx` differs from the last one seen (which it becomes)."""
+        old = getattr(self, "_current_eval_dataloader_idx", None)
+        self._current_eval_dataloader_idx = dataloader_idx
+        return old != dataloader_idx
+
+    def reset_dataloader_idx_tracker(self) -> None:
+        """Lightning's: forget the loader `has_dataloader_changed` saw last."""
+        self._current_eval_dataloader_idx = None
+
     def enable(self) -> None:
         """Draw again after `disable` (Lightning's)."""
         self._enabled = True
@@ -204,6 +235,15 @@ class ProgressBar(Callback):
             self._open_eval_bar(
                 trainer, self.validation_description, total, "validation", self.init_validation_tqdm
             )
+
+    def on_validation_batch_start(self, trainer, module, batch, batch_idx, dataloader_idx=0) -> None:
+        self.has_dataloader_changed(dataloader_idx)  # (Lightning's: `total_val_batches_current_dataloader`)
+
+    def on_test_batch_start(self, trainer, module, batch, batch_idx, dataloader_idx=0) -> None:
+        self.has_dataloader_changed(dataloader_idx)
+
+    def on_predict_batch_start(self, trainer, module, batch, batch_idx, dataloader_idx=0) -> None:
+        self.has_dataloader_changed(dataloader_idx)
 
     @_reader_may_leave
     def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
@@ -313,6 +353,7 @@ class ProgressBar(Callback):
     def _open_eval_bar(self, trainer, label: str, total: Any, stage: str, make) -> None:
         """The bar of a validation, test or predict (Lightning's labels: "Testing DataLoader 0")."""
         self._close_eval()
+        self.reset_dataloader_idx_tracker()  # (as Lightning's: the batch-start hooks track the loader)
         if self.is_plain or self.is_disabled:
             return
         # Several loaders: a bar for each in turn, "DataLoader 1" its own count, as Lightning's.
