@@ -225,3 +225,22 @@ def test_counts_of_ints_are_logged_as_ints(tmp_path, clock):
     assert all(type(v) is int for _, v in by_key(logger, "train/batches") + by_key(logger, "train/samples"))
     assert by_key(logger, "train/samples") == [(1, 16), (2, 32)]
     assert by_key(logger, "train/lengths") == [(1, 0.5), (2, 1.0)]
+
+
+def test_a_validate_after_a_fit_logs_at_its_own_steps_its_counts_going_on(tmp_path, clock):
+    """Lightning 2.6.6 (measured: fit of 2 epochs with 3 validation batches each, then two validate runs of 2
+    batches, logged every batch): the fit's validations log steps 1, 2, 3 twice; the validate runs steps 1, 2
+    then 3, 4 (their own loop's batches), their counts going on from the fit's last validation: batches 4, 5
+    then 6, 7. The validate runs logged at the counts' steps here (4, 5; 6, 7)."""
+    logger = RecordingLogger()
+    monitor = ThroughputMonitor(batch_size_fn=lambda batch: 1)
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=2, logger=logger, log_every_n_steps=1, callbacks=[Ticks(clock), monitor]
+    )
+    module = TinyClassifier()
+    trainer.fit(module, make_batches(32, 16), make_batches(48, 16))
+    assert by_key(logger, "validate/batches") == [(1, 1), (2, 2), (3, 3)] * 2
+    logger.metrics.clear()
+    trainer.validate(module, make_batches(32, 16))
+    trainer.validate(module, make_batches(32, 16))
+    assert by_key(logger, "validate/batches") == [(1, 4), (2, 5), (3, 6), (4, 7)]

@@ -124,7 +124,8 @@ class ThroughputMonitor(Callback):
     the global step, its time leaving out the validations inside it; validation, test and prediction at every
     `log_every_n_steps`-th batch of the stage, at the stage's count of batches so far, from 1 again in each
     validation of a fit, and going on from the run before in a second `validate`, `test` or `predict` (its
-    counts too, its time and rates its own: Lightning's step and counts for them). Rank 0 measures and logs
+    counts too, its time and rates its own; a `validate` after a fit logs from step 1, its counts going on
+    from the fit's validation: Lightning's step and counts for them). Rank 0 measures and logs
     (under data parallel, the job's rates are its own times the processes).
 
     MLX evaluates lazily, so the time read after a batch is the host's, which runs at most one step ahead of
@@ -159,7 +160,8 @@ class ThroughputMonitor(Callback):
         self._throughputs: dict[str, Throughput] = {}
         self._started: dict[str, float] = {}
         self._counts: dict[str, list[float]] = {}  # stage -> [batches, samples, lengths]
-        self._stage_batches = dict.fromkeys(STAGES, 0)  # each evaluation stage's batches: its logging step
+        # The batches of each evaluation loop, (stage, in a fit): its logging step, as Lightning's loop count.
+        self._loop_batches: dict[tuple[str, bool], int] = {}
         self._validation_started: float | None = None
         #: The metrics each stage logged last (``{"train": {...}}``), read back here as the loggers got them.
         self.metrics: dict[str, dict[str, float]] = {}
@@ -177,7 +179,6 @@ class ThroughputMonitor(Callback):
         self._throughputs[stage].reset()
         if afresh or stage not in self._counts:
             self._counts[stage] = [0, 0, 0]
-            self._stage_batches[stage] = 0
         self._started[stage] = time.perf_counter()
 
     def _update(self, trainer: Trainer, module, stage: str, batch: Any) -> None:
@@ -218,17 +219,19 @@ class ThroughputMonitor(Callback):
     # -- evaluation --------------------------------------------------------------------------------------
     def _evaluation_start(self, trainer, stage: str) -> None:
         if trainer.is_global_zero and not trainer.sanity_checking:
-            # Logged at the stage's count of batches: Lightning 2.6.6's step for them (its evaluation loop's
-            # batch count, which starts again at each validation of a fit and goes on over runs of `validate`,
-            # `test` or `predict`: a logger never gets a step twice).
             self._start(stage, afresh=trainer.fitting)
+            # Logged at the count of batches of the stage's loop: Lightning 2.6.6's step for them (the fit's
+            # validation loop starts again at each validation; that of `validate`, `test` or `predict` goes on
+            # over their runs, from 1 after a fit too, while the counts logged go on from the fit's).
+            if trainer.fitting:
+                self._loop_batches[(stage, True)] = 0
 
     def _evaluation_batch(self, trainer, module, stage: str, batch) -> None:
         if not trainer.is_global_zero or trainer.sanity_checking:
             return
         self._update(trainer, module, stage, batch)
-        self._stage_batches[stage] += 1
-        batches = self._stage_batches[stage]
+        loop = (stage, trainer.fitting)
+        batches = self._loop_batches[loop] = self._loop_batches.get(loop, 0) + 1
         if trainer.log_every_n_steps > 0 and batches % trainer.log_every_n_steps == 0:
             self._log(trainer, stage, batches)
 
