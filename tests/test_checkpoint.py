@@ -354,20 +354,6 @@ def test_tensors_beside_one_mlx_cannot_load_are_read_through_a_file_of_only_them
         assert bytes(parts[:1000]) == bytes(whole[start : start + 1000])
 
 
-def test_a_missing_checkpoint_is_a_file_not_found_error_as_in_lightning(tmp_path):
-    """Lightning 2.6.6 raises FileNotFoundError ("Checkpoint file not found") for a ckpt_path that does not
-    exist, and load_from_checkpoint of one too; audiotrain's CheckpointError (a RuntimeError) escaped a ported
-    `except FileNotFoundError`."""
-    with pytest.raises(FileNotFoundError, match="nope.ckpt does not exist"):
-        make_trainer(tmp_path, max_epochs=1).fit(
-            TinyClassifier(), make_batches(), ckpt_path=tmp_path / "nope.ckpt"
-        )
-    with pytest.raises(FileNotFoundError, match="nope does not exist"):
-        TinyClassifier.load_from_checkpoint(tmp_path / "nope")
-    with pytest.raises(ckpt.CheckpointError):  # (still the CheckpointError audiotrain's own code catches)
-        make_trainer(tmp_path).validate(TinyClassifier(), make_batches(), ckpt_path=tmp_path / "nope")
-
-
 def test_foreign_model_lists_mismatched_tensors(tmp_path):
     trained(tmp_path, max_epochs=1)
     with pytest.raises(ckpt.CheckpointError, match=r"3 mis-shaped \(e.g. fc1.bias.*fc1.weight.*fc2.weight"):
@@ -387,14 +373,17 @@ def test_foreign_model_lists_mismatched_tensors(tmp_path):
 
 def test_a_missing_ckpt_path_is_a_file_not_found_error(tmp_path):
     """Lightning 2.6.6: `fit(model, ckpt_path="not existing")` raises FileNotFoundError ("Checkpoint file not
-    found: not existing"); a user's ``except FileNotFoundError`` catches it here too (a CheckpointError still)."""
+    found: not existing"), and load_from_checkpoint of a missing path too; a user's ``except
+    FileNotFoundError`` catches it here too (a CheckpointError still)."""
     for run in (
         lambda t: t.fit(TinyClassifier(), make_batches(), ckpt_path=tmp_path / "not existing"),
         lambda t: t.validate(TinyClassifier(), make_batches(), ckpt_path=tmp_path / "not existing"),
     ):
         with pytest.raises(FileNotFoundError, match="not existing does not exist") as caught:
             run(make_trainer(tmp_path, max_epochs=1))
-        assert isinstance(caught.value, ckpt.CheckpointError)
+        assert isinstance(caught.value, ckpt.CheckpointError)  # (what audiotrain's own code catches)
+    with pytest.raises(FileNotFoundError, match="nope does not exist"):  # (Lightning's too)
+        TinyClassifier.load_from_checkpoint(tmp_path / "nope")
 
 
 def test_resume_after_finished_epochs_continues_history(tmp_path):
