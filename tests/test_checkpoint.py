@@ -1685,3 +1685,26 @@ def test_trainer_ckpt_path_set_by_the_user_is_loaded_by_the_next_stages(tmp_path
     assert all(np.array_equal(before[k], v) for k, v in weights(unloaded).items())
     with pytest.raises(TypeError, match="Trainer.ckpt_path must be a checkpoint folder"):
         t.ckpt_path = 3
+
+
+def test_a_trainer_ckpt_path_whose_load_failed_stays_set_for_the_next_stage(tmp_path):
+    """Lightning 2.6.6 sets the path it loads before loading it (`resume_start`), so after a stage whose load
+    failed (an on_load_checkpoint that raised) `trainer.ckpt_path` still names the path the user set and the
+    next `validate(model)` loads it. Here the failed stage left it None while still marked the user's: the
+    next validate scored the model's own (untrained) weights, silently."""
+
+    class FailsToLoad(TinyClassifier):
+        def on_load_checkpoint(self, checkpoint):
+            raise ValueError("cannot load")
+
+    t, _ = trained(tmp_path, max_epochs=1)
+    last = Path(t.checkpoint_callback.last_model_path)
+    saved = weights(TinyClassifier.load_from_checkpoint(last))
+    t = make_trainer(tmp_path)
+    t.ckpt_path = last
+    with pytest.raises(ValueError, match="cannot load"):
+        t.validate(FailsToLoad(), make_batches(16))
+    assert t.ckpt_path is not None and Path(t.ckpt_path) == last
+    fresh = TinyClassifier()
+    t.validate(fresh, make_batches(16))
+    assert all(np.array_equal(saved[k], v) for k, v in weights(fresh).items())

@@ -725,7 +725,9 @@ class EvaluationLoop:
         method = _STAGE_NAMES[stage]
         status = "failed"
         try:
-            t._ckpt_path = None  # (a stage given the model's own weights loads none, as in Lightning)
+            # The one it loads, before it is loaded (as Lightning's resume_start: a failed load leaves a path
+            # set as trainer.ckpt_path for the next stage); none where it is given the model's own weights.
+            t._ckpt_path = ckpt_path or None
             if ckpt_path:
                 t._restore(t.callbacks.checkpoint_path(ckpt_path), full=False)
             t._forget_reported_metrics()

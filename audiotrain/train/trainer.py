@@ -1476,7 +1476,8 @@ class Trainer:
                 self._streak_in_flight = None
                 self.evaluation.reset()
                 self._forget_reported_metrics()  # (a resumed fit's come back from its checkpoint below)
-                self._ckpt_path = None  # (a fresh fit loads none: not an earlier stage's, as in Lightning)
+                # (a fresh fit loads none: not an earlier stage's; set before the load, as in Lightning)
+                self._ckpt_path = ckpt_path or None
                 if ckpt_path:
                     self._restore(ckpt_path, full=True, hooks=False)  # (the hooks ran above)
                     if self.says_restored:  # (Lightning's line: the log records which run went on)
