@@ -92,10 +92,7 @@ class LearningRateMonitor(Callback):
         groups = optimizer.optimizers if isinstance(optimizer, optim.MultiOptimizer) else [optimizer]
         values = {}
         for i, group in enumerate(groups):
-            if interval is not None and _scheduler_interval(trainer, group, groups) not in (
-                interval,
-                "any",
-            ):
+            if interval is not None and _scheduler_interval(trainer, group, groups) not in (interval, "any"):
                 continue  # (logging_interval=None: this group is logged at its lr_scheduler's interval)
             # Lightning's `_add_suffix`: "/pgN" with several groups (MLX's groups have no "name" to use
             # instead); the momentum and weight decay follow it: lr-Adam/pg1-momentum, as Lightning's.

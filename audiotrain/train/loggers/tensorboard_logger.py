@@ -190,9 +190,7 @@ class TensorBoardLogger(_VersionedFolder, Logger):
         self._writer_cls = _summary_writer_class()
         root = save_dir if save_dir is not None else log_dir
         given = "save_dir" if save_dir is not None else "log_dir"
-        if isinstance(
-            root, (str, os.PathLike)
-        ):  # ("$SCRATCH/tb": expanded, as Lightning's TensorBoardLogger)
+        if isinstance(root, (str, os.PathLike)):  # ("$SCRATCH/tb": expanded, as Lightning's)
             root = os.path.expandvars(os.fspath(root))
         self._root = (
             folder_argument(root, "TensorBoardLogger", given) if root is not None else Path("./tb_logs")
