@@ -129,7 +129,7 @@ class WandbLogger(Logger):
     ) -> None:
         super().__init__()
         # A dependency of audiotrain (not of the [loggers] extra): missing only where it was uninstalled.
-        self._wandb = _require("wandb", "wandb", "WandbLogger", "pip install wandb")
+        self._wandb = _require_wandb()
         self.project = project
         self._name = name
         self.config = dict(params_mapping(config, "WandbLogger(config=...)")) if config is not None else None
@@ -233,7 +233,7 @@ class WandbLogger(Logger):
     _process_bound = ("_wandb", "_run")
 
     def _reattach(self) -> None:
-        self._wandb = _require("wandb", "wandb", "WandbLogger", "pip install wandb")
+        self._wandb = _require_wandb()
         self._run = None
 
     def _log_hyperparams(self, params: dict[str, Any]) -> None:
@@ -329,7 +329,7 @@ class WandbLogger(Logger):
         one, W&B's public API. As in Lightning, on rank 0 only (None elsewhere)."""
         if not _on_rank_zero():
             return None
-        wandb = _require("wandb", "wandb", "WandbLogger", "pip install wandb")
+        wandb = _require_wandb()
         if wandb.run is not None and use_artifact:
             found = wandb.run.use_artifact(artifact)
         else:
@@ -423,6 +423,10 @@ class WandbLogger(Logger):
             self._run_id = str(state["run_id"])
         elif self._run is not None:
             self._warn_not_resumed("id", self._run_id, state.get("run_id"))
+
+
+def _require_wandb() -> Any:
+    return _require("wandb", "wandb", "WandbLogger", "pip install wandb")
 
 
 def _as_numpy(value: Any) -> Any:
