@@ -1359,3 +1359,27 @@ print(json.dumps([Counts.saves, Module.saves]))
     assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [[2, 2]] * 2
     state = json.loads(next((tmp_path / "root").rglob("trainer_state.json")).read_text())
     assert state["ranks_summed"] == 2.0
+
+
+def test_batch_hooks_beside_a_datamodule_are_warned_of_on_rank_0_alone(tmp_path):
+    """Lightning says it with rank_zero_warn: one warning a job, not one a rank."""
+    body = """
+import warnings
+from audiotrain import DataModule, Trainer
+from tasks import TinyClassifier, make_batches
+
+class Transforms(TinyClassifier):
+    def on_before_batch_transfer(self, batch, dataloader_idx):
+        return batch
+
+class Batches(DataModule):
+    def train_dataloader(self):
+        return make_batches(16, batch_size=8)
+
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    Trainer(max_epochs=1, enable_progress_bar=False, logger=False, enable_checkpointing=False).fit(
+        Transforms(), datamodule=Batches())
+print(json.dumps(sum("You have overridden" in str(w.message) for w in caught)))
+"""
+    assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [1, 0]

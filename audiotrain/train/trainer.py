@@ -2570,7 +2570,8 @@ class Trainer:
         hooks.refuse_unsupported([*self.callbacks, module], stage)
         hooks.warn_unknown_hooks(self.callbacks, Callback, module, TrainModule)
         hooks.warn_lightning_only_hooks(module)
-        hooks.warn_of_batch_hooks_beside_a_datamodule(module, self.datamodule)
+        if self.is_global_zero:  # (said once a job, as Lightning's rank_zero_warn)
+            hooks.warn_of_batch_hooks_beside_a_datamodule(module, self.datamodule)
         self._bare_hooks = hooks.bare_module_hooks(module)
         # (self.log there is refused naming it, as Lightning does; timed as Lightning's profiler times it)
         where = f"[LightningModule]{type(module).__name__}.setup"
