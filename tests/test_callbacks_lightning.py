@@ -915,6 +915,23 @@ def test_a_stateful_callback_missing_at_resume_is_named_as_lightning_does(tmp_pa
     assert not [m for m in said if "does not have" in m] and [m for m in said if "starts its own" in m]
 
 
+class TypeKeyed(Counter):
+    """Lightning's legacy key: `state_key` returning the class (Lightning's test_callbacks.py)."""
+
+    @property
+    def state_key(self):
+        return type(self)
+
+
+def test_a_state_key_that_is_no_str_is_refused_by_name_before_training(tmp_path):
+    """Lightning 2.6.6 saves and restores a callback keyed by its class (its checkpoint is pickled); here
+    trainer_state.json's keys are strings: the fit stopped at its first save with json's "keys must be str,
+    int, float, bool or None, not type", naming neither the callback nor state_key."""
+    with pytest.raises(TypeError, match=r"TypeKeyed\.state_key returned <class .*expected a str"):
+        fit(tmp_path, [TypeKeyed()], [5])
+    assert not (tmp_path / "checkpoints").exists()  # (refused before the first batch)
+
+
 class RenamedCounter(Counter):
     """Counter's class renamed since the save: its state_key is new."""
 

@@ -441,6 +441,15 @@ def refuse_shared_states(callbacks: list[Any], base: type) -> None:
                 "module's configure_callbacks): each entry would run its hooks (one object counted twice, "
                 "its state saved once); pass it once"
             )
+    for cb in stateful:
+        if not isinstance(cb.state_key, str):
+            # (Lightning's checkpoints, pickled, take any key; trainer_state.json's keys are strings, so a
+            # `return type(self)`, Lightning's legacy key, failed mid-save with json's own TypeError.)
+            raise TypeError(
+                f"{type(cb).__name__}.state_key returned {cb.state_key!r} ({type(cb.state_key).__name__}): "
+                "expected a str, the name its state_dict() is saved under in trainer_state.json, e.g. "
+                f"return {type(cb).__name__!r} or self._generate_state_key(what=self.what)"
+            )
     counts = Counter(cb.state_key for cb in stateful)
     for cb in stateful:
         if counts[cb.state_key] > 1:
