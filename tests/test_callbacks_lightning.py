@@ -7,6 +7,7 @@ import datetime
 import json
 import math
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -915,6 +916,14 @@ def test_a_stateful_callback_missing_at_resume_is_named_as_lightning_does(tmp_pa
     assert not [m for m in said if "does not have" in m] and [m for m in said if "starts its own" in m]
 
 
+def test_the_missing_callback_warning_says_lightnings_words(tmp_path):
+    """Lightning 2.6.6's test_resume_incomplete_callbacks_list_warning matches "Please add the following
+    callbacks: [<state_key>]" (its list of the missing keys); the warning said it in other words only."""
+    fit(tmp_path, [Counter()], [5, 4])
+    with pytest.warns(UserWarning, match=re.escape("Please add the following callbacks: ['Counter']")):
+        fit(tmp_path, [], [5, 4, 3], ckpt_path=tmp_path / "checkpoints" / "last")
+
+
 class TypeKeyed(Counter):
     """Lightning's legacy key: `state_key` returning the class (Lightning's test_callbacks.py)."""
 
@@ -958,7 +967,11 @@ class MeanOfFirstBatches(Callback):
 
 def test_a_callback_whose_state_is_not_there_yet_does_not_fail_the_missing_state_warning(tmp_path):
     fit(tmp_path, [Counter()], [5, 4])
-    with pytest.warns(UserWarning, match=r"not restored: Counter\. As in Lightning.*callbacks=\.\.\.\)$"):
+    with pytest.warns(
+        UserWarning,
+        match=r"not restored: Counter\. As in Lightning.*callbacks=\.\.\.\)\. "
+        r"Please add the following callbacks: \['Counter'\]$",
+    ):
         fit(tmp_path, [MeanOfFirstBatches()], [5, 4, 3], ckpt_path=tmp_path / "checkpoints" / "last")
 
 

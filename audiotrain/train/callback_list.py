@@ -389,7 +389,8 @@ class CallbackList(list):
             warnings.warn(
                 f"The checkpoint {how} holds the state of callbacks this Trainer does not have, which is "
                 f"not restored: {', '.join(missing)}. As in Lightning, when using ckpt_path, pass the "
-                f"callbacks that created the checkpoint to Trainer(callbacks=...){also}",
+                f"callbacks that created the checkpoint to Trainer(callbacks=...). Please add the following "
+                f"callbacks: {missing!r}{also}",  # (Lightning's words, which a user's test may match)
                 stacklevel=4,
             )
 
