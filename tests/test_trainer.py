@@ -2309,3 +2309,19 @@ def test_layers_in_a_tuple_are_warned_of_as_never_trained_or_saved(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # kept out on purpose: an underscore name says so
         quiet_trainer(tmp_path, max_steps=1, enable_model_summary=False).fit(TupleHeads("_heads"), [batch])
+
+
+def test_init_module_is_lightnings_context_for_creating_the_module(tmp_path):
+    """``with trainer.init_module(): model = MyModel()`` (Lightning 2.6.6's way to create the weights on
+    the device, in a "-true" precision's dtype) raised AttributeError. MLX arrays are in unified memory and
+    each stage casts the weights as it starts: the same weights as Lightning's once a stage runs."""
+    t = trainer(tmp_path, precision="bf16-true")
+    with t.init_module():
+        module = TinyClassifier()
+    with t.init_module(empty_init=True):
+        TinyClassifier()
+    t.predict(module, [b[0] for b in make_batches(16)])
+    assert module.fc1.weight.dtype == mx.bfloat16
+    with pytest.raises(TypeError, match=r"init_module\(empty_init='yes'\): expected True, False or None"):
+        with t.init_module(empty_init="yes"):
+            pass

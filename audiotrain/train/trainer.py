@@ -1271,6 +1271,18 @@ class Trainer:
                 raise
             self._stopping.output_lost()  # the trainer's lines (a summary, a stop's notes) had lost their reader
 
+    @contextlib.contextmanager
+    def init_module(self, empty_init: bool | None = None) -> Iterator[None]:
+        """Lightning's ``with trainer.init_module(): model = MyModel()``: there it creates the weights on the
+        device, in a "-true" precision's dtype. Here a module's arrays are in unified memory already, and
+        `fit` / `validate` / `test` / `predict` cast them to the precision's dtype (bfloat16 under
+        `precision="bf16-true"`) as they start: nothing to do before. `empty_init` (Lightning's: skip the
+        initialisation, weights to be loaded) is accepted; MLX has no uninitialised arrays, so the weights
+        are initialised all the same."""
+        if empty_init is not None and not isinstance(empty_init, bool):
+            raise TypeError(f"Trainer.init_module(empty_init={empty_init!r}): expected True, False or None")
+        yield
+
     def _note(self, text: str) -> None:
         """A line about the run itself (a stop heard, the checkpoint it saved): on stderr, with the progress
         lines and warnings, so stdout holds what the user's code prints."""
