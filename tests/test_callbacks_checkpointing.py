@@ -1377,3 +1377,21 @@ def test_a_model_checkpoint_subclass_overriding_save_checkpoint_sees_every_save(
     fit(tmp_path, [cb])
     assert cb.seen == ["epoch=0-step=3", "last", "epoch=1-step=6", "last"]
     assert names(tmp_path / "ck") == ["epoch=1-step=6", "last"]
+
+
+def test_ckpt_path_best_with_several_model_checkpoints_warns_which_it_uses_as_lightning(tmp_path):
+    """Lightning 2.6.6 warns '... multiple `ModelCheckpoint` callbacks. It will use the best checkpoint
+    path from first checkpoint callback.' at test(ckpt_path="best"); it was silent here (and takes the first
+    that monitors a metric, as its docstring says)."""
+    by_loss = ModelCheckpoint(dirpath=tmp_path / "loss", monitor="val_loss")
+    by_step = ModelCheckpoint(dirpath=tmp_path / "step", every_n_train_steps=2)
+    t = fit(tmp_path, [by_step, by_loss])
+    with pytest.warns(UserWarning, match="best checkpoint path from first checkpoint callback") as said:
+        t.test(TinyClassifier(), make_batches(16, seed=1), ckpt_path="best")
+    assert by_loss.best_model_path in str(said[0].message) and said[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one ModelCheckpoint: nothing to say
+        fit(tmp_path / "one", [ModelCheckpoint(dirpath=tmp_path / "one", monitor="val_loss")]).test(
+            TinyClassifier(), make_batches(16, seed=1), ckpt_path="best"
+        )
+

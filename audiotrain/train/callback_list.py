@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from audiotrain._caller import user_stacklevel
 from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callback import Callback, Checkpoint
@@ -264,6 +265,13 @@ class CallbackList(list):
                 _refuse_newest_for_a_ranked_best(target)
         if not target:
             raise ValueError(f'ckpt_path="{path}": this Trainer has {self._why_none(found, attribute)}')
+        if str(path) == "best" and sum(isinstance(cb, ModelCheckpoint) for cb in self) > 1:
+            # (Lightning's words, which its test matches; warned once: later callers get the path)
+            warnings.warn(
+                'ckpt_path="best" with several ModelCheckpoint callbacks: it will use the best checkpoint '
+                f"path from first checkpoint callback that monitors a metric, {target}",
+                stacklevel=user_stacklevel(),
+            )
         return target
 
     @staticmethod
