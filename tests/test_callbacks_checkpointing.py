@@ -1395,3 +1395,13 @@ def test_ckpt_path_best_with_several_model_checkpoints_warns_which_it_uses_as_li
             TinyClassifier(), make_batches(16, seed=1), ckpt_path="best"
         )
 
+
+def test_ckpt_path_best_after_a_fast_dev_run_says_it_saves_no_checkpoint(tmp_path):
+    """Lightning 2.6.6: 'You cannot execute `.test(ckpt_path="best")` with `fast_dev_run=True`. Please pass
+    an exact checkpoint path'. Here it said "this Trainer has no ModelCheckpoint callback" beside the
+    ModelCheckpoint the user passed (fast_dev_run drops it)."""
+    t = fit(tmp_path, [ModelCheckpoint(monitor="val_loss")], fast_dev_run=True)
+    with pytest.raises(
+        ValueError, match=r'ckpt_path="best" with Trainer\(fast_dev_run=\.\.\.\): a fast_dev_run'
+    ):
+        t.test(TinyClassifier(), make_batches(16, seed=1), ckpt_path="best")

@@ -74,6 +74,7 @@ class CallbackList(list):
         checkpointing: bool,
         switched_off: Iterable[str] = (),
         model_summary: bool = False,
+        fast_dev_run: bool = False,
     ):
         if isinstance(callbacks, str) or not (
             callbacks is None or isinstance(callbacks, Callback | Iterable)
@@ -118,6 +119,8 @@ class CallbackList(list):
             callbacks.append(default)
         if not checkpointing:
             callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
+        # (named where ckpt_path="best"/"last" finds no ModelCheckpoint: the user may have passed one)
+        self._checkpoints_dropped_by = "fast_dev_run" if fast_dev_run else None
         # Checkpointing runs after every other callback at each hook, as in Lightning: a checkpoint
         # taken at an epoch end then holds EarlyStopping's (or any callback's) state for that epoch; an
         # OnExceptionCheckpoint's on_exception saves after the others' have run (a weight-averaging
@@ -263,6 +266,12 @@ class CallbackList(list):
             target = found[0].last_model_path or found[0].last_on_disk()
             if str(path) == "best" and not found[0].last_model_path and target:
                 _refuse_newest_for_a_ranked_best(target)
+        if not target and not found and self._checkpoints_dropped_by:
+            # (Lightning 2.6.6: 'You cannot execute `.test(ckpt_path="best")` with `fast_dev_run=True`')
+            raise ValueError(
+                f'ckpt_path="{path}" with Trainer(fast_dev_run=...): a fast_dev_run saves no checkpoint (its '
+                "ModelCheckpoint callbacks are dropped); pass an exact checkpoint folder as ckpt_path"
+            )
         if not target:
             raise ValueError(f'ckpt_path="{path}": this Trainer has {self._why_none(found, attribute)}')
         if str(path) == "best" and sum(isinstance(cb, ModelCheckpoint) for cb in self) > 1:

@@ -431,6 +431,7 @@ class Trainer:
             self.enable_checkpointing,
             switched_off=[flag for flag, on in switches.items() if not on],
             model_summary=self.enable_model_summary,
+            fast_dev_run=bool(self.fast_dev_run),
         )
         self.profiler = profiler  # (the property: the callbacks' hooks are timed by it too)
         value, algorithm = flags.clip(gradient_clip_val, gradient_clip_algorithm)
