@@ -155,6 +155,38 @@ def test_limits_count_batches_as_lightning_does(tmp_path):
     assert sanity.sanity == 1
 
 
+def test_a_stage_turned_off_by_its_limit_asks_the_module_for_no_loader(tmp_path):
+    """Lightning 2.6.6 with limit_val/test/predict_batches=0 never calls val_dataloader(), test_dataloader()
+    or predict_dataloader() (measured: fit, validate, test, predict each ask none), and its loader
+    attribute stays None. Here each was called (a loader that builds a dataset built it) and then unread."""
+    asked = []
+
+    class Loaders(TinyClassifier):
+        def train_dataloader(self):
+            return make_batches()
+
+        def val_dataloader(self):
+            asked.append("val")
+            return make_batches()
+
+        def test_dataloader(self):
+            asked.append("test")
+            return make_batches()
+
+        def predict_dataloader(self):
+            asked.append("predict")
+            return [x for x, _ in make_batches()]
+
+    t = trainer(tmp_path, max_epochs=1, limit_val_batches=0, limit_test_batches=0, limit_predict_batches=0)
+    module = Loaders()
+    t.fit(module)
+    assert t.global_step == 6 and t.val_dataloaders is None
+    assert t.validate(module) == [] and t.test(module) == [] and t.predict(module) == []
+    assert asked == [] and t.test_dataloaders is None and t.predict_dataloaders is None
+    trainer(tmp_path, limit_test_batches=2).test(module)  # (with a limit the loader is asked for)
+    assert asked == ["test"]
+
+
 def test_a_sanity_check_of_all_batches_stops_at_limit_val_batches(tmp_path):
     """num_sanity_val_steps=-1 is every batch validation runs: at most limit_val_batches, as Lightning's
     min(num_sanity_val_steps, num_val_batches)."""

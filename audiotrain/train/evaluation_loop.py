@@ -646,6 +646,22 @@ class EvaluationLoop:
         with _sigterm_stops_the_stage(_STAGE_NAMES[stage]):
             return self._standalone(stage, model, loader, alias, datamodule, ckpt_path, keep)
 
+    def _asked_loader(self, method, name, source, stage, model, loader) -> Any:
+        """The stage's loader: the one passed, else `source`'s, checked and prepared (its seed, its shard)."""
+        t = self.trainer
+        loader = loaders_from(source, {stage: loader})[stage]
+        if loader is None:
+            raise TypeError(missing_loader(method, name, source, stage))
+        # Several loaders: one CombinedLoader("sequential"), whose loaders each shard themselves under data
+        # parallel and take the Trainer's seed + their place.
+        loader = evaluation_loaders(loader)
+        prepare_loader(loader, name, t.seed, evaluation=True)  # (predict too: no sample repeated)
+        if several_loaders(loader) is None:
+            hooks.refuse_required_dataloader_idx(t.callbacks, model, method)
+        else:
+            hooks.refuse_missing_dataloader_idx(t.callbacks, model, method)
+        return loader
+
     def _standalone(self, stage, model, loader, alias, datamodule, ckpt_path, keep) -> Any:
         t = self.trainer
         method = _STAGE_NAMES[stage]
@@ -695,18 +711,11 @@ class EvaluationLoop:
                     # loaders.
                     ckpt_path = t.callbacks.checkpoint_path(ckpt_path)
                     hook_state.restore_datamodule_state(datamodule, ckpt_path, t.profiler)
-                # Asked for once the datamodule and the module are set up, as in Lightning.
-                loader = loaders_from(source, {stage: loader})[stage]
-                if loader is None:
-                    raise TypeError(missing_loader(method, name, source, stage))
-                # Several loaders: one CombinedLoader("sequential"), whose loaders each shard themselves
-                # under data parallel and take the Trainer's seed + their place.
-                loader = evaluation_loaders(loader)
-                prepare_loader(loader, name, t.seed, evaluation=True)  # (predict too: no sample repeated)
-                if several_loaders(loader) is None:
-                    hooks.refuse_required_dataloader_idx(t.callbacks, model, method)
-                else:
-                    hooks.refuse_missing_dataloader_idx(t.callbacks, model, method)
+                # Asked for once the datamodule and the module are set up, as in Lightning; not asked for
+                # by a stage turned off (limit_test_batches=0: a test_dataloader() that builds a dataset is
+                # not called, as in Lightning, and the stage's loader attribute stays None).
+                if not (loader is None and t._turned_off(stage)):
+                    loader = self._asked_loader(method, name, source, stage, model, loader)
                 if stage == "test":
                     t._test_loader = loader
                 elif stage == "val":

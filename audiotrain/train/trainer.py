@@ -1426,7 +1426,11 @@ class Trainer:
                                 epochs["val"] = epochs["train"]
                         passed = {"train": train_loader, "val": val_loader}
                         self._reloads = LoaderReloads(every, source, passed, dict(epochs))
-                        if asked_at is not None and epochs["val"] != epochs["train"]:
+                        if (
+                            asked_at is not None
+                            and epochs["val"] != epochs["train"]
+                            and not self._turned_off("val")
+                        ):
                             # (the validation loader the straight run validates with next, asked at its own
                             # epoch)
                             with self._counters_of({**asked_at, "epoch": epochs["val"]}):
@@ -1435,8 +1439,12 @@ class Trainer:
                     # (made once: estimated_stepping_batches may have asked for it in a setup hook)
                     if train_loader is None:
                         train_loader, self._early_train_loader = self._early_train_loader, None
+                    # (a validation turned off, limit_val_batches=0, asks no val_dataloader(), as in Lightning)
+                    asked = {"train": train_loader, "val": val_loader}
+                    if val_loader is None and self._turned_off("val"):
+                        del asked["val"]
                     with self._counters_of(asked_at):
-                        loaders = loaders_from(source, {"train": train_loader, "val": val_loader})
+                        loaders = {"val": None, **loaders_from(source, asked)}
                     train_loader, val_loader = self._fit_loaders(
                         model, source, loaders["train"], loaders["val"]
                     )
