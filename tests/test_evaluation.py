@@ -187,6 +187,24 @@ def test_a_stage_turned_off_by_its_limit_asks_the_module_for_no_loader(tmp_path)
     assert asked == ["test"]
 
 
+class ForgetsToReturn(TinyClassifier):
+    def predict_step(self, batch, batch_idx=0):
+        self(batch)  # (no `return`)
+
+
+def test_a_predict_step_returning_none_is_warned_of_once_as_lightning(tmp_path):
+    """Lightning 2.6.6 warns "predict returned None if it was on purpose, ignore this warning..." (once);
+    here a predict_step without `return` gave a list of None without a word."""
+    x = [b[0] for b in make_batches()]
+    with pytest.warns(UserWarning, match="predict_step returned None .*if it was on purpose") as said:
+        assert trainer(tmp_path).predict(ForgetsToReturn(), x) == [None] * len(x)
+    assert len([w for w in said if "returned None" in str(w.message)]) == 1
+    assert said[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        trainer(tmp_path).predict(TinyClassifier(), x)  # (outputs: nothing to say)
+
+
 def test_a_sanity_check_of_all_batches_stops_at_limit_val_batches(tmp_path):
     """num_sanity_val_steps=-1 is every batch validation runs: at most limit_val_batches, as Lightning's
     min(num_sanity_val_steps, num_val_batches)."""

@@ -610,7 +610,7 @@ class EvaluationLoop:
         t = self.trainer
         step = self.step(module, "predict", dataloader_idx)
         extra = () if dataloader_idx is None else (dataloader_idx,)
-        batches = 0
+        batches, said_none = 0, False
         for batch_idx, batch in enumerate(profiled_batches(loader, t.profiler, "predict")):
             if limit is not None and batch_idx >= limit:
                 break
@@ -624,6 +624,14 @@ class EvaluationLoop:
                 t._call_hooks("on_predict_batch_start", batch, batch_idx, *extra)
             with t.profiler.profile("[Trainer].predict_step"):
                 out = step(batch, mx.array(batch_idx, mx.int32))
+            if out is None and not said_none:  # (a predict_step without `return`, most often)
+                said_none = True
+                warnings.warn(
+                    f"{type(module).__name__}.predict_step returned None (batch {batch_idx}): predict returned "
+                    "None if it was on purpose, ignore this warning (Lightning's words); else return the "
+                    "predictions",
+                    stacklevel=user_stacklevel(),
+                )
             with t.profiler.profile("[Trainer].predict_dispatch"):
                 mx.async_eval(out)
             if padding:
