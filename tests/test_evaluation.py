@@ -205,6 +205,15 @@ def test_a_predict_step_returning_none_is_warned_of_once_as_lightning(tmp_path):
         trainer(tmp_path).predict(TinyClassifier(), x)  # (outputs: nothing to say)
 
 
+@pytest.mark.parametrize("method", ["validate", "test", "predict"])
+def test_a_stage_without_any_model_asks_for_the_model_first(tmp_path, method):
+    """Lightning 2.6.6's `trainer.validate()` on a Trainer that never had a model: "requires a
+    `LightningModule`". Here, given no loader either, it said "pass the batches ..., or define
+    val_dataloader on the module": a module there was none of."""
+    with pytest.raises(TypeError, match=rf"Trainer\.{method}: pass the model \(no module is attached"):
+        getattr(trainer(tmp_path), method)()
+
+
 def test_a_sanity_check_of_all_batches_stops_at_limit_val_batches(tmp_path):
     """num_sanity_val_steps=-1 is every batch validation runs: at most limit_val_batches, as Lightning's
     min(num_sanity_val_steps, num_val_batches)."""

@@ -677,6 +677,10 @@ class EvaluationLoop:
         name = {"val": "val_loader", "test": "test_loader", "predict": "dataloaders"}[stage]
         loader = one_loader(method, name, loader, "dataloaders", alias) if stage != "predict" else loader
         loader, datamodule = datamodule_given_as_loader(method, loader, datamodule)
+        if model is None and t.module is None:
+            # (first: without a module the advice on loaders, "define val_dataloader on the module", has no
+            # module to go to; Lightning 2.6.6 says "requires a `LightningModule`" here too)
+            raise TypeError(f"Trainer.{method}: pass the model (no module is attached to this Trainer yet)")
         source = loader_source(method, datamodule, model if model is not None else t.module, {stage: loader})
         if source is None and loader is None:
             raise TypeError(missing_loader(method, name, None, stage))
@@ -687,8 +691,6 @@ class EvaluationLoop:
         if model is None and not ckpt_path:
             ckpt_path = self._best_of_the_last_fit(method)
         model = model if model is not None else t.module
-        if model is None:
-            raise TypeError(f"Trainer.{method}: pass the model (no module is attached to this Trainer yet)")
         hooks.refuse_steps_set_to_none(model, method)
         if str(ckpt_path) in ("best", "last"):
             # Named before the module is attached, as fit names it: the module's configure_callbacks()
