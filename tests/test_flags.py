@@ -418,6 +418,22 @@ def test_lightning_flags_at_a_value_that_is_what_happens_anyway_are_accepted(fla
     Trainer(max_epochs=1, **{flag: value})
 
 
+def test_an_unknown_flag_of_a_trainer_subclass_is_refused_in_pythons_words():
+    r"""Lightning 2.6.6's test_trainer_subclassing matches r"__init__\(\) got an unexpected keyword argument
+    'abcdefg'" (Python's own words for Trainer.__init__); here it said "Trainer() got ..."."""
+
+    class Custom(Trainer):
+        def __init__(self, **kwargs):
+            self.custom_arg = kwargs.pop("custom_arg", 0)
+            super().__init__(**kwargs)
+
+    assert Custom(custom_arg=3, max_epochs=1).custom_arg == 3
+    with pytest.raises(
+        TypeError, match=r"^Trainer\.__init__\(\) got an unexpected keyword argument 'abcdefg'"
+    ):
+        Custom(abcdefg="unknown_arg")
+
+
 def test_an_unknown_trainer_flag_names_the_one_meant():
     with pytest.raises(
         TypeError, match=r"unexpected keyword argument 'max_epoch' \(did you mean 'max_epochs'\?\)"

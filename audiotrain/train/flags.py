@@ -565,17 +565,19 @@ def lightning_only(
     owner: str = "Trainer",
     table: dict[str, tuple[tuple, str]] = _LIGHTNING_ONLY,
     what: str = "flag",
+    called: str | None = None,
 ) -> None:
     """Keyword arguments `owner` does not take: a Lightning flag's value that describes what `owner` does
     anyway passes; any other says what to use instead; an unknown name, which one was meant.
 
     `table`: Lightning's flags without a counterpart -> (the values accepted, what to do instead), as
-    `_LIGHTNING_ONLY` (the Trainer's; the loggers have their own)."""
+    `_LIGHTNING_ONLY` (the Trainer's; the loggers have their own). `called`: the name an unknown argument's
+    TypeError gives the call (`owner()` unless given)."""
     for name, value in given.items():
         if name not in table:
             close = difflib.get_close_matches(name, [*known, *table], n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise TypeError(f"{owner}() got an unexpected keyword argument {name!r}{hint}")
+            raise TypeError(f"{called or owner + '()'} got an unexpected keyword argument {name!r}{hint}")
         harmless, instead = table[name]
         if not any(type(value) is type(ok) and value == ok for ok in harmless):
             accepted = " or ".join(repr(ok) for ok in harmless)

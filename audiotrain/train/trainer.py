@@ -327,7 +327,11 @@ class Trainer:
         # Lightning's flags without a counterpart: accepted where the value is what happens anyway, else
         # refused with what to use instead (Python's "unexpected keyword argument" says neither).
         known = [name for name in inspect.signature(Trainer.__init__).parameters if name != "self"]
-        flags.lightning_only(lightning_flags, known[:-1])  # (less **lightning_flags)
+        # (an unknown one in Python's words, "Trainer.__init__() got an unexpected keyword argument", which
+        # Lightning's subclassing test matches)
+        flags.lightning_only(
+            lightning_flags, known[:-1], called="Trainer.__init__()"
+        )  # (less **lightning_flags)
         # Lightning's signature gives these None, its "the default" (a LightningCLI config's `null`, a dict of
         # its defaults): None turned checkpointing and the bar off here, and refused the others.
         if enable_checkpointing is None:
