@@ -60,6 +60,23 @@ def test_lambda_callback_refuses_a_value_that_is_not_callable():
         LambdaCallback(on_fit_start=3)
 
 
+def test_lambda_callback_takes_none_as_no_function_for_that_hook(tmp_path):
+    """Lightning's LambdaCallback has every hook as a keyword defaulting to None, and None leaves the hook
+    as it is: `LambdaCallback(on_fit_start=fn if verbose else None)` is Lightning code (2.6.6 takes None
+    for `on_before_backward` too, which runs nothing). A name that is no hook is still refused."""
+    seen = []
+    cb = LambdaCallback(
+        on_fit_start=None,
+        on_after_backward=None,
+        on_train_epoch_end=lambda trainer, module: seen.append(trainer.current_epoch),
+    )
+    assert "on_fit_start" not in vars(cb) and "on_after_backward" not in vars(cb)
+    quiet_trainer(tmp_path, max_epochs=2, callbacks=[cb]).fit(TinyClassifier(), make_batches(32))
+    assert seen == [0, 1]
+    with pytest.raises(TypeError, match="'on_fit_starts' is not a Callback hook"):
+        LambdaCallback(on_fit_starts=None)
+
+
 def test_lambda_callback_refuses_a_function_that_cannot_take_its_hooks_arguments(tmp_path):
     with pytest.raises(
         TypeError,

@@ -82,12 +82,15 @@ class LambdaCallback(Callback):
     positionally): one that cannot take them is refused here, naming the hook and its arguments, rather
     than failing at the hook's first call; a function that cannot be inspected (some builtins) is taken,
     and a TypeError of its call names the hook.
-    Lightning takes each hook as an explicit keyword; here they are `**hooks`, checked alike.
+    Lightning takes each hook as an explicit keyword; here they are `**hooks`, checked alike. None, Lightning's
+    default for each, leaves that hook as it is.
     """
 
     def __init__(self, **hooks: Callable[..., Any]):
         known = hook_names()
         for name, function in hooks.items():
+            if function is None and (name in known or name in _INSIDE_THE_STEP):
+                continue  # (Lightning's default for each hook: no function, the hook as it is)
             if name in _INSIDE_THE_STEP:
                 raise TypeError(
                     f"LambdaCallback({name}=...): audiotrain has no {name} hook: the forward, backward and "
@@ -107,4 +110,4 @@ class LambdaCallback(Callback):
                 )
             # (an instance attribute: called without `self`, as Lightning's)
             setattr(self, name, _checked(name, function))
-        self.hooks = dict(hooks)
+        self.hooks = {name: function for name, function in hooks.items() if function is not None}
