@@ -967,6 +967,37 @@ def test_an_evaluation_loaders_sampler_gets_the_fits_epoch_not_its_own_count(tmp
     }
 
 
+@pytest.mark.parity
+def test_a_torch_random_sampler_in_an_evaluation_loader_gets_lightnings_advice_too(tmp_path):
+    """Lightning 2.6.6 warns alike for a val loader given `sampler=RandomSampler(ds)` or
+    `batch_sampler=BatchSampler(RandomSampler(ds), 2, False)` (its `_is_dataloader_shuffled` reads the
+    sampler); only `shuffle=True` was warned of."""
+    from audiotrain import DataLoader, PossibleUserWarning
+
+    from reference import require
+
+    require("torch")
+    from torch.utils.data import BatchSampler, RandomSampler, SequentialSampler
+
+    x, y = make_data(8)
+    samples = list(zip(x, y))
+    loaders = {
+        "sampler": DataLoader(samples, sampler=RandomSampler(samples), batch_size=2),
+        "batch_sampler": DataLoader(samples, batch_sampler=BatchSampler(RandomSampler(samples), 2, False)),
+        "in order": DataLoader(samples, batch_sampler=BatchSampler(SequentialSampler(samples), 2, False)),
+    }
+    warned = {}
+    for name, loader in loaders.items():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            trainer(tmp_path).validate(TinyClassifier(), loader)
+        warned[name] = any(
+            issubclass(w.category, PossibleUserWarning) and "shuffling enabled" in str(w.message)
+            for w in caught
+        )
+    assert warned == {"sampler": True, "batch_sampler": True, "in order": False}
+
+
 def test_a_shuffled_evaluation_loader_gets_lightnings_advice_once_a_stage(tmp_path):
     """Lightning 2.6.6 warns (PossibleUserWarning) "Your `val_dataloader`'s sampler has shuffling enabled,
     it is strongly recommended that you turn shuffling off for val/test dataloaders."; nothing was said."""

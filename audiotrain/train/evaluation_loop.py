@@ -78,6 +78,19 @@ def dataloader_suffix(dataloader_idx: int) -> str:
     return f"/dataloader_idx_{dataloader_idx}"
 
 
+def _shuffles(loader: DataLoader) -> bool:
+    """`shuffle=True`, or a torch `RandomSampler` given as the loader's sampler or its batch sampler's (as
+    Lightning's `_is_dataloader_shuffled` reads it). One exists only where torch is imported already."""
+    if loader.shuffle:
+        return True
+    torch_data = sys.modules.get("torch.utils.data")
+    if torch_data is None:
+        return False
+    given = loader._user_sampler
+    sampler = getattr(given, "sampler", given)
+    return isinstance(sampler, torch_data.RandomSampler)
+
+
 class EvaluationLoop:
     """The evaluation stages of one Trainer. `steps` holds the compiled step of each stage."""
 
@@ -190,7 +203,7 @@ class EvaluationLoop:
             for one in several:
                 self._warn_if_shuffled(one, stage)
             return
-        if stage in self.shuffles_warned or not isinstance(loader, DataLoader) or not loader.shuffle:
+        if stage in self.shuffles_warned or not isinstance(loader, DataLoader) or not _shuffles(loader):
             return
         self.shuffles_warned.add(stage)
         if collectives.is_main_process():
