@@ -288,6 +288,48 @@ def test_sigterm_stops_a_test_as_lightning_does_with_its_hooks_and_one_line(tmp_
     assert "Traceback" not in out, out
 
 
+FIT_STOPPED_BY_A_SIGNAL = """
+import signal, sys
+import audiotrain
+from audiotrain import Trainer
+from audiotrain.callbacks import Callback
+from tasks import TinyClassifier, make_batches
+
+class SignalAtStep2(Callback):
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step == 2:
+            signal.raise_signal(getattr(signal, sys.argv[1]))
+
+    def on_exception(self, trainer, module, error):
+        signum = getattr(error, "signum", None)
+        print("ON_EXCEPTION", isinstance(error, KeyboardInterrupt), signum, flush=True)
+
+t = Trainer(max_epochs=1, default_root_dir=".", enable_progress_bar=False, callbacks=[SignalAtStep2()])
+t.fit(TinyClassifier(), make_batches())
+print("RETURNED", t.interrupted, t.global_step, flush=True)
+"""
+
+
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGINT"])
+def test_on_exception_tells_which_signal_stopped_the_fit(tmp_path, name):
+    """Lightning 2.6.6's `on_exception` gets a SIGTERMException for SIGTERM and a KeyboardInterrupt for
+    Ctrl-C, so a callback tells a preemption (requeue the job) from a stop by hand. Here both were a bare
+    KeyboardInterrupt(); now it is one that names its signal (`signum`), as a stopped `test` gives."""
+    (tmp_path / "fit.py").write_text(FIT_STOPPED_BY_A_SIGNAL)
+    proc = subprocess.run(
+        [sys.executable, "fit.py", name],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert f"ON_EXCEPTION True {int(getattr(signal, name))}" in out, out
+    assert "RETURNED True 2" in out, out
+
+
 PROCESS_WORKERS_FIT = f"""
 import time
 import audiotrain

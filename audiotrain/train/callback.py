@@ -150,7 +150,11 @@ class Callback:
         trainer_state.json, with what `on_save_checkpoint` added; a state saved in an older form may be
         rewritten in ``checkpoint["callbacks"][self.state_key]`` here, and `load_state_dict` gets that."""
 
-    def on_exception(self, trainer: Trainer, module: TrainModule, exception: BaseException, /) -> None: ...
+    def on_exception(self, trainer: Trainer, module: TrainModule, exception: BaseException, /) -> None:
+        """After an error in a stage, or a stop: a stop signal's is a KeyboardInterrupt whose `signum` names
+        the signal (``signal.SIGTERM``: a preemption, Lightning's SIGTERMException; ``signal.SIGINT``:
+        Ctrl-C)."""
+
     def on_restore_structure(
         self, trainer: Trainer, module: TrainModule, checkpoint: dict[str, Any], /
     ) -> None:

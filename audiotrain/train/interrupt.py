@@ -92,6 +92,12 @@ def signal_of(stop: BaseException) -> int:
     return signal_meant(stop_signals()[-1])
 
 
+def stopping_signal() -> int | None:
+    """The signal that asked this process's latest fit to stop (`signal_meant`'s), None where none did (a
+    stop a KeyboardInterrupt from a hook asked, or no stop)."""
+    return _stopped_by
+
+
 def stopped_by() -> str:
     """How messages call the signal that stopped this process's latest fit ("Ctrl-C" when none did)."""
     return stop_signal_name(_stopped_by or signal.SIGINT)

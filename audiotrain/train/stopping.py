@@ -26,6 +26,7 @@ from audiotrain.train.interrupt import (
     stop_exit_status,
     stop_on_signals,
     stop_signal_name,
+    stopping_signal,
 )
 
 if TYPE_CHECKING:
@@ -207,7 +208,11 @@ class StopRequests:
         # DataModule after them: here after the save, which asks for its state_dict (Lightning's
         # OnExceptionCheckpoint saves in the callbacks' on_exception, before the DataModule's hears of it), so
         # that a DataModule closing in on_exception what its setup opened does not fail the save.
-        stop = KeyboardInterrupt()
+        # A KeyboardInterrupt that names the signal (`signum`), so that a callback tells SIGTERM (a
+        # preemption: requeue the job) from Ctrl-C, as Lightning's gets its SIGTERMException or a
+        # KeyboardInterrupt; a plain one where no signal asked (a KeyboardInterrupt raised in a hook).
+        signum = stopping_signal()
+        stop = KeyboardInterrupt() if signum is None else SignalInterrupt(signum)
         # (before on_exception, as Lightning's `_interrupt`: a callback there tells a stop from a crash)
         t._state_tracker.status = "interrupted"
         t.callbacks.call_quietly("on_exception", t, t.module, stop)
