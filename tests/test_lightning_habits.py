@@ -1835,7 +1835,9 @@ def test_the_stage_methods_and_save_checkpoint_take_lightnings_keywords(tmp_path
     fresh = trainer(tmp_path / "again", max_epochs=2)
     fresh.fit(TinyClassifier(), make_batches(), None, None, tmp_path / "saved", None)
     assert fresh.current_epoch == 2
-    with pytest.raises(ValueError, match=r"storage_options=\{'anon': True\}\): Lightning's options"):
+    # Lightning 2.6.6 raises TypeError here ("... with `storage_options` arg is not supported for
+    # `TorchCheckpointIO`"), so code that catches it there catches it here too.
+    with pytest.raises(TypeError, match=r"storage_options=\{'anon': True\}\): Lightning's options"):
         t.save_checkpoint(tmp_path / "s3", storage_options={"anon": True})
     with pytest.raises(TypeError, match="give the path once"):
         t.save_checkpoint(tmp_path / "a", filepath=tmp_path / "b")

@@ -2868,8 +2868,8 @@ class Trainer:
         path = path if path is not None else filepath
         if path is None:
             raise TypeError("Trainer.save_checkpoint: missing the checkpoint's path (path= or filepath=)")
-        if storage_options is not None:
-            raise ValueError(
+        if storage_options is not None:  # (TypeError, as Lightning's TorchCheckpointIO raises for it)
+            raise TypeError(
                 f"Trainer.save_checkpoint(storage_options={storage_options!r}): Lightning's options for a "
                 "checkpoint IO plugin have no counterpart here (a checkpoint is a local folder of "
                 "safetensors and JSON): leave it None"
