@@ -7,7 +7,7 @@ import re
 import sys
 
 from audiotrain import DataLoader, Trainer
-from audiotrain.train.callbacks import TQDMProgressBar
+from audiotrain.train.callbacks import Callback, TQDMProgressBar
 from audiotrain.train.progress import PLAIN_LINE_WIDTH, ProgressBar
 
 import mlx.core as mx
@@ -295,6 +295,33 @@ def test_a_get_metrics_override_decides_the_items_of_the_bar_and_of_a_logs_line(
     assert postfixes and all("v_num=0" in p and not re.search(r"\baccuracy=", p) for p in postfixes), (
         postfixes
     )
+
+
+class LogsToTheBarInValidation(TinyClassifier):
+    def validation_step(self, batch, batch_idx):
+        self.log("b", mx.array(1.0), prog_bar=True, on_step=False, on_epoch=True)
+        return self.compute_loss(batch)
+
+
+def test_the_sanity_checks_prog_bar_values_are_in_the_bars_metrics_at_its_end_then_dropped(tmp_path):
+    # Lightning 2.6.6 (its rich bar's test_rich_progress_bar_correct_value_epoch_end pins it too): at the
+    # sanity check's on_validation_end, get_metrics and trainer.progress_bar_metrics hold `b`, which
+    # validation_step logs with prog_bar=True; the first training step's no longer do. Here the check's
+    # `b` was missing (only the returned val_loss / val_accuracy were there).
+    seen = {}
+
+    class Reads(Callback):
+        def on_validation_end(self, trainer, module):
+            if trainer.sanity_checking:
+                seen["sanity"] = (set(bar.get_metrics(trainer, module)), set(trainer.progress_bar_metrics))
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            seen.setdefault("first step", set(trainer.progress_bar_metrics))
+
+    bar = TQDMProgressBar()
+    fit_with(tmp_path, bar, LogsToTheBarInValidation(), callbacks=[Reads()], max_epochs=1)
+    assert "b" in seen["sanity"][0] and "b" in seen["sanity"][1], seen
+    assert "b" not in seen["first step"], seen
 
 
 class ForgetsItsReturn(TQDMProgressBar):

@@ -269,10 +269,10 @@ class EvaluationLoop:
             if step and "step" in step.log_options:  # (the loggers' x axis: `_report` sends it as "step")
                 early.pop(logged_name(step, f"{stage}_", "step"), None)
             t.logged_metrics.update(early)
-        if not t.fitting:
-            # Lightning's progress_bar_metrics in `validate` / `test`, from their epoch-end hooks on: what the
-            # stage's steps logged with prog_bar=True (in fit the bar shows every validation value:
-            # `epoch_validation_metrics`).
+        if not t.fitting or t.sanity_checking:
+            # Lightning's progress_bar_metrics in `validate` / `test` and the sanity check, from their
+            # epoch-end hooks on: what the stage's steps logged with prog_bar=True (in fit the bar shows every
+            # validation value: `epoch_validation_metrics`; `sanity_check` drops the check's again).
             options = self._options(stage)
             shown = {k: v for k, v in metrics.items() if k in options and options[k].prog_bar}
             t._step_logging.hook_bar.update(shown)
@@ -524,6 +524,7 @@ class EvaluationLoop:
         waiting_logs = module._pop_logged()
         # Lightning resets the metrics after the check: what it reported is no training's or monitor's.
         metrics_before = dict(t.callback_metrics)
+        bar_before = dict(t._step_logging.hook_bar)
         for one in loaders:
             self._warn_if_shuffled(one, "val")
             self._set_epoch(one)
@@ -546,6 +547,8 @@ class EvaluationLoop:
                 finally:  # (in place: a callback may hold the dict, from on_fit_start)
                     t.callback_metrics.clear()
                     t.callback_metrics.update(metrics_before)
+                    t._step_logging.hook_bar.clear()
+                    t._step_logging.hook_bar.update(bar_before)
                 with t._stopping.taking_interrupts_in("on_sanity_check_end"):
                     t.callbacks.call("on_sanity_check_end", t, module)
         finally:
