@@ -84,6 +84,26 @@ def test_a_terminal_gets_live_bars(tmp_path, monkeypatch):
     assert "\r" in out and "Epoch 0: 100%" in out and "loss=" in out
 
 
+def test_a_bars_count_moves_every_refresh_rate_batches_and_at_the_last_as_lightnings(tmp_path, monkeypatch):
+    # Lightning 2.6.6, TQDMProgressBar(refresh_rate=3), 4 training and 2 validation batches: the bars' `n`
+    # after each batch is 0, 0, 3, 4 and 0, 2 (its rule, `n % refresh_rate == 0 or n == total`; over 5
+    # batches 0, 0, 3, 3, 5). Here the count moved every batch (1, 2, 3, 4), only the items after it every
+    # refresh_rate batches.
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    bar, counts = TQDMProgressBar(refresh_rate=3), {"train": [], "val": []}
+
+    class Reads(Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            counts["train"].append(bar.train_progress_bar.n)
+
+        def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0):
+            counts["val"].append(bar.val_progress_bar.n)
+
+    # (4 training batches of 16, 2 validation batches)
+    fit_with(tmp_path, bar, callbacks=[Reads()], max_epochs=1, num_sanity_val_steps=0)
+    assert counts == {"train": [0, 0, 3, 4], "val": [0, 2]}
+
+
 def test_a_terminals_bar_of_an_epoch_resumed_mid_way_starts_at_the_checkpoints_batch(tmp_path, monkeypatch):
     from audiotrain.train.callbacks import ModelCheckpoint
 
@@ -131,7 +151,8 @@ def test_a_terminals_bar_shows_a_validation_inside_an_epoch_at_once(tmp_path, mo
     monkeypatch.setattr(sys, "stderr", terminal)
     fit_with(tmp_path, ProgressBar(refresh_rate=100), max_epochs=1, val_check_interval=0.5)
     frames = [f for f in terminal.getvalue().split("\r") if f.startswith("Epoch 0:")]
-    inside_the_epoch = [f for f in frames if "| 2/4 " in f or "| 3/4 " in f]
+    # (the count stays at 0/4 until the last batch under refresh_rate=100, as Lightning's)
+    inside_the_epoch = [f for f in frames if "| 4/4 " not in f]
     assert any("val_loss=" in f for f in inside_the_epoch), frames
 
 

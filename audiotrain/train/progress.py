@@ -56,8 +56,9 @@ class ProgressBar(Callback):
     rule): a second among the callbacks is refused when a stage starts, naming both.
 
     Args:
-        refresh_rate: update the bar's numbers every `refresh_rate` batches. Reading the numbers
-            is a host sync, so a larger value keeps the device busier. The environment's `TQDM_MINITERS`
+        refresh_rate: update the bar's count and numbers every `refresh_rate` batches (the count at the
+            last batch too, as Lightning's). Reading the numbers is a host sync, so a larger value keeps
+            the device busier. The environment's `TQDM_MINITERS`
             raises it to that many (Lightning's rule, for a cluster's slow log: ``max(TQDM_MINITERS,
             refresh_rate)``).
         plain: one line of text per epoch instead of live bars. None (the default) chooses it when
@@ -76,6 +77,7 @@ class ProgressBar(Callback):
         self._position, self._leave = 0, True
         self._train_bar: tqdm | None = None
         self._val_bar: tqdm | None = None
+        self._train_done = self._val_done = 0  # (batches finished: what the bars count to, `_count_to`)
         self._last_bars: dict[str, tqdm] = {}  # (Lightning's `train_progress_bar`, ...: the last one made)
         self._epoch_started = 0.0
         self._epoch_means = False  # (what get_metrics gives: the epoch's means, not the last step's)
@@ -200,12 +202,14 @@ class ProgressBar(Callback):
             return
         self._trainer = trainer  # (`self.trainer` in the factory, were `setup` overridden without super())
         self._train_bar = self._last_bars["train"] = self.init_train_tqdm()
+        self._train_done = self._train_bar.n  # (a resumed epoch's bar starts at its checkpoint's batch)
 
     @_reader_may_leave
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if self._train_bar is None:
             return
-        self._train_bar.update(1)
+        self._train_done += 1
+        self._count_to(self._train_bar, self._train_done)
         if (batch_idx + 1) % self.refresh_rate == 0:
             self._train_bar.set_postfix(_fmt(self._shown(trainer, module)), refresh=False)
 
@@ -359,6 +363,7 @@ class ProgressBar(Callback):
         # Several loaders: a bar for each in turn, "DataLoader 1" its own count, as Lightning's.
         self._val_totals = total if isinstance(total, list) else [total]
         self._val_loader = 0
+        self._val_done = 0
         self._val_label = label
         self._trainer = trainer
         self._val_bar = self._last_bars[stage] = make()
@@ -369,7 +374,16 @@ class ProgressBar(Callback):
                 self._val_loader = dataloader_idx
                 self._val_bar.set_description(f"{self._val_label} DataLoader {dataloader_idx}", refresh=False)
                 self._val_bar.reset(total=_bar_total(self._val_totals[dataloader_idx]))
-            self._val_bar.update(1)
+                self._val_done = 0
+            self._val_done += 1
+            self._count_to(self._val_bar, self._val_done)
+
+    def _count_to(self, bar: tqdm, done: int) -> None:
+        """The bar's count moves to `done` (the batches finished) every `refresh_rate` batches and at the
+        last one, as Lightning's (`refresh_rate=3` over 5 batches: 0, 0, 3, 3, 5); tqdm still draws it at
+        most ten times a second (Lightning's redraws at each move)."""
+        if done % self.refresh_rate == 0 or done == bar.total:
+            bar.update(done - bar.n)
 
     def _close_eval(self) -> None:
         if self._val_bar is not None:

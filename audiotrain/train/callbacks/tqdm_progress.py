@@ -12,8 +12,8 @@ class TQDMProgressBar(ProgressBar):
     `ProgressBar` (a tqdm bar per training epoch, a validation bar under it, plain lines in a log) under
     Lightning's name, so that ``callbacks=[TQDMProgressBar(refresh_rate=10)]`` works as it does there.
 
-    `refresh_rate`: the bar's numbers are updated every `refresh_rate` batches. Lightning's 0 (no bar) is
-    refused: ``Trainer(enable_progress_bar=False)`` turns the bar off. `process_position`: the line the
+    `refresh_rate`: the bar's count and numbers are updated every `refresh_rate` batches. Lightning's 0
+    (no bar) is refused: ``Trainer(enable_progress_bar=False)`` turns the bar off. `process_position`: the line the
     bars start at (Lightning's, for several trainers drawing bars in one terminal); the validation bar goes
     one line under the training one. `leave`: keep each finished epoch's bar on screen (ProgressBar's
     behaviour); False, Lightning's default, clears it when it closes (Lightning reuses one bar across
