@@ -106,6 +106,19 @@ def test_accelerator_and_devices():
         Trainer(max_epochs=1, strategy="ddp_spawn", devices=2)
 
 
+def test_devices_as_a_list_of_gpu_ids():
+    """Lightning's `devices=[0]` (a list of GPU ids) is one device, its first GPU (Lightning 2.6.6 on CUDA:
+    `num_devices` 1, a SingleDeviceStrategy): the one an MLX process uses. It was told "for data parallel
+    over N devices launch N processes". Another single id names how to reach that GPU; several ids say how
+    many processes to launch, with their count."""
+    assert flags.devices([0], world_size=1) == flags.devices((0,), world_size=1) == 1
+    assert Trainer(max_epochs=1, devices=[0]).devices == 1
+    with pytest.raises(ValueError, match=r"devices=\[2\]\): .*first GPU it sees.*CUDA_VISIBLE_DEVICES=2"):
+        flags.devices([2], world_size=1)
+    with pytest.raises(ValueError, match=r"devices=\[0, 1\]\): this is one process.*launch -n 2 "):
+        flags.devices([0, 1], world_size=1)
+
+
 def test_the_cpu_accelerator_runs_the_fit_on_the_cpu(tmp_path):
     seen = []
 

@@ -273,9 +273,21 @@ def devices(value: Any, world_size: int) -> int:
             "'auto', -1 or 1 (one process uses one device), or the number of processes "
             "of a data-parallel launch (an int > 1)",
         )
+    if is_id_list and len(value) == 1:
+        # Lightning's devices=[0] (a list of GPU ids) is one device, its first GPU: the one MLX uses. It was
+        # told to launch N processes for data parallel.
+        if value[0] == 0:
+            return 1
+        raise ValueError(
+            f"Trainer(devices={given!r}): MLX uses the first GPU it sees, one per process; to run on GPU "
+            f"{value[0]} make it the first: CUDA_VISIBLE_DEVICES={value[0]} python train.py (with devices=1 "
+            "or [0])"
+        )
     # Lightning's devices=N starts N processes itself; MLX needs a launcher to start them. Name the one the
-    # README recommends (mlx.launch exits 0 when a rank fails) with the user's own N where it is a count.
+    # README recommends (mlx.launch exits 0 when a rank fails) with the user's own N where it is a count
+    # (or a list of that many GPU ids).
     n = value if isinstance(value, int) and not isinstance(value, bool) and value > 1 else "N"
+    n = len(value) if is_id_list else n
     job = f"this job has {world_size} processes" if world_size > 1 else "this is one process"
     raise ValueError(
         f"Trainer(devices={given!r}): {job}, and one MLX process uses one device. For data parallel over "
