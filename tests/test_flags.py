@@ -117,6 +117,10 @@ def test_devices_as_a_list_of_gpu_ids():
         flags.devices([2], world_size=1)
     with pytest.raises(ValueError, match=r"devices=\[0, 1\]\): this is one process.*launch -n 2 "):
         flags.devices([0, 1], world_size=1)
+    # Lightning's ids as text (a YAML config's or a CLI's `devices: "0,"`, "1, 3"), read as the list.
+    assert flags.devices("0,", world_size=1) == 1
+    with pytest.raises(ValueError, match=r"devices='1, 3'\): this is one process.*launch -n 2 "):
+        flags.devices("1, 3", world_size=1)
 
 
 def test_the_cpu_accelerator_runs_the_fit_on_the_cpu(tmp_path):

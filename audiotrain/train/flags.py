@@ -255,6 +255,10 @@ def devices(value: Any, world_size: int) -> int:
     # under a launch of 2 processes was told to launch 2 processes.
     if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
         value = int(value)
+    elif (
+        isinstance(value, str) and "," in value and re.fullmatch(r"\s*[0-9]+(\s*,\s*[0-9]+)*\s*,?\s*", value)
+    ):
+        value = [int(i) for i in value.split(",") if i.strip()]  # (Lightning's GPU ids as text: "0,", "1, 3")
     if value in ("auto", -1, None, 1) or value == world_size:
         return 1
     # A value that counts no device (0, -2, 1.5, "abc") is a mistake, not a request for data parallel, which
