@@ -71,7 +71,7 @@ def test_each_mode_gives_lightnings_batches_indices_and_length(mode):
 
 def test_a_list_of_loaders_gives_lists_of_batches():
     # Lightning 2.6.6: CombinedLoader([a, b]) gives [batch_a, batch_b].
-    combined = CombinedLoader(list(loaders().values()))
+    combined = CombinedLoader(list(loaders().values()), "max_size_cycle")
     assert [[ids(b) for b in batch] for batch, _, _ in combined][3] == [[0, 1], [106, 107]]
 
 
@@ -95,3 +95,12 @@ def test_a_restored_position_continues_with_the_batches_of_the_uninterrupted_epo
     again = CombinedLoader(loaders(), mode=mode)
     again.load_state_dict(state)
     assert [(ids(b), i, d) for b, i, d in again] == whole[min(stop, len(first)) :]
+
+
+def test_the_default_mode_is_min_size_as_lightnings():
+    # Lightning 2.6.6: CombinedLoader(iterables) is mode "min_size" (only fit makes a dict or list of training
+    # loaders "max_size_cycle"); list(CombinedLoader([range(3), range(5)])) gives 3 batches.
+    combined = CombinedLoader([range(3), range(5)])
+    assert combined.mode == "min_size"
+    assert list(combined) == [([0, 0], 0, 0), ([1, 1], 1, 0), ([2, 2], 2, 0)]
+    assert len(combined) == 3

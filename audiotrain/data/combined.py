@@ -15,11 +15,11 @@ class CombinedLoader:
     """Several loaders (a dict of named ones or a list) iterated together, as Lightning's
     ``lightning.pytorch.utilities.CombinedLoader``; iterating gives ``(batch, batch_idx, dataloader_idx)``.
 
-    Modes: ``"max_size_cycle"`` (the default, and what `Trainer.fit` makes of a dict or list of loaders) gives
-    a batch of each loader per step, ``{"a": batch_a, "b": batch_b}`` (a list for a list), until the longest
-    ends, starting the shorter ones again as they end; ``"min_size"`` ends with the shortest; ``"max_size"``
-    gives None for a loader that has ended; ``"sequential"`` gives each loader's batches in turn, alone, with
-    its ``dataloader_idx`` (evaluation only: `fit` refuses it, as Lightning's does). ``len`` is the epoch's
+    Modes: ``"max_size_cycle"`` (what `Trainer.fit` makes of a dict or list of loaders) gives a batch of each
+    loader per step, ``{"a": batch_a, "b": batch_b}`` (a list for a list), until the longest ends, starting
+    the shorter ones again as they end; ``"min_size"`` (the default, as Lightning's) ends with the shortest;
+    ``"max_size"`` gives None for a loader that has ended; ``"sequential"`` gives each loader's batches in
+    turn, alone, with its ``dataloader_idx`` (evaluation only: `fit` refuses it, as Lightning's does). ``len`` is the epoch's
     batches (the longest's, the shortest's, or their sum).
 
     `set_epoch` sets each loader's epoch; `state_dict` holds each loader's position (a DataLoader's
@@ -28,7 +28,7 @@ class CombinedLoader:
     DataLoader reads its own rank's shard, so the ranks' steps hold equally many batches.
     """
 
-    def __init__(self, iterables: Mapping[str, Iterable[Any]] | list | tuple, mode: str = "max_size_cycle"):
+    def __init__(self, iterables: Mapping[str, Iterable[Any]] | list | tuple, mode: str = "min_size"):
         if mode not in MODES:
             raise ValueError(f"Unsupported mode {mode!r}, please select one of: {list(MODES)}")
         if isinstance(iterables, Mapping):
