@@ -104,3 +104,23 @@ def test_the_default_mode_is_min_size_as_lightnings():
     assert combined.mode == "min_size"
     assert list(combined) == [([0, 0], 0, 0), ([1, 1], 1, 0), ([2, 2], 2, 0)]
     assert len(combined) == 3
+
+
+def test_nested_loaders_and_a_single_loader_are_read_as_lightnings():
+    # Lightning 2.6.6 reads a nested dict / list of loaders (a list of numbers is one loader, its samples) and
+    # a single loader; here a nested dict or list was iterated as a loader (its keys or items as batches).
+    combined = CombinedLoader({"a": range(3), "b": [range(2), range(4)]}, "max_size_cycle")
+    assert combined.flattened == [range(3), range(2), range(4)]
+    assert [batch for batch, _, _ in combined] == [
+        {"a": 0, "b": [0, 0]},
+        {"a": 1, "b": [1, 1]},
+        {"a": 2, "b": [0, 2]},
+        {"a": 0, "b": [1, 3]},
+    ]
+    assert list(CombinedLoader({"x": (range(2), [7, 8])}, "max_size")) == [
+        ({"x": (0, 7)}, 0, 0),
+        ({"x": (1, 8)}, 1, 0),
+    ]
+    assert list(CombinedLoader(range(3), "max_size_cycle")) == [(0, 0, 0), (1, 1, 0), (2, 2, 0)]
+    with pytest.raises(TypeError, match=r"iterables\['b'\]\[1\] is a NoneType, not a loader"):
+        CombinedLoader({"a": range(3), "b": [range(2), None]})

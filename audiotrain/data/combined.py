@@ -12,8 +12,10 @@ MODES = ("min_size", "max_size_cycle", "max_size", "sequential")
 
 
 class CombinedLoader:
-    """Several loaders (a dict of named ones or a list) iterated together, as Lightning's
-    ``lightning.pytorch.utilities.CombinedLoader``; iterating gives ``(batch, batch_idx, dataloader_idx)``.
+    """Several loaders (a dict of named ones or a list, nested too, or a single loader) iterated together, as
+    Lightning's ``lightning.pytorch.utilities.CombinedLoader``; iterating gives ``(batch, batch_idx,
+    dataloader_idx)``, the batch in the loaders' structure. A list or tuple of numbers or strings alone is a
+    loader (its items the batches), as Lightning's.
 
     Modes: ``"max_size_cycle"`` (what `Trainer.fit` makes of a dict or list of loaders) gives a batch of each
     loader per step, ``{"a": batch_a, "b": batch_b}`` (a list for a list), until the longest ends, starting
@@ -28,31 +30,24 @@ class CombinedLoader:
     DataLoader reads its own rank's shard, so the ranks' steps hold equally many batches.
     """
 
-    def __init__(self, iterables: Mapping[str, Iterable[Any]] | list | tuple, mode: str = "min_size"):
+    def __init__(self, iterables: Any, mode: str = "min_size"):
         if mode not in MODES:
             raise ValueError(f"Unsupported mode {mode!r}, please select one of: {list(MODES)}")
-        if isinstance(iterables, Mapping):
-            names = list(iterables)
-        elif isinstance(iterables, list | tuple):
-            names = list(range(len(iterables)))
-        else:
-            raise TypeError(
-                f"CombinedLoader takes a dict or a list of loaders, got {type(iterables).__name__}"
-            )
-        for name in names:
-            if not isinstance(iterables[name], Iterable):
+        self._spec, paths = _flatten(iterables, "")
+        loaders = [loader for loader, _ in paths]
+        for loader, path in paths:
+            if not isinstance(loader, Iterable):
                 raise TypeError(
-                    f"CombinedLoader: iterables[{name!r}] is a {type(iterables[name]).__name__}, not a "
-                    "loader (an iterable of batches)"
+                    f"CombinedLoader: iterables{path} is a {type(loader).__name__}, not a loader (an "
+                    "iterable of batches); it takes a loader, or a dict or list (nested too) of loaders"
                 )
         self.iterables = iterables
         self._mode = mode
-        self._names = names
-        self._loaders = [iterables[name] for name in names]
+        self._loaders = loaders
         # Position in the epoch: batches yielded, per loader the batches taken from its current pass, which
         # loaders have ended (max_size) and which loader is read (sequential).
         self._yielded = 0
-        self._taken = [0] * len(names)
+        self._taken = [0] * len(loaders)
         self._ended: set[int] = set()
         self._current = 0
         self._restored = False
@@ -93,9 +88,7 @@ class CombinedLoader:
             self._loaders[i].set_seed(seed + i)
 
     def _pack(self, batches: list[Any]) -> Any:
-        if isinstance(self.iterables, Mapping):
-            return dict(zip(self._names, batches, strict=True))
-        return type(self.iterables)(batches) if isinstance(self.iterables, tuple) else batches
+        return _unflatten(self._spec, iter(batches))
 
     def _open(self, i: int, resumed: bool) -> Iterator[Any]:
         """A new pass over loader `i`; on resume, one without a position of its own skips what was taken."""
@@ -223,3 +216,39 @@ class CombinedLoader:
         # The epoch's last batch was given: the rest of it is empty, as the Trainer reads such a position.
         self._epoch_over = position_ends_epoch(state) or (self._mode == "min_size" and any(finished))
         self._restored = True
+
+
+def _is_leaf(tree: Any) -> bool:
+    """A loader, as Lightning's `_tree_flatten` tells one: anything but a dict, list or tuple, and one of
+    these that holds only numbers and strings (a list of samples)."""
+    if not isinstance(tree, Mapping | list | tuple):
+        return True
+    children = tree.values() if isinstance(tree, Mapping) else tree
+    return all(isinstance(child, int | float | str) for child in children)
+
+
+def _flatten(tree: Any, path: str) -> tuple[Any, list[tuple[Any, str]]]:
+    """The loaders of a (nested) dict / list / tuple of them, in order, with where each is (``["a"][0]``),
+    and the structure to put their batches back into (None for a loader)."""
+    if _is_leaf(tree):
+        return None, [(tree, path)]
+    keys = list(tree) if isinstance(tree, Mapping) else range(len(tree))
+    specs, leaves = [], []
+    for key in keys:
+        spec, found = _flatten(tree[key], f"{path}[{key!r}]")
+        specs.append(spec)
+        leaves += found
+    return (type(tree), list(keys), specs), leaves
+
+
+def _unflatten(spec: Any, batches: Iterator[Any]) -> Any:
+    """`_flatten`'s structure with the next of `batches` in each loader's place."""
+    if spec is None:
+        return next(batches)
+    kind, keys, specs = spec
+    children = [_unflatten(child, batches) for child in specs]
+    if issubclass(kind, Mapping):
+        return dict(zip(keys, children, strict=True))
+    if issubclass(kind, tuple):
+        return kind(*children) if hasattr(kind, "_fields") else tuple(children)
+    return children
