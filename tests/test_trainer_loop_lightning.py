@@ -991,3 +991,39 @@ def test_limit_batches_of_1_0_reads_a_loader_without_a_length_to_its_end_as_the_
         Trainer(
             default_root_dir=tmp_path, max_epochs=1, limit_train_batches=0.5, enable_progress_bar=False
         ).fit(TinyClassifier(), _a_stream_of(6))
+
+
+class LastBatchAndStep(Callback):
+    def __init__(self):
+        self.seen: list[tuple[int, bool, int]] = []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.seen.append((batch_idx, trainer.is_last_batch, trainer.global_step))
+
+
+class Unsized:
+    """A loader without a length (a generator's batches each epoch) nor a position of its own."""
+
+    def __iter__(self):
+        yield from make_batches(48)
+
+
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_the_last_batch_of_a_loader_without_a_length_is_known_as_lightnings(tmp_path, accumulate):
+    # Lightning 2.6.6 (its fetcher reads one batch ahead), 3 batches of an IterableDataset, 2 epochs:
+    # is_last_batch is True at batch 2, whose step closes the accumulation window there (global_step 2 at its
+    # on_train_batch_end with accumulate_grad_batches=2). Here it was False, and the window closed after it.
+    seen = LastBatchAndStep()
+    t = Trainer(
+        default_root_dir=tmp_path,
+        max_epochs=2,
+        accumulate_grad_batches=accumulate,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        logger=False,
+        callbacks=[seen],
+    )
+    t.fit(TinyClassifier(), Unsized())
+    steps = [1, 2, 3, 4, 5, 6] if accumulate == 1 else [0, 1, 2, 2, 3, 4]
+    assert seen.seen == [(i % 3, i % 3 == 2, steps[i]) for i in range(6)]
+    assert t.global_step == steps[-1]

@@ -2063,9 +2063,26 @@ class Trainer:
         # before this epoch's first batch: Lightning's epoch loop checks `done` before each batch, too.
         stop_asked = self._stop_request_ends_fit()
         own_streams = ranks_read_own_streams(loader)
+        # A loader without a length or a position of its own (a plain iterable, replayed on resume) is read
+        # one batch ahead, as Lightning's prefetching fetcher does, so that its last batch is known as such
+        # (is_last_batch, the step closing an accumulation window). (A loader with a position is not: its
+        # saved position would be one batch past the step.)
+        read_ahead = n_batches is None and not own_streams and not hasattr(loader, "state_dict")
+        ahead: list[Any] = []  # (the batch read ahead; empty at the loader's end)
+        ends_epoch = False
         while not (stop_asked or batches_done) and (n_batches is None or progress.batch_in_epoch < n_batches):
             try:
-                batch = next_batch(iterator, self.profiler, "train")
+                if read_ahead and (ahead or ends_epoch):
+                    if ends_epoch:
+                        raise StopIteration
+                    batch = ahead.pop()
+                else:
+                    batch = next_batch(iterator, self.profiler, "train")
+                if read_ahead:
+                    try:
+                        ahead.append(next_batch(iterator, self.profiler, "train"))
+                    except StopIteration:
+                        ends_epoch = True
             except StopIteration:
                 exhausted = True
             except DataLoaderError as err:
@@ -2080,7 +2097,7 @@ class Trainer:
             if exhausted:
                 break
             with self.profiler.profile("run_training_batch"):
-                ended = self._train_batch(module, batch, n_batches, val_loader, val_every)
+                ended = self._train_batch(module, batch, n_batches, val_loader, val_every, ends_epoch)
             if ended is _SKIP_REST_OF_EPOCH:
                 skipped = True
                 break
@@ -2103,7 +2120,7 @@ class Trainer:
         )
         return skipped
 
-    def _train_batch(self, module, batch, n_batches, val_loader, val_every) -> object | None:
+    def _train_batch(self, module, batch, n_batches, val_loader, val_every, ends_epoch) -> object | None:
         """One batch: hooks, step, logging, a validation that is due. Returns `_SKIP_REST_OF_EPOCH` where
         the module's `on_train_batch_start` returned -1 (Lightning's way to end the epoch there)."""
         progress = self.progress
@@ -2111,7 +2128,7 @@ class Trainer:
         # (a CombinedLoader's "max_size" gives None for a loader that has ended, as Lightning's)
         check_batch(batch, none_ok=isinstance(self._train_loader, CombinedLoader))
         batch_idx = progress.batch_in_epoch
-        self._is_last_batch = n_batches is not None and batch_idx + 1 == n_batches
+        self._is_last_batch = ends_epoch or (n_batches is not None and batch_idx + 1 == n_batches)
         response = self._call_hooks("on_train_batch_start", batch, batch_idx)
         skip = type(response) is int and response == -1
         if self.world_size > 1 and hooks.overrides(module, "on_train_batch_start"):
