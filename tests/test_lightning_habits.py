@@ -2436,6 +2436,27 @@ def test_lightnings_dataloader_iter_step_is_refused_when_fit_starts_saying_what_
     assert all(np.array_equal(before[k], v) for k, v in weights(module).items())  # nothing trained
 
 
+class EvaluatesFromDataloaderIter(TinyClassifier):
+    def validation_step(self, dataloader_iter):
+        batch, _, _ = next(dataloader_iter)
+        return self.compute_loss(batch)
+
+    test_step = predict_step = validation_step
+
+
+@pytest.mark.parametrize("stage", ["fit", "validate", "test", "predict"])
+def test_an_evaluation_step_taking_dataloader_iter_is_refused_when_the_stage_starts(tmp_path, stage):
+    """Lightning 2.6.6 also gives validation_step / test_step / predict_step a `dataloader_iter`; here they
+    are given one batch, and failed in the first step with "'tuple' object is not an iterator"."""
+    step = {"fit": "validation_step", "validate": "validation_step"}.get(stage, f"{stage}_step")
+    run = getattr(trainer(tmp_path, max_epochs=1), stage)
+    args = (make_batches(), make_batches()) if stage == "fit" else (make_batches(),)
+    with pytest.raises(
+        TypeError, match=rf"EvaluatesFromDataloaderIter.{step} takes dataloader_iter: .* one batch"
+    ):
+        run(EvaluatesFromDataloaderIter(), *args)
+
+
 @pytest.mark.parametrize("compile", [True, False])
 @pytest.mark.parametrize("interval", ["step", "epoch"])
 def test_the_rate_logged_from_param_groups_in_the_step_is_the_rate_its_update_uses(

@@ -45,7 +45,7 @@ from audiotrain.train.loaders import (
     why_no_batches,
 )
 from audiotrain.train.metric_values import Metrics
-from audiotrain.train.module import TrainModule
+from audiotrain.train.module import TrainModule, refuse_dataloader_iter
 from audiotrain.train.prediction_writer import BasePredictionWriter
 from audiotrain.train.profilers import profiled_batches
 from audiotrain.train.state import RandomState, local_means, seed_validation_generators
@@ -708,6 +708,7 @@ class EvaluationLoop:
             ckpt_path = self._best_of_the_last_fit(method)
         model = model if model is not None else t.module
         hooks.refuse_steps_set_to_none(model, method)
+        refuse_dataloader_iter(model, f"{stage}_step" if stage != "val" else "validation_step")
         if str(ckpt_path) in ("best", "last"):
             # Named before the module is attached, as fit names it: the module's configure_callbacks()
             # then replaces the ModelCheckpoint that saved the fit's best by a fresh one that saved nothing

@@ -929,19 +929,21 @@ def refuse_optimizer_idx(module: TrainModule) -> None:
         )
 
 
-def refuse_dataloader_iter(module: TrainModule) -> None:
-    """Lightning 2's `training_step(self, dataloader_iter)`, which draws its batches itself with `next`,
-    refused when `fit` starts: the compiled step here is given one batch, so `next(dataloader_iter)`
-    failed in the first step with "'array' object is not an iterator"."""
+def refuse_dataloader_iter(module: TrainModule, step: str = "training_step") -> None:
+    """Lightning 2's `training_step(self, dataloader_iter)` (or `validation_step`, `test_step`,
+    `predict_step`), which draws its batches itself with `next`, refused when the stage starts: the step here
+    is given one batch, so `next(dataloader_iter)` failed in the first step with "'array' object is not an
+    iterator"."""
     try:
-        parameters = list(inspect.signature(module.training_step).parameters)
-    except (TypeError, ValueError):  # (a callable without a signature: nothing to tell from it)
+        parameters = list(inspect.signature(getattr(module, step)).parameters)
+    except (TypeError, ValueError, AttributeError):  # (no such step, or one without a signature)
         return
     if parameters[:1] == ["dataloader_iter"]:
+        how = "compiled and given one batch" if step == "training_step" else "given one batch"
         raise TypeError(
-            f"{type(module).__name__}.training_step takes dataloader_iter: Lightning's step that draws its "
-            "own batches with next() is not supported: the step is compiled and given one batch, as "
-            "training_step(self, batch, batch_idx). Combine batches in the loader (a collate_fn, a "
+            f"{type(module).__name__}.{step} takes dataloader_iter: Lightning's step that draws its "
+            f"own batches with next() is not supported: the step is {how}, as "
+            f"{step}(self, batch, batch_idx). Combine batches in the loader (a collate_fn, a "
             "CombinedLoader) or in on_before_batch_transfer instead"
         )
 

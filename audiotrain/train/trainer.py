@@ -1319,6 +1319,7 @@ class Trainer:
         if not isinstance(model, TrainModule):  # (first, as in Lightning: before what the Trainer lacks)
             raise TypeError(f"Trainer.fit: expected a TrainModule, got {type(model).__name__}")
         hooks.refuse_steps_set_to_none(model, "fit")
+        refuse_dataloader_iter(model, "validation_step")  # (training_step's: with the optimizer's checks)
         flags.require_training_length(
             self.max_epochs, self.max_steps, self.max_time, bool(self.early_stopping_callbacks)
         )
