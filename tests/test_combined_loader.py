@@ -124,3 +124,17 @@ def test_nested_loaders_and_a_single_loader_are_read_as_lightnings():
     assert list(CombinedLoader(range(3), "max_size_cycle")) == [(0, 0, 0), (1, 1, 0), (2, 2, 0)]
     with pytest.raises(TypeError, match=r"iterables\['b'\]\[1\] is a NoneType, not a loader"):
         CombinedLoader({"a": range(3), "b": [range(2), None]})
+
+
+@pytest.mark.parametrize("mode", ["max_size_cycle", "min_size", "max_size", "sequential"])
+def test_an_empty_loader_among_others_gives_lightnings_batches(mode):
+    # Lightning 2.6.6, CombinedLoader([[], [1, 2, 3]], mode): no batch (max_size_cycle: its empty loader's
+    # new pass ends the epoch; here a RuntimeError "generator raised StopIteration"), None for the empty
+    # one (max_size), the other's batches (sequential).
+    expected = {
+        "max_size_cycle": [],
+        "min_size": [],
+        "max_size": [([None, 1], 0, 0), ([None, 2], 1, 0), ([None, 3], 2, 0)],
+        "sequential": [(1, 0, 1), (2, 1, 1), (3, 2, 1)],
+    }[mode]
+    assert list(CombinedLoader([[], [1, 2, 3]], mode)) == expected

@@ -137,7 +137,10 @@ class CombinedLoader:
                     if cycle:
                         # (a new pass: a DataLoader goes on to its next epoch's order, as torch's reshuffles)
                         iterators[i] = self._open(i, False)
-                        batches.append(self._next(iterators, i))
+                        try:
+                            batches.append(self._next(iterators, i))
+                        except StopIteration:  # (an empty loader: no batch of it ever, the epoch is over)
+                            return
                     else:
                         iterators[i] = None
                         batches.append(None)
