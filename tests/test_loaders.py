@@ -631,6 +631,20 @@ def test_a_prediction_loader_alone_in_a_list_is_that_loader(tmp_path):
     assert model._seen == [(0, 0), (1, 0), (2, 0)]
 
 
+def test_nested_prediction_loaders_are_each_a_loader_with_its_index(tmp_path):
+    # Lightning 2.6.6, predict(model, {"a": first, "b": [second, first]}): three loaders, dataloader_idx 0, 1
+    # and 2 in that order (here the inner list was read as one loader, whose batches were loaders).
+    first, second = val_sets()
+    model = PredictsIds()
+    out = trainer(tmp_path).predict(model, {"a": first, "b": [second, val_sets()[0]]})
+    assert [[np.asarray(b).tolist() for b in loader] for loader in out] == [
+        [[100, 101], [102, 103], [104, 105]],
+        [[200, 201], [202, 203]],
+        [[100, 101], [102, 103], [104, 105]],
+    ]
+    assert model._seen == [(0, 0), (1, 0), (2, 0), (0, 1), (1, 1), (0, 2), (1, 2), (2, 2)]
+
+
 class PredictsWithoutTheLoaderIndex(TinyClassifier):
     def predict_step(self, batch, batch_idx):
         return batch[1]
