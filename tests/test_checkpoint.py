@@ -1708,3 +1708,13 @@ def test_a_trainer_ckpt_path_whose_load_failed_stays_set_for_the_next_stage(tmp_
     fresh = TinyClassifier()
     t.validate(fresh, make_batches(16))
     assert all(np.array_equal(saved[k], v) for k, v in weights(fresh).items())
+
+
+def test_a_ckpt_path_best_that_names_nothing_is_not_left_as_trainer_ckpt_path(tmp_path):
+    """Lightning 2.6.6 resolves "best" (`_select_ckpt_path`) before it sets the path it loads, so a
+    `validate(ckpt_path="best")` with nothing saved raises and leaves `trainer.ckpt_path` None. Here the
+    stage set the unresolved "best" first: after the error `trainer.ckpt_path` read "best"."""
+    t = make_trainer(tmp_path)
+    with pytest.raises(ValueError, match='ckpt_path="best"'):
+        t.validate(TinyClassifier(), make_batches(16), ckpt_path="best")
+    assert t.ckpt_path is None

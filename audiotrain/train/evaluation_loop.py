@@ -763,9 +763,12 @@ class EvaluationLoop:
         try:
             # The one it loads, before it is loaded (as Lightning's resume_start: a failed load leaves a path
             # set as trainer.ckpt_path for the next stage); none where it is given the model's own weights.
-            t._ckpt_path = ckpt_path or None
+            # ("best" / "last" found first: one that names nothing is refused before it is set, as Lightning's
+            # _select_ckpt_path.)
+            ckpt_path = t.callbacks.checkpoint_path(ckpt_path) if ckpt_path else None
+            t._ckpt_path = ckpt_path
             if ckpt_path:
-                t._restore(t.callbacks.checkpoint_path(ckpt_path), full=False)
+                t._restore(ckpt_path, full=False)
             t._forget_reported_metrics()
             if stage != "predict":
                 t._log_scored_hyperparameters(model)
