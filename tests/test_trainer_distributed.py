@@ -1383,3 +1383,31 @@ with warnings.catch_warnings(record=True) as caught:
 print(json.dumps(sum("You have overridden" in str(w.message) for w in caught)))
 """
     assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [1, 0]
+
+
+def test_every_rank_hears_in_on_exception_the_signal_one_rank_heard(tmp_path):
+    """Lightning 2.6.6 gives `on_exception` a SIGTERMException on every rank of a preempted job, so a callback
+    that requeues (or saves with a barrier) runs alike on all. Here the rank that heard the SIGTERM got a
+    KeyboardInterrupt naming it (`signum` 15) and the rank that stopped on the ranks' agreement a bare one
+    (no `signum`): a callback branching on it ran different code, and different collectives, per rank."""
+    body = """
+import signal
+from audiotrain import Callback, Trainer
+from audiotrain.distributed import collectives
+from tasks import TinyClassifier, make_batches
+
+class SigtermOnRank0(Callback):
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step == 2 and collectives.rank() == 0:
+            signal.raise_signal(signal.SIGTERM)
+
+    def on_exception(self, trainer, module, error):
+        self.heard = getattr(error, "signum", None)
+
+cb = SigtermOnRank0()
+t = Trainer(max_epochs=1, enable_progress_bar=False, logger=False, enable_checkpointing=False,
+            log_every_n_steps=1, callbacks=[cb])
+t.fit(TinyClassifier(), make_batches(64, batch_size=8))
+print(json.dumps([t.interrupted, cb.heard]))
+"""
+    assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [[True, 15], [True, 15]]

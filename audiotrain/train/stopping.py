@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 # What `StopRequests.agree_across_ranks` reduces beside the caller's numbers (names no metric can have).
 _CTRL_C_HEARD, _SHOULD_STOP = "\0ctrl-c heard", "\0should_stop"
+#: For each stop signal, the name of its "some rank heard it" share in that reduction.
+_HEARD = {signal.SIGTERM: "\0sigterm heard", signal.SIGINT: "\0sigint heard"}
 
 
 #: Under data parallel the ranks meet at logging steps to agree on a stop; with log_every_n_steps=0 (no
@@ -70,6 +72,9 @@ class StopRequests:
         self.time_out = False  # `max_time` ended the fit (`time_ran_out`)
         self.interrupted = False
         self.signal_heard = False
+        # Under data parallel, the stop signal the ranks agreed on (SIGTERM where any rank heard one), which
+        # `on_exception` names on every rank alike; None where no signal asked (a KeyboardInterrupt in a hook).
+        self.agreed_signal: int | None = None
         # A second stop asked to abort (`request` returned True). Its interrupt may have been lost on the
         # way: raised inside a finalizer (the workers of the stopped epoch's DataLoader closing as its
         # iterator went), which Python prints and drops. The save is aborted all the same.
@@ -88,6 +93,7 @@ class StopRequests:
         """A fit starts with no request and no `interrupted` checkpoint of its own yet."""
         self.should_stop = self.should_stop_agreed = self.interrupted = self.signal_heard = False
         self.abort_asked = False
+        self.agreed_signal = None
         self.time_out = self.said_minimum_not_met = False
         self.interrupted_checkpoint = None
 
@@ -192,8 +198,11 @@ class StopRequests:
           bar's numbers.
         """
         asked = {_CTRL_C_HEARD: float(self.signal_heard), _SHOULD_STOP: float(self.should_stop)}
+        asked.update({name: float(stopping_signal() == signum) for signum, name in _HEARD.items()})
         means = collectives.reduce_weighted_means({**sums, **asked}, {**weights, **dict.fromkeys(asked, 1.0)})
         self.interrupted = self.interrupted or means.pop(_CTRL_C_HEARD) > 0
+        heard = [signum for signum, name in _HEARD.items() if means.pop(name) > 0]  # (SIGTERM first)
+        self.agreed_signal = self.agreed_signal or (heard[0] if heard else None)
         self.should_stop = self.should_stop_agreed = means.pop(_SHOULD_STOP) > 0
         return {name: means[name] for name in sums}  # (in the caller's order)
 
@@ -211,7 +220,8 @@ class StopRequests:
         # A KeyboardInterrupt that names the signal (`signum`), so that a callback tells SIGTERM (a
         # preemption: requeue the job) from Ctrl-C, as Lightning's gets its SIGTERMException or a
         # KeyboardInterrupt; a plain one where no signal asked (a KeyboardInterrupt raised in a hook).
-        signum = stopping_signal()
+        # (under data parallel the one the ranks agreed on: a rank that stopped on another's SIGTERM names it)
+        signum = self.agreed_signal if t.world_size > 1 else stopping_signal()
         stop = KeyboardInterrupt() if signum is None else SignalInterrupt(signum)
         # (before on_exception, as Lightning's `_interrupt`: a callback there tells a stop from a crash)
         t._state_tracker.status = "interrupted"
