@@ -214,6 +214,23 @@ def test_a_stage_without_any_model_asks_for_the_model_first(tmp_path, method):
         getattr(trainer(tmp_path), method)()
 
 
+class ForgetsToReturnForEachLoader(TinyClassifier):
+    def predict_step(self, batch, batch_idx=0, dataloader_idx=0):
+        self(batch)  # (no `return`)
+
+
+def test_a_predict_step_returning_none_over_several_loaders_is_warned_of_once(tmp_path):
+    """Lightning 2.6.6 says it through its predict loop's WarningCache: once, whatever the loaders. Here each
+    loader said it again (the same advice, twice for two loaders)."""
+    from audiotrain import DataLoader
+
+    x, _ = make_data(32)
+    sets = [DataLoader(list(x), batch_size=16) for _ in range(2)]
+    with pytest.warns(UserWarning, match="predict_step returned None") as said:
+        assert trainer(tmp_path).predict(ForgetsToReturnForEachLoader(), sets) == [[None, None]] * 2
+    assert len([w for w in said if "returned None" in str(w.message)]) == 1
+
+
 def test_a_sanity_check_of_all_batches_stops_at_limit_val_batches(tmp_path):
     """num_sanity_val_steps=-1 is every batch validation runs: at most limit_val_batches, as Lightning's
     min(num_sanity_val_steps, num_val_batches)."""

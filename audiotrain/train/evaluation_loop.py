@@ -123,6 +123,7 @@ class EvaluationLoop:
         self.val_batches_in_fit = {}
         self.orders_checked = set()
         self.shuffles_warned = set()
+        self.said_predict_none = False  # (once a predict over all its loaders, as Lightning's WarningCache)
 
     def step(self, module: TrainModule, stage: str, dataloader_idx: int | None = None) -> EvalStep:
         """The stage's compiled step; with `dataloader_idx` (one of several loaders) that loader's own."""
@@ -626,7 +627,7 @@ class EvaluationLoop:
         t = self.trainer
         step = self.step(module, "predict", dataloader_idx)
         extra = () if dataloader_idx is None else (dataloader_idx,)
-        batches, said_none = 0, False
+        batches = 0
         for batch_idx, batch in enumerate(profiled_batches(loader, t.profiler, "predict")):
             if limit is not None and batch_idx >= limit:
                 break
@@ -640,14 +641,15 @@ class EvaluationLoop:
                 t._call_hooks("on_predict_batch_start", batch, batch_idx, *extra)
             with t.profiler.profile("[Trainer].predict_step"):
                 out = step(batch, mx.array(batch_idx, mx.int32))
-            if out is None and not said_none:  # (a predict_step without `return`, most often)
-                said_none = True
-                warnings.warn(
-                    f"{type(module).__name__}.predict_step returned None (batch {batch_idx}): predict returned "
-                    "None if it was on purpose, ignore this warning (Lightning's words); else return the "
-                    "predictions",
-                    stacklevel=user_stacklevel(),
-                )
+            if out is None and not self.said_predict_none:  # (a predict_step without `return`, most often)
+                self.said_predict_none = True
+                if collectives.is_main_process():  # (once a job: Lightning's rank_zero_warn)
+                    warnings.warn(
+                        f"{type(module).__name__}.predict_step returned None (batch {batch_idx}): predict "
+                        "returned None if it was on purpose, ignore this warning (Lightning's words); else "
+                        "return the predictions",
+                        stacklevel=user_stacklevel(),
+                    )
             with t.profiler.profile("[Trainer].predict_dispatch"):
                 mx.async_eval(out)
             if padding:
