@@ -1405,3 +1405,16 @@ def test_ckpt_path_best_after_a_fast_dev_run_says_it_saves_no_checkpoint(tmp_pat
         ValueError, match=r'ckpt_path="best" with Trainer\(fast_dev_run=\.\.\.\): a fast_dev_run'
     ):
         t.test(TinyClassifier(), make_batches(16, seed=1), ckpt_path="best")
+
+
+def test_ckpt_path_best_with_several_model_checkpoints_is_warned_of_on_rank_0_alone(tmp_path, monkeypatch):
+    """Lightning 2.6.6 says it with rank_zero_warn: one warning a job. Here every rank said it."""
+    from audiotrain.distributed import collectives
+
+    by_loss = ModelCheckpoint(dirpath=tmp_path / "loss", monitor="val_loss")
+    t = fit(tmp_path, [ModelCheckpoint(dirpath=tmp_path / "step", every_n_train_steps=2), by_loss])
+    monkeypatch.setattr(collectives, "is_main_process", lambda: False)  # (as rank 1 of a job sees itself)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t.test(TinyClassifier(), make_batches(16, seed=1), ckpt_path="best")
+    assert Path(t.ckpt_path) == Path(by_loss.best_model_path)

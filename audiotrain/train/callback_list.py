@@ -274,8 +274,10 @@ class CallbackList(list):
             )
         if not target:
             raise ValueError(f'ckpt_path="{path}": this Trainer has {self._why_none(found, attribute)}')
-        if str(path) == "best" and sum(isinstance(cb, ModelCheckpoint) for cb in self) > 1:
-            # (Lightning's words, which its test matches; warned once: later callers get the path)
+        several = sum(isinstance(cb, ModelCheckpoint) for cb in self) > 1
+        if str(path) == "best" and several and collectives.is_main_process():
+            # (Lightning's words, which its test matches, as its rank_zero_warn: once a job; warned once a
+            # stage: later callers get the path)
             warnings.warn(
                 'ckpt_path="best" with several ModelCheckpoint callbacks: it will use the best checkpoint '
                 f"path from first checkpoint callback that monitors a metric, {target}",
