@@ -6,8 +6,11 @@ second aborts at once.
 - SIGTERM: what ``timeout``, ``kill``, and a cluster's time limit, preemption or ``scancel`` send.
 - SIGUSR1 in one process as well: what ``sbatch --signal=USR1@120`` sends before a time limit.
 
-SIGTERM and SIGUSR1 are taken only where they would end the process (their default action): a handler the
-program installed, or a signal it ignores, stays as it is.
+SIGTERM and SIGUSR1 are taken where they would end the process (their default action), and where the program
+installed a handler of its own (a launcher's, such as submitit's): as Lightning 2.6.6's `_HandlersCompose`,
+the stop is asked first and then the program's handler runs, at once (it logs, requeues the job). What that
+handler raises (submitit's ``sys.exit``) is held and raised once the block ends (after a fit's `interrupted`
+save), not in the middle of a step. A signal the program ignores stays ignored (Lightning takes that one).
 
 A terminal's Ctrl-C reaches the whole process group, so also the C++ compiler MLX's CPU backend runs when a
 compiled function meets new shapes or constants. MLX (0.32) takes a compiler a signal ended for a finished
@@ -161,12 +164,13 @@ def aborted_save_message(
     return f"{'Save aborted' if begun else 'Aborted before the save'}: {left}; {intact}"
 
 
-def _signals_to_take() -> list[int]:
+def _signals_to_take() -> tuple[list[int], dict[int, Callable]]:
     """SIGINT (and its stand-in in a launched rank), then SIGTERM and SIGUSR1 where they would end the
-    process, or where an enclosing `stop_on_signals` takes them."""
+    process, where an enclosing `stop_on_signals` takes them, or where the program installed a handler of its
+    own; and those of the program's own handlers that run after the stop is asked (`stop_on_signals`)."""
     from audiotrain.distributed.local import stop_signals
 
-    taken = list(stop_signals())
+    taken, programs = list(stop_signals()), {}
     for name in ("SIGTERM", "SIGUSR1"):
         signum = getattr(signal, name, None)
         if signum is None or signum in taken:
@@ -174,20 +178,33 @@ def _signals_to_take() -> list[int]:
         current = signal.getsignal(signum)
         # (an enclosing stop_on_signals' own, or a recipe command's SIGTERM in place of the default)
         in_place_of_default = getattr(current, "in_place_of_default", False)
-        if current == signal.SIG_DFL or current in _installed or in_place_of_default:
+        if current == signal.SIG_DFL or in_place_of_default:
             taken.append(signum)
-    return taken
+        elif current in _installed:  # (the enclosing one's program handler runs on in here)
+            taken.append(signum)
+            if signum in current.programs:
+                programs[signum] = current.programs[signum]
+        elif callable(current):  # the program's own (not SIG_IGN, nor None: a handler set outside Python)
+            taken.append(signum)
+            programs[signum] = current
+    return taken, programs
 
 
 @contextlib.contextmanager
-def stop_on_signals(request_stop: Callable[[int], bool], *, same_run: bool = False):
+def stop_on_signals(
+    request_stop: Callable[[int], bool], *, same_run: bool = False, held: list[BaseException] | None = None
+):
     """While inside, a stop signal (see the module docstring) calls ``request_stop(signum)``, which returns
     False the first time (the run stops where it can and saves) and True once a stop was already requested
     (raise `SignalInterrupt`, a KeyboardInterrupt). Outside the main thread nothing is installed (only it
     can). Inside another, it takes the signals over until it ends.
 
     `same_run`: the code inside goes on with the run of the last one (the evaluation after a fit): the signal
-    that stopped that one stays the one `stop_exit_status` reports, where a new run starts without one."""
+    that stopped that one stays the one `stop_exit_status` reports, where a new run starts without one.
+
+    A handler of the program's own that SIGTERM or SIGUSR1 had runs after ``request_stop`` (module
+    docstring); what it raises is raised as the block ends, or, with `held` (a list), put there for the
+    caller to raise once it is done (a fit, after its teardown)."""
     global _stopped_by
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -195,13 +212,23 @@ def stop_on_signals(request_stop: Callable[[int], bool], *, same_run: bool = Fal
     if not same_run:
         _stopped_by = None
 
+    raised: list[BaseException] = [] if held is None else held  # by the program's own handlers
+
     def handler(signum, frame):
         global _stopped_by
         _stopped_by = _stopped_by or signal_meant(signum)  # (also when it aborts: the exit status says which)
-        if request_stop(signum):
+        abort = request_stop(signum)
+        if signum in programs:
+            try:
+                programs[signum](signum, frame)
+            except BaseException as error:  # (SystemExit: raised once the stop has saved, not mid-step)
+                raised.append(error)
+        if abort:
             raise SignalInterrupt(signal_meant(signum))
 
-    previous = {signum: signal.signal(signum, handler) for signum in _signals_to_take()}
+    taken, programs = _signals_to_take()
+    handler.programs = programs  # type: ignore[attr-defined]
+    previous = {signum: signal.signal(signum, handler) for signum in taken}
     _installed.add(handler)
     try:
         yield
@@ -209,6 +236,8 @@ def stop_on_signals(request_stop: Callable[[int], bool], *, same_run: bool = Fal
         for signum, old in previous.items():
             signal.signal(signum, old)
         _installed.discard(handler)
+    if raised and held is None:
+        raise raised[0]
 
 
 @contextlib.contextmanager

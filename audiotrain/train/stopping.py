@@ -80,6 +80,8 @@ class StopRequests:
         # iterator went), which Python prints and drops. The save is aborted all the same.
         self.abort_asked = False
         self.interrupted_checkpoint: Path | None = None  # where a stop signal saved (enable_checkpointing)
+        # What a handler of the program's own raised on a stop signal, raised as the fit ends (`raise_held`).
+        self.held: list[BaseException] = []
         # Printed after Ctrl-C saves ({path} is the checkpoint); a command-line tool sets its own, or None.
         self.resume_hint: str | None = _LOADERS_RESUME_HINT
         # Whether a stop that saves nothing (enable_checkpointing=False) says so: a Trainer run inside
@@ -96,6 +98,7 @@ class StopRequests:
         self.agreed_signal = None
         self.time_out = self.said_minimum_not_met = False
         self.interrupted_checkpoint = None
+        self.held.clear()
 
     def time_ran_out(self) -> None:
         """`max_time` ended the fit (the ranks agreed on it where there are several): as Lightning's Timer,
@@ -107,8 +110,17 @@ class StopRequests:
         return self.should_stop if self._trainer.world_size == 1 else self.should_stop_agreed
 
     def handling_signals(self):
-        """While inside (the fit's hooks and loop), a stop signal calls `request`."""
-        return stop_on_signals(self.request)
+        """While inside (the fit's hooks and loop), a stop signal calls `request`; what a handler of the
+        program's own raises there is kept for `raise_held` (`interrupt.stop_on_signals`)."""
+        return stop_on_signals(self.request, held=self.held)
+
+    def raise_held(self) -> None:
+        """At the end of a fit: raise what a handler of the program's own raised on a stop signal during it
+        (submitit's ``sys.exit`` after it requeued the job), now that the fit stopped and saved."""
+        if self.held:
+            error = self.held[0]
+            self.held.clear()
+            raise error
 
     @contextlib.contextmanager
     def taking_interrupts_in(self, hook: str):

@@ -1579,6 +1579,7 @@ class Trainer:
                     self._state_tracker.status = status  # (before teardown, as Lightning's "interrupted")
                 self._teardown(model, "fit", status, (self._train_loader, self._val_loader))
             self._state_tracker.status = "finished" if status == "success" else status  # (after teardown)
+            self._stopping.raise_held()  # (a program's SIGTERM handler's sys.exit, after the save)
         finally:
             # A fit refused after the callbacks' setup claimed their folders, before its teardown could run
             # (two callbacks sharing a state_key, no train loader): the claim ends with the fit all the same.
