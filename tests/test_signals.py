@@ -288,6 +288,22 @@ def test_sigterm_stops_a_test_as_lightning_does_with_its_hooks_and_one_line(tmp_
     assert "Traceback" not in out, out
 
 
+def test_sigterm_stops_a_test_also_where_the_program_has_its_own_handler_which_runs(tmp_path):
+    """A program's own SIGTERM handler (a launcher's) made `trainer.test` leave SIGTERM alone: the stage
+    went on. Lightning 2.6.6 composes (its SignalConnector, measured): the program's handler runs and the
+    stage stops. Now so: the handler runs, then the stage stops as with the default action."""
+    own = "signal.signal(signal.SIGTERM, lambda signum, frame: print('PROGRAMS HANDLER', flush=True))"
+    script = TEST_STOPPED_BY_SIGTERM.replace("t = Trainer(", f"{own}\nt = Trainer(")
+    (tmp_path / "test.py").write_text(script)
+    proc = subprocess.run(
+        [sys.executable, "test.py"], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=240
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 143 and out.count("PROGRAMS HANDLER") == 1, out
+    assert "ON_EXCEPTION interrupted True" in out and "RETURNED" not in out, out
+    assert "Interrupted by SIGTERM: trainer.test stopped; nothing is returned" in out
+
+
 FIT_STOPPED_BY_A_SIGNAL = """
 import signal, sys
 import audiotrain

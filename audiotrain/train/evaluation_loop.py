@@ -846,15 +846,30 @@ def _sigterm_stops_the_stage(method: str) -> Iterator[None]:
     does, as Lightning 2.6.6's SIGTERMException does: `on_exception`, the teardown hooks and the loggers'
     `finalize` run, status "interrupted". Its default action ended the process at once, the loggers' runs
     left open (an MLflow run RUNNING). Then one line, and a script ends with status 143, no traceback
-    (`SaveAborted`; an interactive session gets the KeyboardInterrupt). Only where SIGTERM has its default
-    action, in the main thread: a fit's stop handler (a stage a callback runs) or a program's own stays."""
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL
+    (`SaveAborted`; an interactive session gets the KeyboardInterrupt). In the main thread, where SIGTERM
+    has its default action or a handler of the program's own (a launcher's, such as submitit's), which runs
+    first, as Lightning's `_HandlersCompose` runs it (what it raises goes on at once: nothing is to save).
+    A fit's stop handler (a stage a callback runs), a recipe command's, or an ignored SIGTERM stays."""
+    from audiotrain.train.interrupt import _installed
+
+    current = signal.getsignal(signal.SIGTERM)
+    programs = (
+        current
+        if callable(current) and current not in _installed and not getattr(current, "in_place_of_default", 0)
+        else None
+    )
+    if threading.current_thread() is not threading.main_thread() or (
+        current != signal.SIG_DFL and programs is None
     ):
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _sigterm_stops)
+
+    def stops(signum: int, frame: Any) -> None:
+        if programs is not None:
+            programs(signum, frame)
+        _sigterm_stops(signum, frame)
+
+    previous = signal.signal(signal.SIGTERM, stops)
     try:
         yield
     except StoppedBySignal as stop:
