@@ -3196,3 +3196,20 @@ def test_wandb_log_model_metadata_holds_a_score_that_is_not_finite_as_text(tmp_p
     w.finish()
     assert uploads == ["nan", "inf", 0.5]
     json.dumps(uploads, allow_nan=False)  # (W&B's check)
+
+
+@pytest.mark.parametrize(
+    "status, stored",
+    [("finished", "FINISHED"), ("FINISHED", "FINISHED"), ("FAILED", "FAILED"), ("KILLED", "KILLED")],
+)
+def test_mlflow_finalize_takes_lightnings_finished_and_mlflows_own_statuses(mlflow_store, status, stored):
+    """Lightning 2.6.6's MLFlowLogger.finalize maps "finished" (as "success") to FINISHED and passes MLflow's
+    own statuses through (measured: each ends the run with that status); audiotrain refused them."""
+    from mlflow.tracking import MlflowClient
+
+    logger = MLflowLogger(experiment_name="statuses", tracking_uri=mlflow_store[1])
+    logger.log_metrics({"loss": 1.0}, step=1)
+    logger.finalize(status)
+    assert MlflowClient(tracking_uri=mlflow_store[1]).get_run(logger.version).info.status == stored
+    with pytest.raises(ValueError, match="finalize status must be one of"):
+        logger.finalize("bogus")

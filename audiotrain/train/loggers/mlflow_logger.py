@@ -29,6 +29,9 @@ from audiotrain.train.loggers.run_folder import RunFolder, run_folder
 import numpy as np
 
 _MLFLOW_STATUS = {"success": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
+# What Lightning's MLFlowLogger.finalize also takes: "finished" for "success", and MLflow's own run statuses
+# (it passes those to MLflow unchanged).
+_STATUS_ALIASES = {"finished": "success", "FINISHED": "success", "FAILED": "failed", "KILLED": "interrupted"}
 # Loggers whose run is open: a run that a call after its stage ended reopened (a score logged after fit), or
 # that of a logger used without a Trainer. Nothing else ends those, and MLflow showed them as RUNNING forever.
 _OPEN_RUNS: set[MLflowLogger] = set()
@@ -358,6 +361,12 @@ class MLflowLogger(Logger):
                 stacklevel=3 if kind == "tag" else 7,  # MLflowLogger(...), or the caller of log_metrics
             )
         return key
+
+    def finalize(self, status: str = "success") -> None:
+        """Close the run with ``status``: "success" (or Lightning's "finished"), "failed" or
+        "interrupted"; MLflow's own ``FINISHED``, ``FAILED`` and ``KILLED`` are taken too, as Lightning's
+        logger takes them."""
+        super().finalize(_STATUS_ALIASES.get(status, status))
 
     def _finalize(self, status: str) -> None:
         _OPEN_RUNS.discard(self)
