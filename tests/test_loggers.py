@@ -1107,6 +1107,31 @@ def test_csv_grows_columns_and_writes_hparams(tmp_path):
     assert hparams["batch_size"] == 8 and hparams["schedule/peak_lr"] == 1e-3
 
 
+def test_csv_writes_ints_as_ints_and_floats_as_floats_as_lightning(tmp_path):
+    """Lightning 2.6.6's CSVLogger (measured): ``log_metrics({"i": 1, "f": 1.0, "ti": tensor(3), "ni":
+    np.int64(5)})`` writes ``1,1.0,3,5``, and a fit's ``epoch`` column ``0``, ``1``; a value its module
+    logs with ``self.log("v", 1)`` is a float, ``1.0``. Here every value was written as a float: ``1.0``,
+    ``0.0``."""
+    logger = CSVLogger(tmp_path, name="direct")
+    logger.log_metrics({"i": 1, "f": 1.0, "ai": mx.array(3), "ni": np.int64(5), "af": mx.array(2.0)}, step=0)
+    logger.save()
+    assert read_csv(logger.metrics_file)[1] == [
+        {"step": "0", "i": "1", "f": "1.0", "ai": "3", "ni": "5", "af": "2.0"}
+    ]
+
+    class LogsAnInt(TinyClassifier):
+        def training_step(self, batch, batch_idx):
+            self.log("one", 1)
+            return super().training_step(batch, batch_idx)
+
+    logger = CSVLogger(tmp_path, name="fit")
+    trainer = quiet_trainer(tmp_path, max_epochs=2, logger=logger, log_every_n_steps=1)
+    trainer.fit(LogsAnInt(), make_batches(32, 16))
+    rows = read_csv(logger.metrics_file)[1]
+    assert [r["epoch"] for r in rows if r["epoch"]] == ["0", "1"]
+    assert {r["one"] for r in rows if r["one"]} == {"1.0"}
+
+
 def test_csv_takes_the_folder_as_log_dir_as_the_seeds_tensorboard_logger_does(tmp_path):
     # Seed 000 writes TensorBoardLogger(log_dir="./tb_logs", name=...); swapped for a CSVLogger with the same
     # keyword, it had said "missing 1 required positional argument: 'save_dir'".
@@ -1161,7 +1186,7 @@ def test_csv_from_a_fit_merges_the_rows_of_each_logging_step(tmp_path):
     rows = read_csv(logger.metrics_file)[1]
     # One row per logging step: learning rate, training interval, validation and (at an epoch's last
     # step) the epoch means, whose `_epoch` names keep them apart from the interval's.
-    assert [(r["step"], r["epoch"]) for r in rows] == [("2", ""), ("4", "0.0"), ("6", ""), ("8", "1.0")]
+    assert [(r["step"], r["epoch"]) for r in rows] == [("2", ""), ("4", "0"), ("6", ""), ("8", "1")]
     assert all(r["lr-AdamW"] and r["train_loss"] for r in rows)
     assert [bool(r["val_loss"]) for r in rows] == [False, True, False, True]
     assert [bool(r["train_loss_epoch"]) for r in rows] == [False, True, False, True]

@@ -33,6 +33,7 @@ values that every backend stores.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import inspect
@@ -122,9 +123,18 @@ def params_mapping(params: Any, where: str) -> Mapping[str, Any]:
     return params
 
 
-def _metric_value(name: str, value: Any, media_calls: str = "") -> float:
+def _metric_value(name: str, value: Any, media_calls: str = "") -> float | int:
+    """``value`` as a float, or as an int where it is a whole-number type (a Python or numpy int, an integer
+    scalar array; not a bool): Lightning's loggers get those as ints, its CSVLogger writes ``1``, not ``1.0``
+    (the Trainer's ``epoch`` column is one)."""
+    number = value
+    if not isinstance(value, (int, float)) and hasattr(value, "item"):  # an array (MLX, numpy, torch)
+        with contextlib.suppress(TypeError, ValueError):
+            number = value.item()  # (a scalar's Python value: int for an integer dtype)
+    if isinstance(number, numbers.Integral) and not isinstance(number, bool):
+        return int(number)
     try:
-        return float(value)
+        return float(number)
     except (TypeError, ValueError) as exc:
         raise TypeError(
             f"metric {name!r} must be a number or a scalar array, got {type(value).__name__}: {value!r}"

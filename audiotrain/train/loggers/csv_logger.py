@@ -245,5 +245,5 @@ class _CSVExperiment:
         )
 
 
-def _csv_number(value: float) -> str:
+def _csv_number(value: float | int) -> str:
     return repr(value) if math.isfinite(value) else str(value)
