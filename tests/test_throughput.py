@@ -244,3 +244,19 @@ def test_a_validate_after_a_fit_logs_at_its_own_steps_its_counts_going_on(tmp_pa
     trainer.validate(module, make_batches(32, 16))
     trainer.validate(module, make_batches(32, 16))
     assert by_key(logger, "validate/batches") == [(1, 4), (2, 5), (3, 6), (4, 7)]
+
+
+def test_a_monitor_reused_by_a_new_trainer_logs_from_its_first_step_its_counts_going_on(tmp_path, clock):
+    """Lightning 2.6.6 (measured: one monitor, two Trainers each running validate then test over 3 batches,
+    logged every batch): the second Trainer's runs log at steps 1, 2, 3 again (its own loops' counts), the
+    batches counted going on from the first's: 4, 5, 6. The second Trainer logged at steps 4, 5, 6 here."""
+    monitor = ThroughputMonitor(batch_size_fn=lambda batch: 1)
+    for first in (True, False):
+        logger = RecordingLogger()
+        trainer = quiet_trainer(tmp_path, logger=logger, log_every_n_steps=1, callbacks=[monitor])
+        module = TinyClassifier()
+        trainer.validate(module, make_batches(48, 16))
+        trainer.test(module, make_batches(48, 16))
+        counts = [(1, 1), (2, 2), (3, 3)] if first else [(1, 4), (2, 5), (3, 6)]
+        assert by_key(logger, "validate/batches") == counts
+        assert by_key(logger, "test/batches") == counts

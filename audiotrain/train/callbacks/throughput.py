@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from audiotrain.train.callback import Callback
+from audiotrain.train.callback import Callback, _RunReference
 
 if TYPE_CHECKING:
     from audiotrain.train.trainer import Trainer
@@ -162,6 +162,7 @@ class ThroughputMonitor(Callback):
         self._counts: dict[str, list[float]] = {}  # stage -> [batches, samples, lengths]
         # The batches of each evaluation loop, (stage, in a fit): its logging step, as Lightning's loop count.
         self._loop_batches: dict[tuple[str, bool], int] = {}
+        self._loops_trainer: _RunReference | None = None  # the Trainer whose loops `_loop_batches` counts
         self._validation_started: float | None = None
         #: The metrics each stage logged last (``{"train": {...}}``), read back here as the loggers got them.
         self.metrics: dict[str, dict[str, float]] = {}
@@ -171,6 +172,11 @@ class ThroughputMonitor(Callback):
             name: Throughput(trainer.world_size, self.window_size, self.separator) for name in STAGES
         }
         self.metrics = {}
+        if self._loops_trainer is None or self._loops_trainer() is not trainer:
+            # Those loops are the Trainer's: a new Trainer's logs from step 1, as Lightning 2.6.6's (whose
+            # step is its own loop's count), while the counts logged go on (kept by the callback there too).
+            self._loop_batches = {}
+            self._loops_trainer = _RunReference(trainer)
 
     def _start(self, stage: str, afresh: bool) -> None:
         """A run of `stage` starts: its clock and its window of rates afresh, its counts too where `afresh`
