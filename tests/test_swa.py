@@ -15,6 +15,7 @@ from audiotrain.train import (
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks import ModelCheckpoint
 from audiotrain.train.checkpoint import CALLBACKS_FILE, CheckpointError
+from audiotrain.train.schedulers import StepLRScheduler
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -910,3 +911,40 @@ def test_a_default_learning_rate_monitor_logs_swas_rate_at_epoch_starts_from_its
     logged = [(step, m["lr-SGD"]) for step, m in logger.metrics if "lr-SGD" in m]
     assert [step for step, _ in logged] == [0, 4, 8, 12]
     assert [rate for _, rate in logged] == pytest.approx([0.1, 0.05, 0.03, 0.01])
+
+
+@pytest.mark.parametrize("interval, warned", [("step", True), ("epoch", False)])
+def test_a_schedule_swa_takes_over_is_said_as_lightning_says_it(tmp_path, caplog, interval, warned):
+    """Lightning 2.6.6 (measured): SWA swapping a StepLR logs "Swapping scheduler `StepLR` for `SWALR`"
+    (INFO), and for one with 'interval': 'step' first warns "SWA is currently only supported every epoch.
+    Found LRSchedulerConfig(..., interval='step', frequency=1, ...)". Here the schedule went silently."""
+
+    class Scheduled(TinyClassifier):
+        def configure_optimizers(self):
+            schedule = StepLRScheduler(0.1, step_size=1, gamma=0.5)
+            return {
+                "optimizer": optim.SGD(learning_rate=0.1),
+                "lr_scheduler": {"scheduler": schedule, "interval": interval},
+            }
+
+    swa = StochasticWeightAveraging(swa_lrs=0.05, swa_epoch_start=2)
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[swa])
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        caplog.at_level("INFO", "audiotrain.train.callbacks.swa"),
+    ):
+        warnings.simplefilter("always")
+        trainer.fit(Scheduled(), make_batches(32, 16))
+    said = [str(w.message) for w in caught if "only supported every epoch" in str(w.message)]
+    assert said == (
+        [
+            "StochasticWeightAveraging: SWA is only supported every epoch (its annealed rate is set at each "
+            "epoch's start). Found the learning-rate schedule StepLRScheduler stepped every optimizer step "
+            "('interval': 'step', 'frequency': 1): from epoch 2 (counted from 1) SWA's rate replaces it"
+        ]
+        if warned
+        else []
+    )
+    assert [r.getMessage() for r in caplog.records if "Swapping" in r.getMessage()] == [
+        "Swapping scheduler `StepLRScheduler` for SWA's annealed rate (Lightning's `SWALR`)"
+    ]

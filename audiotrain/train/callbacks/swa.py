@@ -3,6 +3,8 @@ the weights of the last epochs, then train on with (and save) the average."""
 
 from __future__ import annotations
 
+import inspect
+import logging
 import math
 import numbers
 import warnings
@@ -27,12 +29,15 @@ from audiotrain.train.callbacks._averaging import (
 from audiotrain.train.callbacks._batchnorm_pass import recompute_batchnorm_statistics
 from audiotrain.train.callbacks.lr_plateau import ReduceLROnPlateau, _groups
 from audiotrain.train.module import has_learning_rate
+from audiotrain.train.schedulers import ArrayValuedSchedule, IntervalSchedule
 
 import mlx.core as mx
 
 if TYPE_CHECKING:
     from audiotrain.train.module import TrainModule
     from audiotrain.train.trainer import Trainer
+
+log = logging.getLogger(__name__)
 
 
 _START_MESSAGE = "swa_epoch_start should be a >0 integer or a float between 0 and 1"  # (Lightning's)
@@ -355,9 +360,12 @@ class StochasticWeightAveraging(AveragingCallback):
         (Lightning's swap of the lr_scheduler for SWALR). The compiled step evaluates the schedule in its
         graph, so it is traced again once; an optimizer whose rate is a number needs nothing."""
         taken = [group._schedulers.pop("learning_rate", None) for group in groups]
+        schedules = [schedule for schedule in taken if schedule is not None]
         step = getattr(trainer, "_train_step", None)
-        if any(schedule is not None for schedule in taken) and step is not None:
+        if schedules and step is not None:
             step.trace_again()
+        if schedules and trainer.is_global_zero:
+            _say_schedule_taken_over(schedules[0], trainer.current_epoch)
 
     def _update_average(self, module: TrainModule) -> None:
         current = floating(module)
@@ -508,6 +516,32 @@ def _why_fit_ended(trainer: Trainer) -> tuple[str, str]:
 def _mean(average: mx.array, current: mx.array, n_averaged: mx.array) -> mx.array:
     """torch's default `avg_fn`: the running equal-weight mean."""
     return average + (current - average) / (n_averaged + 1)
+
+
+def _say_schedule_taken_over(schedule: Any, epoch: int) -> None:
+    """Lightning's messages as SWA swaps the lr_scheduler for SWALR: a warning where the schedule was not
+    stepped once an epoch ("SWA is currently only supported every epoch. Found ..."), and, at INFO,
+    "Swapping scheduler `StepLR` for `SWALR`". A schedule given as the optimizer's learning_rate is stepped
+    every step."""
+    interval, frequency = "step", 1
+    if isinstance(schedule, IntervalSchedule):
+        interval, frequency, schedule = schedule.interval, schedule.frequency, schedule.schedule
+    if isinstance(schedule, ArrayValuedSchedule):
+        schedule = schedule.schedule
+    # The class, as Lightning names it (`StepLRScheduler`); a function by its name (MLX's cosine_decay's).
+    name = schedule.__qualname__ if inspect.isfunction(schedule) else type(schedule).__name__
+    if (interval, frequency) != ("epoch", 1):
+        every = {"step": "optimizer step", "epoch": "epoch"}[interval]
+        every = f"{frequency} {every}s" if frequency > 1 else every
+        warnings.warn(
+            f"StochasticWeightAveraging: SWA is only supported every epoch (its annealed rate is set at each "
+            f"epoch's start). Found the learning-rate schedule {name} stepped every {every} ('interval': "
+            f"{interval!r}, 'frequency': {frequency}): from epoch {epoch + 1} (counted from 1) SWA's rate "
+            "replaces it",
+            UserWarning,
+            stacklevel=4,  # (the Trainer's hook call)
+        )
+    log.info("Swapping scheduler `%s` for SWA's annealed rate (Lightning's `SWALR`)", name)
 
 
 def _annealed_rate(k: int, initial: float, swa_lr: float, annealing_epochs: int, strategy: str) -> float:
