@@ -210,7 +210,10 @@ class SeesTheInterrupt(Callback):
         self.seen = None
 
     def on_exception(self, trainer, module, error):
-        self.seen = (type(error).__name__, trainer.state.status, trainer.state.fn, trainer.interrupted)
+        # (a KeyboardInterrupt, as Lightning's for Ctrl-C; here the subclass that names the signal heard)
+        kind = "KeyboardInterrupt" if isinstance(error, KeyboardInterrupt) else type(error).__name__
+        self.seen = (kind, trainer.state.status, trainer.state.fn, trainer.interrupted)
+        self.signum = getattr(error, "signum", None)
 
 
 def test_on_exception_sees_a_ctrl_c_stop_as_interrupted_already(tmp_path):
@@ -221,6 +224,7 @@ def test_on_exception_sees_a_ctrl_c_stop_as_interrupted_already(tmp_path):
     t = quiet_trainer(tmp_path, max_epochs=2, callbacks=[CtrlCAtStep2(), seer])
     t.fit(TinyClassifier(), make_batches(16, batch_size=2))
     assert seer.seen == ("KeyboardInterrupt", "interrupted", "fit", True)
+    assert seer.signum == signal.SIGINT
     assert (t.state.status, t.interrupted, t.global_step) == ("interrupted", True, 2)
 
 
@@ -291,7 +295,8 @@ def test_a_second_ctrl_c_that_aborts_the_stop_still_reads_as_interrupted(tmp_pat
     t = quiet_trainer(tmp_path, max_epochs=2, callbacks=[seer], logger=Closes(tmp_path), log_every_n_steps=1)
     with pytest.raises(KeyboardInterrupt):
         t.fit(TinyClassifier(), make_batches(16, batch_size=2))
-    assert seer.seen == ("SignalInterrupt", "interrupted", "fit", True)
+    assert seer.seen == ("KeyboardInterrupt", "interrupted", "fit", True)
+    assert seer.signum == signal.SIGINT
     assert (seer.torn_down, closed) == ("interrupted", ["interrupted"])
     assert (t.state.status, t.interrupted, t.global_step) == ("interrupted", True, 2)
 
