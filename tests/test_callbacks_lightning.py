@@ -514,8 +514,9 @@ def test_step_saves_wait_for_the_first_value_of_a_validation_metric(tmp_path):
 
 
 def test_last_is_saved_at_step_saves_while_the_monitored_metric_is_not_logged_yet(tmp_path):
-    """As Lightning's: the top-k save waits for the metric, `last` does not, so a crash before the first
-    validation still leaves a checkpoint to resume from."""
+    """The top-k save waits for the metric (after validations: silently, as Lightning 2.6 defers it), `last`
+    does not (Lightning defers it too), so a crash before the first validation still leaves a checkpoint to
+    resume from."""
 
     class Crash(Callback):
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
@@ -523,25 +524,59 @@ def test_last_is_saved_at_step_saves_while_the_monitored_metric_is_not_logged_ye
                 raise RuntimeError("power cut")
 
     mc = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_m", every_n_train_steps=2, save_last=True)
+    with warnings.catch_warnings(), pytest.raises(RuntimeError, match="power cut"):
+        warnings.simplefilter("error")  # (nothing is lost: the saves wait for the validation)
+        fit(tmp_path, [Crash(), mc], [5, 3], max_epochs=4, check_val_every_n_epoch=2)
+    assert names(tmp_path / "ck") == ["last"] and saved_step(tmp_path / "ck" / "last") == 4
+    assert mc.best_k_models == {}
+
+
+def test_an_epoch_end_save_of_a_missing_metric_skips_with_one_warning_and_still_saves_last(tmp_path):
+    """save_on_train_epoch_end=True saves at epoch ends, not after validations: step saves before the first
+    validation are skipped (Lightning 2.6 drops them silently), one warning for the fit."""
+
+    class Crash(Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if trainer.global_step == 5:
+                raise RuntimeError("power cut")
+
+    mc = ModelCheckpoint(
+        dirpath=tmp_path / "ck",
+        monitor="val_m",
+        every_n_train_steps=2,
+        save_last=True,
+        save_on_train_epoch_end=True,
+    )
     with (
         pytest.warns(UserWarning, match="not logged yet") as caught,
         pytest.raises(RuntimeError, match="power cut"),
     ):
         fit(tmp_path, [Crash(), mc], [5, 3], max_epochs=4, check_val_every_n_epoch=2)
     assert names(tmp_path / "ck") == ["last"] and saved_step(tmp_path / "ck" / "last") == 4
-    # Steps 2 and 4 were both skipped: one warning for the fit, not one per skipped save.
-    assert sum("not logged yet" in str(w.message) for w in caught) == 1
-    assert mc.best_k_models == {}
+    assert sum("not logged yet" in str(w.message) for w in caught) == 1 and mc.best_k_models == {}
 
 
 def test_step_saves_wait_for_a_validation_metric_through_epochs_without_validation(tmp_path):
     mc = ModelCheckpoint(
         dirpath=tmp_path / "ck", monitor="val_m", every_n_train_steps=2, save_top_k=-1, filename="{step}"
     )
-    with pytest.warns(UserWarning, match=r"'val_m' is not logged yet at step 2"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (Lightning 2.6 defers steps 2 and 4 to the validation, silently)
         fit(tmp_path, [mc], [5, 3], max_epochs=4, check_val_every_n_epoch=2)
-    # Step 4, after epoch 0 ended without a validation, is skipped too; the first validation ends step 6.
+    # Steps 2 and 4 (epoch 0 ended without a validation) wait; the first validation ends step 6.
     assert scores(mc) == {"step=6": 5, "step=8": 5, "step=10": 5, "step=12": 3}
+
+
+def test_a_step_save_missing_its_metric_is_done_at_the_next_validation(tmp_path):
+    """Lightning 2.6 defers the save of step 3 (val_m not logged yet) to the validation after step 4: it
+    saves `epoch=0-step=4.ckpt` (0.1) and `epoch=0-step=6.ckpt`; here step 3's save was dropped (step 6 only)."""
+    mc = ModelCheckpoint(
+        dirpath=tmp_path / "ck", monitor="val_m", every_n_train_steps=3, save_top_k=-1, filename="{step}"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit(tmp_path, [mc], [1, 9], n=128, max_epochs=1, val_check_interval=4)
+    assert scores(mc) == {"step=4": 1, "step=6": 1}
 
 
 def test_a_step_save_at_a_validation_step_ranks_that_validations_score(tmp_path):
@@ -579,20 +614,24 @@ def test_a_step_save_waiting_for_its_validation_survives_a_resume(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "n, schedule, saved",
+    "n, schedule, saved, warned",
     [
         # 5 batches an epoch at 0.5: checks after batches 2 and 4, none at batch 5 (its step saves at once).
-        (80, {"val_check_interval": 0.5, "max_epochs": 2}, [5, 5, 3, 3, 3, 4, 4, 2, 2]),
-        # max_steps ends the epoch early: its end validates, and step 2 waits for that validation.
-        (48, {"max_steps": 2, "max_epochs": None}, [5]),
+        # Step 1's save waits for the first validation (Lightning 2.6's deferral), without a warning.
+        (80, {"val_check_interval": 0.5, "max_epochs": 2}, [5, 5, 3, 3, 3, 4, 4, 2, 2], False),
+        # max_steps ends the epoch early: its end validates, and step 2 waits for that validation. Step 1's
+        # is skipped (this callback saves at epoch ends, as Lightning's with one validation an epoch).
+        (48, {"max_steps": 2, "max_epochs": None}, [5], True),
     ],
 )
-def test_a_step_save_waits_only_for_a_validation_that_follows_its_step(tmp_path, n, schedule, saved):
+def test_a_step_save_waits_only_for_a_validation_that_follows_its_step(tmp_path, n, schedule, saved, warned):
     mc = ModelCheckpoint(
         dirpath=tmp_path / "ck", monitor="val_m", every_n_train_steps=1, save_top_k=-1, filename="{step}"
     )
-    with pytest.warns(UserWarning, match=r"'val_m' is not logged yet at step 1"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         fit(tmp_path, [mc], [5, 3, 4, 2], n=n, **schedule)
+    assert any("'val_m' is not logged yet at step 1" in str(w.message) for w in caught) == warned
     assert scores(mc) == {f"step={step}": score for step, score in enumerate(saved, start=2)}
 
 

@@ -146,8 +146,9 @@ class ModelCheckpoint(Checkpoint):
             validation inside those epochs when `fit` validates more often (see below). 0 (as
             `every_n_train_steps=0`) never saves by it, as in Lightning: with `save_last`, `last` only.
         every_n_train_steps: save every n optimizer steps instead of per epoch. With a `monitor`, a step
-            that a validation follows saves after it (so that its new score counts), and steps before
-            the metric is first logged are skipped, with one warning (as Lightning does).
+            that a validation follows saves after it (so that its new score counts), and a step before
+            the metric is first logged saves after the next validation where this callback saves after
+            validations (as Lightning 2.6 defers it), else is skipped with one warning.
         train_time_interval: a `datetime.timedelta`: save each time that much training time has passed
             (checked after each optimizer step; under data parallel at logging steps, on rank 0's
             clock); with a `monitor`, as every_n_train_steps.
@@ -714,7 +715,9 @@ class ModelCheckpoint(Checkpoint):
         if self.monitor and trainer.validates_after_this_batch:
             self._save_after_validation = True  # so that the step's new score counts (Lightning: the old)
         elif self._awaits_metric(trainer):
-            self._skip_save(trainer, f"step {trainer.global_step}")
+            # Lightning 2.6's: a save that saves after validations waits for the next one, silently (its
+            # `_defer_save_until_validation`); one saving at epoch ends skips, with one warning here.
+            self._skip_save(trainer, f"step {trainer.global_step}", defer=self._validation_to_come(trainer))
         else:
             self._save(trainer)
 
@@ -747,6 +750,13 @@ class ModelCheckpoint(Checkpoint):
         to_come = loader is not None and trainer.limit_val_batches != 0 and loader_len(loader) != 0
         return to_come or not self._epoch_ended
 
+    def _validation_to_come(self, trainer: Trainer) -> bool:
+        """Whether a step save missing its monitor waits for the next validation: where this callback saves
+        after validations (Lightning's `not _should_save_on_train_epoch_end`) and one is to come."""
+        loader = trainer.val_dataloaders
+        to_come = loader is not None and trainer.limit_val_batches != 0 and loader_len(loader) != 0
+        return to_come and self._saves_after_validations(trainer)
+
     def _monitor_now(self, trainer: Trainer) -> float | None:
         """The monitor's value now, or None where nothing logged it. `epoch` and `step` are always there
         (the Trainer's counters, unless logged under that name), as Lightning's `_monitor_candidates` adds
@@ -756,12 +766,16 @@ class ModelCheckpoint(Checkpoint):
         counters = {"epoch": trainer.current_epoch, "step": trainer.global_step}
         return float(counters[self.monitor]) if self.monitor in counters else None
 
-    def _skip_save(self, trainer: Trainer, where: str) -> None:
+    def _skip_save(self, trainer: Trainer, where: str, defer: bool = False) -> None:
         """A save while the monitor `_awaits_metric`: the top-k save is skipped until it is logged, with one
-        warning, as Lightning does; `last` is not skipped: a crash then has it to resume from."""
+        warning; `defer`: it is done after the next validation instead, without one (as Lightning 2.6 defers
+        it). `last` is saved now either way: a crash then has it to resume from."""
         if self.save_last and not trainer.fast_dev_run:
             self._last_current_step = trainer.global_step
             self._save_last(trainer)
+        if defer:
+            self._save_after_validation = True
+            return
         if self._warned_missing:
             return
         self._warned_missing = True
