@@ -222,6 +222,57 @@ def test_ctrl_c_in_the_last_validation_batch_still_stops_that_validation(tmp_pat
     _assert_same_run(straight, resumed)
 
 
+@pytest.mark.parametrize("val_check_interval", [0.5, 1.0])
+def test_an_error_in_a_validation_is_rerun_after_resuming_from_on_exception_checkpoint(
+    tmp_path, val_check_interval
+):
+    """An error raised in epoch 1's first validation (mid-epoch, or at the epoch's end): the checkpoint
+    OnExceptionCheckpoint saves resumes with that validation, as Lightning 2.6's (measured: its resumed fit
+    calls on_validation_start at that validation's global step and epoch first). It skipped it: the resumed
+    run never validated there, so its history lacked those means and its callbacks that validation."""
+    from audiotrain import Trainer, seed_everything
+    from audiotrain.train.callbacks import Callback, OnExceptionCheckpoint
+
+    from tasks import TinyClassifier, make_batches
+
+    class Failed(Exception):
+        pass
+
+    class FailInValidation(Callback):
+        def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if trainer.current_epoch == 1 and batch_idx == 1:
+                raise Failed
+
+    class Starts(Callback):
+        def __init__(self):
+            self.at = []
+
+        def on_validation_start(self, trainer, module):
+            self.at.append((trainer.current_epoch, trainer.global_step))
+
+    def trainer(root, *callbacks):
+        kw = dict(max_epochs=3, enable_progress_bar=False, enable_checkpointing=False, seed=1)
+        return Trainer(
+            default_root_dir=root, val_check_interval=val_check_interval, callbacks=list(callbacks), **kw
+        )
+
+    val = make_batches(64, batch_size=8)
+    seed_everything(0)
+    straight = (trainer(tmp_path / "a"), TinyClassifier(dropout=0.2))
+    straight[0].fit(straight[1], make_batches(), val)
+
+    seed_everything(0)
+    with pytest.raises(Failed):
+        trainer(tmp_path / "b", OnExceptionCheckpoint(tmp_path / "b"), FailInValidation()).fit(
+            TinyClassifier(dropout=0.2), make_batches(), val
+        )
+    starts = Starts()
+    resumed = (trainer(tmp_path / "c", starts), TinyClassifier(dropout=0.2))
+    resumed[0].fit(resumed[1], make_batches(), val, ckpt_path=str(tmp_path / "b" / "on_exception"))
+    assert starts.at[0] == ((1, 9) if val_check_interval == 0.5 else (1, 12))
+    _assert_same_run(straight, resumed)
+
+
 def test_a_resumed_run_draws_what_an_uninterrupted_one_draws_after_a_ctrl_c_in_a_random_validation(tmp_path):
     """A validation step that draws random numbers (an augmentation, a sampled metric): the Ctrl-C'd
     validation's draws are not in the checkpoint's random state, so the resumed run's training draws

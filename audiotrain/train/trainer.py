@@ -2248,8 +2248,13 @@ class Trainer:
         if val_due:
             progress.validation_pending = False  # a checkpoint saved in on_validation_end has run it
             self._step_logging.hold_epoch_means_so_far()
-            # Still pending when Ctrl-C stops it: saved below, rerun on resume.
-            progress.validation_pending = self._validate_in_fit(module) is None
+            # Still pending when Ctrl-C stops it: saved below, rerun on resume. Still pending when an error
+            # stops it, too: a checkpoint OnExceptionCheckpoint saves then reruns it, as Lightning's does.
+            try:
+                progress.validation_pending = self._validate_in_fit(module) is None
+            except BaseException:
+                progress.validation_pending = True
+                raise
             self._validation_schedule.record_validation(progress)
             self._agree_across_ranks()  # EarlyStopping may have stopped one rank in on_validation_end
 
@@ -2286,7 +2291,11 @@ class Trainer:
         if val_loader is not None:
             val_every = self._current_val_every(val_every)
         if self._validation_schedule.end_epoch(progress, val_every, val_loader is not None, stopping):
-            val_metrics = self._validate_in_fit(module)
+            try:
+                val_metrics = self._validate_in_fit(module)
+            except BaseException:
+                progress.epoch_complete = False  # (as below: an error's checkpoint resumes with it)
+                raise
             if val_metrics is None:
                 # Ctrl-C stopped the validation: the epoch stays open at its last batch, so the
                 # checkpoint resumes with this validation and the rest of the epoch's end.
