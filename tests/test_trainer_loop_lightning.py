@@ -1027,3 +1027,78 @@ def test_the_last_batch_of_a_loader_without_a_length_is_known_as_lightnings(tmp_
     steps = [1, 2, 3, 4, 5, 6] if accumulate == 1 else [0, 1, 2, 2, 3, 4]
     assert seen.seen == [(i % 3, i % 3 == 2, steps[i]) for i in range(6)]
     assert t.global_step == steps[-1]
+
+
+class NoneOnEvenCalls:
+    """A collate_fn that leaves out every other batch (its even calls) by returning None."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, samples):
+        from audiotrain.data import default_collate
+
+        self.calls += 1
+        return None if self.calls % 2 == 1 else default_collate(samples)
+
+
+class BatchEvents(Callback):
+    def __init__(self):
+        self.seen: list[tuple] = []
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        self.seen.append(("start", batch_idx, trainer.global_step))
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.seen.append(("end", batch_idx, outputs is None, batch is None, trainer.global_step))
+
+
+def test_a_batch_the_training_loader_yields_as_none_is_skipped_with_lightnings_warning(tmp_path):
+    # Lightning 2.6.6, 4 batches of one sample and a collate_fn returning None for batches 0 and 2, 2 epochs:
+    # "train_dataloader yielded None. If this was on purpose, ignore this warning..." once; no
+    # on_train_batch_start and no step for those batches, on_train_batch_end with None outputs and batch;
+    # global_step 4. Here the None reached the batch transfer, refused as on_before_batch_transfer's None.
+    events = BatchEvents()
+    t = Trainer(
+        default_root_dir=tmp_path,
+        max_epochs=2,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        logger=False,
+        callbacks=[events],
+    )
+    x, y = make_data(4)
+    with pytest.warns(UserWarning, match=r"^train_dataloader yielded None\. If this was on purpose") as said:
+        t.fit(TinyClassifier(), DataLoader(list(zip(x, y)), batch_size=1, collate_fn=NoneOnEvenCalls()))
+    assert len([w for w in said if "yielded None" in str(w.message)]) == 1
+    epoch = [("end", 0, True, True, 0), ("start", 1, 0), ("end", 1, False, False, 1)]
+    epoch += [("end", 2, True, True, 1), ("start", 3, 1), ("end", 3, False, False, 2)]
+    shift = [(*e[:-1], e[-1] + 2) for e in epoch]
+    assert events.seen == epoch + shift and t.global_step == 4
+
+
+def test_a_none_batch_is_left_out_of_its_accumulation_window(tmp_path):
+    """Batches 1 and 3 of 4 (None at 0 and 2), accumulate_grad_batches=2: the window's update is the mean of
+    the gradients of the two batches it trained on, as the same fit on those two batches alone. (Lightning
+    2.6.6 windows by batch index, so each real batch steps alone there, with half its gradient: loss / 2.)"""
+    x, y = make_data(4)
+
+    def fit(loader):
+        module = TinyClassifier()
+        module.load_weights(list(start.items()))
+        Trainer(
+            default_root_dir=tmp_path,
+            max_epochs=1,
+            accumulate_grad_batches=2,
+            enable_progress_bar=False,
+            enable_checkpointing=False,
+            logger=False,
+        ).fit(module, loader)
+        return weights(module)
+
+    start = {k: mx.array(v) for k, v in weights(TinyClassifier()).items()}
+    with pytest.warns(UserWarning, match="yielded None"):
+        skipped = fit(DataLoader(list(zip(x, y)), batch_size=1, collate_fn=NoneOnEvenCalls()))
+    alone = fit(DataLoader(list(zip(x[1::2], y[1::2])), batch_size=1))
+    for name, value in alone.items():
+        np.testing.assert_array_equal(skipped[name], value, err_msg=name)

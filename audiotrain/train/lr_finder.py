@@ -293,7 +293,7 @@ class LRSweep(Callback):
     def on_train_batch_end(
         self, trainer: Trainer, module: TrainModule, outputs: dict[str, Any], batch: Any, batch_idx: int
     ) -> None:
-        if self.stopped:
+        if self.stopped or outputs is None:  # (None: a batch the loader yielded as None, not trained)
             return  # (data parallel: the step that runs before the ranks agree to stop)
         self._window.append(outputs["loss"].array)
         if not outputs["stepped"]:

@@ -1772,6 +1772,7 @@ class Trainer:
         self._warned_of_a_longer_epoch = self._warned_of_freezing_inside_an_epoch = False
         self._warned_of_estimate = False
         self._checked_ranks_orders = False
+        self._warned_of_a_none_batch = False
         sizes = self._size_epochs(train_loader, val_loader)
         if sizes is None:
             return
@@ -2126,6 +2127,9 @@ class Trainer:
         """One batch: hooks, step, logging, a validation that is due. Returns `_SKIP_REST_OF_EPOCH` where
         the module's `on_train_batch_start` returned -1 (Lightning's way to end the epoch there)."""
         progress = self.progress
+        if batch is None:
+            self._none_batch(module, n_batches, val_loader, val_every, ends_epoch)
+            return None
         batch = hooks.transfer_batch(batch, module, self.datamodule, profiler=self.profiler)
         # (a CombinedLoader's "max_size" gives None for a loader that has ended, as Lightning's)
         check_batch(batch, none_ok=isinstance(self._train_loader, CombinedLoader))
@@ -2246,17 +2250,58 @@ class Trainer:
             batch_args,
         )
         if val_due:
-            progress.validation_pending = False  # a checkpoint saved in on_validation_end has run it
-            self._step_logging.hold_epoch_means_so_far()
-            # Still pending when Ctrl-C stops it: saved below, rerun on resume. Still pending when an error
-            # stops it, too: a checkpoint OnExceptionCheckpoint saves then reruns it, as Lightning's does.
-            try:
-                progress.validation_pending = self._validate_in_fit(module) is None
-            except BaseException:
-                progress.validation_pending = True
-                raise
-            self._validation_schedule.record_validation(progress)
-            self._agree_across_ranks()  # EarlyStopping may have stopped one rank in on_validation_end
+            self._validate_after_batch(module)
+
+    def _validate_after_batch(self, module: TrainModule) -> None:
+        """The validation due after a training batch (its `on_train_batch_end` has run)."""
+        progress = self.progress
+        progress.validation_pending = False  # a checkpoint saved in on_validation_end has run it
+        self._step_logging.hold_epoch_means_so_far()
+        # Still pending when Ctrl-C stops it: saved below, rerun on resume. Still pending when an error
+        # stops it, too: a checkpoint OnExceptionCheckpoint saves then reruns it, as Lightning's does.
+        try:
+            progress.validation_pending = self._validate_in_fit(module) is None
+        except BaseException:
+            progress.validation_pending = True
+            raise
+        self._validation_schedule.record_validation(progress)
+        self._agree_across_ranks()  # EarlyStopping may have stopped one rank in on_validation_end
+
+    def _none_batch(self, module, n_batches, val_loader, val_every, ends_epoch) -> None:
+        """A batch the training loader yielded as None (a `collate_fn` that left all its samples out),
+        skipped as Lightning's epoch loop skips it: its warning (once), no `on_train_batch_start` and no
+        step, `on_train_batch_end` with None for the outputs and the batch. It is a batch of the epoch
+        (its batch_idx, `limit_train_batches`, `val_check_interval`); the epoch's last closes the
+        accumulation window still open."""
+        progress = self.progress
+        if self.world_size > 1:  # (the other ranks would wait forever in this step's all-reduce)
+            raise ValueError(
+                f"Trainer.fit: the training loader yielded None as batch {progress.batch_in_epoch} of epoch "
+                f"{progress.epoch} under data parallel ({self.world_size} processes), where every rank "
+                "must train on each batch: leave the samples out in the dataset (or a sampler), not by "
+                "returning None from collate_fn"
+            )
+        if not self._warned_of_a_none_batch:
+            self._warned_of_a_none_batch = True
+            warnings.warn(
+                "train_dataloader yielded None. If this was on purpose, ignore this warning...",
+                UserWarning,
+                stacklevel=user_stacklevel(),
+            )
+        batch_idx = progress.batch_in_epoch
+        self._is_last_batch = ends_epoch or (n_batches is not None and batch_idx + 1 == n_batches)
+        progress.batch_in_epoch += 1
+        progress.total_batches += 1
+        if self._is_last_batch and progress.micro_batches:
+            self._close_window()
+        if val_loader is not None:
+            val_every = self._current_val_every(val_every)
+        val_due = val_loader is not None and self._validation_schedule.due(progress, val_every, n_batches)
+        progress.validation_pending = val_due
+        args = (None, None, batch_idx)
+        self._call_end_hooks("on_train_batch_end", args, None, args)
+        if val_due:
+            self._validate_after_batch(module)
 
     def _close_window(self) -> None:
         """Apply the gradients of an accumulation window that the end of the loader cut short."""

@@ -145,7 +145,7 @@ class DeviceStatsMonitor(Callback):
             self._log(trainer, "on_train_batch_start", step=trainer.global_step + 1)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        if outputs.get("stepped", True) and trainer.is_logging_step():
+        if outputs is not None and outputs.get("stepped", True) and trainer.is_logging_step():
             self._log(trainer, "on_train_batch_end")
 
     def _evaluating(self, trainer: Trainer, batch_idx: int, hook: str) -> None:

@@ -143,7 +143,7 @@ class LearningRateMonitor(Callback):
             refuse_a_fit_without_logger(trainer, stage, "LearningRateMonitor", "the learning rate")
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        if self.logging_interval != "epoch" and outputs.get("stepped") and trainer.is_logging_step():
+        if self.logging_interval != "epoch" and (outputs or {}).get("stepped") and trainer.is_logging_step():
             self._log(trainer, upcoming=False, interval="step" if self.logging_interval is None else None)
 
     def on_train_epoch_start(self, trainer, module) -> None:

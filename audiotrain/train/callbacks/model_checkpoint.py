@@ -710,7 +710,7 @@ class ModelCheckpoint(Checkpoint):
         self._step_at_train_start = trainer.global_step
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        if not outputs.get("stepped") or not (self._steps_due(trainer) or self._time_due(trainer)):
+        if not (outputs or {}).get("stepped") or not (self._steps_due(trainer) or self._time_due(trainer)):
             return
         if self.monitor and trainer.validates_after_this_batch:
             self._save_after_validation = True  # so that the step's new score counts (Lightning: the old)

@@ -216,7 +216,7 @@ class ThroughputMonitor(Callback):
             self._start("train", afresh=True)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        if not trainer.is_global_zero:
+        if not trainer.is_global_zero or outputs is None:  # (None: a batch the loader yielded as None)
             return
         self._update(trainer, module, "train", batch)
         if outputs.get("stepped", True) and trainer.is_logging_step():
