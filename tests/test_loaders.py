@@ -563,6 +563,29 @@ def test_a_lambda_callback_without_dataloader_idx_is_refused_before_several_load
     assert seen == [(0, 0), (1, 0), (2, 0), (0, 1), (1, 1)]
 
 
+class IndexUnderAnotherName(Callback):
+    """A callback whose batch hooks take the loader's index under a name of its own."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_validation_batch_start(self, trainer, module, batch, batch_idx, idx=0):
+        self.seen.append(("start", batch_idx, idx))
+
+    def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx, loader=0):
+        self.seen.append(("end", batch_idx, loader))
+
+
+def test_a_callbacks_batch_hooks_get_the_loaders_index_under_any_name(tmp_path):
+    # Lightning 2.6.6 checks the module's hooks for a `dataloader_idx` parameter, and passes a callback's the
+    # index positionally (measured: on_validation_batch_start(self, t, m, b, i, k=0) gets k = 0, 0, 1, 1 for
+    # two loaders). Here such a callback was refused: "takes no dataloader_idx".
+    seen = IndexUnderAnotherName()
+    trainer(tmp_path, callbacks=[seen]).validate(LogsPerLoader(), val_sets())
+    batches = [(0, 0), (1, 0), (2, 0), (0, 1), (1, 1)]
+    assert seen.seen == [(hook, i, k) for i, k in batches for hook in ("start", "end")]
+
+
 def test_several_validation_loaders_refuse_what_lightning_refuses(tmp_path):
     # Lightning 2.6.6: "You called `self.log(same, ...)` twice in `validation_step` with different
     # arguments" and "You provided multiple `val_dataloader`, but no `dataloader_idx` argument".

@@ -253,11 +253,25 @@ def refuse_missing_dataloader_idx(callbacks: list[Any], module: Any, stage: str)
                 continue
             if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in signature.parameters.values()):
                 continue
+            if owner is not module and _takes_one_more_positional(signature, name):
+                continue  # (Lightning checks the module's hooks by name; a callback's get the index positionally)
             raise TypeError(
                 f"Trainer.{stage} was given several loaders, but {type(owner).__name__}.{name}{signature} "
                 "takes no dataloader_idx, which each of its calls gets (the loader's index), as in "
                 "Lightning: add dataloader_idx=0 to its signature"
             )
+
+
+def _takes_one_more_positional(signature: inspect.Signature, name: str) -> bool:
+    """Whether a callback's method of `signature` takes the loader's index after hook `name`'s arguments,
+    under any name (`def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx, idx=0)`)."""
+    from audiotrain.train.callbacks.lambda_callback import hook_arguments
+
+    try:
+        signature.bind("self", *hook_arguments(name), "dataloader_idx")
+    except TypeError:
+        return False
+    return True
 
 
 def _refuse_function_without_dataloader_idx(owner: Any, name: str, stage: str) -> None:
