@@ -416,6 +416,14 @@ def test_deterministic_always_has_a_seed():
         ("truncated_bptt_steps", 50, r"consecutive chunks of the same clips.*register_buffer"),
         # (Lightning 2.6.6's flag, taken at None there; was "got an unexpected keyword argument")
         ("model_registry", "my-model", r"no model registry upload.*last_model_path"),
+        # Lightning 2.6.6's barebones=True also turns off the model summary, the sanity check and per-step
+        # logging (was: "enable_progress_bar=False, enable_checkpointing=False and no logger" alone)
+        (
+            "barebones",
+            True,
+            r"enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, "
+            r"num_sanity_val_steps=0 and log_every_n_steps=0",
+        ),
     ],
 )
 def test_lightning_flags_without_a_counterpart_say_what_to_use(flag, value, match):

@@ -509,7 +509,9 @@ _LIGHTNING_ONLY: dict[str, tuple[tuple, str]] = {
     ),
     "barebones": (
         (False,),
-        "the closest is enable_progress_bar=False, enable_checkpointing=False and no logger (the default)",
+        # (Lightning's barebones=True turns off each of these, and self.log; self.log still logs here)
+        "the closest is enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, "
+        "num_sanity_val_steps=0 and log_every_n_steps=0, with no logger (the default) and no profiler",
     ),
     "plugins": (
         (None, []),  # (Lightning takes an empty list too: no plugins)
