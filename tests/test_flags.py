@@ -3,6 +3,7 @@
 import datetime
 import re
 import types
+import warnings
 
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import Trainer
@@ -441,6 +442,22 @@ def test_lightning_flags_without_a_counterpart_say_what_to_use(flag, value, matc
 )  # fmt: skip
 def test_lightning_flags_at_a_value_that_is_what_happens_anyway_are_accepted(flag, value):
     Trainer(max_epochs=1, **{flag: value})
+
+
+def test_lightnings_pl_trainer_environment_variables_are_named_as_unread(tmp_path, monkeypatch):
+    """Lightning 2.6.6 takes PL_TRAINER_MAX_STEPS=7 as Trainer(max_steps=7)'s default (its test_env_vars);
+    they are not read here, and a run set up by them quietly trained another length."""
+    monkeypatch.setenv("PL_TRAINER_MAX_STEPS", "7")
+    monkeypatch.setenv("PL_TRAINER_LOGGER", "False")
+    with pytest.warns(UserWarning, match=r"PL_TRAINER_LOGGER='False', PL_TRAINER_MAX_STEPS='7'.*"
+                      r"does not read them: pass Trainer\(logger=\.\.\., max_steps=\.\.\.\)"):  # fmt: skip
+        t = trainer(tmp_path, max_epochs=1)
+    assert t.max_steps is None
+    monkeypatch.delenv("PL_TRAINER_MAX_STEPS")
+    monkeypatch.delenv("PL_TRAINER_LOGGER")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        trainer(tmp_path, max_epochs=1)
 
 
 def test_an_unknown_flag_of_a_trainer_subclass_is_refused_in_pythons_words():

@@ -577,6 +577,21 @@ class LightningOnlyFlags(TypedDict, total=False):
     auto_scale_batch_size: bool | str | None
 
 
+def lightning_environment(environ: Mapping[str, str]) -> str | None:
+    """The warning's text where Lightning's `PL_TRAINER_<FLAG>` environment variables are set (None where
+    none is): Lightning's Trainer takes them as its flags' defaults (`PL_TRAINER_MAX_STEPS=7` trains 7 steps
+    unless `max_steps` is passed); this one does not read them, so a run would quietly differ."""
+    names = sorted(name for name in environ if name.startswith("PL_TRAINER_"))
+    if not names:
+        return None
+    given = ", ".join(f"{name}={environ[name]!r}" for name in names)
+    use = ", ".join(f"{name.removeprefix('PL_TRAINER_').lower()}=..." for name in names)
+    return (
+        f"Trainer: the environment sets {given}, which Lightning's Trainer takes as its flags' defaults; "
+        f"audiotrain does not read them: pass Trainer({use})"
+    )
+
+
 def lightning_only(
     given: Mapping[str, object],
     known: Iterable[str],

@@ -384,6 +384,9 @@ class Trainer:
         self.is_global_zero = collectives.is_main_process()  # Lightning's name: rank 0 logs and writes
         self.global_rank = collectives.rank()  # Lightning's names for this process's ranks
         self.local_rank = collectives.local_rank()
+        unread = flags.lightning_environment(os.environ)
+        if unread is not None and self.is_global_zero:
+            warnings.warn(unread, UserWarning, stacklevel=user_stacklevel())
         self.devices = flags.devices(devices, self.world_size)
         self.strategy = Strategy(flags.strategy(strategy), self.device, self)
         if self.deterministic and self.accelerator == "gpu":
