@@ -1728,6 +1728,18 @@ def test_val_check_batch_reads_and_sets_the_validation_interval_as_lightnings(tm
         t.val_check_batch = 0
 
 
+@pytest.mark.parametrize("interval, expected", [(1.0, 10), (0.3, 3), (4, 4)])
+def test_val_check_batch_is_known_in_on_train_start_as_lightnings(tmp_path, interval, expected):
+    """Lightning 2.6.6 gives `trainer.val_check_batch` in on_train_start (10 batches an epoch: 10, 3, 4), as
+    this property's own message promised; it raised there, known only from on_train_epoch_start."""
+    read = []
+    module = TinyClassifier()
+    module.on_train_start = lambda: read.append(module.trainer.val_check_batch)
+    t = quiet_trainer(tmp_path, max_epochs=1, val_check_interval=interval)
+    t.fit(module, make_batches(20, 2), make_batches(4, 2))
+    assert read == [expected]
+
+
 def test_lightnings_device_and_validation_names_answer_or_say_what_to_read(tmp_path):
     """`trainer.num_devices`, `num_nodes`, `device_ids`, `node_rank`, `received_sigterm`,
     `enable_validation` and the module's `on_gpu` (read by callbacks ported from Lightning, e.g. to scale

@@ -1046,7 +1046,7 @@ class Trainer:
     def val_check_batch(self) -> int | float:
         """Lightning's: the training batches between validations in `fit` (`val_check_interval` as an int,
         or int(fraction x the epoch's batches)); inf where a loader without a length validates at its
-        epochs' ends. Known once `fit` has its training loader (from `on_train_start`), as Lightning's."""
+        epochs' ends. Known once `fit` has its training loader (in `on_train_start`), as Lightning's."""
         if self._val_sizing is None:
             raise AttributeError(
                 "Trainer.val_check_batch is known once fit has its training loader (from on_train_start on); "
@@ -1545,6 +1545,12 @@ class Trainer:
                     # sizes a per-step schedule from it read 0.
                     n_batches = self._training_batches(train_loader)
                     self.num_training_batches = math.inf if n_batches is None else n_batches
+                    # (and `val_check_batch`, which Lightning's on_train_start reads; _size_epochs checks)
+                    self._val_sizing = (
+                        n_batches,
+                        self._reads_whole_stream(train_loader),
+                        self._training_limit_set_by(train_loader),
+                    )
                     # Nothing to train (a finished run fit again, limit_train_batches=0, a stop asked in
                     # on_fit_start or the sanity check): no on_train_start/end, as Lightning's `FitLoop.skip`.
                     skip = not self.interrupted and (self.limit_train_batches == 0 or self._done())
