@@ -590,6 +590,24 @@ def test_a_datamodule_has_the_trainer_and_is_set_up_before_the_module_and_its_lo
     ]
 
 
+@pytest.mark.parametrize("stage", ["fit", "validate", "test", "predict"])
+def test_a_modules_prepare_data_calls_its_base_and_reads_its_trainer_as_in_lightning(tmp_path, stage):
+    """A module's `prepare_data` that called `super().prepare_data()` stopped with "'super' object has no
+    attribute 'prepare_data'", and one reading `self.trainer` raised "only available once the module is
+    attached". Lightning 2.6.6: LightningModule.prepare_data exists, and the Trainer is attached before it
+    (`self.trainer.world_size` reads 1)."""
+    seen = []
+
+    class Downloads(TinyClassifier):
+        def prepare_data(self):
+            super().prepare_data()
+            seen.append(self.trainer.world_size)
+
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    getattr(t, stage)(Downloads(), make_batches(16))
+    assert seen == [1]
+
+
 class HasItsOwnLoaders(TinyClassifier):
     """Lightning's small-project habit: the module builds its data in setup and gives its loaders."""
 

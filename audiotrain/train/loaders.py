@@ -341,9 +341,16 @@ def prepare_data(trainer: Any, datamodule: Any, module: Any) -> None:
         refuse_uncallable_datamodule_hooks(datamodule)  # (before its first hook: prepare_data)
         with contextlib.suppress(AttributeError):  # (an object that takes no attributes: its own business)
             datamodule.trainer = trainer
+    from audiotrain.train.module import TrainModule
+
     for owner in (datamodule, module):
         if not callable(getattr(owner, "prepare_data", None)):
             continue
+        if isinstance(owner, TrainModule):
+            if type(owner).prepare_data is TrainModule.prepare_data:
+                continue  # (the default, which does nothing: no barrier for it)
+            # Lightning connects the module to its Trainer first: its prepare_data reads self.trainer
+            owner._attach(trainer)
         # As in Lightning: one process per machine downloads or writes what `setup` reads, while the others
         # wait for it (several writing the same files at once would race).
         if collectives.local_rank() == 0:

@@ -1193,6 +1193,11 @@ class TrainModule(nn.Module):
     # lack (epoch, metrics) may also be written as Lightning's, without them: the Trainer calls a hook
     # that takes no arguments without them. They are declared `(*args, **kwargs)`, as the steps are, so
     # that both forms of an override type-check.
+    def prepare_data(self) -> None:
+        """Download or write once what `setup` reads (Lightning's): called at the start of every stage, before
+        `setup`, in local rank 0 of each machine only while the others wait; `self.trainer` is set. Assign no
+        state here (the other processes never run it): that goes in `setup`."""
+
     def setup(self, stage: str) -> None:
         """Runs when a stage ("fit", "validate", "test", "predict") starts, after the callbacks' `setup`:
         build what depends on the data (e.g. from `self.trainer.datamodule`)."""
