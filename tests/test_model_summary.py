@@ -286,3 +286,31 @@ def test_a_layer_used_under_two_names_is_counted_once_as_lightning_counts_a_shar
     named = len(list(module.named_modules())) - 1  # (the root not counted)
     assert totals(out)["Modules in train mode"] == str(named - 1)  # `alias` is `shared`
     assert "other params" not in out
+
+
+def test_a_subclass_overriding_summarize_gets_lightnings_arguments_instead_of_the_print(tmp_path, capsys):
+    """Lightning's way to show the summary elsewhere: a ModelSummary subclass overriding the staticmethod
+    `summarize`, which gets the columns as (header, cells), the counts, the size in MB, the modes and the
+    keyword arguments given to ModelSummary besides max_depth. It raised "ModelSummary.__init__() got an
+    unexpected keyword argument" and, without one, was never called. Lightning 2.6.6 on its BoringModel:
+    summary_data[1] == ("Name", ["layer"]), [2] ("Type", ["Linear"]), [4] ("Mode", ["train"]), 66 and 66."""
+    got = {}
+
+    class KeepsIt(ModelSummary):
+        @staticmethod
+        def summarize(summary_data, total_parameters, trainable_parameters, model_size, modes, **kwargs):
+            got.update(data=summary_data, counts=(total_parameters, trainable_parameters), modes=modes)
+            got.update(size=model_size, kwargs=kwargs)
+
+    module = Nested()
+    quiet_trainer(tmp_path, max_epochs=1, callbacks=[KeepsIt(max_depth=1, to="wandb")]).fit(
+        module, make_batches(32)
+    )
+    assert [header for header, _ in got["data"]] == [" ", "Name", "Type", "Params", "Mode"]
+    assert got["data"][1] == ("Name", ["encoder", "head", "other params"])
+    assert got["data"][2] == ("Type", ["Encoder", "Linear", "n/a"])
+    assert got["data"][4] == ("Mode", ["train", "train", "n/a"])
+    assert got["counts"] == (137, 116) and got["modes"] == {"train": 5, "eval": 0}
+    assert got["size"] == pytest.approx(137 * 4 / 1e6)
+    assert got["kwargs"] == {"total_flops": 0, "to": "wandb"}
+    assert "Total params" not in capsys.readouterr().err  # the override replaced the print

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 import numbers
 import sys
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from audiotrain.train.callback import Callback
 
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 _OTHER_PARAMS = "other params"
 _NOT_APPLICABLE = "n/a"
 _COUNT_UNITS = (" ", "K", "M", "B", "T")
+# The Trainer whose fit is printing its summary: `summarize` is a staticmethod, as Lightning's.
+_printing_trainer: ContextVar[Any] = ContextVar("_printing_trainer", default=None)
 
 
 @dataclass(frozen=True)
@@ -146,8 +149,9 @@ class Summary:
             other_params=total - in_top_level,
         )
 
-    def table(self) -> str:
-        """The table as Lightning lays it out (its columns less FLOPs and the input and output sizes)."""
+    def summary_data(self) -> list[tuple[str, list[str]]]:
+        """Lightning's `summary_data`, what `ModelSummary.summarize` gets: the table's columns as (header, cells),
+        its " ", "Name", "Type", "Params" and "Mode" (no FLOPs), "other params" last where there are any."""
         columns = [
             (" ", [str(i) for i in range(len(self.rows))]),
             ("Name", [row.name for row in self.rows]),
@@ -155,31 +159,61 @@ class Summary:
             ("Params", [human_readable_count(row.params) for row in self.rows]),
             ("Mode", ["train" if row.training else "eval" for row in self.rows]),
         ]
-        leftover = self.other_params
-        if leftover > 0:
-            for (_, cells), cell in zip(
-                columns,
-                [" ", _OTHER_PARAMS, _NOT_APPLICABLE, human_readable_count(leftover), _NOT_APPLICABLE],
-            ):
+        if self.other_params > 0:
+            extra = [
+                " ",
+                _OTHER_PARAMS,
+                _NOT_APPLICABLE,
+                human_readable_count(self.other_params),
+                _NOT_APPLICABLE,
+            ]
+            for (_, cells), cell in zip(columns, extra):
                 cells.append(cell)
-        widths = [max([len(header), *(len(cell) for cell in cells)]) for header, cells in columns]
-        rule = "-" * (sum(widths) + 3 * (len(columns) + 1))
-        lines = [" | ".join(header.ljust(width) for (header, _), width in zip(columns, widths)), rule]
-        for i in range(len(columns[0][1])):
-            lines.append(" | ".join(cells[i].ljust(width) for (_, cells), width in zip(columns, widths)))
-        lines.append(rule)
-        totals = [
-            (human_readable_count(self.trainable_params), "Trainable params"),
-            (human_readable_count(self.total_params - self.trainable_params), "Non-trainable params"),
-            (human_readable_count(self.total_params), "Total params"),
-            # Lightning: parameters x the precision's bytes; here the bytes they take in their dtypes (the
-            # same for float32, and for bf16-true; bf16-mixed keeps float32 weights).
-            (f"{self.size_bytes / 1e6:,.3f}", "Total estimated model params size (MB)"),
-            (str(self.modules_in_train_mode), "Modules in train mode"),
-            (str(self.modules_in_eval_mode), "Modules in eval mode"),
-        ]
-        lines += [value.ljust(10) + label for value, label in totals]
-        return "\n".join(lines)
+        return columns
+
+    @property
+    def training_modes(self) -> dict[str, int]:
+        """Lightning's `total_training_modes`: the modules in train and in eval mode (the root excluded)."""
+        return {"train": self.modules_in_train_mode, "eval": self.modules_in_eval_mode}
+
+    def table(self) -> str:
+        """The table as Lightning lays it out (its columns less FLOPs and the input and output sizes)."""
+        return format_table(
+            self.summary_data(),
+            self.total_params,
+            self.trainable_params,
+            self.size_bytes / 1e6,
+            self.training_modes,
+        )
+
+
+def format_table(
+    summary_data: list[tuple[str, list[str]]],
+    total_parameters: int,
+    trainable_parameters: int,
+    model_size: float,
+    total_training_modes: dict[str, int],
+) -> str:
+    """Lightning's layout of a summary: the columns of `summary_data`, then the totals (`model_size` in MB)."""
+    columns = summary_data
+    widths = [max([len(header), *(len(cell) for cell in cells)]) for header, cells in columns]
+    rule = "-" * (sum(widths) + 3 * (len(columns) + 1))
+    lines = [" | ".join(header.ljust(width) for (header, _), width in zip(columns, widths)), rule]
+    for i in range(len(columns[0][1]) if columns else 0):
+        lines.append(" | ".join(cells[i].ljust(width) for (_, cells), width in zip(columns, widths)))
+    lines.append(rule)
+    totals = [
+        (human_readable_count(trainable_parameters), "Trainable params"),
+        (human_readable_count(total_parameters - trainable_parameters), "Non-trainable params"),
+        (human_readable_count(total_parameters), "Total params"),
+        # Lightning: parameters x the precision's bytes; here the bytes they take in their dtypes (the
+        # same for float32, and for bf16-true; bf16-mixed keeps float32 weights).
+        (f"{model_size:,.3f}", "Total estimated model params size (MB)"),
+        (str(total_training_modes.get("train", 0)), "Modules in train mode"),
+        (str(total_training_modes.get("eval", 0)), "Modules in eval mode"),
+    ]
+    lines += [value.ljust(10) + label for value, label in totals]
+    return "\n".join(lines)
 
 
 def check_max_depth(max_depth: object) -> None:
@@ -211,9 +245,10 @@ class ModelSummary(Callback):
     the precision's bytes (the same for float32 and bf16-true weights).
     """
 
-    def __init__(self, max_depth: int = 1):
+    def __init__(self, max_depth: int = 1, **summarize_kwargs: Any):
         check_max_depth(max_depth)
         self.max_depth = int(max_depth)
+        self._summarize_kwargs = summarize_kwargs  # (passed on to `summarize`, as Lightning's)
 
     def summary(self, module: nn.Module) -> Summary:
         """The summary of `module` at this callback's `max_depth`."""
@@ -225,9 +260,45 @@ class ModelSummary(Callback):
         # A fit with nothing to train (a done run fit again): its one line says why, not a run's table.
         if trainer._at_its_limits():
             return
+        summary = self.summary(module)
+        token = _printing_trainer.set(trainer)
+        try:
+            self.summarize(
+                summary.summary_data(),
+                summary.total_params,
+                summary.trainable_params,
+                summary.size_bytes / 1e6,
+                summary.training_modes,
+                total_flops=0,  # (MLX has no FLOP counter)
+                **self._summarize_kwargs,
+            )
+        finally:
+            _printing_trainer.reset(token)
+
+    @staticmethod
+    def summarize(
+        summary_data: list[tuple[str, list[str]]],
+        total_parameters: int,
+        trainable_parameters: int,
+        model_size: float,
+        total_training_modes: dict[str, int],
+        total_flops: int = 0,
+        **summarize_kwargs: Any,
+    ) -> None:
+        """Print the table (Lightning's staticmethod, with its arguments: override it to show or keep the
+        summary elsewhere). `summary_data` is the columns as (header, cells), `model_size` in MB,
+        `total_training_modes` {"train": n, "eval": n}, `total_flops` 0 (MLX has no FLOP counter); the
+        keyword arguments given to `ModelSummary(...)` besides `max_depth` come as `summarize_kwargs`."""
+        table = format_table(
+            summary_data, total_parameters, trainable_parameters, model_size, total_training_modes
+        )
         # On stderr, as the Trainer's other lines about the run (and Lightning's log, a StreamHandler's):
         # stdout keeps what the user's code prints.
-        trainer.print("\n" + self.summary(module).table(), file=sys.stderr)
+        trainer = _printing_trainer.get()
+        if trainer is not None:
+            trainer.print("\n" + table, file=sys.stderr)
+        else:
+            print("\n" + table, file=sys.stderr)
 
 
 __all__ = ["LayerRow", "ModelSummary", "Summary", "human_readable_count"]
