@@ -774,6 +774,40 @@ def test_load_from_checkpoint_with_strict_false_loads_the_matching_weights(base_
         Base.load_from_checkpoint(path, strict="no")
 
 
+class WiderNotStrict(Wider):
+    def __init__(self, hidden: int = 8, lr: float = 0.1):
+        super().__init__(hidden, lr)
+        self.strict_loading = False
+
+
+@pytest.mark.parametrize("stage", ["test", "fit"])
+def test_strict_loading_false_loads_the_matching_weights_of_a_ckpt_path(base_checkpoint, tmp_path, stage):
+    """Lightning's `self.strict_loading = False` (a layer added since the checkpoint) was an attribute
+    nothing read: trainer.test(model, ckpt_path=...) was refused as "2 missing (e.g. extra.bias". Lightning
+    2.6.6 loads the weights whose names match there, and in load_from_checkpoint, where strict=True beside
+    it is refused as "in conflict with `Extra.strict_loading=False`". (Its fit then failed in torch's
+    optimizer, "doesn't match the size of optimizer's group"; here it resumes, and warns that the new layer
+    trains only if unfrozen in on_fit_start.)"""
+    path, module = base_checkpoint
+    model = WiderNotStrict(hidden=5)
+    extra = np.array(model.extra.weight)
+    t = quiet_trainer(tmp_path / "again", max_epochs=2)
+    with pytest.warns(UserWarning, match=r"loaded 4 of the model's 6 weights.*extra.bias"):
+        getattr(t, stage)(model, make_batches(), ckpt_path=path)
+    if stage == "test":
+        assert np.array_equal(np.array(model.fc.weight), np.array(module.fc.weight))
+        assert np.array_equal(np.array(model.extra.weight), extra)
+    else:
+        assert t.global_step == 12  # (resumed after the 6 steps of the checkpoint's epoch)
+    with pytest.warns(UserWarning, match=r"strict=False: loaded 4"):
+        WiderNotStrict.load_from_checkpoint(path)
+    with pytest.raises(ValueError, match=r"strict=True conflicts with WiderNotStrict.strict_loading=False"):
+        WiderNotStrict.load_from_checkpoint(path, strict=True)
+    with pytest.raises(TypeError, match=r"strict_loading = 'no': expected True or False"):
+        model.strict_loading = "no"
+    assert Base().strict_loading is True
+
+
 def test_an_unknown_keyword_of_load_from_checkpoint_is_named_without_wrong_advice(base_checkpoint):
     path, _ = base_checkpoint
     with pytest.raises(TypeError, match=r"Base.__init__ takes no argument map_locaton") as err:

@@ -1549,6 +1549,22 @@ class TrainModule(nn.Module):
         raise TypeError(_no_torch_export(type(self).__name__, "to_torchscript"))
 
     @property
+    def strict_loading(self) -> bool:
+        """Lightning's `strict_loading` (True unless set False): how the Trainer's `ckpt_path` and
+        `load_from_checkpoint` load the weights. False loads those whose names match, keeps the others as
+        `__init__` made them, and warns naming them (a layer added since the checkpoint, a new head)."""
+        return vars(self).get("_strict_loading") in (None, True)
+
+    @strict_loading.setter
+    def strict_loading(self, value: bool | None) -> None:
+        if value is not None and not isinstance(value, bool):
+            raise TypeError(
+                f"{type(self).__name__}.strict_loading = {value!r}: expected True or False (False loads "
+                "the checkpoint's weights whose names match)"
+            )
+        object.__setattr__(self, "_strict_loading", value)
+
+    @property
     def example_input_array(self) -> Any:
         """Lightning's example input (None until set): an attribute, not a weight: nothing trains it and
         checkpoints do not hold it. Nothing runs it either (the model summary counts parameters only)."""
@@ -1957,7 +1973,14 @@ class TrainModule(nn.Module):
             model_file = folder / ckpt.MODEL_FILE
             added = hook_state.load_module_state_before_weights(module, state, model_file)
             expected, header = hook_state.weights_to_load(module, model_file, added)
-            if strict is False:  # the model's own values stay where the checkpoint has none
+            chosen = vars(module).get("_strict_loading")
+            if chosen is not None and strict is not None and strict != chosen:  # (Lightning's refusal)
+                raise ValueError(
+                    f"{where}: strict={strict!r} conflicts with {cls.__name__}.strict_loading={chosen!r} set "
+                    "by the module: give the same value to both, or one of them"
+                )
+            if (module.strict_loading if strict is None else strict) is False:
+                # the model's own values stay where the checkpoint has none
                 header = _matching_weights(header, expected, where)
                 expected = {k: v for k, v in expected.items() if k in header}
             loaded = ckpt.read_checked(model_file, expected, f"{cls.__name__} model", header=header)

@@ -31,7 +31,7 @@ from audiotrain.train.callbacks._averaging import validated_average
 from audiotrain.train.guarded_update import write_state_in_place
 from audiotrain.train.loggers.resume_states import logger_kinds
 from audiotrain.train.metric_values import Metrics
-from audiotrain.train.module import _optimizers_in, hyperparameter_tuples
+from audiotrain.train.module import _matching_weights, _optimizers_in, hyperparameter_tuples
 from audiotrain.train.optimizer_settings import (
     STATE_KEY,
     configured_rate,
@@ -323,6 +323,9 @@ def read_checkpoint(
         model_file = folder / ckpt.MODEL_FILE
         added = before_weights(state, model_file) if before_weights is not None else hook_added
         expected, header = hook_state.weights_to_load(module, model_file, added)
+        if not getattr(module, "strict_loading", True):  # Lightning's: the weights whose names match
+            header = _matching_weights(header, expected, f"ckpt_path={str(path)!r} ({what})")
+            expected = {k: v for k, v in expected.items() if k in header}
         model = ckpt.read_checked(model_file, expected, what, header=header)
         optimizer, step, callbacks, validated = {}, None, {}, {}
         if not full:
