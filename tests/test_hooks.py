@@ -1466,3 +1466,44 @@ def test_what_a_callbacks_on_load_checkpoint_rewrites_outside_its_entry_is_what_
     with pytest.warns(UserWarning, match="nothing to train"):
         again.fit(TinyClassifier(), make_batches(32), ckpt_path=first.last_model_path)
     assert float(again.callback_metrics["marked_on_load"]) == 7.0
+
+
+class KeepsItsClasses(TinyClassifier):
+    """Reads back in on_load_checkpoint what its loaders need (a vocabulary, normalisation statistics)."""
+
+    def __init__(self):
+        super().__init__()
+        self._n = None
+
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint["n"] = 16
+
+    def on_load_checkpoint(self, checkpoint):
+        self._n = checkpoint["n"]
+
+    def _batches(self):
+        assert self._n is not None, "the loader was asked for before the checkpoint was loaded"
+        return make_batches(self._n)
+
+    def val_dataloader(self):
+        return self._batches()
+
+    def test_dataloader(self):
+        return self._batches()
+
+    def predict_dataloader(self):
+        return self._batches()
+
+
+@pytest.mark.parametrize("stage", ["validate", "test", "predict"])
+def test_an_evaluation_with_a_ckpt_path_asks_its_loader_after_on_load_checkpoint(tmp_path, stage):
+    """validate/test/predict(ckpt_path=...) asked the module for its loader before the checkpoint was loaded:
+    a loader built from what on_load_checkpoint reads back failed. Lightning 2.6.6 restores the checkpoint
+    (on_load_checkpoint, the weights, the callbacks') first and then asks for the loader, as `fit` does here."""
+    trained = KeepsItsClasses()
+    trained._n = 16
+    first = quiet_trainer(tmp_path, max_epochs=1)
+    first.fit(trained, make_batches(16))
+    path = first.save_checkpoint(tmp_path / "saved")
+    out = getattr(quiet_trainer(tmp_path / "again"), stage)(KeepsItsClasses(), ckpt_path=path)
+    assert len(out) == 1

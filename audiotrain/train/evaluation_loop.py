@@ -740,25 +740,15 @@ class EvaluationLoop:
                     # loaders.
                     ckpt_path = t.callbacks.checkpoint_path(ckpt_path)
                     hook_state.restore_datamodule_state(datamodule, ckpt_path, t.profiler)
-                # Asked for once the datamodule and the module are set up, as in Lightning; not asked for
-                # by a stage turned off (limit_test_batches=0: a test_dataloader() that builds a dataset is
-                # not called, as in Lightning, and the stage's loader attribute stays None).
-                if not (loader is None and t._turned_off(stage)):
-                    loader = self._asked_loader(method, name, source, stage, model, loader)
-                if stage == "test":
-                    t._test_loader = loader
-                elif stage == "val":
-                    t._validate_loader = loader
-                else:
-                    t._predict_loader = loader
-            out = self._run_attached(stage, model, loader, ckpt_path, keep)
+            out = self._run_attached(stage, model, loader, ckpt_path, keep, (method, name, source))
             t._state_tracker.status = "finished"  # (after teardown, as in Lightning)
             return out
         finally:
             t._state_tracker.end()
 
-    def _run_attached(self, stage, model, loader, ckpt_path, keep) -> Any:
-        """A standalone stage between the `setup` and the `teardown` hooks (`on_exception` on an error)."""
+    def _run_attached(self, stage, model, loader, ckpt_path, keep, asked) -> Any:
+        """A standalone stage between the `setup` and the `teardown` hooks (`on_exception` on an error); its
+        loader asked for (`asked`: `_asked_loader`'s method, name and source) once `ckpt_path` is loaded."""
         t = self.trainer
         method = _STAGE_NAMES[stage]
         status = "failed"
@@ -771,6 +761,19 @@ class EvaluationLoop:
             t._ckpt_path = ckpt_path
             if ckpt_path:
                 t._restore(ckpt_path, full=False)
+            # Asked for once the datamodule and the module are set up and the checkpoint is loaded (its
+            # on_load_checkpoint may read back what the loader needs), as in Lightning; not asked for by a
+            # stage turned off (limit_test_batches=0: a test_dataloader() that builds a dataset is not
+            # called, as in Lightning, and the stage's loader attribute stays None).
+            if not (loader is None and t._turned_off(stage)):
+                method_name, name, source = asked
+                loader = self._asked_loader(method_name, name, source, stage, model, loader)
+            if stage == "test":
+                t._test_loader = loader
+            elif stage == "val":
+                t._validate_loader = loader
+            else:
+                t._predict_loader = loader
             t._forget_reported_metrics()
             if stage != "predict":
                 t._log_scored_hyperparameters(model)
