@@ -583,3 +583,32 @@ def test_log_dict_in_a_step_called_without_a_trainer_warns_at_the_users_line():
     with pytest.warns(UserWarning, match="reference is not registered on the model yet") as caught:
         LogsADictInItsStep().training_step(TRAIN[0], 0)
     assert caught[0].filename == __file__
+
+
+@pytest.mark.parametrize("hook", ["on_train_batch_end", "on_train_epoch_end", "on_validation_epoch_end"])
+def test_one_name_logged_twice_in_a_hook_with_different_options_is_refused(tmp_path, hook):
+    """In a hook, self.log('a', 1.0, prog_bar=True) then self.log('a', 2.0) silently kept the later call's
+    options (the bar lost it); refused only in a step. Lightning 2.6.6 raises "You called `self.log(a, ...)`
+    twice in `on_train_batch_end` with different arguments. This is not allowed" (in on_train_epoch_end
+    too); logged twice the same way, the later value (a batch hook's) or the mean (an epoch hook's) counts,
+    as before."""
+
+    def logs(self, *args):
+        self.log("a", 1.0, prog_bar=True)
+        self.log("a", 2.0)
+
+    refused = type("LogsTwice", (TinyClassifier,), {hook: logs})
+    with pytest.raises(
+        ValueError, match=rf"LogsTwice.log\('a', ...\) was called twice in `{hook}` with differ"
+    ):
+        quiet_trainer(tmp_path, max_steps=1).fit(refused(), make_batches(32), make_batches(16))
+
+    def logs_alike(self, *args):
+        self.log("a", 1.0)
+        self.log("a", 2.0)
+
+    trainer = quiet_trainer(tmp_path / "alike", max_steps=1)
+    trainer.fit(
+        type("LogsAlike", (TinyClassifier,), {hook: logs_alike})(), make_batches(32), make_batches(16)
+    )
+    assert trainer.callback_metrics["a"] == (2.0 if hook == "on_train_batch_end" else 1.5)

@@ -208,7 +208,20 @@ def record(
         name = f"{name}/dataloader_idx_{loader}"
     phase = phase_of(trainer)
     key = (phase, hook, name)
-    entry = module._logged.get(key) or HookLog(name, phase, on_step, on_epoch, hook=hook)
+    entry = module._logged.get(key)
+    flags = [on_step, on_epoch, bool(logger), bool(prog_bar)]
+    if entry is not None and _flags(entry) != flags:
+        # As Lightning's (and a step's here): one name of a hook is one series, reported one way; the later
+        # call silently decided where the value went (the bar, the loggers, per step or per epoch).
+        def text(f: list[bool]) -> str:
+            return f"on_step={f[0]}, on_epoch={f[1]}, logger={f[2]}, prog_bar={f[3]}"
+
+        raise ValueError(
+            f"{owner}.log({name!r}, ...) was called twice in `{hook}` with different arguments "
+            f"({text(_flags(entry))}, then {text(flags)}); as in Lightning this is not allowed: log it the "
+            "same way each time, or under two names"
+        )
+    entry = entry or HookLog(name, phase, on_step, on_epoch, hook=hook)
     changes: dict[str, Any] = {
         "on_step": on_step,
         "on_epoch": on_epoch,
