@@ -1087,6 +1087,10 @@ def test_the_learning_rate_monitors_default_interval_is_each_lr_schedulers_own(t
 
 
 # ---------------------------------------------------------------- manual optimization
+class Automatic(TinyClassifier):
+    """A module with automatic optimization: the manual calls are told where they belong."""
+
+
 class Manual(TinyClassifier):
     def __init__(self):
         super().__init__()
@@ -1099,23 +1103,30 @@ class Manual(TinyClassifier):
         opt.step()
 
 
-def test_manual_optimization_is_refused_when_fit_starts_saying_what_to_do(tmp_path):
-    """`automatic_optimization = False` was ignored (the Trainer stepped anyway), and `self.optimizers()`
-    was a bare AttributeError inside the step."""
+def test_a_torch_style_manual_step_is_told_to_pass_the_loss_function(tmp_path):
+    """`automatic_optimization = False` was ignored (the Trainer stepped anyway), then refused. Manual
+    optimization runs now (tests/test_manual_optimization.py); Lightning's `self.manual_backward(loss)`, a
+    loss already computed, is refused at the first step, before any update, saying what MLX takes instead.
+    A manual module that never steps trains nothing, as Lightning's (global_step 0)."""
 
     class FlagOnly(TinyClassifier):
         automatic_optimization = False
 
-    for module in (Manual(), FlagOnly()):
-        before = weights(module)
-        refused = r"automatic_optimization = False: Lightning's manual optimization is not supported: "
-        with pytest.raises(
-            TypeError, match=refused + ".*one compiled function.*Return the loss from training_step"
-        ):
-            trainer(tmp_path, max_epochs=1).fit(module, make_batches())
-        assert all(np.array_equal(before[k], v) for k, v in weights(module).items())  # nothing trained
-    with pytest.raises(TypeError, match="manual optimization is not supported"):
-        Manual().manual_backward(mx.array(1.0))
+    module = Manual()
+    before = weights(module)
+    with pytest.raises(TypeError, match=r"manual_backward\(array\): MLX differentiates a function"):
+        trainer(tmp_path, max_epochs=1).fit(module, make_batches())
+    assert all(np.array_equal(before[k], v) for k, v in weights(module).items())  # nothing trained
+    module = FlagOnly()
+    before = weights(module)
+    fit = trainer(tmp_path / "flag", max_epochs=1)
+    fit.fit(module, make_batches())
+    assert fit.global_step == 0
+    assert all(np.array_equal(before[k], v) for k, v in weights(module).items())
+    with pytest.raises(
+        TypeError, match=r"only inside training_step of a module with .*automatic_optimization"
+    ):
+        Manual().manual_backward(lambda: mx.array(1.0))
     with pytest.raises(TypeError, match="nothing to step by hand"):
         Manual().lr_schedulers()
 
@@ -1143,7 +1154,7 @@ def test_toggle_optimizer_is_refused_as_manual_optimization_is_saying_what_to_do
     """A GAN's `self.toggle_optimizer(opt)` was a bare AttributeError ('... has no attribute
     toggle_optimizer'), as if the port had a typo."""
     for name in ("toggle_optimizer", "untoggle_optimizer"):
-        with pytest.raises(TypeError, match=rf"Manual.{name}\(\): .*not supported: .*MultiOptimizer.*GANs"):
+        with pytest.raises(TypeError, match=rf"Manual.{name}\(\): .*automatic_optimization = False.*GANs"):
             getattr(Manual(), name)(optim.SGD(learning_rate=0.1))
 
 
@@ -1169,9 +1180,12 @@ def test_a_manual_steps_optimizer_calls_are_refused_saying_what_to_do_instead(tm
     calls = {"step": lambda opt: opt.step(), "zero_grad": lambda opt: opt.zero_grad()}
     for name, call in calls.items():
         for multi in (False, True):
-            with pytest.raises(TypeError, match=rf"optimizers\(\)\.{name}\(\): .*not supported: .*GANs"):
+            with pytest.raises(
+                TypeError,
+                match=rf"optimizers\(\)\.{name}\(\): only a module with .*automatic_optimization = False",
+            ):
                 trainer(tmp_path, max_epochs=1).fit(Stepping(call, multi), make_batches())
-    with pytest.raises(TypeError, match=r"optimizers\(\)\.toggle_model\(\): .*not supported"):
+    with pytest.raises(TypeError, match=r"optimizers\(\)\.toggle_model\(\): only a module with"):
         trainer(tmp_path, max_epochs=1).fit(Stepping(lambda opt: opt.toggle_model(), False), make_batches())
 
 
@@ -1182,7 +1196,9 @@ def test_clip_gradients_and_toggled_optimizer_are_refused_naming_the_trainers_cl
         TypeError, match=r"Manual.clip_gradients\(\): .*gradient_clip_val.*clip_each_group=True"
     ):
         Manual().clip_gradients(optim.SGD(learning_rate=0.1), gradient_clip_val=0.5)
-    with pytest.raises(TypeError, match=r"Manual.toggled_optimizer\(\): .*not supported: .*GANs"):
+    with pytest.raises(
+        TypeError, match=r"Manual.toggled_optimizer\(\): .*automatic_optimization = False.*GANs"
+    ):
         with Manual().toggled_optimizer(optim.SGD(learning_rate=0.1)):
             pass
 
@@ -1426,13 +1442,13 @@ def test_setting_a_scheduled_groups_rate_through_the_multioptimizers_optimizers_
     assert module.optimizers().param_groups[0]["lr"] == 0.5
 
 
-def test_the_manual_optimization_refusal_names_the_trainer_flags_for_what_a_manual_step_does_by_hand(
+def test_a_manual_call_with_automatic_optimization_names_the_trainer_flags_for_what_it_does_by_hand(
     tmp_path,
 ):
-    """A manual step that accumulated gradients by hand (`if (batch_idx + 1) % N == 0: opt.step()`) and
-    clipped them (`self.clip_gradients`) was told to return the loss, not that the Trainer does both."""
-    with pytest.raises(TypeError, match="manual optimization is not supported") as refused:
-        trainer(tmp_path, max_epochs=1).fit(Manual(), make_batches())
+    """A manual step's calls (accumulating by hand, `self.clip_gradients`) made in a module with automatic
+    optimization are told that the Trainer does both, as well as how to step by hand."""
+    with pytest.raises(TypeError, match="with automatic optimization") as refused:
+        Automatic().manual_backward(lambda: mx.array(1.0))
     for named in ("accumulate_grad_batches=N", "gradient_clip_val=", "clip_each_group=True"):
         assert named in str(refused.value), named
 
@@ -2500,17 +2516,17 @@ def test_the_rate_logged_from_param_groups_in_the_step_is_the_rate_its_update_us
     assert logged == pytest.approx(used)
 
 
-def test_the_manual_optimization_refusal_says_how_a_gan_updates_both_networks_in_one_step(tmp_path):
-    """A Lightning GAN port (automatic_optimization = False) was told only to write its own loop for a GAN,
-    though one MultiOptimizer with one summed loss trains both networks at each step in the Trainer; and a
-    plain sum of the two losses would train the discriminator on the generator's loss too."""
+def test_a_manual_call_with_automatic_optimization_says_how_a_gan_updates_in_one_step_or_by_hand(tmp_path):
+    """A GAN's manual calls in a module with automatic optimization: one MultiOptimizer with one summed loss
+    trains both networks at each step (a plain sum would train the discriminator on the generator's loss
+    too), or manual optimization alternates them."""
     with pytest.raises(
         TypeError,
         match=r"for a GAN whose two networks both update at every step, return one optim.MultiOptimizer .*"
-        r"mx.stop_gradient\(fake\).*weights under mx.stop_gradient.*for alternating updates \(GANs\) write "
-        r"the loop",
+        r"mx.stop_gradient\(fake\).*weights under mx.stop_gradient.*for alternating updates \(GANs\) set "
+        r"self.automatic_optimization = False .*manual_backward\(loss_fn\)",
     ):
-        trainer(tmp_path, max_epochs=1).fit(Manual(), make_batches())
+        Automatic().manual_backward(lambda: mx.array(1.0))
 
 
 def test_lightnings_top_level_names_have_their_counterparts_at_the_top_of_the_package():

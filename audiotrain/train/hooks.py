@@ -118,12 +118,19 @@ _TRAINING_STEP_ONLY = frozenset(
 )
 
 
-def refuse_unsupported(objects: list[Any], stage: str = "fit") -> None:
+# The hooks a manual module's step calls (`manual.ManualStep`), as Lightning's manual loop does.
+MANUAL_STEP_HOOKS = frozenset({"on_before_backward", "on_after_backward", "on_before_optimizer_step"})
+
+
+def refuse_unsupported(objects: list[Any], stage: str = "fit", manual: bool = False) -> None:
     """Raise when a callback or the module defines a Lightning hook the Trainer would never call in
-    `stage` (where Lightning would)."""
+    `stage` (where Lightning would); `manual`: the module steps its optimizers itself, whose step calls
+    `MANUAL_STEP_HOOKS`."""
     for obj in objects:
         for name, (why, instead) in UNSUPPORTED.items():
             if stage != "fit" and name in _TRAINING_STEP_ONLY:
+                continue
+            if manual and name in MANUAL_STEP_HOOKS:
                 continue
             if callable(getattr(type(obj), name, None)):
                 raise TypeError(

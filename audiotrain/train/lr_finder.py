@@ -237,6 +237,12 @@ class LRSweep(Callback):
 
     def on_fit_start(self, trainer: Trainer, module: TrainModule) -> None:
         optimizers = _optimizers_in(trainer.optimizer)
+        if trainer._manual and len(optimizers) > 1:
+            raise ValueError(
+                f"{type(module).__name__}.configure_optimizers() returned {len(optimizers)} optimizers for "
+                "manual optimization, but the learning-rate finder sweeps one optimizer's rate (as "
+                "Lightning's); find each network's rate with a module that trains it alone"
+            )
         rate = optimizers[0].state.get("learning_rate")
         if "learning_rate" not in optimizers[0]._schedulers and isinstance(rate, mx.array) and rate.size == 1:
             self.optimizer_rate = float(rate.item())

@@ -563,10 +563,11 @@ def _refuse_monitor(value: dict, where: str, inside: str) -> None:
         )
 
 
-# Why Lightning's manual optimization cannot run here, and what to do instead (`refuse_manual_optimization`).
+# What a module with automatic optimization is told where it makes a manual step's calls.
 _ALTERNATING = (
-    "write the loop with mx.value_and_grad and optimizer.update (to alternate by epoch, freeze() the part "
-    "that rests in on_train_epoch_start)"
+    "set self.automatic_optimization = False and step each optimizer in training_step (manual optimization: "
+    "self.manual_backward(loss_fn), which takes the function that computes the loss, then opt.step(); "
+    "audiotrain.train.manual)"
 )
 _ONE_UPDATE_GAN = (
     "a GAN whose two networks both update at every step, return one optim.MultiOptimizer (the generator's "
@@ -576,19 +577,19 @@ _ONE_UPDATE_GAN = (
     "self.disc.update(tree_map(mx.stop_gradient, weights)) before, self.disc.update(weights) after)"
 )
 _MANUAL_OPTIMIZATION = (
-    "the Trainer's training step is one compiled function (forward, gradients of the returned loss, "
-    "clipping, the non-finite check and one optimizer update), and MLX computes gradients of a function, "
-    "not of a loss already computed, so there is no backward() to call from a step. Return the loss from "
-    "training_step and let the Trainer update (automatic optimization): it accumulates gradients with "
-    "Trainer(accumulate_grad_batches=N) and clips them with Trainer(gradient_clip_val=...), each optimizer "
-    "of a MultiOptimizer by its own norm with OptimizerConfig(multi, clip_each_group=True); for parameter "
-    "groups with their own optimizer or learning rate return one optim.MultiOptimizer; for constraints "
-    "after the update use on_after_optimizer_step; for " + _ONE_UPDATE_GAN + "; for alternating updates "
-    "(GANs) " + _ALTERNATING
+    "with automatic optimization the Trainer's training step is one compiled function (forward, gradients "
+    "of the returned loss, clipping, the non-finite check and one optimizer update) that steps the "
+    "optimizer itself. Return the loss from training_step and let the Trainer update: it accumulates "
+    "gradients with Trainer(accumulate_grad_batches=N) and clips them with Trainer(gradient_clip_val=...), "
+    "each optimizer of a MultiOptimizer by its own norm with OptimizerConfig(multi, clip_each_group=True); "
+    "for parameter groups with their own optimizer or learning rate return one optim.MultiOptimizer; for "
+    "constraints after the update use on_after_optimizer_step; for " + _ONE_UPDATE_GAN + "; for alternating "
+    "updates (GANs) " + _ALTERNATING
 )
 
 _TOGGLING = (
-    "toggling optimizers is Lightning's manual optimization, which is not supported: " + _MANUAL_OPTIMIZATION
+    "toggling optimizers is part of Lightning's manual optimization, inside training_step of a module with "
+    "self.automatic_optimization = False; " + _MANUAL_OPTIMIZATION
 )
 
 
@@ -733,8 +734,9 @@ def _rate_set_in_a_compiled_step(what: str) -> str:
 
 def _manual_call(name: str) -> str:
     return (
-        f"self.optimizers().{name}(): manual optimization is not supported: {_MANUAL_OPTIMIZATION}. (MLX's "
-        "step counter is self.optimizers().optimizer.step; the update count is self.global_step)"
+        f"self.optimizers().{name}(): only a module with self.automatic_optimization = False steps its "
+        f"optimizers itself (from training_step); {_MANUAL_OPTIMIZATION}. (MLX's step counter is "
+        "self.optimizers().optimizer.step; the update count is self.global_step)"
     )
 
 
@@ -901,14 +903,10 @@ def _batch_argument(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return args[0]
 
 
-def refuse_manual_optimization(module: TrainModule) -> None:
-    """Lightning's `automatic_optimization = False`, refused when `fit` starts (it would otherwise be
-    ignored: the Trainer would step an optimizer the module meant to step itself)."""
-    if not module.automatic_optimization:
-        raise TypeError(
-            f"{type(module).__name__}.automatic_optimization = {module.automatic_optimization!r}: "
-            f"Lightning's manual optimization is not supported: {_MANUAL_OPTIMIZATION}"
-        )
+def _manual_handles(module: TrainModule) -> list | None:
+    """The optimizers a manual module steps (`audiotrain.train.manual`), or None for an automatic one."""
+    step = getattr(module._trainer, "_train_step", None) if module._trainer is not None else None
+    return getattr(step, "handles", None)
 
 
 def refuse_optimizer_idx(module: TrainModule) -> None:
@@ -1295,8 +1293,9 @@ class TrainModule(nn.Module):
     def optimizers(self, use_pl_optimizer: bool = True) -> LightningOptimizer | optim.Optimizer:
         """The optimizer the Trainer steps (Lightning's name), to read or set from a hook: its
         `learning_rate`, its `state`, and Lightning's `param_groups[i]["lr"]` (read and set), through a
-        `LightningOptimizer` as Lightning's; `use_pl_optimizer=False` gives the MLX optimizer itself. It
-        cannot be stepped from a step (no manual optimization, see `manual_backward`)."""
+        `LightningOptimizer` as Lightning's; `use_pl_optimizer=False` gives the MLX optimizer itself. A module
+        with `automatic_optimization = False` gets its optimizers to step (`manual.ManualOptimizer`: one, or
+        Lightning's list of several), which it steps in training_step (see `manual_backward`)."""
         optimizer = self._trainer.optimizer if self._trainer is not None else None
         if optimizer is None:
             raise RuntimeError(
@@ -1305,6 +1304,9 @@ class TrainModule(nn.Module):
             )
         if not use_pl_optimizer:
             return optimizer
+        handles = _manual_handles(self)
+        if handles is not None:  # (a manual module's: each steps its own parameters)
+            return handles[0] if len(handles) == 1 else list(handles)
         # (on_after_optimizer_step runs inside the compiled step too: a rate set there is the trace's as well)
         traced = self._step_logs is not None or vars(self).get("_in_traced_hook", False)
         return LightningOptimizer(optimizer, traced and bool(getattr(self._trainer, "compile", False)))
@@ -1345,29 +1347,68 @@ class TrainModule(nn.Module):
             "Trainer(callbacks=[audiotrain.train.callbacks.ReduceLROnPlateau(monitor=...)])"
         )
 
-    def manual_backward(self, loss: Any, *args: Any, **kwargs: Any) -> None:
-        """Lightning's manual optimization: refused, see `refuse_manual_optimization`."""
-        raise TypeError(
-            f"{type(self).__name__}.manual_backward(): manual optimization is not supported: "
-            + _MANUAL_OPTIMIZATION
-        )
+    def manual_backward(self, loss_fn: Any, *args: Any, **kwargs: Any) -> mx.array:
+        """Lightning's manual optimization (`automatic_optimization = False`), the MLX way: MLX differentiates
+        a function, so this takes the function that computes the loss (called with `*args, **kwargs`),
+        adds the gradients of its loss to those of the trainable parameters (the toggled optimizer's alone
+        while one is toggled) since their optimizer's `zero_grad()`, and returns the loss
+        (`audiotrain.train.manual`). Refused outside a manual module's training_step."""
+        manual = vars(self).get("_manual_step")
+        if manual is None:
+            raise TypeError(
+                f"{type(self).__name__}.manual_backward(): only inside training_step of a module with "
+                "self.automatic_optimization = False (manual optimization); with automatic optimization "
+                + _MANUAL_OPTIMIZATION
+            )
+        return manual.backward(loss_fn, args, kwargs)
 
     def toggle_optimizer(self, optimizer: Any) -> None:
-        """Lightning's manual optimization (one optimizer's parameters trainable at a time): refused."""
-        raise TypeError(f"{type(self).__name__}.toggle_optimizer(): " + _TOGGLING)
+        """Lightning's: while `optimizer` is toggled, manual_backward computes the gradients of its
+        parameters alone (the others' are not needed for its update, and cost a backward through them)."""
+        self._manual_call("toggle_optimizer", optimizer).toggle(optimizer._index)
 
     def untoggle_optimizer(self, optimizer: Any) -> None:
-        """Lightning's manual optimization: refused, see `toggle_optimizer`."""
-        raise TypeError(f"{type(self).__name__}.untoggle_optimizer(): " + _TOGGLING)
+        """Lightning's: manual_backward computes every trainable parameter's gradients again."""
+        self._manual_call("untoggle_optimizer", optimizer).untoggle(optimizer._index)
 
     def toggled_optimizer(self, optimizer: Any) -> Any:
-        """Lightning 2.5's context manager around `toggle_optimizer`: refused as that is."""
-        raise TypeError(f"{type(self).__name__}.toggled_optimizer(): " + _TOGGLING)
+        """Lightning 2.5's context manager around `toggle_optimizer` / `untoggle_optimizer`."""
+        return self._manual_call("toggled_optimizer", optimizer).toggled(optimizer._index)
+
+    def _manual_call(self, name: str, optimizer: Any) -> Any:
+        manual = vars(self).get("_manual_step")
+        if manual is None:
+            raise TypeError(f"{type(self).__name__}.{name}(): " + _TOGGLING)
+        if not any(optimizer is handle for handle in manual.handles):
+            raise TypeError(
+                f"{type(self).__name__}.{name}({optimizer!r}): expected one of self.optimizers() (the "
+                "wrappers it gives, not the MLX optimizers inside them)"
+            )
+        return manual
 
     def clip_gradients(
         self, optimizer: Any, gradient_clip_val: Any = None, gradient_clip_algorithm: Any = None
     ) -> None:
-        """Lightning's clipping call of a manual step: refused, the compiled update clips."""
+        """Lightning's clipping call of a manual step: the gradients `optimizer` would apply, clipped by
+        their global norm ("norm", the default) or each entry by value, before `optimizer.step()`. Refused
+        with automatic optimization, where the compiled update clips."""
+        if vars(self).get("_manual_step") is not None:
+            manual = self._manual_call("clip_gradients", optimizer)
+            if gradient_clip_val is None:
+                return  # (Lightning's: nothing to clip by)
+            if isinstance(gradient_clip_val, bool) or not isinstance(gradient_clip_val, (int, float)):
+                raise TypeError(
+                    f"clip_gradients(gradient_clip_val={gradient_clip_val!r}): expected a number >= 0"
+                )
+            algorithm = "norm" if gradient_clip_algorithm is None else gradient_clip_algorithm
+            if algorithm not in ("norm", "value") or gradient_clip_val < 0:
+                raise ValueError(
+                    f"clip_gradients(gradient_clip_val={gradient_clip_val!r}, gradient_clip_algorithm="
+                    f"{gradient_clip_algorithm!r}): expected a value >= 0 and 'norm' or 'value'"
+                )
+            if gradient_clip_val > 0:  # (0 clips nothing, as Lightning's)
+                manual.clip(optimizer._index, float(gradient_clip_val), algorithm)
+            return
         raise TypeError(
             f"{type(self).__name__}.clip_gradients(): the gradients exist only inside the compiled training "
             "step, which clips them itself: give Trainer(gradient_clip_val=..., gradient_clip_algorithm="

@@ -85,7 +85,14 @@ class StepLogging:
         """Whether the current global step is one the loggers get the interval means at (every
         `log_every_n_steps`; never at 0, Lightning's "no per-step logging")."""
         t = self._trainer
-        return t.log_every_n_steps > 0 and t.global_step % t.log_every_n_steps == 0
+        return t.log_every_n_steps > 0 and self.logging_step() % t.log_every_n_steps == 0
+
+    def logging_step(self) -> int:
+        """The loggers' step: the global step (optimizer updates), or, for a manual module (whose batch may
+        take several optimizer steps, a GAN's two), the batches trained, as Lightning's `_batches_that_stepped`
+        counts them there: its logging interval is in batches either way."""
+        t = self._trainer
+        return t.progress.total_batches if t._manual else t.global_step
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         """Write `metrics` (name → number) to every logger at `step` (rank 0 alone under data parallel),
@@ -105,7 +112,7 @@ class StepLogging:
         `logged_metrics` keeps it, as Lightning's does."""
         values = dict(metrics)
         logged = values.pop("step", None)
-        step = self._trainer.global_step if logged is None else _logged_step(logged)
+        step = self.logging_step() if logged is None else _logged_step(logged)
         self.logged_metrics.update(metrics)
         for lg in self._trainer._writing_loggers:
             lg.log_metrics(values, step)

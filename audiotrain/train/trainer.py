@@ -111,6 +111,7 @@ from audiotrain.train.loggers._shared import share_next_version
 from audiotrain.train.loggers.base import flatten_params, has_own_save
 from audiotrain.train.loggers.resume_states import match_states
 from audiotrain.train.loggers.trainer_argument import trainer_loggers
+from audiotrain.train.manual import ManualStep, manual_optimizers, refuse_automatic_settings
 from audiotrain.train.memory import refuse_training_beyond_memory
 from audiotrain.train.metric_values import Metrics
 from audiotrain.train.module import (
@@ -120,7 +121,6 @@ from audiotrain.train.module import (
     has_learning_rate,
     rate_as_given,
     refuse_dataloader_iter,
-    refuse_manual_optimization,
     refuse_optimizer_idx,
     refuse_truncated_bptt,
 )
@@ -1500,7 +1500,7 @@ class Trainer:
                     model._logged.clear()
                 self._run.saved_log_options = {}
                 self._run.trainable.start(names_to_train(model))
-                self._train_step = TrainStep(model, self.optimizer, self._step_config())
+                self._train_step = self._new_step(model, self._step_config())
                 self._stale_step_attributes = StaleStepAttributes()
                 self._streak_in_flight = None
                 self.evaluation.reset()
@@ -2171,7 +2171,9 @@ class Trainer:
             else:
                 loss, metrics, logged, metric_weights = step.accumulate(batch, index)
         progress.micro_batches = 0 if stepped else micro_batches
-        returned = {"loss": loss, **metrics}
+        manual_steps = step.steps_taken if self._manual else None  # (its optimizer steps: global steps)
+        # (a manual training_step may return nothing, as Lightning's: it logs what it reports)
+        returned = {"loss": loss, **metrics} if loss is not None else dict(metrics)
         # A weight the device computes (ChordTask's real frames) stays an array: reading it here would wait
         # for the step before, and the step would be queued only then.
         step_logging = self._step_logging
@@ -2229,7 +2231,10 @@ class Trainer:
         streak_limit_reached = self._nonfinite.limit_reached(settled_streak)
         progress.batch_in_epoch += 1
         progress.total_batches += 1
-        if stepped:
+        if manual_steps is not None:
+            stepped = manual_steps > 0
+            progress.global_step += manual_steps
+        elif stepped:
             progress.global_step += 1
         step_logging.record_step(returned, logged, metric_weights, logged_weights)
         outputs = {**{k: LazyScalar(v) for k, v in {**returned, **logged}.items()}, "stepped": stepped}
@@ -2495,7 +2500,7 @@ class Trainer:
         config = dataclasses.replace(
             old.config, accumulate_grad_batches=self.accumulate_grad_batches, **self._gradient_settings_now()
         )
-        self._train_step = TrainStep(module, self.optimizer, config, state)
+        self._train_step = self._new_step(module, config, state)
 
     # ---- evaluation stages (the loop is in evaluation_loop.py) --------------------------------------
     def validate(
@@ -2674,7 +2679,7 @@ class Trainer:
         self.callbacks.call("setup", self, module, stage)
         # Checked once the callbacks are set up: a ModelCheckpoint's state_key names its folder.
         hooks.refuse_shared_states(self.callbacks, Callback)
-        hooks.refuse_unsupported([*self.callbacks, module], stage)
+        hooks.refuse_unsupported([*self.callbacks, module], stage, manual=not module.automatic_optimization)
         hooks.warn_unknown_hooks(self.callbacks, Callback, module, TrainModule)
         hooks.warn_lightning_only_hooks(module)
         if self.is_global_zero:  # (said once a job, as Lightning's rank_zero_warn)
@@ -2788,18 +2793,32 @@ class Trainer:
         self._profiler = trainer_profiler(value)
         self.callbacks.profiler = self._profiler
 
+    @property
+    def _manual(self) -> bool:
+        """Whether the fit's module steps its optimizers itself (`automatic_optimization = False`)."""
+        return isinstance(self._train_step, ManualStep)
+
+    def _new_step(self, module: TrainModule, config: StepConfig, state: StepState | None = None) -> Any:
+        """The training step: compiled (`TrainStep`), or a manual module's own (`manual.ManualStep`)."""
+        kind = TrainStep if module.automatic_optimization else ManualStep
+        return kind(module, self.optimizer, config, state)
+
     def _setup_optimizer(self, module: TrainModule) -> None:
-        refuse_manual_optimization(module)
+        if not module.automatic_optimization:
+            refuse_automatic_settings(self, module)
         refuse_truncated_bptt(module)
         refuse_optimizer_idx(module)
         refuse_dataloader_iter(module)
         where = f"{type(module).__name__}.configure_optimizers"
         with self.profiler.profile(f"[LightningModule]{where}"):  # (Lightning's action name)
             configured = module.configure_optimizers()
+        if not module.automatic_optimization:
+            several = manual_optimizers(configured, module, where)
+            configured = several[0] if several is not None else configured
         config = OptimizerConfig.from_module_output(configured, where, trainer=self)
         self.optimizer_config, self.optimizer = config, config.optimizer
         self._add_plateau_callback(getattr(config, "_plateau", None), module, where)
-        if isinstance(self.optimizer, optim.MultiOptimizer):
+        if isinstance(self.optimizer, optim.MultiOptimizer) and module.automatic_optimization:
             for message in multi_optimizer_groups(
                 self.optimizer, module.parameters(), module.trainable_parameters(), where
             ):
@@ -3216,6 +3235,10 @@ class Trainer:
         """Whether the current global step is one the loggers get the interval means at (every
         `log_every_n_steps`)."""
         return self._step_logging.is_logging_step()
+
+    def _logging_step(self) -> int:
+        """The loggers' step now (`StepLogging.logging_step`): the global step, or a manual module's batches."""
+        return self._step_logging.logging_step()
 
     def elapsed(self) -> float:
         """Seconds `fit` has run so far, plus those of the runs a resumed fit continues (what `max_time`

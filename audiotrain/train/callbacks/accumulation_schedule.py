@@ -70,6 +70,12 @@ class GradientAccumulationScheduler(Callback):
     def setup(self, trainer: Trainer, module: TrainModule, stage: str) -> None:
         if stage != "fit":
             return
+        if not module.automatic_optimization:
+            raise RuntimeError(
+                f"GradientAccumulationScheduler with {type(module).__name__}.automatic_optimization = False: "
+                "a manual step accumulates by itself (gradients add up until opt.zero_grad()), as Lightning "
+                "says; remove the callback, or step every N batches in training_step"
+            )
         if trainer.accumulate_grad_batches != 1:
             raise ValueError(
                 f"Trainer(accumulate_grad_batches={trainer.accumulate_grad_batches}) and a "

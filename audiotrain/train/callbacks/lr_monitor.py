@@ -98,9 +98,12 @@ class LearningRateMonitor(Callback):
             # instead); the momentum and weight decay follow it: lr-Adam/pg1-momentum, as Lightning's.
             # Each group is named by its own optimizer's class, as Lightning names a torch optimizer's
             # groups by that optimizer's (lr-AdamW/pg1), not by the MultiOptimizer that holds them.
-            group_name = (name or f"lr-{kind or type(group).__name__}") + (
-                f"/pg{i + 1}" if len(groups) > 1 else ""
-            )
+            if trainer._manual:  # (a manual module's optimizers are Lightning's several: lr-Adam, lr-SGD)
+                group_name = _optimizer_series(groups, i)
+            else:
+                group_name = (name or f"lr-{kind or type(group).__name__}") + (
+                    f"/pg{i + 1}" if len(groups) > 1 else ""
+                )
             if has_learning_rate(group):  # (not Adafactor's relative step: each parameter has its own)
                 values[group_name] = _learning_rate(group, upcoming)
                 annealed = _swa_rate(trainer, i) if upcoming else None
@@ -116,7 +119,7 @@ class LearningRateMonitor(Callback):
             self._keep(group_name, values)
         if not values:
             return
-        trainer.log_metrics(values, step=trainer.global_step)
+        trainer.log_metrics(values, step=trainer._logging_step())
         trainer.callback_metrics.update(values)  # (as Lightning's: EarlyStopping can monitor "lr-Adam")
 
     def on_train_start(self, trainer, module) -> None:
@@ -188,3 +191,11 @@ def _learning_rate(optimizer: optim.Optimizer, upcoming: bool) -> float:
     rate = coming_rate(optimizer) if upcoming else optimizer.learning_rate
     # As the user gave it (0.1, not float32's 0.10000000149011612), as Lightning logs torch's group "lr".
     return rate_as_given(float(rate.item() if isinstance(rate, mx.array) else rate))
+
+
+def _optimizer_series(optimizers: list, index: int) -> str:
+    """Lightning's name for the rate of each of several optimizers (a manual module's): `lr-<class>`, and
+    `lr-<class>-1`, `-2` for the later ones of a class already named."""
+    kind = type(optimizers[index]).__name__
+    earlier = sum(type(o).__name__ == kind for o in optimizers[:index])
+    return f"lr-{kind}" + (f"-{earlier}" if earlier else "")

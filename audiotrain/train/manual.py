@@ -1,0 +1,420 @@
+"""Lightning's manual optimization (`automatic_optimization = False`), the MLX way: a GAN's alternating updates.
+
+MLX differentiates a function, not a loss already computed, so `self.manual_backward` takes what Lightning's
+takes the result of: the function that computes the loss (a closure over the batch), and returns the loss::
+
+    def training_step(self, batch, batch_idx):
+        opt_g, opt_d = self.optimizers()
+        d_loss = self.manual_backward(lambda: self.discriminator_loss(batch))
+        opt_d.step()
+        opt_d.zero_grad()
+        ...
+
+Each optimizer updates only its own parameters (`configure_optimizers` says which: `{"optimizer": opt,
+"params": self.discriminator}`), with the gradients `manual_backward` computed for them since its last
+`zero_grad()`, summed as torch's `.grad` sums them. The step runs eagerly (not compiled: the loss function
+is the user's, called anew every batch); `mx.compile` the heavy functions it calls where speed matters.
+What the Trainer keeps doing: logging (`self.log`), checkpoints with exact resume (every optimizer's state),
+the non-finite guard (an update whose gradients are not finite is skipped), Lightning's hooks of a manual
+step (`on_before_backward(loss)`, `on_after_backward()`, `on_before_optimizer_step(optimizer)`, on the
+callbacks and the module), data parallel (`manual_backward`
+averages the gradients across processes: every rank calls it the same number of times) and
+`self.global_step`, which counts optimizer steps, as Lightning's (two per batch for a GAN stepping both).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from audiotrain.distributed import collectives
+from audiotrain.train.module import LightningOptimizer, TrainModule
+from audiotrain.train.outputs import StepLogs, check_loss_output, with_logged_weights
+from audiotrain.train.step import StepConfig, StepState, trainable_names
+from audiotrain.train.transforms import (
+    average_across_processes,
+    clip_by_global_norm,
+    clip_by_value,
+    global_norm,
+)
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+from mlx.utils import tree_flatten, tree_unflatten
+
+Owner = Callable[[str, mx.array], bool]
+
+# Trainer settings of the automatic step that a manual step does itself (Lightning refuses the first two too).
+_AUTOMATIC_ONLY = {
+    "gradient_clip_val": "clip in training_step with self.clip_gradients(opt, gradient_clip_val=..., "
+    "gradient_clip_algorithm='norm' or 'value') before opt.step()",
+    "accumulate_grad_batches": "sum gradients over several batches by calling manual_backward on each and "
+    "opt.step() / opt.zero_grad() every N batches (gradients add up until zero_grad)",
+}
+
+
+def refuse_automatic_settings(trainer: Any, module: TrainModule) -> None:
+    """The Trainer's flags that only the automatic step reads, refused for a manual module as Lightning
+    refuses them ("Automatic gradient clipping is not supported for manual optimization")."""
+    name = type(module).__name__
+    given = {
+        "gradient_clip_val": trainer.gradient_clip_val is not None,
+        "accumulate_grad_batches": trainer.accumulate_grad_batches != 1,
+    }
+    for flag, how in _AUTOMATIC_ONLY.items():
+        if given[flag]:
+            raise ValueError(
+                f"Trainer({flag}={getattr(trainer, flag)!r}) with {name}.automatic_optimization = False: the "
+                f"Trainer does not {'clip' if flag.startswith('gradient') else 'accumulate'} for a manual "
+                f"step (as in Lightning); {how}"
+            )
+    if trainer.precision == "bf16-mixed":
+        raise ValueError(
+            f"Trainer(precision='bf16-mixed') with {name}.automatic_optimization = False: a manual step's "
+            "loss functions run on the float32 weights as written; use precision='32', or 'bf16-true' "
+            "(bfloat16 weights), or cast inside the loss function"
+        )
+
+
+# ---- which parameters each optimizer updates ---------------------------------------------------------
+def _submodule_path(module: TrainModule, sub: nn.Module, where: str) -> str:
+    if sub is module:
+        return ""
+    for name, candidate in module.named_modules():
+        if candidate is sub:
+            return name
+    raise ValueError(
+        f"{where}: 'params' is a {type(sub).__name__} that is not a submodule of {type(module).__name__} "
+        "(give one of its own layers, e.g. self.discriminator, or a parameter-name prefix)"
+    )
+
+
+def _owner(params: Any, module: TrainModule, where: str) -> Owner:
+    if isinstance(params, nn.Module):
+        params = _submodule_path(module, params, where)
+    if isinstance(params, str):
+        prefix = params
+        return lambda path, _: not prefix or path == prefix or path.startswith(prefix + ".")
+    if isinstance(params, (list, tuple)) and all(isinstance(p, (str, nn.Module)) for p in params):
+        parts = [_owner(p, module, where) for p in params]
+        return lambda path, value: any(part(path, value) for part in parts)
+    if callable(params):
+        return params
+    raise TypeError(
+        f"{where}: 'params' must be a submodule (self.generator), a parameter-name prefix ('generator'), a "
+        f"list of those, or a filter (path, array) -> bool as MLX's MultiOptimizer takes; got {params!r}"
+    )
+
+
+def manual_optimizers(configured: Any, module: TrainModule, where: str) -> tuple[Any, list[Owner]] | None:
+    """Several optimizers from a manual module's `configure_optimizers`, each with the parameters it
+    updates: `[{"optimizer": opt_g, "params": self.generator}, {"optimizer": opt_d, "params":
+    self.discriminator}]` (Lightning's list, each optimizer built on its own parameters there). Returns one
+    MultiOptimizer of them (its state is every optimizer's: checkpoints save it as a MultiOptimizer's) and
+    the owners; None for a single optimizer or a MultiOptimizer, which the usual configuration takes."""
+    if isinstance(configured, tuple) and len(configured) == 2 and isinstance(configured[0], (list, tuple)):
+        if configured[1]:
+            raise TypeError(_no_scheduler_objects(where))
+        configured = configured[0]
+    if not isinstance(configured, (list, tuple)) or len(configured) < 2:
+        return None
+    optimizers, owners = [], []
+    for i, item in enumerate(configured):
+        at = f"{where} item {i}"
+        if isinstance(item, optim.Optimizer):
+            raise TypeError(
+                f"{at}: a bare {type(item).__name__} among several optimizers: say which parameters each "
+                "updates (an MLX optimizer is not built on its parameters, as torch's is): "
+                '{"optimizer": opt, "params": self.discriminator} (a submodule, a parameter-name prefix, '
+                "a list of those, or a filter (path, array) -> bool)"
+            )
+        if not isinstance(item, dict) or "optimizer" not in item:
+            raise TypeError(f'{at}: expected {{"optimizer": opt, "params": ...}}, got {item!r}')
+        unknown = set(item) - {"optimizer", "params"}
+        if "lr_scheduler" in unknown:
+            raise TypeError(_no_scheduler_objects(at))
+        if unknown:
+            raise TypeError(f"{at}: unknown keys {sorted(unknown)} (expected 'optimizer' and 'params')")
+        if not isinstance(item["optimizer"], optim.Optimizer):
+            raise TypeError(
+                f"{at}: 'optimizer' must be an mlx.optimizers optimizer, got {item['optimizer']!r}"
+            )
+        if "params" not in item:
+            raise TypeError(f"{at}: no 'params': say which parameters this optimizer updates")
+        if any(item["optimizer"] is seen for seen in optimizers):
+            raise ValueError(f"{at}: the same optimizer object twice; give each its own")
+        optimizers.append(item["optimizer"])
+        owners.append(_owner(item["params"], module, at))
+    _refuse_shared_parameters(module, owners, where)
+    for i, owns in enumerate(owners):
+        if not any(owns(path, value) for path, value in tree_flatten(module.parameters())):
+            raise ValueError(
+                f"{where} item {i}: its 'params' take none of {type(module).__name__}'s parameters (MLX "
+                "names them by attribute path: 'generator.layers.0.weight', not torch's 'generator.0.weight')"
+            )
+    multi = optim.MultiOptimizer(optimizers, owners[:-1])
+    multi.filters[-1] = owners[-1]  # (MLX's last takes the rest: here only its own; the others train not)
+    return multi, owners
+
+
+def _no_scheduler_objects(where: str) -> str:
+    return (
+        f"{where}: learning-rate schedulers with several manual optimizers: give each optimizer its schedule "
+        "as its learning rate (optim.Adam(learning_rate=optim.cosine_decay(2e-4, 10_000))), a function of "
+        "that optimizer's own update count, so opt.step() steps it (Lightning's sch.step() after it)"
+    )
+
+
+def _refuse_shared_parameters(module: TrainModule, owners: list[Owner], where: str) -> None:
+    for path, value in tree_flatten(module.trainable_parameters()):
+        holders = [i for i, owns in enumerate(owners) if owns(path, value)]
+        if len(holders) > 1:
+            raise ValueError(
+                f"{where}: parameter {path!r} is in the 'params' of optimizers {holders}; each parameter "
+                "may be updated by one optimizer only (torch refuses a parameter in two groups too)"
+            )
+
+
+def owners_of(optimizer: optim.Optimizer) -> list[Owner]:
+    """The parameters each optimizer of a manual step updates: a MultiOptimizer's by its filters (the last
+    one's is its own, or MLX's "the rest"), one optimizer all."""
+    if isinstance(optimizer, optim.MultiOptimizer):
+        return list(optimizer.filters)
+    return [lambda path, value: True]
+
+
+# ---- the handle a manual step steps ----------------------------------------------------------------
+class ManualOptimizer(LightningOptimizer):
+    """What `self.optimizers()` gives a manual module: Lightning's wrapper, whose `step()` updates this
+    optimizer's parameters with the gradients `manual_backward` gave them since `zero_grad()`."""
+
+    def __init__(self, optimizer: optim.Optimizer, manual: ManualStep, index: int):
+        super().__init__(optimizer)
+        object.__setattr__(self, "_manual", manual)
+        object.__setattr__(self, "_index", index)
+
+    def step(self, closure: Callable[[], Any] | None = None, **kwargs: Any) -> Any:
+        """Lightning's `opt.step(closure=...)`: the closure (which calls manual_backward) first, then the
+        update; returns what the closure returned."""
+        if kwargs:
+            raise TypeError(f"step(): unexpected arguments {sorted(kwargs)} (only closure=)")
+        out = closure() if closure is not None else None
+        self._manual.apply(self._index)
+        return out
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self._manual.zero_grad(self._index)
+
+    def toggle_model(self, *args: Any, **kwargs: Any) -> Any:
+        return self._manual.toggled(self._index)
+
+    def __iter__(self) -> Any:  # (one optimizer: Lightning's `opt = self.optimizers()` is not a list either)
+        raise TypeError("self.optimizers() is one optimizer here: configure_optimizers returned one")
+
+    def __getitem__(self, index: Any) -> Any:
+        raise TypeError("self.optimizers() is one optimizer here: configure_optimizers returned one")
+
+
+class _Toggled:
+    def __init__(self, manual: ManualStep, index: int):
+        self.manual, self.index = manual, index
+
+    def __enter__(self) -> None:
+        self.manual.toggle(self.index)
+
+    def __exit__(self, *exc: Any) -> None:
+        self.manual.untoggle(self.index)
+
+
+class ManualStep:
+    """The training step of a manual module, with `TrainStep`'s interface for the Trainer: `update` runs
+    `training_step` eagerly and returns what it returned and logged; `steps_taken` says how many optimizer
+    steps it took (the Trainer's global step counts them)."""
+
+    def __init__(self, module: TrainModule, optimizer: optim.Optimizer, config: StepConfig, state=None):
+        self.module, self.optimizer, self.config = module, optimizer, config
+        self.state = state or StepState(module, accumulate=False)
+        self.log_options: dict = {}
+        self.traced_reads: dict = {}  # (nothing is traced: the step reads the module as it is each batch)
+        self.frozen_written: list[str] = []
+        self.steps_taken = 0
+        self._trains = trainable_names(module)
+        self._owners = owners_of(optimizer)
+        parts = optimizer.optimizers if isinstance(optimizer, optim.MultiOptimizer) else [optimizer]
+        self.handles = [ManualOptimizer(part, self, i) for i, part in enumerate(parts)]
+        self._grads: dict[str, mx.array] = {}  # dotted name -> the gradient summed since its zero_grad
+        self._toggled: int | None = None
+        self._skips = 0  # updates the guard skipped in this batch
+        self._where = f"{type(module).__name__}.training_step"
+
+    # -- TrainStep's interface ---------------------------------------------------------------------
+    @property
+    def trains(self) -> frozenset[str]:
+        return self._trains
+
+    @property
+    def eval_targets(self) -> list:
+        return [self.module.state, self.optimizer.state, mx.random.state, self.state.arrays]
+
+    def trained_other_than_asked(self) -> None:
+        return None  # (each manual_backward differentiates what is trainable then)
+
+    def trace_again(self) -> None:
+        pass
+
+    def keep_frozen_written(self, names: Any) -> None:
+        pass
+
+    def accumulate(self, batch: Any, batch_idx: mx.array):
+        raise RuntimeError("a manual step has no accumulation window (accumulate_grad_batches is refused)")
+
+    def close_window(self, n_micro: mx.array) -> None:
+        pass
+
+    def update(self, batch: Any, batch_idx: mx.array, n_micro: mx.array):
+        module = self.module
+        self.steps_taken, self._skips = 0, 0
+        logs = StepLogs("train", self._where, lambda: module.batch_size(batch))
+        object.__setattr__(module, "_manual_step", self)
+        try:
+            with module._collect_logs(logs):
+                # (Lightning passes the batch index as an int: `if batch_idx % 2 == 0` reads it eagerly here)
+                out = module.training_step(batch, int(batch_idx.item()))
+        finally:
+            object.__setattr__(module, "_manual_step", None)
+            self._toggled = None
+        loss, metrics, metric_weights = check_loss_output(out, self._where, allow_none=True)
+        self.log_options = {**self.log_options, **logs.options_beside(metrics)}
+        self._count_skips()
+        return loss, metrics, logs.values, with_logged_weights(metric_weights, logs)
+
+    # -- what the module's manual calls do ----------------------------------------------------------
+    def _owned(self, index: int | None) -> Callable[[str, mx.array], bool]:
+        if index is None:
+            return lambda path, value: any(owns(path, value) for owns in self._owners)
+        return self._owners[index]
+
+    def backward(self, loss_fn: Callable[..., Any], args: tuple, kwargs: dict) -> mx.array:
+        """`manual_backward(loss_fn, *args)`: the loss and its gradients for the trainable parameters (those
+        of the toggled optimizer alone while one is toggled), added to what they hold since zero_grad."""
+        module = self.module
+        if isinstance(loss_fn, mx.array) or not callable(loss_fn):
+            raise TypeError(
+                f"{type(module).__name__}.manual_backward({type(loss_fn).__name__}): MLX differentiates a "
+                "function, not a loss already computed: pass the function that computes the loss, e.g. "
+                "self.manual_backward(lambda: self.d_loss(batch)) (it returns the loss)"
+            )
+        master = module.trainable_parameters()
+        owned = self._owned(self._toggled)
+        subset = {path: value for path, value in tree_flatten(master) if owned(path, value)}
+        outer = module._step_logs
+        inner = StepLogs(outer.stage, outer.where, outer.batch_weight) if outer is not None else None
+        if inner is not None:
+            inner.options = outer.options  # (one name logged two ways is refused across both)
+
+        def loss_of(params: dict[str, mx.array]):
+            module.update(tree_unflatten(list(params.items())))
+            object.__setattr__(module, "_step_logs", inner)
+            try:
+                out = loss_fn(*args, **kwargs)
+            finally:
+                object.__setattr__(module, "_step_logs", outer)
+            loss = _scalar_loss(out, module)
+            # (values logged inside leave as auxiliary outputs: kept inside they stay the transform's tracers)
+            return loss, (dict(inner.values), dict(inner.weights)) if inner is not None else ({}, {})
+
+        try:
+            (loss, (values, weights)), grads = mx.value_and_grad(loss_of)(subset)
+        finally:
+            module.update(master)
+        self._hook("on_before_backward", loss)  # (after the loss: MLX computes it with its gradients)
+        if outer is not None:
+            outer.values.update(values)
+            outer.weights.update(weights)
+            outer.unindexed |= inner.unindexed
+        if collectives.world_size() > 1:  # (MLX's averaging takes the nested tree)
+            grads = dict(tree_flatten(average_across_processes(tree_unflatten(list(grads.items())))))
+        for path, grad in grads.items():
+            self._grads[path] = self._grads[path] + grad if path in self._grads else grad
+        self._hook("on_after_backward")
+        return loss
+
+    def apply(self, index: int) -> None:
+        """`opt.step()`: this optimizer's summed gradients applied to its parameters (skipped, the weights
+        and its state as they were, where one is not finite and the Trainer's guard is on)."""
+        module, part = self.module, self.handles[index].optimizer
+        owns = self._owners[index]
+        trainable = dict(tree_flatten(module.trainable_parameters()))
+        grads = {p: g for p, g in self._grads.items() if p in trainable and owns(p, trainable[p])}
+        self.steps_taken += 1
+        self._hook("on_before_optimizer_step", part)
+        if not grads:
+            return  # (Lightning's step without gradients changes nothing either; it still counts)
+        norm = global_norm(grads) if self.config.track_grad_norm or self.config.nonfinite_guard else None
+        if self.config.nonfinite_guard and not bool(mx.isfinite(norm).item()):
+            self._skips += 1
+            return
+        tree = tree_unflatten(list(grads.items()))
+        params = tree_unflatten([(p, trainable[p]) for p in grads])
+        module.update(part.apply_gradients(tree, params))
+        if norm is not None:
+            self.state.arrays["grad_norm"] = norm.astype(mx.float32)
+        module.on_after_optimizer_step()
+
+    def _hook(self, name: str, *args: Any) -> None:
+        """A backward or optimizer-step hook of Lightning's manual loop, on the callbacks that define it,
+        then the module (neither base class has them: the compiled automatic step calls none)."""
+        module = self.module
+        trainer = module._trainer
+        for callback in getattr(trainer, "callbacks", ()):
+            if callable(getattr(type(callback), name, None)):
+                getattr(callback, name)(trainer, module, *args)
+        if callable(getattr(type(module), name, None)):
+            getattr(module, name)(*args)
+
+    def zero_grad(self, index: int) -> None:
+        owns = self._owners[index]
+        trainable = dict(tree_flatten(self.module.trainable_parameters()))
+        self._grads = {p: g for p, g in self._grads.items() if not owns(p, trainable.get(p, g))}
+
+    def clip(self, index: int, value: float, algorithm: str) -> None:
+        owns = self._owners[index]
+        mine = {p: g for p, g in self._grads.items() if owns(p, g)}
+        if not mine:
+            return
+        if algorithm == "norm":
+            mine, _ = clip_by_global_norm(mine, value)
+        else:
+            mine = clip_by_value(mine, value)
+        self._grads.update(mine)
+
+    def toggle(self, index: int) -> None:
+        self._toggled = index
+
+    def untoggle(self, index: int) -> None:
+        self._toggled = None
+
+    def toggled(self, index: int) -> _Toggled:
+        return _Toggled(self, index)
+
+    def _count_skips(self) -> None:
+        arrays = self.state.arrays
+        arrays["skipped_total"] = arrays["skipped_total"] + self._skips
+        streak = (arrays["nonfinite_streak"] + 1) * int(self._skips > 0)
+        arrays["nonfinite_streak"] = streak
+        arrays["max_nonfinite_streak"] = mx.maximum(arrays["max_nonfinite_streak"], streak)
+
+
+def _scalar_loss(out: Any, module: TrainModule) -> mx.array:
+    if isinstance(out, tuple) and out and isinstance(out[0], mx.array):
+        out = out[0]
+    if isinstance(out, dict) and "loss" in out:
+        out = out["loss"]
+    if not isinstance(out, mx.array) or out.size != 1:
+        raise TypeError(
+            f"{type(module).__name__}.manual_backward(fn): fn must return the loss, a scalar mx.array "
+            f"(or a dict with 'loss'); got {type(out).__name__}"
+            + (f" of shape {tuple(out.shape)}" if isinstance(out, mx.array) else "")
+        )
+    return out.reshape(()).astype(mx.float32) if out.dtype != mx.float32 else out.reshape(())

@@ -1,0 +1,499 @@
+"""Lightning's manual optimization (`automatic_optimization = False`): a GAN's alternating updates in the
+Trainer, with MLX's `manual_backward(loss_fn)`; the same numbers as a loop written by hand, each optimizer on
+its own parameters, optimizer steps as global steps, exact resume, clipping, the non-finite guard, logging,
+data parallel, and clear errors for what a manual step cannot be given."""
+
+import glob
+import re
+from pathlib import Path
+
+import audiotrain  # noqa: F401  (before mlx: the fast BLAS)
+from audiotrain import Trainer, TrainModule
+from audiotrain.train.callbacks import ModelCheckpoint
+from audiotrain.train.loggers import CSVLogger
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+import numpy as np
+import pytest
+from distributed import describe, run_ranks
+from mlx.utils import tree_flatten
+
+
+def _data(n=6, seed=0):
+    rng = np.random.default_rng(seed)
+    return [mx.array(rng.normal(size=(8, 4)).astype("float32")) for _ in range(n)]
+
+
+def _bce(logits, target):
+    return nn.losses.binary_cross_entropy(logits, mx.full(logits.shape, target), reduction="mean")
+
+
+def _d_loss(gen, disc, x):
+    fake = mx.stop_gradient(gen(x))
+    return _bce(disc(x), 1.0) + _bce(disc(fake), 0.0)
+
+
+def _g_loss(gen, disc, x):
+    return _bce(disc(gen(x)), 1.0)
+
+
+class GAN(TrainModule):
+    """Lightning's GAN example in MLX's words: the discriminator's update, then the generator's."""
+
+    def __init__(self, toggle=True, step_generator=True):
+        super().__init__()
+        self.automatic_optimization = False
+        self.toggle, self.step_generator = toggle, step_generator
+        mx.random.seed(3)
+        self.generator = nn.Linear(4, 4)
+        self.discriminator = nn.Linear(4, 1)
+
+    def configure_optimizers(self):
+        return [
+            {"optimizer": optim.Adam(learning_rate=1e-2), "params": self.generator},
+            {"optimizer": optim.SGD(learning_rate=1e-1, momentum=0.9), "params": self.discriminator},
+        ]
+
+    def training_step(self, batch, batch_idx):
+        opt_g, opt_d = self.optimizers()
+        if self.toggle:
+            self.toggle_optimizer(opt_d)
+        else:  # (torch's habit: the gradients the generator's loss gave the discriminator cleared first)
+            opt_d.zero_grad()
+        d_loss = self.manual_backward(lambda: _d_loss(self.generator, self.discriminator, batch))
+        opt_d.step()
+        opt_d.zero_grad()
+        if self.toggle:
+            self.untoggle_optimizer(opt_d)
+        self.log("d_loss", d_loss, prog_bar=True)
+        if self.step_generator:
+            with self.toggled_optimizer(opt_g) if self.toggle else _nothing():
+                g_loss = self.manual_backward(_g_loss, self.generator, self.discriminator, batch)
+                opt_g.step()
+                opt_g.zero_grad()
+            self.log("g_loss", g_loss)
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _trainer(**kwargs):
+    kwargs = {
+        "max_epochs": 1,
+        "logger": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "enable_checkpointing": False,
+        **kwargs,
+    }
+    return Trainer(**kwargs)
+
+
+def _weights(module):
+    return {k: np.array(v.astype(mx.float32)) for k, v in tree_flatten(module.parameters())}
+
+
+def _by_hand(batches, epochs=1):
+    """The same training as a plain MLX loop: what the Trainer must reproduce."""
+    model = GAN()
+    gen, disc = model.generator, model.discriminator
+    opt_g, opt_d = optim.Adam(learning_rate=1e-2), optim.SGD(learning_rate=1e-1, momentum=0.9)
+    for _ in range(epochs):
+        for x in batches:
+            _, grads = nn.value_and_grad(disc, lambda x: _d_loss(gen, disc, x))(x)
+            opt_d.update(disc, grads)
+            _, grads = nn.value_and_grad(gen, lambda x: _g_loss(gen, disc, x))(x)
+            opt_g.update(gen, grads)
+            mx.eval(gen.parameters(), disc.parameters(), opt_g.state, opt_d.state)
+    return _weights(model)
+
+
+@pytest.mark.parametrize("toggle", [True, False])
+def test_a_gan_trains_as_the_same_loop_written_by_hand(toggle):
+    batches = _data()
+    model = GAN(toggle=toggle)
+    trainer = _trainer(max_epochs=2)
+    trainer.fit(model, batches)
+    expected = _by_hand(batches, epochs=2)
+    for name, value in _weights(model).items():
+        np.testing.assert_allclose(value, expected[name], rtol=1e-5, atol=1e-6, err_msg=name)
+    # Lightning's global step counts optimizer steps: two a batch here (as Lightning 2.6.6's, measured)
+    assert trainer.global_step == 2 * 2 * len(batches)
+    assert set(trainer.callback_metrics) >= {"d_loss", "g_loss"}
+
+
+def test_each_optimizer_updates_only_its_own_parameters():
+    model = GAN(toggle=False, step_generator=False)
+    before = _weights(model)
+    trainer = _trainer()
+    trainer.fit(model, _data())
+    after = _weights(model)
+    # the gradients reached the generator too (no toggle), but only the discriminator's optimizer stepped
+    assert all(np.array_equal(before[k], after[k]) for k in before if k.startswith("generator."))
+    assert all(not np.array_equal(before[k], after[k]) for k in before if k.startswith("discriminator."))
+    assert trainer.global_step == len(_data())
+
+
+def test_max_steps_counts_optimizer_steps_as_lightning():
+    trainer = _trainer(max_steps=5)
+    trainer.fit(GAN(), _data())
+    assert trainer.global_step == 6  # Lightning 2.6.6: max_steps=5 with two steps a batch stops at 6
+
+
+def test_gradients_add_up_until_zero_grad():
+    class Twice(TrainModule):
+        def __init__(self, zero_between):
+            super().__init__()
+            self.automatic_optimization = False
+            self.zero_between = zero_between
+            self.w = mx.array([1.0, -2.0])
+
+        def configure_optimizers(self):
+            return optim.SGD(learning_rate=0.5)
+
+        def training_step(self, batch, batch_idx):
+            opt = self.optimizers()
+            self.manual_backward(lambda: mx.sum(self.w * batch[0]))
+            if self.zero_between:
+                opt.zero_grad()
+            self.manual_backward(lambda: mx.sum(self.w * batch[0]))
+            opt.step()
+            opt.zero_grad()
+
+    x = [mx.array([[1.0, 3.0]])]
+    summed, single = Twice(False), Twice(True)
+    _trainer().fit(summed, x)
+    _trainer().fit(single, x)
+    np.testing.assert_allclose(np.array(summed.w), [1.0 - 1.0, -2.0 - 3.0])  # two gradients, one update
+    np.testing.assert_allclose(np.array(single.w), [1.0 - 0.5, -2.0 - 1.5])
+
+
+def test_a_single_optimizer_returns_its_loss_to_the_loggers_and_resumes_exactly(tmp_path):
+    class Regression(TrainModule):
+        def __init__(self):
+            super().__init__()
+            self.automatic_optimization = False
+            mx.random.seed(0)
+            self.net = nn.Linear(4, 1)
+
+        def configure_optimizers(self):
+            return optim.Adam(learning_rate=1e-2)
+
+        def training_step(self, batch, batch_idx):
+            opt = self.optimizers()
+            loss = self.manual_backward(lambda: mx.mean(self.net(batch) ** 2))
+            opt.step()
+            opt.zero_grad()
+            return loss
+
+    straight = Regression()
+    _trainer(max_epochs=3).fit(straight, _data())
+    first = Regression()
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
+    _trainer(max_epochs=2, enable_checkpointing=True, callbacks=[ckpt], default_root_dir=tmp_path).fit(
+        first, _data()
+    )
+    resumed = Regression()
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
+    trainer = _trainer(max_epochs=3, enable_checkpointing=True, callbacks=[ckpt], default_root_dir=tmp_path)
+    trainer.fit(resumed, _data(), ckpt_path=str(tmp_path / "ckpt" / "last"))
+    for name, value in _weights(straight).items():
+        np.testing.assert_array_equal(_weights(resumed)[name], value, err_msg=name)
+    assert "train_loss" in trainer.callback_metrics
+    assert trainer.global_step == 3 * len(_data())
+
+
+def test_a_gan_resumed_from_a_mid_epoch_checkpoint_equals_an_uninterrupted_run(tmp_path):
+    batches = _data()
+    straight = GAN()
+    _trainer(max_epochs=2).fit(straight, batches)
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=4, save_top_k=-1)
+    _trainer(max_steps=8, enable_checkpointing=True, callbacks=[ckpt], default_root_dir=tmp_path).fit(
+        GAN(), batches
+    )
+    saved = sorted((tmp_path / "ckpt").glob("*step=8*"))
+    assert saved, sorted(p.name for p in (tmp_path / "ckpt").iterdir())
+    resumed = GAN()
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=4, save_top_k=-1)
+    trainer = _trainer(max_epochs=2, enable_checkpointing=True, callbacks=[ckpt], default_root_dir=tmp_path)
+    trainer.fit(resumed, batches, ckpt_path=str(saved[0]))
+    assert trainer.global_step == 2 * 2 * len(batches)
+    for name, value in _weights(straight).items():
+        np.testing.assert_array_equal(_weights(resumed)[name], value, err_msg=name)
+
+
+def test_clip_gradients_clips_what_that_optimizer_applies():
+    class Clipped(TrainModule):
+        def __init__(self, algorithm):
+            super().__init__()
+            self.automatic_optimization = False
+            self.algorithm = algorithm
+            self.w = mx.array([0.0, 0.0])
+
+        def configure_optimizers(self):
+            return optim.SGD(learning_rate=1.0)
+
+        def training_step(self, batch, batch_idx):
+            opt = self.optimizers()
+            self.manual_backward(lambda: mx.sum(self.w * mx.array([3.0, 4.0])))  # gradient (3, 4), norm 5
+            self.clip_gradients(opt, gradient_clip_val=1.0, gradient_clip_algorithm=self.algorithm)
+            opt.step()
+            opt.zero_grad()
+
+    by_norm, by_value = Clipped("norm"), Clipped("value")
+    _trainer().fit(by_norm, [mx.zeros((1, 1))])
+    _trainer().fit(by_value, [mx.zeros((1, 1))])
+    np.testing.assert_allclose(np.array(by_norm.w), [-0.6, -0.8], rtol=1e-5)
+    np.testing.assert_allclose(np.array(by_value.w), [-1.0, -1.0])
+
+
+def test_a_non_finite_gradient_skips_that_update_and_is_counted():
+    class Spiky(TrainModule):
+        def __init__(self):
+            super().__init__()
+            self.automatic_optimization = False
+            self.w = mx.array([1.0])
+
+        def configure_optimizers(self):
+            return optim.SGD(learning_rate=0.1)
+
+        def training_step(self, batch, batch_idx):
+            opt = self.optimizers()
+            scale = mx.array(float("nan")) if batch_idx == 1 else mx.array(1.0)
+            self.manual_backward(lambda: mx.sum(self.w * scale))
+            opt.step()
+            opt.zero_grad()
+
+    model = Spiky()
+    trainer = _trainer(max_epochs=1)
+    with pytest.warns(UserWarning, match="skipped"):
+        trainer.fit(model, [mx.zeros((1, 1))] * 3)
+    np.testing.assert_allclose(np.array(model.w), [1.0 - 0.2])  # batches 0 and 2 updated, 1 skipped
+    assert trainer.callback_metrics["skipped_steps"] == 1
+
+
+def test_the_loggers_step_counts_batches_as_lightnings_does(tmp_path):
+    trainer = _trainer(log_every_n_steps=2, logger=CSVLogger(tmp_path, name="gan"))
+    trainer.fit(GAN(), _data())
+    (csv,) = glob.glob(str(tmp_path / "gan" / "*" / "metrics.csv"))
+    rows = open(csv).read().splitlines()
+    steps = [row.split(",")[0] for row in rows[1:]]
+    # every 2 batches (Lightning logs a manual module every log_every_n_steps batches), at the batch count
+    assert steps == ["2", "4", "6"], rows
+    assert rows[0].split(",")[:3] == ["step", "d_loss", "g_loss"]
+
+
+@pytest.mark.parametrize(
+    "flag, value, words",
+    [
+        ("gradient_clip_val", 1.0, "self.clip_gradients"),
+        ("accumulate_grad_batches", 2, "every N batches"),
+        ("precision", "bf16-mixed", "bf16-true"),
+    ],
+)
+def test_trainer_settings_of_the_automatic_step_are_refused_saying_what_to_do(flag, value, words):
+    with pytest.raises(ValueError, match=rf"Trainer\({flag}=.*automatic_optimization = False") as err:
+        _trainer(**{flag: value}).fit(GAN(), _data(1))
+    assert words in str(err.value)
+
+
+class _Configured(GAN):
+    def __init__(self, configured):
+        super().__init__()
+        self._configured = configured
+
+    def configure_optimizers(self):
+        return self._configured(self)
+
+
+@pytest.mark.parametrize(
+    "configured, error, words",
+    [
+        (lambda m: [optim.Adam(1e-3), optim.SGD(1e-1)], TypeError, "say which parameters each"),
+        (
+            lambda m: [
+                {"optimizer": optim.Adam(1e-3), "params": m},
+                {"optimizer": optim.SGD(1e-1), "params": m.discriminator},
+            ],
+            ValueError,
+            "'discriminator.weight' is in the 'params' of optimizers \\[0, 1\\]",
+        ),
+        (
+            lambda m: [
+                {"optimizer": optim.Adam(1e-3), "params": nn.Linear(2, 2)},
+                {"optimizer": optim.SGD(1e-1), "params": m.discriminator},
+            ],
+            ValueError,
+            "not a submodule of _Configured",
+        ),
+        (
+            lambda m: [
+                {"optimizer": optim.Adam(1e-3), "params": "generator.0"},
+                {"optimizer": optim.SGD(1e-1), "params": "discriminator"},
+            ],
+            ValueError,
+            "take none of _Configured's parameters",
+        ),
+        (
+            lambda m: [
+                {"optimizer": optim.Adam(1e-3), "params": m.generator, "lr_scheduler": object()},
+                {"optimizer": optim.SGD(1e-1), "params": m.discriminator},
+            ],
+            TypeError,
+            "give each optimizer its schedule as its learning rate",
+        ),
+    ],
+)
+def test_configure_optimizers_mistakes_name_the_item_and_the_fix(configured, error, words):
+    with pytest.raises(error, match=words):
+        _trainer().fit(_Configured(configured), _data(1))
+
+
+def test_manual_backward_takes_the_loss_function_and_says_so_when_given_a_loss():
+    class Torchlike(GAN):
+        def training_step(self, batch, batch_idx):
+            loss = _d_loss(self.generator, self.discriminator, batch)
+            self.manual_backward(loss)
+
+    with pytest.raises(TypeError, match=r"pass the function that computes the loss"):
+        _trainer().fit(Torchlike(), _data(1))
+
+
+def test_manual_calls_are_refused_with_automatic_optimization():
+    class Automatic(TrainModule):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(4, 1)
+
+        def configure_optimizers(self):
+            return optim.SGD(1e-1)
+
+        def training_step(self, batch, batch_idx):
+            self.manual_backward(lambda: mx.mean(self.net(batch)))
+
+    with pytest.raises(TypeError, match="automatic_optimization = False"):
+        _trainer(compile=False).fit(Automatic(), _data(1))
+
+
+_DP_JOB = """
+import sys
+import numpy as np
+import audiotrain
+from audiotrain import Trainer
+from audiotrain.distributed import collectives
+sys.path.insert(0, {tests!r})
+from test_manual_optimization import GAN, _data, _weights
+import mlx.core as mx
+
+rank, size = collectives.rank(), collectives.world_size()
+batches = [b.reshape(2, 4, 4)[rank] if size > 1 else b for b in _data()]
+model = GAN()
+trainer = Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                  enable_checkpointing=False)
+trainer.fit(model, batches)
+np.savez({out!r} + f"-rank{{rank}}.npz", step=trainer.global_step, **_weights(model))
+"""
+
+
+@pytest.mark.serial
+def test_two_ranks_average_the_gradients_and_equal_one_process_over_the_combined_batch(tmp_path):
+    tests = str(Path(__file__).parent)
+    job = _DP_JOB.format(tests=tests, out=str(tmp_path / "dp"))
+    results = run_ranks(job, 2, timeout=180, cwd=tmp_path)
+    assert all(r.returncode == 0 for r in results), describe(results)
+    single = GAN()
+    _trainer().fit(single, _data())  # (this process: one rank, the whole batches)
+    r0, r1 = (np.load(tmp_path / f"dp-rank{r}.npz") for r in (0, 1))
+    assert int(r0["step"]) == 12
+    for name, value in _weights(single).items():
+        np.testing.assert_array_equal(r0[name], r1[name], err_msg=name)  # ranks bitwise identical
+        np.testing.assert_allclose(r0[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def test_lightnings_manual_step_hooks_run_on_the_callbacks_and_the_module():
+    calls = []
+
+    class Watch(audiotrain.train.callbacks.Callback):
+        def on_before_backward(self, trainer, pl_module, loss):
+            calls.append(("callback", "on_before_backward", round(float(loss), 4)))
+
+        def on_after_backward(self, trainer, pl_module):
+            calls.append(("callback", "on_after_backward"))
+
+        def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+            calls.append(("callback", "on_before_optimizer_step", type(optimizer).__name__))
+
+    class Hooked(GAN):
+        def on_before_optimizer_step(self, optimizer):
+            calls.append(("module", "on_before_optimizer_step", type(optimizer).__name__))
+
+    _trainer(callbacks=[Watch()]).fit(Hooked(step_generator=False), _data(1))
+    assert [c[:2] for c in calls] == [
+        ("callback", "on_before_backward"),
+        ("callback", "on_after_backward"),
+        ("callback", "on_before_optimizer_step"),
+        ("module", "on_before_optimizer_step"),
+    ]
+    assert calls[2][2] == calls[3][2] == "SGD"  # the discriminator's optimizer, the MLX one
+
+
+@pytest.mark.filterwarnings("ignore:Trainer.fit. an epoch has 6 training batches")
+def test_learning_rate_monitor_names_each_optimizer_as_lightning_and_steps_by_batches(tmp_path):
+    from audiotrain.train.callbacks import LearningRateMonitor
+
+    monitor = LearningRateMonitor()
+    trainer = _trainer(max_epochs=2, callbacks=[monitor], logger=CSVLogger(tmp_path, name="g"))
+    trainer.fit(GAN(), _data())
+    (csv,) = glob.glob(str(tmp_path / "g" / "*" / "metrics.csv"))
+    rows = [row.split(",") for row in open(csv).read().splitlines()]
+    assert rows[0][:3] == ["step", "lr-Adam", "lr-SGD"]  # Lightning 2.6.6's names for two optimizers
+    # at each epoch start, at the batches trained (6 an epoch), not the optimizer steps (12)
+    assert [row[0] for row in rows[1:] if row[1]] == ["0", "6"]
+
+
+def test_several_optimizers_are_refused_by_the_lr_finder_and_accumulation_by_its_scheduler():
+    from audiotrain.train.callbacks import GradientAccumulationScheduler
+    from audiotrain.train.tuner import Tuner
+
+    with pytest.raises(ValueError, match="returned 2 optimizers for manual optimization"):
+        Tuner(_trainer()).lr_find(GAN(), _data(), num_training=3, update_attr=False)
+    with pytest.raises(RuntimeError, match="GradientAccumulationScheduler with GAN.automatic_optimization"):
+        _trainer(callbacks=[GradientAccumulationScheduler({1: 2})]).fit(GAN(), _data(1))
+
+
+@pytest.mark.parametrize("precision", ["32", "bf16-true"])
+def test_the_readme_gan_example_trains_both_networks(precision):
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("### Manual optimization: GANs", 1)[1].split("\n### ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    rng = np.random.default_rng(0)
+    batches = [
+        (
+            mx.array(rng.normal(size=(4, 8)).astype("float32")),
+            mx.array(rng.normal(size=(4, 16)).astype("float32")),
+        )
+        for _ in range(3)
+    ]
+    mx.random.seed(0)
+    model = namespace["GAN"](nn.Linear(8, 16), nn.Sequential(nn.Linear(16, 8), nn.GELU(), nn.Linear(8, 1)))
+    before = _weights(model)
+    if precision == "bf16-true":  # (the weights the fit starts from: rounded to bfloat16)
+        before = {k: np.array(mx.array(v).astype(mx.bfloat16).astype(mx.float32)) for k, v in before.items()}
+    trainer = _trainer(max_epochs=2, precision=precision)
+    trainer.fit(model, batches)
+    after = _weights(model)
+    assert trainer.global_step == 2 * 2 * 3
+    trained = {k for k in before if not np.array_equal(before[k], after[k])}
+    # (in bfloat16 a bias's 2e-4 steps may round away: every weight matrix still moves)
+    assert trained >= {k for k in before if precision == "32" or before[k].ndim == 2}, trained
+    assert all(np.isfinite(v.astype(np.float32)).all() for v in after.values())
+    assert {"d_loss", "g_loss"} <= set(trainer.callback_metrics)
