@@ -127,6 +127,10 @@ def test_a_gan_trains_as_the_same_loop_written_by_hand(toggle):
     # Lightning's global step counts optimizer steps: two a batch here (as Lightning 2.6.6's, measured)
     assert trainer.global_step == 2 * 2 * len(batches)
     assert set(trainer.callback_metrics) >= {"d_loss", "g_loss"}
+    # Lightning's list of the optimizers, as self.optimizers() gives them
+    assert [type(o.optimizer).__name__ for o in trainer.optimizers] == ["Adam", "SGD"]
+    assert trainer.optimizers[1].param_groups[0]["lr"] == pytest.approx(0.1)
+    assert [type(o) for o in model.optimizers(use_pl_optimizer=False)] == [optim.Adam, optim.SGD]
 
 
 def test_each_optimizer_updates_only_its_own_parameters():

@@ -23,7 +23,9 @@ import mlx.core as mx
 
 _COMPILED = (
     "it would run inside the compiled training step (backward, gradient processing and the optimizer "
-    "update are one mx.compile'd function, where no Python hook can run)"
+    "update are one mx.compile'd function, where no Python hook can run; a module with "
+    "automatic_optimization = False steps by hand, where on_before_backward, on_after_backward and "
+    "on_before_optimizer_step run)"
 )
 _CLIP = "Trainer(gradient_clip_val=...) or a GradientClipper callback for clipping"
 # Lightning's docs teach these overrides for a rule that changes with the epoch (clip only after epoch 0) and

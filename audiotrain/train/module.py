@@ -1302,11 +1302,12 @@ class TrainModule(nn.Module):
                 f"{type(self).__name__}.optimizers(): no optimizer yet; it exists once Trainer.fit has "
                 "called configure_optimizers (from on_fit_start on)"
             )
-        if not use_pl_optimizer:
-            return optimizer
         handles = _manual_handles(self)
         if handles is not None:  # (a manual module's: each steps its own parameters)
-            return handles[0] if len(handles) == 1 else list(handles)
+            given = list(handles) if use_pl_optimizer else [handle.optimizer for handle in handles]
+            return given[0] if len(given) == 1 else given
+        if not use_pl_optimizer:
+            return optimizer
         # (on_after_optimizer_step runs inside the compiled step too: a rate set there is the trace's as well)
         traced = self._step_logs is not None or vars(self).get("_in_traced_hook", False)
         return LightningOptimizer(optimizer, traced and bool(getattr(self._trainer, "compile", False)))

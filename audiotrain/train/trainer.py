@@ -911,6 +911,8 @@ class Trainer:
         """Lightning's list of optimizers: `[optimizer]` once `fit` configured it, else empty, each seen as
         `TrainModule.optimizers()` gives it (Lightning's habit `trainer.optimizers[0].param_groups[0]["lr"]`
         reads the rate; attributes read and set through to the MLX optimizer, `.optimizer` is that one)."""
+        if self._manual:  # (a manual module's optimizers, each on its own parameters: Lightning's list)
+            return _OptimizerList(list(self._train_step.handles))
         # (read inside a compiled step, a rate set through it would be the trace's: refused, as the module's)
         held = vars(self.module) if self.module is not None else {}
         traced = (held.get("_step_logs") is not None or held.get("_in_traced_hook", False)) and bool(
