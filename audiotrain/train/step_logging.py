@@ -88,9 +88,9 @@ class StepLogging:
         return t.log_every_n_steps > 0 and self.logging_step() % t.log_every_n_steps == 0
 
     def logging_step(self) -> int:
-        """The loggers' step: the global step (optimizer updates), or, for a manual module (whose batch may
-        take several optimizer steps, a GAN's two), the batches trained, as Lightning's `_batches_that_stepped`
-        counts them there: its logging interval is in batches either way."""
+        """The loggers' step: the global step (optimizer updates), or, for a manual module (whose batch
+        may take several optimizer steps, a GAN's two), the batches trained, as Lightning's
+        `_batches_that_stepped` counts them there: its logging interval is in batches either way."""
         t = self._trainer
         return t.progress.total_batches if t._manual else t.global_step
 

@@ -3239,7 +3239,8 @@ class Trainer:
         return self._step_logging.is_logging_step()
 
     def _logging_step(self) -> int:
-        """The loggers' step now (`StepLogging.logging_step`): the global step, or a manual module's batches."""
+        """The loggers' step now (`StepLogging.logging_step`): the global step, or a manual module's
+        batches."""
         return self._step_logging.logging_step()
 
     def elapsed(self) -> float:
