@@ -93,3 +93,28 @@ def test_a_name_holding_a_dataloader_idx_is_refused_as_in_lightning(tmp_path):
     t = quiet_trainer(tmp_path, max_epochs=1)
     t.fit(LogsAsOneLoadersValue(False), make_batches(32))
     assert t.callback_metrics["m/dataloader_idx_0"] == 1.0
+
+
+class LogsWithReduction(TinyClassifier):
+    def __init__(self, reduce_fx):
+        super().__init__()
+        self.reduce_fx = reduce_fx
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val_two", 2.0 * len(batch[1]) / 16, reduce_fx=self.reduce_fx)
+
+
+@pytest.mark.parametrize("reduce_fx", ["avg", "AVG", "Mean"])
+def test_lightnings_other_names_of_the_mean_are_the_mean(tmp_path, reduce_fx):
+    """They were refused as "not a mean". Lightning 2.6.6 lowers a reduce_fx name and reads "avg" as "mean"
+    (measured: "avg", "AVG" and "Mean" give the weighted mean, 1.6667 here, as "mean" does)."""
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    t.fit(LogsWithReduction(reduce_fx), make_batches(32), make_batches(24, seed=1))
+    assert t.callback_metrics["val_two"] == pytest.approx((2.0 * 16 + 1.0 * 8) / 24)
+
+
+def test_a_reduction_named_in_capitals_gets_that_reductions_advice():
+    with pytest.raises(
+        ValueError, match=r"reduce_fx='SUM'\): only 'mean' .*log a sum as a mean times a count"
+    ):
+        TinyClassifier().log("x", 1.0, reduce_fx="SUM")

@@ -1735,8 +1735,8 @@ class TrainModule(nn.Module):
         In a step, `batch_size` weights that value alone in its mean, as in Lightning (the others keep
         `batch_size(batch)`): an int, or a scalar `mx.array` the step computes (`batch_size=mx.sum(mask)`,
         the frames a masked value is over), as a returned `(value, count)` metric is weighted.
-        `reduce_fx` must be "mean" (or `mx.mean`), the one reduction there is: Lightning's others ("sum",
-        "max", a callable) are refused, each with what to do instead.
+        `reduce_fx` must be "mean" (or `mx.mean`; as in Lightning "avg" and any case too), the one reduction
+        there is: Lightning's others ("sum", "max", a callable) are refused, each with what to do instead.
 
         Lightning's other keywords are accepted where they change nothing here: `logger=None` (its
         default, logged), `enable_graph` (an MLX value holds no graph to keep), `sync_dist_group=None` and
@@ -1794,10 +1794,12 @@ class TrainModule(nn.Module):
                 f"of the value in the mean); to weight by a count in the batch, override "
                 f"{type(self).__name__}.batch_size(self, batch)"
             )
-        if reduce_fx not in ("mean", mx.mean):
+        # As Lightning's: a name in any case, "avg" for "mean".
+        kind = reduce_fx.lower() if isinstance(reduce_fx, str) else reduce_fx
+        if kind not in ("mean", "avg", mx.mean):
             raise ValueError(
                 f"self.log({name!r}, ..., reduce_fx={reduce_fx!r}): only 'mean' is supported (weighted by "
-                f"batch_size(batch)); {instead_of_reduction(reduce_fx)}"
+                f"batch_size(batch)); {instead_of_reduction(kind)}"
             )
         if self._step_logs is not None:
             options = {"prog_bar": prog_bar, "logger": logger, "on_step": on_step, "on_epoch": on_epoch}
