@@ -228,6 +228,27 @@ def test_an_epoch_value_the_module_logs_reaches_the_loggers_and_the_history_keep
     assert t.history["epoch"] == [0]
 
 
+class LogsItsOwnEpochPerStep(TinyClassifier):
+    def training_step(self, batch, batch_idx):
+        loss, _ = self.compute_loss(batch)
+        self.log("epoch", -batch_idx.astype(mx.float32))  # (on_step, as Lightning's default here)
+        return loss
+
+
+def test_logged_metrics_hold_no_epoch_but_one_the_module_logged(tmp_path):
+    """logged_metrics["epoch"] was the Trainer's epoch (0), also over the module's own per-step "epoch" (-3).
+    Lightning 2.6.6 adds its epoch to what the loggers get only (its `setdefault` after `logged_metrics`
+    took the values): without an "epoch" logged, logged_metrics has none (measured: ['loss_epoch',
+    'loss_step']); with one, its last value (-1.0 for 2 batches). The loggers get the Trainer's epoch at the
+    epoch's end as before."""
+    logger = RecordingLogger()
+    t = fit(tmp_path, build(LogsBoth), val=False, max_epochs=1, logger=logger)
+    assert "epoch" not in t.logged_metrics
+    assert [m["epoch"] for _, m in logger.metrics if "b_both_epoch" in m] == [0]
+    t = fit(tmp_path, build(LogsItsOwnEpochPerStep), val=False, max_epochs=1, log_every_n_steps=1)
+    assert t.logged_metrics["epoch"] == -3.0
+
+
 class LogsItsOwnEpochAtTheEnd(TinyClassifier):
     def on_train_epoch_end(self, epoch, metrics):
         self.log("epoch", 7.0)

@@ -46,6 +46,7 @@ class StepLogging:
         # A logging step's or an epoch's values for the loggers, sent once the module's end hook has run
         # (`send_with_hook_values`): one call, as Lightning's, so a "step" that hook logs is their x axis.
         self.held_for_hooks: dict[str, float] = {}
+        self.held_epoch: int | None = None  # the Trainer's epoch, sent with them (`hold_for_hooks`)
 
     def forget_shown(self) -> None:
         """A stage starts: no number of the one before it stays in the bar (`progress_metrics`)."""
@@ -104,7 +105,7 @@ class StepLogging:
             if has_own_save(lg):
                 lg.save()  # (as Lightning's Trainer: a logger written for it writes its rows there)
 
-    def log_at_logged_step(self, metrics: dict[str, float]) -> None:
+    def log_at_logged_step(self, metrics: dict[str, float], epoch: int | None = None) -> None:
         """`log_metrics` for what `self.log` gave at a training logging step, a training epoch's end or an
         evaluation's end, by Lightning's rule (`_LoggerConnector.log_metrics` with step=None): a value
         logged as "step" (`self.log("step", self.current_epoch)`) is every logger's step for the values
@@ -114,6 +115,8 @@ class StepLogging:
         logged = values.pop("step", None)
         step = self.logging_step() if logged is None else _logged_step(logged)
         self.logged_metrics.update(metrics)
+        if epoch is not None and "epoch" not in values:
+            values = {**values, "epoch": epoch}
         for lg in self._trainer._writing_loggers:
             lg.log_metrics(values, step)
             if has_own_save(lg):
@@ -265,11 +268,13 @@ class StepLogging:
         this logging step, with the interval's values held for them."""
         self.send_with_hook_values(self.hook_step_values())
 
-    def hold_for_hooks(self, values: dict[str, float]) -> None:
+    def hold_for_hooks(self, values: dict[str, float], epoch: int | None = None) -> None:
         """Keep `values` for the loggers until the module's end hook has run (`send_with_hook_values`);
-        `logged_metrics` has them now, as it had when they were sent before the hooks."""
+        `logged_metrics` has them now, as it had when they were sent before the hooks. `epoch`, the
+        Trainer's, goes with them where nothing logged "epoch": to the loggers only, as Lightning adds it
+        (its `setdefault` after `logged_metrics` took the values, which hold only what was logged)."""
         self.logged_metrics.update(values)
-        self.held_for_hooks = values
+        self.held_for_hooks, self.held_epoch = values, epoch
 
     def send_with_hook_values(self, hook_values: dict[str, float]) -> None:
         """The values held for the hooks and what the hooks logged, to the loggers in one call, as
@@ -277,8 +282,9 @@ class StepLogging:
         `on_train_batch_end` or `on_train_epoch_end` is the step of them all (`log_at_logged_step`). Also
         called when the fit fails, so that a failing hook loses none of them."""
         values, self.held_for_hooks = {**self.held_for_hooks, **hook_values}, {}
-        if values:
-            self.log_at_logged_step(values)
+        epoch, self.held_epoch = self.held_epoch, None
+        if values or epoch is not None:
+            self.log_at_logged_step(values, epoch)
 
     def hook_step_values(self) -> dict[str, float]:
         """The step values training hooks logged with `self.log` since the last logging step

@@ -2391,9 +2391,7 @@ class Trainer:
             epoch_logs = reporting.epoch_log_values(epoch_means, train_options)
             # Sent with what on_train_epoch_end logs (`take`): a "step" it logs is their x axis too.
             # (As Lightning's `setdefault`: an "epoch" the module logged is sent as it logged it.)
-            self._step_logging.hold_for_hooks(
-                {**epoch_logs, "epoch": epoch_logs.get("epoch", progress.epoch)}
-            )
+            self._step_logging.hold_for_hooks(epoch_logs, epoch=progress.epoch)
 
         def take() -> None:
             # What hooks logged per epoch in this epoch (on_epoch, by Lightning's rules: hook_logs): part of
