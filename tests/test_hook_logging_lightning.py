@@ -612,3 +612,19 @@ def test_one_name_logged_twice_in_a_hook_with_different_options_is_refused(tmp_p
         type("LogsAlike", (TinyClassifier,), {hook: logs_alike})(), make_batches(32), make_batches(16)
     )
     assert trainer.callback_metrics["a"] == (2.0 if hook == "on_train_batch_end" else 1.5)
+
+
+class LogsNarrowValuesInAHook(TinyClassifier):
+    def on_validation_batch_end(self, outputs, batch, batch_idx, dataloader_idx=0):
+        self.log("hbf", mx.array(1.0078125, mx.bfloat16), batch_size=1)
+        self.log("hi8", mx.array(100, mx.int8), batch_size=1)
+
+
+def test_a_hooks_mean_of_narrow_values_is_summed_in_float32(tmp_path):
+    """A hook's loader mean of 300 bfloat16 values of 1.0078125 was 1.28 (their sum, kept in bfloat16, stopped
+    growing by 1.0078 past 256; int8 overflows). Lightning 2.6.6 sums in float32 at least (measured: 1.0078
+    and 100.0 for these 300 batches)."""
+    t = quiet_trainer(tmp_path, max_epochs=1, limit_train_batches=1)
+    t.fit(LogsNarrowValuesInAHook(), TRAIN, make_batches(300, 1, seed=1))
+    assert t.callback_metrics["hbf"] == pytest.approx(1.0078125)
+    assert t.callback_metrics["hi8"] == pytest.approx(100.0)

@@ -238,6 +238,12 @@ def record(
             weight = float(counted.item() if isinstance(counted, mx.array) else counted)
         else:
             weight = 1.0
+        if isinstance(value, mx.array) and not (
+            mx.issubdtype(value.dtype, mx.floating) and value.dtype.size >= 4
+        ):
+            # Summed in float32 at least, as Lightning's: a bfloat16 sum stops growing by 1 past 256, so an
+            # epoch's mean of bfloat16 values drifted (1.28 for 400 values of 1.0078), and an int8 overflows.
+            value = value.astype(mx.float32)
         total = entry.total + value * weight if weight else entry.total
         if isinstance(total, mx.array):
             # Evaluated as it goes (without waiting): a sum of an epoch's values left lazy would be one
