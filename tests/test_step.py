@@ -399,6 +399,22 @@ def test_a_self_log_in_a_step_that_would_log_nothing_or_no_number_is_explained(
         trainer(tmp_path, max_epochs=1).fit(Logs(), make_batches(32))
 
 
+@pytest.mark.parametrize("value", [None, "foo", [1, 2, 3], {"a": 1}])
+def test_no_number_logged_in_a_step_is_the_value_error_lightning_raises(tmp_path, value):
+    """A step's `self.log("foo", None)` raised a TypeError alone (a hook's a ValueError). Lightning 2.6.6
+    raises ValueError ("`self.log(foo, None)` was called, but `NoneType` values cannot be logged") for
+    None, a str, a list, a dict: `except ValueError` in ported code catches it now (still a TypeError)."""
+
+    class Logs(TinyClassifier):
+        def training_step(self, batch, batch_idx):
+            self.log("foo", value)
+            return self.compute_loss(batch)
+
+    with pytest.raises(ValueError, match=r"self.log\('foo', ...\): expected a number") as raised:
+        trainer(tmp_path, max_epochs=1).fit(Logs(), make_batches(32))
+    assert isinstance(raised.value, TypeError)
+
+
 # ---------------------------------------------------------------- Lightning's training_step
 class LightningStyle(TinyClassifier):
     def compute_loss(self, batch):  # not used: training_step defines the loss

@@ -320,6 +320,10 @@ def split_logged_weights(weights: dict[str, Any]) -> tuple[dict[str, Any], dict[
     return {k: w for k, w in weights.items() if not k.startswith(_LOGGED_WEIGHT)}, logged
 
 
+class NotANumber(TypeError, ValueError):
+    """`self.log` in a step given no number: a TypeError, and the ValueError Lightning raises there."""
+
+
 def _scalar(value: Any, where: str, cast: bool = True) -> mx.array:
     if isinstance(value, mx.array):
         if value.size != 1:
@@ -327,7 +331,7 @@ def _scalar(value: Any, where: str, cast: bool = True) -> mx.array:
         return value.reshape(()).astype(mx.float32) if cast else value.reshape(())
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return mx.array(float(value), mx.float32)
-    raise TypeError(
+    raise NotANumber(
         f"{where}: expected a number or a scalar mx.array, got {type(value).__name__}{metric_object_hint(value)}"
     )
 
