@@ -145,6 +145,30 @@ def test_the_bar_shows_the_epoch_mean_of_a_value_logged_on_epoch_only(tmp_path):
     assert bar.shown[:4] == [None] * 4 and bar.shown[4:] == [t.history["c_epoch"][0]] * 4
 
 
+class SameNameInBothStages(TinyClassifier):
+    def training_step(self, batch, batch_idx):
+        loss, _ = self.compute_loss(batch)
+        self.log("same", 1.0, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        self.log("same", 5.0, prog_bar=True)
+
+
+class ReadsSameAtTheValidationEnd(Callback):
+    def on_validation_epoch_end(self, trainer, module):
+        self.shown = trainer.progress_bar_metrics.get("same")
+
+
+def test_the_bar_in_on_validation_epoch_end_shows_that_validations_values(tmp_path):
+    """A callback reading progress_bar_metrics in fit's on_validation_epoch_end got the last training
+    step's "same" (1.0), though callback_metrics had the validation's (5.0). Lightning 2.6.6's shows the
+    validation's there (measured: 5.0, as callback_metrics)."""
+    reads = ReadsSameAtTheValidationEnd()
+    fit(tmp_path, build(SameNameInBothStages), max_epochs=1, callbacks=[reads], log_every_n_steps=1)
+    assert reads.shown == 5.0
+
+
 class StepAndEpochInTheBar(TinyClassifier):
     def training_step(self, batch, batch_idx):
         loss, _ = self.compute_loss(batch)

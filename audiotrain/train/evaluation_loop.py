@@ -277,6 +277,10 @@ class EvaluationLoop:
             options = self._options(stage)
             shown = {k: v for k, v in metrics.items() if k in options and options[k].prog_bar}
             t._step_logging.hook_bar.update(shown)
+        elif t.fitting:
+            # In fit the bar shows every validation value (`epoch_validation_metrics`): from the epoch-end
+            # hooks on, as Lightning's progress_bar_metrics there (not the last step's under the same name).
+            t._run.validation_metrics = metrics
         # What its batch and epoch-start hooks logged per epoch, as Lightning's epoch-end hooks see it.
         hook_loggers, hook_values, _ = t._step_logging.hook_epoch_values(stage, clear=False)
         t.callback_metrics.update(hook_values)
