@@ -118,3 +118,24 @@ def test_a_reduction_named_in_capitals_gets_that_reductions_advice():
         ValueError, match=r"reduce_fx='SUM'\): only 'mean' .*log a sum as a mean times a count"
     ):
         TinyClassifier().log("x", 1.0, reduce_fx="SUM")
+
+
+class LogsPositionally(TinyClassifier):
+    def training_step(self, batch, batch_idx):
+        loss, _ = self.compute_loss(batch)
+        # Lightning's order: prog_bar, logger, on_step, on_epoch, reduce_fx, enable_graph, sync_dist,
+        # sync_dist_group, add_dataloader_idx (False: the name is kept as it is).
+        self.log("m/dataloader_idx_0", 1.0, False, None, None, True, "mean", False, False, None, False)
+        self.log_dict(dictionary={"shown": 2.0}, prog_bar=True)
+        self.log_dict({"shown_too": 3.0}, True)
+        return loss
+
+
+def test_log_and_log_dict_take_lightnings_arguments_in_its_order(tmp_path):
+    """`self.log` took Lightning's arguments in another order after reduce_fx (the 11th was enable_graph,
+    not add_dataloader_idx), and `log_dict` neither `dictionary=` (Lightning 2.6.6's name) nor a positional
+    prog_bar: a TypeError each."""
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    t.fit(LogsPositionally(), make_batches(32))
+    assert t.callback_metrics["m/dataloader_idx_0"] == 1.0
+    assert {"shown", "shown_too"} <= set(t.progress_bar_metrics)

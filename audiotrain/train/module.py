@@ -1700,16 +1700,16 @@ class TrainModule(nn.Module):
         on_step: bool | None = None,
         on_epoch: bool | None = None,
         reduce_fx: str = "mean",
-        sync_dist: bool = False,
-        batch_size: int | mx.array | None = None,
-        rank_zero_only: bool = False,
         enable_graph: bool = False,
-        add_dataloader_idx: bool = True,
+        sync_dist: bool = False,
         sync_dist_group: Any = None,
+        add_dataloader_idx: bool = True,
+        batch_size: int | mx.array | None = None,
         metric_attribute: str | None = None,
+        rank_zero_only: bool = False,
         **unknown: Any,
     ) -> None:
-        """Log a scalar, as Lightning's `self.log`.
+        """Log a scalar, as Lightning's `self.log` (its arguments, in its order).
 
         Inside `compute_loss` / `training_step` / `validation_step` / `test_step` (compiled or not) the
         value becomes a metric of that step, reduced like the returned metrics (means weighted by
@@ -1819,11 +1819,40 @@ class TrainModule(nn.Module):
                 add_dataloader_idx=add_dataloader_idx,
             )
 
-    def log_dict(self, metrics: dict[str, Any], **options: Any) -> None:
-        """`self.log(name, value, **options)` for each item of `metrics`, as Lightning's `log_dict`: the same
-        options (`prog_bar`, `on_step`, `on_epoch`, ...) apply to every value."""
-        for name, value in metrics.items():
-            self.log(name, value, **options)
+    def log_dict(
+        self,
+        dictionary: dict[str, Any],
+        prog_bar: bool = False,
+        logger: bool | None = None,
+        on_step: bool | None = None,
+        on_epoch: bool | None = None,
+        reduce_fx: str = "mean",
+        enable_graph: bool = False,
+        sync_dist: bool = False,
+        sync_dist_group: Any = None,
+        add_dataloader_idx: bool = True,
+        batch_size: int | mx.array | None = None,
+        rank_zero_only: bool = False,
+        **unknown: Any,
+    ) -> None:
+        """`self.log(name, value, ...)` for each item of `dictionary`, as Lightning's `log_dict` (its
+        arguments, in its order): the same options (`prog_bar`, `on_step`, `on_epoch`, ...) apply to every
+        value."""
+        options = dict(
+            prog_bar=prog_bar,
+            logger=logger,
+            on_step=on_step,
+            on_epoch=on_epoch,
+            reduce_fx=reduce_fx,
+            enable_graph=enable_graph,
+            sync_dist=sync_dist,
+            sync_dist_group=sync_dist_group,
+            add_dataloader_idx=add_dataloader_idx,
+            batch_size=batch_size,
+            rank_zero_only=rank_zero_only,
+        )
+        for name, value in dictionary.items():
+            self.log(name, value, **options, **unknown)
 
     @contextlib.contextmanager
     def _collect_logs(self, logs: Any):
