@@ -628,3 +628,39 @@ def test_a_hooks_mean_of_narrow_values_is_summed_in_float32(tmp_path):
     t.fit(LogsNarrowValuesInAHook(), TRAIN, make_batches(300, 1, seed=1))
     assert t.callback_metrics["hbf"] == pytest.approx(1.0078125)
     assert t.callback_metrics["hi8"] == pytest.approx(100.0)
+
+
+class _Loader:
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self):
+        return len(self.batches)
+
+
+class LogsUnindexedInAnEvaluationHook(TinyClassifier):
+    def __init__(self, every_loader):
+        super().__init__()
+        self.every_loader = every_loader
+
+    def validation_step(self, batch, batch_idx, dataloader_idx=0):
+        return self.compute_loss(batch)
+
+    def on_validation_batch_end(self, outputs, batch, batch_idx, dataloader_idx=0):
+        if self.every_loader or dataloader_idx == 1:
+            self.log("x", float(dataloader_idx), add_dataloader_idx=False)
+
+
+def test_a_hooks_unindexed_name_logged_from_two_loaders_is_refused_as_in_lightning(tmp_path):
+    """Logged from both loaders with add_dataloader_idx=False, it was one mean of both (0.5), reported as
+    each loader's. Lightning 2.6.6 raises "You called `self.log(x, ...)` twice in `on_validation_batch_end`
+    with different arguments"; from one loader it is that loader's value, in every validation."""
+    loaders = [_Loader(make_batches(8, 4)), _Loader(make_batches(8, 4, seed=2))]
+    with pytest.raises(ValueError, match=r"add_dataloader_idx=False\) in `on_validation_batch_end` was call"):
+        quiet_trainer(tmp_path, max_epochs=1).fit(LogsUnindexedInAnEvaluationHook(True), TRAIN, loaders)
+    t = quiet_trainer(tmp_path, max_epochs=2)
+    t.fit(LogsUnindexedInAnEvaluationHook(False), TRAIN, loaders)
+    assert t.callback_metrics["x"] == 1.0

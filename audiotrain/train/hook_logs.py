@@ -82,6 +82,7 @@ class HookLog:
     weight: float = 0.0
     last: Any = None  # the last value
     pending: bool = False  # a step value not yet sent (on_step)
+    loader: int | None = None  # the evaluation loader a name kept with add_dataloader_idx=False came from
 
     def state(self, owner: str) -> dict[str, Any]:
         """As JSON: every value read as a float (`owner`: the module's class, for an error)."""
@@ -222,6 +223,17 @@ def record(
             "same way each time, or under two names"
         )
     entry = entry or HookLog(name, phase, on_step, on_epoch, hook=hook)
+    if hook in EVAL_BATCH_HOOKS and loader is not None and not add_dataloader_idx:
+        if entry.weight and entry.loader not in (None, loader):
+            # As Lightning's ("twice ... with different arguments"): one mean over two loaders, reported as
+            # each loader's, was neither loader's value.
+            raise ValueError(
+                f"{owner}.log({name!r}, ..., add_dataloader_idx=False) in `{hook}` was called for loaders "
+                f"{entry.loader} and {loader}, whose values would be mixed into one mean (Lightning refuses "
+                f"it too): log it with the loader's index (the default: '{name}/dataloader_idx_{loader}'), "
+                "or under a name of its own for each loader"
+            )
+        entry = dataclasses.replace(entry, loader=loader)
     changes: dict[str, Any] = {
         "on_step": on_step,
         "on_epoch": on_epoch,
