@@ -139,3 +139,10 @@ def test_log_and_log_dict_take_lightnings_arguments_in_its_order(tmp_path):
     t.fit(LogsPositionally(), make_batches(32))
     assert t.callback_metrics["m/dataloader_idx_0"] == 1.0
     assert {"shown", "shown_too"} <= set(t.progress_bar_metrics)
+
+
+@pytest.mark.parametrize("given", [[("a", 1.0)], 1.0])
+def test_log_dict_given_no_dict_says_what_it_takes(given):
+    """It failed with a raw AttributeError ("'list' object has no attribute 'items'"), as Lightning's."""
+    with pytest.raises(TypeError, match=r"log_dict\(...\): expected a dict of metric name → value, got"):
+        TinyClassifier().log_dict(given)

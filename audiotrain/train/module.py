@@ -1838,6 +1838,11 @@ class TrainModule(nn.Module):
         """`self.log(name, value, ...)` for each item of `dictionary`, as Lightning's `log_dict` (its
         arguments, in its order): the same options (`prog_bar`, `on_step`, `on_epoch`, ...) apply to every
         value."""
+        if not isinstance(dictionary, Mapping):
+            raise TypeError(
+                f"log_dict(...): expected a dict of metric name → value, got {type(dictionary).__name__}; "
+                "for one value call self.log(name, value)"
+            )
         options = dict(
             prog_bar=prog_bar,
             logger=logger,
