@@ -501,3 +501,51 @@ def test_the_readme_gan_example_trains_both_networks(precision):
     assert trained >= {k for k in before if precision == "32" or before[k].ndim == 2}, trained
     assert all(np.isfinite(v.astype(np.float32)).all() for v in after.values())
     assert {"d_loss", "g_loss"} <= set(trainer.callback_metrics)
+
+
+class _OneOptimizer(TrainModule):
+    """One optimizer stepped twice a batch: its steps are not the batches."""
+
+    def __init__(self, configured=None):
+        super().__init__()
+        self.automatic_optimization = False
+        self.configured = configured
+        self.w = mx.array([1.0])
+        self.rates = []
+
+    def configure_optimizers(self):
+        return self.configured(optim.SGD(learning_rate=1.0))
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        for _ in range(2):
+            self.rates.append(opt.param_groups[0]["lr"])
+            self.manual_backward(lambda: mx.sum(self.w * batch))
+            opt.step()
+            opt.zero_grad()
+
+
+@pytest.mark.parametrize(
+    "scheduler",
+    [
+        optim.step_decay(1.0, 0.5, 1),  # (Lightning's default interval: "epoch")
+        {"scheduler": optim.step_decay(1.0, 0.5, 1), "interval": "epoch"},
+        {"scheduler": optim.step_decay(1.0, 0.5, 1), "interval": "step", "frequency": 2},
+    ],
+)
+def test_an_lr_scheduler_counted_in_epochs_or_batches_is_refused_for_a_manual_step(scheduler):
+    """Its epochs were derived from the optimizer's steps as if each batch stepped once: with two steps a
+    batch the "epoch" rate halved in the middle of the first epoch (1, 1, 0.5, 0.5 over its two batches).
+    Lightning steps no scheduler of a manual module (the user's `sch.step()` does)."""
+    model = _OneOptimizer(lambda opt: {"optimizer": opt, "lr_scheduler": scheduler})
+    with pytest.raises(ValueError, match=r"_OneOptimizer.configure_optimizers: .*'interval': 'step'") as err:
+        _trainer(limit_train_batches=2).fit(model, [mx.ones((1, 1))] * 2)
+    assert "automatic_optimization = False" in str(err.value)
+
+
+def test_a_per_step_lr_scheduler_follows_that_optimizers_own_steps():
+    # (Lightning's sch.step() after each opt.step(): the rate halves at every step, twice a batch)
+    per_step = {"scheduler": optim.step_decay(1.0, 0.5, 1), "interval": "step"}
+    model = _OneOptimizer(lambda opt: {"optimizer": opt, "lr_scheduler": per_step})
+    _trainer(limit_train_batches=2).fit(model, [mx.ones((1, 1))] * 2)
+    assert model.rates == pytest.approx([1.0, 0.5, 0.25, 0.125])

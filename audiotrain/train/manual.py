@@ -30,6 +30,7 @@ from typing import Any
 from audiotrain.distributed import collectives
 from audiotrain.train.module import LightningOptimizer, TrainModule
 from audiotrain.train.outputs import StepLogs, check_loss_output, with_logged_weights
+from audiotrain.train.schedulers import IntervalSchedule
 from audiotrain.train.step import StepConfig, StepState, trainable_names
 from audiotrain.train.transforms import (
     average_across_processes,
@@ -74,6 +75,24 @@ def refuse_automatic_settings(trainer: Any, module: TrainModule) -> None:
             f"Trainer(precision='bf16-mixed') with {name}.automatic_optimization = False: a manual step's "
             "loss functions run on the float32 weights as written; use precision='32', or 'bf16-true' "
             "(bfloat16 weights), or cast inside the loss function"
+        )
+
+
+def refuse_counted_schedules(optimizer: optim.Optimizer, module: TrainModule, where: str) -> None:
+    """An lr_scheduler stepped per epoch or every N batches, refused for a manual module: its epochs are
+    derived from the optimizer's steps as if one stepped each batch, and a manual step's steps are its own
+    (two a batch: the "epoch" rate changed mid-epoch). Lightning steps no scheduler of a manual module."""
+    schedule = optimizer._schedulers.get("learning_rate")
+    if isinstance(schedule, IntervalSchedule) and schedule.needs_epoch_length:
+        counted = "epoch" if schedule.interval == "epoch" else f"{schedule.frequency} steps"
+        raise ValueError(
+            f"{where}: an lr_scheduler stepped once every {counted} ('interval': {schedule.interval!r}, "
+            f"'frequency': {schedule.frequency}; Lightning's default interval is 'epoch') with "
+            f"{type(module).__name__}.automatic_optimization = False: a manual step's optimizer steps are "
+            "not the batches, so its epochs cannot be counted from them (Lightning steps no scheduler of a "
+            "manual module; yours would call sch.step()). Give {'scheduler': schedule, 'interval': 'step'}, "
+            "evaluated at this optimizer's own steps (sch.step() after each opt.step()), with the schedule "
+            "counted in those steps"
         )
 
 

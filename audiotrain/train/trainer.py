@@ -111,7 +111,12 @@ from audiotrain.train.loggers._shared import share_next_version
 from audiotrain.train.loggers.base import flatten_params, has_own_save
 from audiotrain.train.loggers.resume_states import match_states
 from audiotrain.train.loggers.trainer_argument import trainer_loggers
-from audiotrain.train.manual import ManualStep, manual_optimizers, refuse_automatic_settings
+from audiotrain.train.manual import (
+    ManualStep,
+    manual_optimizers,
+    refuse_automatic_settings,
+    refuse_counted_schedules,
+)
 from audiotrain.train.memory import refuse_training_beyond_memory
 from audiotrain.train.metric_values import Metrics
 from audiotrain.train.module import (
@@ -2816,6 +2821,8 @@ class Trainer:
             several = manual_optimizers(configured, module, where)
             configured = several[0] if several is not None else configured
         config = OptimizerConfig.from_module_output(configured, where, trainer=self)
+        if not module.automatic_optimization:
+            refuse_counted_schedules(config.optimizer, module, where)
         self.optimizer_config, self.optimizer = config, config.optimizer
         self._add_plateau_callback(getattr(config, "_plateau", None), module, where)
         if isinstance(self.optimizer, optim.MultiOptimizer) and module.automatic_optimization:
