@@ -549,3 +549,21 @@ def test_a_per_step_lr_scheduler_follows_that_optimizers_own_steps():
     model = _OneOptimizer(lambda opt: {"optimizer": opt, "lr_scheduler": per_step})
     _trainer(limit_train_batches=2).fit(model, [mx.ones((1, 1))] * 2)
     assert model.rates == pytest.approx([1.0, 0.5, 0.25, 0.125])
+
+
+def test_several_optimizers_with_automatic_optimization_point_to_manual_optimization():
+    # (Lightning 2.6.6: "Training with multiple optimizers is only supported with manual optimization")
+    class Automatic(GAN):
+        def __init__(self):
+            super().__init__()
+            self.automatic_optimization = True
+
+        def configure_optimizers(self):
+            return optim.Adam(1e-3), optim.SGD(1e-1)
+
+        def training_step(self, batch, batch_idx):
+            return _g_loss(self.generator, self.discriminator, batch)
+
+    with pytest.raises(TypeError, match="returned 2 optimizers") as err:
+        _trainer().fit(Automatic(), _data(1))
+    assert "self.automatic_optimization = False" in str(err.value)

@@ -472,12 +472,15 @@ def _one_optimizer(value: list | tuple, where: str) -> Any:
             "[lambda path, _: path.startswith('generator.')]) and have training_step return the sum of the "
             "losses, each reaching only its own network (the discriminator's on mx.stop_gradient(fake), the "
             "generator's through the discriminator's weights under mx.stop_gradient: the README's GAN "
-            "paragraph shows it); a network that rests for some batches needs a loop of its own"
+            "paragraph shows it); for a network that rests for some batches set self.automatic_optimization "
+            "= False and step each optimizer in training_step (manual optimization, as in Lightning 2)"
         )
     raise TypeError(
-        f"{where} returned {len(value)} optimizers: one optimizer is supported (MLX steps all parameters "
-        "with one optimizer); return it, an OptimizerConfig, {'optimizer': ...}, [opt] or ([opt], "
-        "[schedule]). For parameter groups with their own optimizer or learning rate: one "
+        f"{where} returned {len(value)} optimizers: one optimizer is supported by the automatic step; as "
+        "in Lightning, several are stepped by a module with self.automatic_optimization = False (manual "
+        'optimization: each as {"optimizer": opt, "params": self.discriminator}, stepped in '
+        "training_step). Return one: it, an OptimizerConfig, {'optimizer': ...}, [opt] or ([opt], "
+        "[schedule]). For parameter groups with their own optimizer or learning rate updated together: one "
         "optim.MultiOptimizer (returned as OptimizerConfig(multi, clip_each_group=True), gradient_clip_val "
         "clips each of its optimizers by its own norm, as Lightning clips each of several optimizers)"
     )
