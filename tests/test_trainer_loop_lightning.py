@@ -5,6 +5,7 @@ the loader's place, `ckpt_path="last"` on a first run, `-1` for no limit).
 
 The expected validation steps are Lightning 2.6's for the same settings (5 or 4 batches an epoch)."""
 
+import json
 import warnings
 
 from audiotrain import DataLoader, DataModule, PossibleUserWarning, Trainer
@@ -1102,3 +1103,88 @@ def test_a_none_batch_is_left_out_of_its_accumulation_window(tmp_path):
     alone = fit(DataLoader(list(zip(x[1::2], y[1::2])), batch_size=1))
     for name, value in alone.items():
         np.testing.assert_array_equal(skipped[name], value, err_msg=name)
+
+
+class Positioned:
+    """A loader without a length that keeps its own position (`state_dict` / `load_state_dict`), as a
+    torchdata StatefulDataLoader over a stream does: a resume continues at the saved batch."""
+
+    def __init__(self):
+        self.batches = make_batches(48)
+        self.position = 0
+
+    def __iter__(self):
+        while self.position < len(self.batches):
+            self.position += 1
+            yield self.batches[self.position - 1]
+        self.position = 0
+
+    def state_dict(self):
+        return {"position": self.position}
+
+    def load_state_dict(self, state):
+        self.position = state["position"]
+
+
+class LastBatchAndPosition(Callback):
+    def __init__(self):
+        self.seen: list[tuple[int, bool, int]] = []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.seen.append((batch_idx, trainer.is_last_batch, trainer.train_dataloader.position))
+
+
+def test_the_last_batch_of_a_loader_without_a_length_that_keeps_its_position_is_known_as_lightnings(tmp_path):
+    # Lightning 2.6.6, the same 3 batches an epoch from an unsized iterable with state_dict/load_state_dict:
+    # is_last_batch is True at batch 2 (its fetcher reads one batch ahead). Here it was False: such a loader
+    # was not read ahead, as its saved position would then be one batch past the step.
+    seen = LastBatchAndPosition()
+    t = Trainer(
+        default_root_dir=tmp_path,
+        max_epochs=2,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        logger=False,
+        callbacks=[seen],
+    )
+    t.fit(TinyClassifier(), Positioned())
+    # (read ahead: at batch 0 the loader is at batch 2, at the last batch at its end)
+    assert seen.seen == [(0, False, 2), (1, False, 3), (2, True, 0)] * 2
+
+
+def test_a_loader_read_ahead_saves_the_position_of_the_batch_it_trains_and_resumes_exactly(tmp_path):
+    """A checkpoint taken at batch 0 of epoch 1 (the loader already one batch further, read ahead) holds the
+    position after batch 0, and the run resumed from it trains batches 1 and 2 of that epoch, ending with the
+    weights of the run never stopped. (Lightning 2.6.6 saves the position read ahead, {'pos': 3} at batch 1
+    of 5 in a checkpoint saved in on_train_batch_end, and so skips a batch when resumed: not copied.)"""
+    from audiotrain.train.callbacks import LambdaCallback
+
+    from exactness import assert_same_numbers
+    from tasks import quiet_trainer
+
+    def fit(folder, callbacks=(), ckpt_path=None):
+        mx.random.seed(0)
+        module, loader = TinyClassifier(), Positioned()
+        trained = []
+        record = LambdaCallback(
+            on_train_batch_start=lambda t, m, batch, i: trained.append(np.array(batch[0]))
+        )
+        trainer = quiet_trainer(tmp_path / folder, max_epochs=2, callbacks=[record, *callbacks])
+        trainer.fit(module, loader, ckpt_path=ckpt_path)
+        return trainer, module, trained
+
+    def save_at_epoch_1_batch_0(trainer, module, outputs, batch, batch_idx):
+        if (trainer.current_epoch, batch_idx) == (1, 0):
+            trainer.save_checkpoint(tmp_path / "mid.ckpt")
+
+    _, straight, straight_batches = fit(
+        "straight", [LambdaCallback(on_train_batch_end=save_at_epoch_1_batch_0)]
+    )
+    state = json.loads((tmp_path / "mid.ckpt" / "trainer_state.json").read_text())
+    assert state["data_loader"] == {"position": 1}
+    resumed_trainer, resumed, resumed_batches = fit("resumed", ckpt_path=tmp_path / "mid.ckpt")
+    assert resumed_trainer.global_step == 6 and len(resumed_batches) == 2
+    for got, expected in zip(resumed_batches, straight_batches[4:]):
+        np.testing.assert_array_equal(got, expected)
+    for name, value in weights(straight).items():
+        assert_same_numbers(weights(resumed)[name], value, err_msg=name)

@@ -79,6 +79,9 @@ class RunState:
         # The training loader's position in the checkpoint's open epoch, loaded when that epoch starts.
         self.pending_loader_state: dict | None = None
         self.pending_loader_source: Path | None = None  # the trainer_state.json it came from
+        # The training loader's position before the trainer read the next batch ahead (a loader without a
+        # length): the position of the batch being trained, which a checkpoint saves. None where not read ahead.
+        self.loader_state_read_ahead: dict | None = None
 
     def start_clock(self) -> None:
         """The fit starts training now: `elapsed` counts from here (beside the earlier runs')."""
@@ -116,7 +119,7 @@ class RunState:
                 **(self.random_at_fit_end or self.random_during_validation or RandomState.capture()),
                 **({"mlx_ranks": mlx_keys} if mlx_keys is not None else {}),
             },
-            "data_loader": loader_state_dict() if loader_state_dict is not None and open_epoch else None,
+            "data_loader": self._loader_position(loader_state_dict) if open_epoch else None,
             "callbacks": trainer.callbacks.state_dict(),
             "loggers": [_logger_state(lg) for lg in trainer.loggers],
             "logger_kinds": logger_kinds(trainer.loggers),  # (a resume matches the states by kind)
@@ -151,6 +154,12 @@ class RunState:
             "trainable": self.trainable.state_dict(),
         }
 
+    def _loader_position(self, loader_state_dict) -> dict | None:
+        """The training loader's position to save: the one it had before the trainer read a batch ahead."""
+        if self.loader_state_read_ahead is not None:
+            return self.loader_state_read_ahead
+        return loader_state_dict() if loader_state_dict is not None else None
+
     def load_state_dict(self, state: dict[str, Any], source: Path | None = None) -> None:
         """Restore the run's own parts from a checkpoint's `state` (read from `source`, which the loader's
         errors name). The Trainer restores the callbacks and the loggers after it, in `ckpt.named_source`
@@ -172,6 +181,7 @@ class RunState:
         self.random_at_fit_end = None  # (loaded outside fit: a save now holds the loaded state)
         self.pending_loader_state = state.get("data_loader") if self.progress.batch_in_epoch else None
         self.pending_loader_source = source
+        self.loader_state_read_ahead = None  # (the loaded position replaces the last fit's)
         self.callback_metrics = Metrics(state.get("callback_metrics", {}))
         # (A checkpoint from before validation_metrics was saved: its val_* values.)
         saved_validation = {k: v for k, v in self.callback_metrics.items() if k.startswith("val_")}

@@ -23,6 +23,7 @@ before's non-finite streak, once it has waited for that step anyway.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import datetime
 import functools
@@ -2028,6 +2029,7 @@ class Trainer:
         # on_train_epoch_start: README says so)
         self._is_last_batch = False
         self._trainable_at_last_step = None
+        self._run.loader_state_read_ahead = None
         if hasattr(loader, "set_epoch"):
             loader.set_epoch(progress.epoch)
         # Every batch of the epoch trained before the checkpoint, but its end (validation, epoch means) not
@@ -2082,11 +2084,12 @@ class Trainer:
         # before this epoch's first batch: Lightning's epoch loop checks `done` before each batch, too.
         stop_asked = self._stop_request_ends_fit()
         own_streams = ranks_read_own_streams(loader)
-        # A loader without a length or a position of its own (a plain iterable, replayed on resume) is read
-        # one batch ahead, as Lightning's prefetching fetcher does, so that its last batch is known as such
-        # (is_last_batch, the step closing an accumulation window). (A loader with a position is not: its
-        # saved position would be one batch past the step.)
-        read_ahead = n_batches is None and not own_streams and not hasattr(loader, "state_dict")
+        # A loader without a length is read one batch ahead, as Lightning's prefetching fetcher does, so that
+        # its last batch is known as such (is_last_batch, the step closing an accumulation window). One with
+        # a position of its own has that position taken before each read ahead: a checkpoint saved at this
+        # step resumes at the next batch, not one past it (Lightning saves the position read ahead).
+        read_ahead = n_batches is None and not own_streams
+        positioned = read_ahead and hasattr(loader, "state_dict")
         ahead: list[Any] = []  # (the batch read ahead; empty at the loader's end)
         ends_epoch = False
         while not (stop_asked or batches_done) and (n_batches is None or progress.batch_in_epoch < n_batches):
@@ -2098,10 +2101,14 @@ class Trainer:
                 else:
                     batch = next_batch(iterator, self.profiler, "train")
                 if read_ahead:
+                    if positioned:  # (a copy: the loader's own dict may change as it reads on)
+                        self._run.loader_state_read_ahead = copy.deepcopy(loader.state_dict())
                     try:
                         ahead.append(next_batch(iterator, self.profiler, "train"))
                     except StopIteration:
                         ends_epoch = True
+                        # (nothing read past this batch: the loader's own position says its stream ended)
+                        self._run.loader_state_read_ahead = None
             except StopIteration:
                 exhausted = True
             except DataLoaderError as err:
