@@ -2405,6 +2405,18 @@ def test_trainer_strategy_reduces_gathers_and_decides_as_lightnings_in_one_proce
         t.strategy.reduce(x, group="g")
 
 
+def test_trainer_strategy_has_lightnings_distributed_sampler_kwargs_and_num_nodes(tmp_path):
+    """Ported DDP code builds its sampler with `DistributedSampler(dataset,
+    **trainer.strategy.distributed_sampler_kwargs)` and reads `trainer.strategy.num_nodes`: here
+    AttributeErrors. Lightning 2.6.6's DDPStrategy gives {"num_replicas": num_nodes * devices, "rank":
+    global_rank} ({'num_replicas': 2, 'rank': 0} measured for devices=2 on rank 0), its single-device
+    strategy none (an AttributeError in one CPU process): here one process gives 1 and 0, a sampler's
+    values for no sharding. (Two ranks: test_trainer_distributed.py.)"""
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    assert t.strategy.distributed_sampler_kwargs == {"num_replicas": 1, "rank": 0}
+    assert t.strategy.num_nodes == t.num_nodes == 1
+
+
 def test_trainer_strategy_has_lightnings_optimizers_and_lightning_module(tmp_path):
     """A callback ported from Lightning read `trainer.strategy.optimizers[0]` (Lightning's Trainer.optimizers
     reads it) and `trainer.strategy.lightning_module`: "AttributeError: trainer.strategy ('auto') has no

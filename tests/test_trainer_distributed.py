@@ -1298,12 +1298,14 @@ x = mx.array([1.0 + rank])
 out = [s.reduce(x, reduce_op=op).tolist() for op in ("sum", "SUM", "mean", "avg", None, "max", "min")]
 out += [s.reduce(1.0 + rank, reduce_op="sum"), s.all_gather(mx.array([rank, 2 * rank])).tolist()]
 out += [s.reduce_boolean_decision(rank == 0), s.reduce_boolean_decision(rank == 0, all=False)]
+out += [s.distributed_sampler_kwargs, s.num_nodes]
 print(json.dumps(out))
 """
     r0, r1 = _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path))
     expected = [[3.0], [3.0], [1.5], [1.5], [1.5], [2.0], [1.0]]
-    assert r0 == [*expected, 1.0, [[0, 0], [1, 2]], False, True]
-    assert r1 == [*expected, 2.0, [[0, 0], [1, 2]], False, True]
+    # (Lightning's DDPStrategy.distributed_sampler_kwargs: num_nodes * devices replicas, the global rank)
+    assert r0 == [*expected, 1.0, [[0, 0], [1, 2]], False, True, {"num_replicas": 2, "rank": 0}, 1]
+    assert r1 == [*expected, 2.0, [[0, 0], [1, 2]], False, True, {"num_replicas": 2, "rank": 1}, 1]
 
 
 def test_every_rank_can_load_a_checkpoint_as_soon_as_save_checkpoint_returns(tmp_path):

@@ -17,8 +17,8 @@ class Strategy(str):
     """The Trainer's strategy: equal to its name (`trainer.strategy == "auto"`), with Lightning's
     `root_device`, `world_size`, `global_rank`, `local_rank`, `is_global_zero`, `barrier(name=None)`,
     `broadcast(obj, src=0)` (a small host value, from rank 0), `reduce(tensor, reduce_op="mean")`,
-    `all_gather(tensor)`, `reduce_boolean_decision(decision, all=True)`, `optimizers` and
-    `lightning_module`."""
+    `all_gather(tensor)`, `reduce_boolean_decision(decision, all=True)`, `optimizers`,
+    `lightning_module`, `num_nodes` and `distributed_sampler_kwargs`."""
 
     _device: Any
     _trainer: Any  # (a weakref.ref to the Trainer, or None: a Strategy keeps no Trainer alive)
@@ -62,6 +62,19 @@ class Strategy(str):
     @property
     def is_global_zero(self) -> bool:
         return collectives.rank() == 0
+
+    @property
+    def num_nodes(self) -> int:
+        """Lightning's DDP node count: 1 here, as `trainer.num_nodes` (the hosts of a launch are not told
+        apart: `world_size` counts the processes)."""
+        return 1
+
+    @property
+    def distributed_sampler_kwargs(self) -> dict[str, int]:
+        """Lightning's DDP `{"num_replicas": world_size, "rank": global_rank}`, what ported code passes to a
+        sampler that shards the data by rank (`DistributedSampler(dataset, **...)`). In one process
+        `{"num_replicas": 1, "rank": 0}` (Lightning's single-device strategy has no such attribute)."""
+        return {"num_replicas": collectives.world_size(), "rank": collectives.rank()}
 
     def barrier(self, name: str | None = None) -> None:
         """Every process waits here for the others (free in one process)."""
@@ -127,7 +140,8 @@ class Strategy(str):
             f"trainer.strategy ({str(self)!r}) has no {name!r}: audiotrain's strategy is data parallel over "
             "the processes the script was launched on, with Lightning's root_device, world_size, "
             "global_rank, local_rank, is_global_zero, barrier(), broadcast(obj), reduce(tensor), "
-            "all_gather(tensor), reduce_boolean_decision(decision), optimizers and lightning_module; "
+            "all_gather(tensor), reduce_boolean_decision(decision), optimizers, lightning_module, num_nodes "
+            "and distributed_sampler_kwargs; "
             "audiotrain.distributed has the other collectives (all_reduce_sum, all_gather_object)"
         )
 
