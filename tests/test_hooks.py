@@ -608,6 +608,48 @@ def test_a_modules_prepare_data_calls_its_base_and_reads_its_trainer_as_in_light
     assert seen == [1]
 
 
+@pytest.mark.parametrize("sanity_steps", [2, 0])
+def test_val_dataloader_is_asked_for_after_on_fit_start_as_lightning_asks(tmp_path, sanity_steps):
+    """Lightning 2.6.6 asks for val_dataloader() after on_fit_start: at the sanity check
+    (num_sanity_val_steps=2: "... on_fit_start Callback.on_sanity_check_start val_dataloader ...") or, with
+    none, before on_train_start ("... on_fit_start train_dataloader val_dataloader on_train_start").
+    Here it was asked with train_dataloader() before configure_optimizers, so a validation set built in
+    on_fit_start (a split a callback or the module makes there) did not exist yet: an AttributeError."""
+    order = []
+
+    class SplitsAtFitStart(TinyClassifier):
+        def train_dataloader(self):
+            order.append("train_dataloader")
+            return make_batches(32)
+
+        def on_fit_start(self):
+            order.append("on_fit_start")
+            self._held_out = make_batches(16, seed=1)  # (a list attribute would be a weight)
+
+        def val_dataloader(self):
+            order.append("val_dataloader")
+            return self._held_out
+
+        def on_train_start(self):
+            order.append("on_train_start")
+
+    class SeesLoaders(Callback):
+        def on_fit_start(self, trainer, module):
+            # (Lightning's val_dataloaders is None here, its enable_validation True)
+            order.append(("val_dataloaders", trainer.val_dataloaders, trainer.enable_validation))
+
+    t = quiet_trainer(tmp_path, max_epochs=1, num_sanity_val_steps=sanity_steps, callbacks=[SeesLoaders()])
+    t.fit(SplitsAtFitStart())
+    assert order == [
+        "train_dataloader",
+        ("val_dataloaders", None, True),
+        "on_fit_start",
+        "val_dataloader",
+        "on_train_start",
+    ]
+    assert t.val_dataloaders is not None and len(t.history["val_loss"]) == 1
+
+
 class HasItsOwnLoaders(TinyClassifier):
     """Lightning's small-project habit: the module builds its data in setup and gives its loaders."""
 

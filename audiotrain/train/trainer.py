@@ -526,10 +526,15 @@ class Trainer:
         self._early_train_source: Any = None
         self._early_train_loader: Any = None
         self._val_loader: DataLoader | Iterable[Any] | None = None
-        # From fit's start until its loaders are made (its `setup` hooks): whether it validates, with a
+        # From fit's start until its loaders are made (its `setup` hooks; `on_fit_start` too where the
+        # datamodule's val_dataloader() is asked for after it): whether it validates, with a
         # loader passed or one its datamodule or module defines (Lightning's `enable_validation` says so in
         # `setup` already); None otherwise, where `_val_loader` says.
         self._val_loader_coming: bool | None = None
+        # (the datamodule or module whose val_dataloader() fit asks for after on_fit_start, and the counters
+        # it is asked with; None otherwise)
+        self._val_loader_asked_later: tuple[Any, dict[str, Any] | None] | None = None
+        self._overfit_val_order: Any = None  # (overfit_batches' order, set with a val loader asked later)
         self._is_last_batch = False  # (Lightning's `is_last_batch`: set at each training batch)
         self._trainable_at_last_step: frozenset[str] | None = None  # (what the epoch's last step trained)
         self._test_loader: DataLoader | Iterable[Any] | None = None
@@ -1090,7 +1095,12 @@ class Trainer:
         below 1.0 (also mid-epoch) or an int (every N batches). Callbacks that
         monitor a validation metric then act after each validation instead of at epoch end, as in Lightning;
         a training metric they monitor is still checked at epoch ends, where its epoch mean is."""
-        return self.fitting and self._val_loader is not None and not self._validation_schedule.once_per_epoch
+        return self.fitting and self._has_val_loader() and not self._validation_schedule.once_per_epoch
+
+    def _has_val_loader(self) -> bool:
+        """Whether `fit` has a validation loader: made, or still to be asked for (`on_fit_start` runs before
+        a datamodule's `val_dataloader()`, as in Lightning, where `trainer.val_dataloaders` is None still)."""
+        return self._val_loader is not None or bool(self._val_loader_coming)
 
     @property
     def validated_at_epoch_end(self) -> bool:
@@ -1415,7 +1425,7 @@ class Trainer:
                 self._reloads = None
                 # (asked for once the datamodule and the module are set up, as in Lightning)
                 if source is not None:
-                    asked_at = resumed_progress
+                    asked_at = val_asked_at = resumed_progress
                     every = self.reload_dataloaders_every_n_epochs
                     if every:
                         self._refuse_reloads_with_overfit_batches()
@@ -1442,15 +1452,10 @@ class Trainer:
                                 epochs["val"] = epochs["train"]
                         passed = {"train": train_loader, "val": val_loader}
                         self._reloads = LoaderReloads(every, source, passed, dict(epochs))
-                        if (
-                            asked_at is not None
-                            and epochs["val"] != epochs["train"]
-                            and not self._turned_off("val")
-                        ):
+                        if asked_at is not None and epochs["val"] != epochs["train"]:
                             # (the validation loader the straight run validates with next, asked at its own
                             # epoch)
-                            with self._counters_of({**asked_at, "epoch": epochs["val"]}):
-                                val_loader = loaders_from(source, {"val": val_loader})["val"]
+                            val_asked_at = {**asked_at, "epoch": epochs["val"]}
                     self._early_train_source = None
                     # (made once: estimated_stepping_batches may have asked for it in a setup hook)
                     if train_loader is None:
@@ -1459,12 +1464,21 @@ class Trainer:
                     asked = {"train": train_loader, "val": val_loader}
                     if val_loader is None and self._turned_off("val"):
                         del asked["val"]
+                    elif val_loader is None and defines_loader(source, "val"):
+                        # val_dataloader() is asked for after on_fit_start, as Lightning asks for it (at the
+                        # sanity check, or before on_train_start): one may build on what that hook set.
+                        del asked["val"]
+                        self._val_loader_asked_later = (source, val_asked_at)
                     with self._counters_of(asked_at):
                         loaders = {"val": None, **loaders_from(source, asked)}
                     train_loader, val_loader = self._fit_loaders(
-                        model, source, loaders["train"], loaders["val"]
+                        model,
+                        source,
+                        loaders["train"],
+                        loaders["val"],
+                        val_coming=self._val_loader_asked_later is not None,
                     )
-                    if self.deterministic:
+                    if self.deterministic and self._val_loader_asked_later is None:  # (else with it, later)
                         determinism.warn_thread_workers_share_generators(
                             {"train_loader": train_loader, "val_loader": val_loader}
                         )
@@ -1473,7 +1487,8 @@ class Trainer:
                     _blas.warn_if_training_on_bundled_blas()
                 self._train_loader, self._val_loader = train_loader, val_loader  # before configure_optimizers
                 self._passed_train_loader = None
-                self._val_loader_coming = None
+                if self._val_loader_asked_later is None:  # (else coming still, until it is asked for)
+                    self._val_loader_coming = None
                 # Said before any epoch (under -W error, before the work): loaders iterated more than once.
                 several_epochs = self.max_epochs != 1
                 hint_workers_started_again(train_loader if several_epochs else None)
@@ -1528,16 +1543,19 @@ class Trainer:
                 self._nonfinite.start_fit(self._train_step.state.arrays)
                 self._run.start_clock()
                 self.fitting = True
-                # overfit_batches: the same first batches every epoch, so the loaders are read in order.
+                # overfit_batches: the same first batches every epoch, so the loaders are read in order (with a
+                # validation loader asked for after on_fit_start, from then: `_ask_val_loader_later`).
                 in_order = (
                     overfit.in_order(
                         self.overfit_batches, {"training": train_loader, "validation": val_loader}
                     )
-                    if self.overfit_batches
+                    if self.overfit_batches and self._val_loader_asked_later is None
                     else contextlib.nullcontext()
                 )
                 with self._on_device(), self._stopping.handling_signals(), in_order:
                     self._call_hooks("on_fit_start")
+                    if self._val_loader_asked_later is not None:
+                        val_loader = self._ask_val_loader_later(model, train_loader)
                     # The fit's validation count (Lightning's val loop `_max_batches`), from here on: in the
                     # sanity check too, whose own count is `num_sanity_val_batches`.
                     self.num_val_batches = (
@@ -1592,6 +1610,10 @@ class Trainer:
             finally:
                 self.fitting = False
                 self._val_loader_coming = None  # (a fit that failed before its loaders were made)
+                self._val_loader_asked_later = None
+                if self._overfit_val_order is not None:  # (the loaders' own order back)
+                    order, self._overfit_val_order = self._overfit_val_order, None
+                    order.__exit__(None, None, None)
                 if status != "success":
                     self._state_tracker.status = status  # (before teardown, as Lightning's "interrupted")
                 self._teardown(model, "fit", status, (self._train_loader, self._val_loader))
@@ -1626,14 +1648,47 @@ class Trainer:
         finally:
             self.progress.epoch, self.progress.global_step = was
 
+    def _ask_val_loader_later(self, model: TrainModule, train_loader: Any) -> Any:
+        """The validation loader of a datamodule (or module), asked for after `on_fit_start` and checked as
+        `_fit_loaders` checks it; it joins what `fit` set up for its loaders before (a DataLoader without a
+        seed takes the Trainer's, overfit_batches' order)."""
+        source, counters = self._val_loader_asked_later
+        self._val_loader_asked_later = None
+        with self._counters_of(counters):
+            val_loader = loaders_from(source, {"val": None})["val"]
+        train_seeded = self._loaders_on_trainer_seed
+        _, val_loader = self._fit_loaders(model, source, train_loader, val_loader, train_checked=True)
+        self._loaders_on_trainer_seed = [*train_seeded, *self._loaders_on_trainer_seed]
+        if self.deterministic:  # (from fit's caller's line: the frames of fit and this method between)
+            determinism.warn_thread_workers_share_generators(
+                {"train_loader": train_loader, "val_loader": val_loader}, stacklevel=4
+            )
+        several_epochs = self.max_epochs != 1
+        hint_workers_started_again(val_loader if several_epochs or self.num_sanity_val_steps else None)
+        if self.overfit_batches:
+            loaders = {"training": train_loader, "validation": val_loader}
+            self._overfit_val_order = overfit.in_order(self.overfit_batches, loaders)
+            self._overfit_val_order.__enter__()
+        self._val_loader, self._val_loader_coming = val_loader, None
+        return val_loader
+
     def _fit_loaders(
-        self, model: TrainModule, source: Any, train_loader: Any, val_loader: Any
+        self,
+        model: TrainModule,
+        source: Any,
+        train_loader: Any,
+        val_loader: Any,
+        val_coming: bool = False,
+        train_checked: bool = False,
     ) -> tuple[Any, Any]:
-        """`fit`'s loaders, checked (a schedule they cannot keep is refused before anything runs)."""
+        """`fit`'s loaders, checked (a schedule they cannot keep is refused before anything runs). With
+        `val_coming` the validation loader is asked for later (checked then, with `train_checked`: the
+        training loader's checks done)."""
         if train_loader is None:
             raise TypeError(missing_loader("fit", "train_loader", source, "train"))
         if (
             val_loader is None
+            and not val_coming
             and hooks.overrides(model, "validation_step")
             and getattr(model, "validation_step", True) is not None
             and not self._turned_off("val")
@@ -1664,7 +1719,7 @@ class Trainer:
         self._loaders_on_trainer_seed = [
             loader
             for loader, name, evaluation in (
-                (train_loader, "train_loader", False),
+                (None if train_checked else train_loader, "train_loader", False),
                 (val_loader, "val_loader", True),
             )
             if prepare_loader(loader, name, self.seed, evaluation=evaluation)

@@ -94,7 +94,7 @@ def _acts_after_validations(trainer: Trainer) -> bool:
     Lightning's do: when `fit` validates other than once at every epoch end (`val_check_interval` below 1.0
     or an int, or `check_val_every_n_epoch` above 1). An epoch end without a validation would find no
     validation metric yet, or rank the previous validation's score a second time."""
-    skips_epochs = trainer.val_dataloaders is not None and trainer.check_val_every_n_epoch != 1
+    skips_epochs = trainer._has_val_loader() and trainer.check_val_every_n_epoch != 1
     return trainer.validates_within_epochs or (trainer.fitting and skips_epochs)
 
 
@@ -134,7 +134,7 @@ def _warn_validation_metric_without_validation(trainer: Trainer, monitor: str | 
     if trainer.limit_val_batches == 0:
         off = "Trainer(limit_val_batches=0) turns validation off"
         fix = "set limit_val_batches to the batches to validate on (None: all)"
-    elif trainer.val_dataloaders is None:
+    elif not trainer._has_val_loader():  # (one a datamodule gives is asked for after on_fit_start)
         off = "fit has no val_loader, so it never validates"
         fix = "pass a val_loader to fit"
     else:
