@@ -1188,3 +1188,54 @@ def test_a_loader_read_ahead_saves_the_position_of_the_batch_it_trains_and_resum
         np.testing.assert_array_equal(got, expected)
     for name, value in weights(straight).items():
         assert_same_numbers(weights(resumed)[name], value, err_msg=name)
+
+
+class StopsWhileReadAhead(Positioned):
+    """`Positioned`, whose batch 2 of epoch 1 is read (ahead, in batch 1's turn) as a Ctrl-C reaches the
+    process and kills the worker loading it: the DataLoader's error for a worker a stop signal ended."""
+
+    stopped = False
+
+    def __init__(self):
+        super().__init__()
+        self.epoch_reads = 0
+
+    def __iter__(self):
+        for batch in super().__iter__():
+            if self.epoch_reads == 1 and self.position == 3 and not StopsWhileReadAhead.stopped:
+                import os
+                import signal
+
+                from audiotrain.data.workers import DataLoaderError
+
+                StopsWhileReadAhead.stopped = True
+                os.kill(os.getpid(), signal.SIGINT)
+                raise DataLoaderError("worker 0 died", stage="worker", exit_code=-signal.SIGINT)
+            yield batch
+        self.epoch_reads += 1
+
+
+def test_a_ctrl_c_while_a_batch_is_read_ahead_resumes_at_the_batch_not_yet_trained(tmp_path):
+    """A Ctrl-C that kills the worker reading batch 2 of epoch 1 ahead, before batch 1 is trained: the
+    checkpoint holds the position after batch 0 with the counters after batch 0, so the resumed run trains
+    batches 1 and 2 and ends with the weights of the run never stopped (the position taken for batch 1, one
+    past the counters, skipped batch 1)."""
+    from exactness import assert_same_numbers
+    from tasks import quiet_trainer
+
+    def fit(folder, loader, ckpt_path=None):
+        mx.random.seed(0)
+        module = TinyClassifier()
+        trainer = quiet_trainer(tmp_path / folder, max_epochs=2, enable_checkpointing=True)
+        trainer.fit(module, loader, ckpt_path=ckpt_path)
+        return trainer, module
+
+    _, straight = fit("straight", Positioned())
+    stopped, _ = fit("pieces", StopsWhileReadAhead())
+    assert stopped.interrupted and stopped.global_step == 4
+    state = json.loads((stopped.interrupted_checkpoint / "trainer_state.json").read_text())
+    assert state["data_loader"] == {"position": 1}
+    resumed_trainer, resumed = fit("pieces", Positioned(), ckpt_path=stopped.interrupted_checkpoint)
+    assert resumed_trainer.global_step == 6
+    for name, value in weights(straight).items():
+        assert_same_numbers(weights(resumed)[name], value, err_msg=name)

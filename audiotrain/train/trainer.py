@@ -2147,6 +2147,8 @@ class Trainer:
         positioned = read_ahead and hasattr(loader, "state_dict")
         ahead: list[Any] = []  # (the batch read ahead; empty at the loader's end)
         ends_epoch = False
+        # (the position before the batch trained next, a copy: the loader's own dict may change as it reads)
+        held = copy.deepcopy(loader.state_dict()) if positioned else None
         while not (stop_asked or batches_done) and (n_batches is None or progress.batch_in_epoch < n_batches):
             try:
                 if read_ahead and (ahead or ends_epoch):
@@ -2156,14 +2158,19 @@ class Trainer:
                 else:
                     batch = next_batch(iterator, self.profiler, "train")
                 if read_ahead:
-                    if positioned:  # (a copy: the loader's own dict may change as it reads on)
-                        self._run.loader_state_read_ahead = copy.deepcopy(loader.state_dict())
+                    at_batch = copy.deepcopy(loader.state_dict()) if positioned else None
                     try:
                         ahead.append(next_batch(iterator, self.profiler, "train"))
                     except StopIteration:
                         ends_epoch = True
-                        # (nothing read past this batch: the loader's own position says its stream ended)
-                        self._run.loader_state_read_ahead = None
+                        at_batch = None  # (nothing read past this batch: the loader's own position says so)
+                    except BaseException:
+                        # This batch is not trained (a Ctrl-C killed the worker reading the next one): a
+                        # checkpoint resumes at it, with the counters before it.
+                        self._run.loader_state_read_ahead = held
+                        raise
+                    if positioned:
+                        self._run.loader_state_read_ahead = held = at_batch
             except StopIteration:
                 exhausted = True
             except DataLoaderError as err:
