@@ -650,6 +650,24 @@ def test_val_dataloader_is_asked_for_after_on_fit_start_as_lightning_asks(tmp_pa
     assert t.val_dataloaders is not None and len(t.history["val_loss"]) == 1
 
 
+def test_a_fit_whose_train_dataloader_raised_leaves_no_val_dataloader_to_the_next_fit(tmp_path):
+    """The val_dataloader() a fit asks for after on_fit_start is not the next fit's where this one failed
+    before it (its train_dataloader() raised): the next fit, given no validation, validates on nothing."""
+
+    class TrainLoaderFails(TinyClassifier):
+        def train_dataloader(self):
+            raise RuntimeError("no training data")
+
+        def val_dataloader(self):
+            return make_batches(16)
+
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    with pytest.raises(RuntimeError, match="no training data"):
+        t.fit(TrainLoaderFails())
+    t.fit(TinyClassifier(), make_batches(32))
+    assert t.val_dataloaders is None and "val_loss" not in t.history
+
+
 class HasItsOwnLoaders(TinyClassifier):
     """Lightning's small-project habit: the module builds its data in setup and gives its loaders."""
 

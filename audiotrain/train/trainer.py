@@ -1626,6 +1626,7 @@ class Trainer:
                 checkpoint._release_folder()
             self._passed_train_loader = None  # (a fit that failed before its loaders were made)
             self._early_train_source = self._early_train_loader = None
+            self._val_loader_asked_later = None  # (one that failed before on_fit_start, too)
             self._state_tracker.end()
             self._run.random_at_fit_end = RandomState.capture()
             CALLERS_GENERATORS.leave(callers_generators)
