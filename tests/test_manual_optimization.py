@@ -567,3 +567,42 @@ def test_several_optimizers_with_automatic_optimization_point_to_manual_optimiza
     with pytest.raises(TypeError, match="returned 2 optimizers") as err:
         _trainer().fit(Automatic(), _data(1))
     assert "self.automatic_optimization = False" in str(err.value)
+
+
+def test_backbone_finetuning_unfreezes_into_the_one_optimizer_the_step_steps():
+    """BackboneFinetuning adds the backbone as a parameter group of the first optimizer (Lightning's
+    trainer.optimizers[0].add_param_group): self.optimizers() stays that one optimizer, whose step now
+    updates the backbone too (before, it became a list of two and `opt.step()` raised)."""
+    from audiotrain.train.callbacks import BackboneFinetuning
+
+    class Tuned(TrainModule):
+        def __init__(self):
+            super().__init__()
+            self.automatic_optimization = False
+            mx.random.seed(0)
+            self.backbone = nn.Linear(4, 4)
+            self.head = nn.Linear(4, 1)
+            self.seen = []
+
+        def configure_optimizers(self):
+            return optim.SGD(learning_rate=0.1)
+
+        def training_step(self, batch, batch_idx):
+            opt = self.optimizers()
+            loss = self.manual_backward(lambda: mx.mean(self.head(self.backbone(batch)) ** 2))
+            opt.step()
+            opt.zero_grad()
+            return loss
+
+        def on_train_epoch_end(self):
+            self.seen.append(_weights(self))
+
+    model = Tuned()
+    before = _weights(model)
+    _trainer(max_epochs=3, callbacks=[BackboneFinetuning(unfreeze_backbone_at_epoch=1)]).fit(model, _data())
+    after_0, after_1, after_2 = model.seen
+    for name in before:
+        frozen_in_epoch_0 = name.startswith("backbone.")
+        assert np.array_equal(before[name], after_0[name]) == frozen_in_epoch_0, name
+        assert not np.array_equal(after_0[name], after_1[name]), name
+        assert not np.array_equal(after_1[name], after_2[name]), name

@@ -251,7 +251,14 @@ class ManualStep:
     `training_step` eagerly and returns what it returned and logged; `steps_taken` says how many optimizer
     steps it took (the Trainer's global step counts them)."""
 
-    def __init__(self, module: TrainModule, optimizer: optim.Optimizer, config: StepConfig, state=None):
+    def __init__(
+        self,
+        module: TrainModule,
+        optimizer: optim.Optimizer,
+        config: StepConfig,
+        state=None,
+        configured: optim.Optimizer | None = None,
+    ):
         self.module, self.optimizer, self.config = module, optimizer, config
         self.state = state or StepState(module, accumulate=False)
         self.log_options: dict = {}
@@ -259,9 +266,18 @@ class ManualStep:
         self.frozen_written: list[str] = []
         self.steps_taken = 0
         self._trains = trainable_names(module)
-        self._owners = owners_of(optimizer)
+        self._filters = owners_of(optimizer)
         parts = optimizer.optimizers if isinstance(optimizer, optim.MultiOptimizer) else [optimizer]
-        self.handles = [ManualOptimizer(part, self, i) for i, part in enumerate(parts)]
+        # One handle for each optimizer configure_optimizers returned. A fine-tuning callback's parameter
+        # groups (BackboneFinetuning's add_param_group: the Trainer's optimizer becomes a MultiOptimizer with
+        # a group more) belong to the first, as Lightning adds them to trainer.optimizers[0]: its step
+        # updates them too, and self.optimizers() stays what it was.
+        n = len(owners_of(configured)) if configured is not None else len(parts)
+        n = n if 0 < n <= len(parts) else len(parts)
+        self._groups = [[i] for i in range(n)]
+        self._groups[0] += list(range(n, len(parts)))
+        self._owners = [self._any_of(group) for group in self._groups]
+        self.handles = [ManualOptimizer(parts[i], self, i) for i in range(n)]
         self._grads: dict[str, mx.array] = {}  # dotted name -> the gradient summed since its zero_grad
         self._toggled: int | None = None
         self._skips = 0  # updates the guard skipped in this batch
@@ -309,6 +325,10 @@ class ManualStep:
         return loss, metrics, logs.values, with_logged_weights(metric_weights, logs)
 
     # -- what the module's manual calls do ----------------------------------------------------------
+    def _any_of(self, group: list[int]) -> Owner:
+        filters = [self._filters[i] for i in group]
+        return filters[0] if len(filters) == 1 else lambda path, value: any(f(path, value) for f in filters)
+
     def _owned(self, index: int | None) -> Callable[[str, mx.array], bool]:
         if index is None:
             return lambda path, value: any(owns(path, value) for owns in self._owners)
@@ -362,21 +382,29 @@ class ManualStep:
     def apply(self, index: int) -> None:
         """`opt.step()`: this optimizer's summed gradients applied to its parameters (skipped, the weights
         and its state as they were, where one is not finite and the Trainer's guard is on)."""
-        module, part = self.module, self.handles[index].optimizer
+        module = self.module
         owns = self._owners[index]
         trainable = dict(tree_flatten(module.trainable_parameters()))
         grads = {p: g for p, g in self._grads.items() if p in trainable and owns(p, trainable[p])}
         self.steps_taken += 1
-        self._hook("on_before_optimizer_step", part)
+        self._hook("on_before_optimizer_step", self.handles[index].optimizer)
         if not grads:
             return  # (Lightning's step without gradients changes nothing either; it still counts)
         norm = global_norm(grads) if self.config.track_grad_norm or self.config.nonfinite_guard else None
         if self.config.nonfinite_guard and not bool(mx.isfinite(norm).item()):
             self._skips += 1
             return
-        tree = tree_unflatten(list(grads.items()))
-        params = tree_unflatten([(p, trainable[p]) for p in grads])
-        module.update(part.apply_gradients(tree, params))
+        parts = (
+            self.optimizer.optimizers
+            if isinstance(self.optimizer, optim.MultiOptimizer)
+            else [self.optimizer]
+        )
+        for group in self._groups[index]:  # (its own parameters, then those of groups added to it)
+            mine = {p: g for p, g in grads.items() if self._filters[group](p, trainable[p])}
+            if mine:
+                tree = tree_unflatten(list(mine.items()))
+                params = tree_unflatten([(p, trainable[p]) for p in mine])
+                module.update(parts[group].apply_gradients(tree, params))
         if norm is not None:
             self.state.arrays["grad_norm"] = norm.astype(mx.float32)
         module.on_after_optimizer_step()

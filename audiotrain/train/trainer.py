@@ -2875,8 +2875,10 @@ class Trainer:
 
     def _new_step(self, module: TrainModule, config: StepConfig, state: StepState | None = None) -> Any:
         """The training step: compiled (`TrainStep`), or a manual module's own (`manual.ManualStep`)."""
-        kind = TrainStep if module.automatic_optimization else ManualStep
-        return kind(module, self.optimizer, config, state)
+        if module.automatic_optimization:
+            return TrainStep(module, self.optimizer, config, state)
+        configured = self.optimizer_config.optimizer if self.optimizer_config is not None else None
+        return ManualStep(module, self.optimizer, config, state, configured)
 
     def _setup_optimizer(self, module: TrainModule) -> None:
         if not module.automatic_optimization:
