@@ -606,3 +606,22 @@ def test_backbone_finetuning_unfreezes_into_the_one_optimizer_the_step_steps():
         assert np.array_equal(before[name], after_0[name]) == frozen_in_epoch_0, name
         assert not np.array_equal(after_0[name], after_1[name]), name
         assert not np.array_equal(after_1[name], after_2[name]), name
+
+
+def test_a_manual_step_may_return_a_dict_without_a_loss():
+    """Lightning 2.6.6's manual loop takes any dict from training_step (ManualResult: `extra`, "loss"
+    optional) and passes it to on_train_batch_end; a dict without 'loss' was refused here."""
+
+    class Extra(GAN):
+        def training_step(self, batch, batch_idx):
+            super().training_step(batch, batch_idx)
+            return {"extra": mx.array(2.0)}
+
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            self.outputs = outputs
+
+    model = Extra()
+    trainer = _trainer()
+    trainer.fit(model, _data(2))
+    assert float(model.outputs["extra"]) == 2.0 and "loss" not in model.outputs
+    assert trainer.global_step == 4

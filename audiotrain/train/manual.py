@@ -319,7 +319,11 @@ class ManualStep:
         finally:
             object.__setattr__(module, "_manual_step", None)
             self._toggled = None
-        loss, metrics, metric_weights = check_loss_output(out, self._where, allow_none=True)
+        if isinstance(out, dict) and "loss" not in out:  # (Lightning's manual step may return any dict)
+            _, metrics, metric_weights = check_loss_output({**out, "loss": mx.array(0.0)}, self._where)
+            loss = None
+        else:
+            loss, metrics, metric_weights = check_loss_output(out, self._where, allow_none=True)
         self.log_options = {**self.log_options, **logs.options_beside(metrics)}
         self._count_skips()
         return loss, metrics, logs.values, with_logged_weights(metric_weights, logs)
