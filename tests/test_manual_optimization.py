@@ -625,3 +625,29 @@ def test_a_manual_step_may_return_a_dict_without_a_loss():
     trainer.fit(model, _data(2))
     assert float(model.outputs["extra"]) == 2.0 and "loss" not in model.outputs
     assert trainer.global_step == 4
+
+
+def test_without_the_guard_non_finite_updates_still_stop_the_run_after_max_consecutive_nonfinite():
+    """Trainer(nonfinite_guard=False) applies such updates, and max_consecutive_nonfinite still stops the
+    run, as the automatic step's streak counts them; a manual step's were not counted (it trained on)."""
+    from audiotrain.train.nonfinite import NonFiniteStop
+
+    class Spiky(TrainModule):
+        def __init__(self):
+            super().__init__()
+            self.automatic_optimization = False
+            self.w = mx.array([1.0])
+
+        def configure_optimizers(self):
+            return optim.SGD(learning_rate=0.1)
+
+        def training_step(self, batch, batch_idx):
+            opt = self.optimizers()
+            self.manual_backward(lambda: mx.sum(self.w * mx.array(float("nan"))))
+            opt.step()
+            opt.zero_grad()
+
+    trainer = _trainer(nonfinite_guard=False, max_consecutive_nonfinite=2)
+    with pytest.raises(NonFiniteStop):
+        trainer.fit(Spiky(), [mx.zeros((1, 1))] * 6)
+    assert trainer.global_step < 6

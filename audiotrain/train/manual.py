@@ -281,6 +281,7 @@ class ManualStep:
         self._grads: dict[str, mx.array] = {}  # dotted name -> the gradient summed since its zero_grad
         self._toggled: int | None = None
         self._skips = 0  # updates the guard skipped in this batch
+        self._nonfinite = mx.array(False)  # whether an update applied without the guard was not finite
         self._where = f"{type(module).__name__}.training_step"
 
     # -- TrainStep's interface ---------------------------------------------------------------------
@@ -309,7 +310,7 @@ class ManualStep:
 
     def update(self, batch: Any, batch_idx: mx.array, n_micro: mx.array):
         module = self.module
-        self.steps_taken, self._skips = 0, 0
+        self.steps_taken, self._skips, self._nonfinite = 0, 0, mx.array(False)
         logs = StepLogs("train", self._where, lambda: module.batch_size(batch))
         object.__setattr__(module, "_manual_step", self)
         try:
@@ -394,10 +395,13 @@ class ManualStep:
         self._hook("on_before_optimizer_step", self.handles[index].optimizer)
         if not grads:
             return  # (Lightning's step without gradients changes nothing either; it still counts)
-        norm = global_norm(grads) if self.config.track_grad_norm or self.config.nonfinite_guard else None
+        norm = global_norm(grads)
         if self.config.nonfinite_guard and not bool(mx.isfinite(norm).item()):
             self._skips += 1
             return
+        # (without the guard the update goes through; the streak still counts it, as the automatic step's,
+        # so max_consecutive_nonfinite stops the run: read lazily, at the Trainer's check)
+        self._nonfinite = mx.logical_or(self._nonfinite, mx.logical_not(mx.isfinite(norm)))
         parts = (
             self.optimizer.optimizers
             if isinstance(self.optimizer, optim.MultiOptimizer)
@@ -409,7 +413,7 @@ class ManualStep:
                 tree = tree_unflatten(list(mine.items()))
                 params = tree_unflatten([(p, trainable[p]) for p in mine])
                 module.update(parts[group].apply_gradients(tree, params))
-        if norm is not None:
+        if self.config.track_grad_norm or self.config.nonfinite_guard:
             self.state.arrays["grad_norm"] = norm.astype(mx.float32)
         module.on_after_optimizer_step()
 
@@ -452,7 +456,8 @@ class ManualStep:
     def _count_skips(self) -> None:
         arrays = self.state.arrays
         arrays["skipped_total"] = arrays["skipped_total"] + self._skips
-        streak = (arrays["nonfinite_streak"] + 1) * int(self._skips > 0)
+        nonfinite = mx.logical_or(self._nonfinite, self._skips > 0).astype(mx.int32)
+        streak = (arrays["nonfinite_streak"] + 1) * nonfinite
         arrays["nonfinite_streak"] = streak
         arrays["max_nonfinite_streak"] = mx.maximum(arrays["max_nonfinite_streak"], streak)
 
