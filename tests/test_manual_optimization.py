@@ -651,3 +651,25 @@ def test_without_the_guard_non_finite_updates_still_stop_the_run_after_max_conse
     with pytest.raises(NonFiniteStop):
         trainer.fit(Spiky(), [mx.zeros((1, 1))] * 6)
     assert trainer.global_step < 6
+
+
+def test_reading_the_epoch_in_a_manual_step_is_not_warned_as_a_compiled_steps_read():
+    """A manual step runs eagerly, so `self.current_epoch` is read afresh (a generator warm-up by epoch,
+    as in Lightning); it was warned about as if the step were compiled ("stays that of the trace")."""
+    import warnings
+
+    class WarmUp(GAN):
+        def __init__(self):
+            super().__init__(toggle=False)
+            self.step_generator = False
+
+        def training_step(self, batch, batch_idx):
+            self.step_generator = self.current_epoch >= 1
+            super().training_step(batch, batch_idx)
+
+    trainer = _trainer(max_epochs=2)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        trainer.fit(WarmUp(), _data(3))
+    assert not [w for w in seen if "compiled step" in str(w.message)], [str(w.message) for w in seen]
+    assert trainer.global_step == 3 + 2 * 3  # the generator stepped from epoch 1 on

@@ -1664,6 +1664,8 @@ class TrainModule(nn.Module):
         # validation in epoch 2 reads 2, as Lightning's does; only the training step keeps the trace's.)
         if trainer.evaluating or trainer.predicting:
             return
+        if getattr(trainer, "_manual", False):  # (a manual module's training step runs eagerly: read afresh)
+            return
         said = getattr(self, "_counts_said", None)
         if said is None:
             said = set()
