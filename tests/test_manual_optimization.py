@@ -673,3 +673,34 @@ def test_reading_the_epoch_in_a_manual_step_is_not_warned_as_a_compiled_steps_re
         trainer.fit(WarmUp(), _data(3))
     assert not [w for w in seen if "compiled step" in str(w.message)], [str(w.message) for w in seen]
     assert trainer.global_step == 3 + 2 * 3  # the generator stepped from epoch 1 on
+
+
+def test_an_error_between_two_optimizer_steps_counts_the_first_as_lightning(tmp_path):
+    """training_step raising after opt_d.step() and before opt_g.step(): Lightning 2.6.6 (measured) has
+    counted opt_d's step, so OnExceptionCheckpoint saves global_step 5 after two whole batches, and a resume
+    reruns batch 2 and ends at 13 for 6 batches. Here the batch's steps were dropped (4, then 12)."""
+    from audiotrain.train.callbacks import OnExceptionCheckpoint
+
+    class Boom(GAN):
+        def __init__(self, boom):
+            super().__init__(toggle=False)
+            self.boom = boom
+
+        def training_step(self, batch, batch_idx):
+            opt_g, opt_d = self.optimizers()
+            opt_d.zero_grad()
+            self.manual_backward(lambda: _d_loss(self.generator, self.discriminator, batch))
+            opt_d.step()
+            if self.boom and batch_idx == 2:
+                raise RuntimeError("boom")
+            self.manual_backward(_g_loss, self.generator, self.discriminator, batch)
+            opt_g.step()
+            opt_g.zero_grad()
+
+    trainer = _trainer(callbacks=[OnExceptionCheckpoint(dirpath=tmp_path)], default_root_dir=tmp_path)
+    with pytest.raises(RuntimeError, match="boom"):
+        trainer.fit(Boom(True), _data())
+    assert trainer.global_step == 5
+    resumed = _trainer()
+    resumed.fit(Boom(False), _data(), ckpt_path=str(tmp_path / "on_exception"))
+    assert resumed.global_step == 13

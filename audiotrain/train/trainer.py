@@ -2244,7 +2244,13 @@ class Trainer:
         with self.profiler.profile("[Trainer].training_step"), naming_the_batch(where, batch_idx, batch):
             if stepped:  # (the graph built: MLX evaluates lazily)
                 n_micro = mx.array(micro_batches, mx.float32)
-                loss, metrics, logged, metric_weights = step.update(batch, index, n_micro)
+                try:
+                    loss, metrics, logged, metric_weights = step.update(batch, index, n_micro)
+                except BaseException:
+                    # (a manual step's optimizer steps taken before the error updated the weights: counted,
+                    # as Lightning's opt.step() counts at once; the batch itself reruns on resume)
+                    progress.global_step += step.steps_taken if self._manual else 0
+                    raise
             else:
                 loss, metrics, logged, metric_weights = step.accumulate(batch, index)
         progress.micro_batches = 0 if stepped else micro_batches
