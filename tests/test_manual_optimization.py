@@ -627,6 +627,30 @@ def test_a_manual_step_may_return_a_dict_without_a_loss():
     assert trainer.global_step == 4
 
 
+def test_a_manual_steps_dict_passes_what_is_not_a_metric_to_the_batch_end_hooks_as_it_is():
+    """Lightning 2.6.6's ManualResult test: `{"loss": loss, "something": "jiraffe"}` reaches
+    on_train_batch_end's outputs; here the string (or an array of predictions for a callback) was refused as
+    a metric. The loss and scalar metrics are still reported as before."""
+    seen = []
+
+    class Watch(audiotrain.train.callbacks.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            seen.append(outputs)
+
+    class Extras(GAN):
+        def training_step(self, batch, batch_idx):
+            super().training_step(batch, batch_idx)
+            fake = self.generator(batch)
+            return {"loss": mx.mean(fake), "something": "jiraffe", "fake": fake, "acc": mx.array(0.5)}
+
+    trainer = _trainer(callbacks=[Watch()])
+    trainer.fit(Extras(), _data(2))
+    assert [o["something"] for o in seen] == ["jiraffe", "jiraffe"]
+    assert seen[0]["fake"].shape == (8, 4)
+    assert float(seen[0]["acc"]) == 0.5 and "loss" in seen[0]
+    assert {"train_loss", "train_acc"} <= set(trainer.callback_metrics)
+
+
 def test_without_the_guard_non_finite_updates_still_stop_the_run_after_max_consecutive_nonfinite():
     """Trainer(nonfinite_guard=False) applies such updates, and max_consecutive_nonfinite still stops the
     run, as the automatic step's streak counts them; a manual step's were not counted (it trained on)."""

@@ -283,6 +283,7 @@ class ManualStep:
         self._skips = 0  # updates the guard skipped in this batch
         self._nonfinite = mx.array(False)  # whether an update applied without the guard was not finite
         self._where = f"{type(module).__name__}.training_step"
+        self.extras: dict[str, Any] = {}  # what the last training_step returned besides its loss and metrics
 
     # -- TrainStep's interface ---------------------------------------------------------------------
     @property
@@ -320,7 +321,14 @@ class ManualStep:
         finally:
             object.__setattr__(module, "_manual_step", None)
             self._toggled = None
-        if isinstance(out, dict) and "loss" not in out:  # (Lightning's manual step may return any dict)
+        self.extras = {}
+        if isinstance(out, dict):
+            # Lightning's manual step may return any dict, its batch-end hooks' `outputs`: what is not a
+            # metric (a scalar, or a (value, weight) pair) goes there as it is (a string, the batch's
+            # predictions for a callback), the metrics are reported as an automatic step's.
+            self.extras = {k: v for k, v in out.items() if k != "loss" and not _is_metric(v)}
+            out = {k: v for k, v in out.items() if k not in self.extras}
+        if isinstance(out, dict) and "loss" not in out:
             _, metrics, metric_weights = check_loss_output({**out, "loss": mx.array(0.0)}, self._where)
             loss = None
         else:
@@ -460,6 +468,13 @@ class ManualStep:
         streak = (arrays["nonfinite_streak"] + 1) * nonfinite
         arrays["nonfinite_streak"] = streak
         arrays["max_nonfinite_streak"] = mx.maximum(arrays["max_nonfinite_streak"], streak)
+
+
+def _is_metric(value: Any) -> bool:
+    """A value an automatic step's dict reports as a metric: a scalar array, or a (value, weight) pair."""
+    if isinstance(value, tuple) and len(value) == 2:
+        return all(isinstance(v, mx.array) and v.size == 1 for v in value)
+    return isinstance(value, mx.array) and value.size == 1
 
 
 def _scalar_loss(out: Any, module: TrainModule) -> mx.array:

@@ -2321,6 +2321,8 @@ class Trainer:
             progress.global_step += 1
         step_logging.record_step(returned, logged, metric_weights, logged_weights)
         outputs = {**{k: LazyScalar(v) for k, v in {**returned, **logged}.items()}, "stepped": stepped}
+        if manual_steps is not None:  # (the rest of what a manual step returned: Lightning's outputs hold it)
+            outputs = {**step.extras, **outputs}
         # A checkpoint saved by a batch-end hook (ModelCheckpoint(every_n_train_steps)) before this
         # batch's validation records it as pending, so resuming from it runs it first.
         if val_loader is not None:
