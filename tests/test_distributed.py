@@ -102,6 +102,17 @@ def test_rank_zero_only_calls_on_rank_0_alone_and_keeps_the_functions_name(monke
         assert save_plot() == result
 
 
+def test_rank_zero_only_takes_lightnings_default_for_the_other_ranks(monkeypatch):
+    """Lightning 2.6.6's ``rank_zero_only(fn, default=5)`` returns 5 on the other ranks (measured); here it
+    was a TypeError (no `default`)."""
+    from audiotrain.distributed import collectives
+
+    count = dist.rank_zero_only(lambda n: n + 1, default=0)
+    for rank, result in ((0, 4), (1, 0)):
+        monkeypatch.setattr(collectives, "_GROUP", FakeGroup(rank, 2))
+        assert count(3) == result
+
+
 def test_a_process_a_launcher_started_as_one_of_several_refuses_to_train_alone(monkeypatch):
     # mpirun without MLX_MPI_LIBNAME: MLX joins no job and each process would train alone into one folder.
     from audiotrain.distributed import collectives, local

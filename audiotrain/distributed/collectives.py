@@ -15,7 +15,7 @@ import re
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, overload
 
 import mlx.core as mx
 import numpy as np
@@ -193,15 +193,24 @@ def local_rank() -> int:
     return rank()
 
 
-def rank_zero_only(fn: Callable[P, T]) -> Callable[P, T | None]:
-    """Decorator: call `fn` on rank 0 only (elsewhere the call returns None), as Lightning's
-    ``lightning.pytorch.utilities.rank_zero_only``: for printing, saving a plot, writing a file."""
+@overload
+def rank_zero_only(fn: Callable[P, T]) -> Callable[P, T | None]: ...
+
+
+@overload
+def rank_zero_only(fn: Callable[P, T], default: T) -> Callable[P, T]: ...
+
+
+def rank_zero_only(fn: Callable[P, T], default: T | None = None) -> Callable[P, T | None]:
+    """Decorator: call `fn` on rank 0 only (elsewhere the call returns `default`, None unless given), as
+    Lightning's ``lightning.pytorch.utilities.rank_zero_only``: for printing, saving a plot, writing a file.
+    ``rank_zero_only(fn, default=0)`` gives the other ranks 0, as Lightning's `default` does."""
 
     # P, as Lightning's: the decorated function keeps its parameters for checkers and editors (with
     # `...` they read `(*Any, **Any)`, and a call with wrong arguments passed).
     @functools.wraps(fn)
     def wrapped(*args: P.args, **kwargs: P.kwargs) -> T | None:
-        return fn(*args, **kwargs) if is_main_process() else None
+        return fn(*args, **kwargs) if is_main_process() else default
 
     return wrapped
 

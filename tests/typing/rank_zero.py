@@ -14,3 +14,11 @@ def save_plot(path: str, dpi: int = 100) -> str:
 assert_type(save_plot("loss.png", dpi=200), str | None)
 save_plot(3)  # type: ignore[arg-type]
 save_plot("loss.png", dpi="high")  # type: ignore[arg-type]
+
+
+def _path(path: str) -> str:
+    return path
+
+
+# Lightning's `default`: the other ranks get it, so the result is never None.
+assert_type(rank_zero_only(_path, default="")("loss.png"), str)
