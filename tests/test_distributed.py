@@ -1,12 +1,15 @@
 """audiotrain.distributed: ranks, reductions and failure handling, in one process and in two."""
 
+import inspect
 import itertools
 import json
+import logging
 import math
 import os
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import audiotrain.distributed as dist
@@ -111,6 +114,28 @@ def test_rank_zero_only_takes_lightnings_default_for_the_other_ranks(monkeypatch
     for rank, result in ((0, 4), (1, 0)):
         monkeypatch.setattr(collectives, "_GROUP", FakeGroup(rank, 2))
         assert count(3) == result
+
+
+def test_lightnings_rank_zero_warn_info_and_debug_say_it_on_rank_0_at_the_callers_line(monkeypatch, caplog):
+    """A callback written for Lightning imports rank_zero_warn / rank_zero_info / rank_zero_debug (Lightning
+    2.6.6's lightning.pytorch.utilities): here they were missing. Lightning's warning points at the line
+    that called it (measured), and says nothing on the other ranks."""
+    from audiotrain.distributed import collectives
+
+    line = inspect.currentframe().f_lineno
+    for rank, said in ((0, 1), (1, 0)):
+        monkeypatch.setattr(collectives, "_GROUP", FakeGroup(rank, 2))
+        caplog.clear()
+        with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.DEBUG):
+            warnings.simplefilter("always")
+            dist.rank_zero_warn("the batch is small", category=RuntimeWarning)
+            dist.rank_zero_info("%d batches", 3)
+            dist.rank_zero_debug("a detail")
+        assert [(w.category, str(w.message), w.filename, w.lineno) for w in caught] == [
+            (RuntimeWarning, "the batch is small", __file__, line + 6)
+        ] * said
+        records = [(r.levelname, r.getMessage(), r.lineno) for r in caplog.records]
+        assert records == [("INFO", "3 batches", line + 7), ("DEBUG", "a detail", line + 8)] * said
 
 
 def test_a_process_a_launcher_started_as_one_of_several_refuses_to_train_alone(monkeypatch):

@@ -21,7 +21,10 @@ _PUBLIC = {
     "local_rank": "audiotrain.distributed.collectives",
     "on_main_process": "audiotrain.distributed.collectives",
     "rank": "audiotrain.distributed.collectives",
+    "rank_zero_debug": "audiotrain.distributed.collectives",
+    "rank_zero_info": "audiotrain.distributed.collectives",
     "rank_zero_only": "audiotrain.distributed.collectives",
+    "rank_zero_warn": "audiotrain.distributed.collectives",
     "reduce_weighted_means": "audiotrain.distributed.collectives",
     "world_size": "audiotrain.distributed.collectives",
     "exit_rank": "audiotrain.distributed.failures",
@@ -44,7 +47,10 @@ if TYPE_CHECKING:
     from audiotrain.distributed.collectives import local_rank as local_rank
     from audiotrain.distributed.collectives import on_main_process as on_main_process
     from audiotrain.distributed.collectives import rank as rank
+    from audiotrain.distributed.collectives import rank_zero_debug as rank_zero_debug
+    from audiotrain.distributed.collectives import rank_zero_info as rank_zero_info
     from audiotrain.distributed.collectives import rank_zero_only as rank_zero_only
+    from audiotrain.distributed.collectives import rank_zero_warn as rank_zero_warn
     from audiotrain.distributed.collectives import reduce_weighted_means as reduce_weighted_means
     from audiotrain.distributed.collectives import world_size as world_size
     from audiotrain.distributed.failures import exit_rank as exit_rank
@@ -66,7 +72,10 @@ __all__ = [
     "on_main_process",
     "local_rank",
     "rank",
+    "rank_zero_debug",
+    "rank_zero_info",
     "rank_zero_only",
+    "rank_zero_warn",
     "reduce_weighted_means",
     "run_guarded",
     "world_size",

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import pickle
 import re
+import warnings
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -213,6 +215,34 @@ def rank_zero_only(fn: Callable[P, T], default: T | None = None) -> Callable[P, 
         return fn(*args, **kwargs) if is_main_process() else default
 
     return wrapped
+
+
+# Where rank_zero_info and rank_zero_debug log (audiotrain adds no handler: a program that wants them on
+# stderr calls logging.basicConfig(level=logging.INFO), where Lightning prints its INFO lines itself).
+_log = logging.getLogger(__name__)
+
+
+# `stacklevel` as Lightning counts it (4: the line that called rank_zero_warn), which counts one more frame
+# of its own than here: so a `stacklevel=` written for Lightning's points at the same line.
+@rank_zero_only
+def rank_zero_warn(message: str | Warning, stacklevel: int = 4, **kwargs: Any) -> None:
+    """Lightning's ``rank_zero_warn``: `warnings.warn(message, **kwargs)` on rank 0 only, pointing at the
+    line that called it (`stacklevel` as Lightning's); a callback's warning said once a job, not once a
+    rank."""
+    warnings.warn(message, stacklevel=stacklevel - 1, **kwargs)
+
+
+@rank_zero_only
+def rank_zero_info(*args: Any, stacklevel: int = 4, **kwargs: Any) -> None:
+    """Lightning's ``rank_zero_info``: `logging.info(*args)` on rank 0 only, on the logger
+    ``audiotrain.distributed.collectives``."""
+    _log.info(*args, stacklevel=stacklevel - 1, **kwargs)
+
+
+@rank_zero_only
+def rank_zero_debug(*args: Any, stacklevel: int = 4, **kwargs: Any) -> None:
+    """Lightning's ``rank_zero_debug``: `rank_zero_info` at DEBUG level."""
+    _log.debug(*args, stacklevel=stacklevel - 1, **kwargs)
 
 
 def world_size() -> int:
