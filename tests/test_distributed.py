@@ -116,6 +116,19 @@ def test_rank_zero_only_takes_lightnings_default_for_the_other_ranks(monkeypatch
         assert count(3) == result
 
 
+def test_rank_zero_only_rank_is_the_processes_rank_as_lightnings(monkeypatch):
+    """Lightning 2.6.6's ``rank_zero_only.rank`` is the process's rank (0 in one process, measured), which
+    code written for Lightning reads (lightning-hydra-template's RankedLogger raises without it): here it
+    was an AttributeError."""
+    from audiotrain.distributed import collectives
+
+    assert getattr(dist.rank_zero_only, "rank", None) == 0
+    monkeypatch.setattr(collectives, "_GROUP", FakeGroup(1, 2))
+    assert dist.rank_zero_only.rank == 1
+    with pytest.raises(AttributeError, match=r"rank_zero_only\.rank cannot be set: .*mlx\.launch"):
+        dist.rank_zero_only.rank = 0
+
+
 def test_lightnings_rank_zero_warn_info_and_debug_say_it_on_rank_0_at_the_callers_line(monkeypatch, caplog):
     """A callback written for Lightning imports rank_zero_warn / rank_zero_info / rank_zero_debug (Lightning
     2.6.6's lightning.pytorch.utilities): here they were missing. Lightning's warning points at the line

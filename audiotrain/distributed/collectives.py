@@ -195,26 +195,45 @@ def local_rank() -> int:
     return rank()
 
 
-@overload
-def rank_zero_only(fn: Callable[P, T]) -> Callable[P, T | None]: ...
-
-
-@overload
-def rank_zero_only(fn: Callable[P, T], default: T) -> Callable[P, T]: ...
-
-
-def rank_zero_only(fn: Callable[P, T], default: T | None = None) -> Callable[P, T | None]:
+class _RankZeroOnly:
     """Decorator: call `fn` on rank 0 only (elsewhere the call returns `default`, None unless given), as
     Lightning's ``lightning.pytorch.utilities.rank_zero_only``: for printing, saving a plot, writing a file.
-    ``rank_zero_only(fn, default=0)`` gives the other ranks 0, as Lightning's `default` does."""
+    ``rank_zero_only(fn, default=0)`` gives the other ranks 0, as Lightning's `default` does, and
+    ``rank_zero_only.rank`` is this process's rank, which code written for Lightning reads (a logger that
+    prefixes its lines with the rank)."""
 
-    # P, as Lightning's: the decorated function keeps its parameters for checkers and editors (with
-    # `...` they read `(*Any, **Any)`, and a call with wrong arguments passed).
-    @functools.wraps(fn)
-    def wrapped(*args: P.args, **kwargs: P.kwargs) -> T | None:
-        return fn(*args, **kwargs) if is_main_process() else default
+    @overload
+    def __call__(self, fn: Callable[P, T]) -> Callable[P, T | None]: ...
 
-    return wrapped
+    @overload
+    def __call__(self, fn: Callable[P, T], default: T) -> Callable[P, T]: ...
+
+    def __call__(self, fn: Callable[P, T], default: T | None = None) -> Callable[P, T | None]:
+        # P, as Lightning's: the decorated function keeps its parameters for checkers and editors (with
+        # `...` they read `(*Any, **Any)`, and a call with wrong arguments passed).
+        @functools.wraps(fn)
+        def wrapped(*args: P.args, **kwargs: P.kwargs) -> T | None:
+            return fn(*args, **kwargs) if is_main_process() else default
+
+        return wrapped
+
+    @property
+    def rank(self) -> int:
+        """This process's rank in the job (`rank`), 0 in one process: Lightning's ``rank_zero_only.rank``."""
+        return rank()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Lightning's Trainer sets it; here the rank is the launcher's, which setting it would not change.
+        raise AttributeError(
+            f"rank_zero_only.{name} cannot be set: the rank comes from the job mlx.launch started "
+            "(audiotrain.distributed.rank()); read rank_zero_only.rank"
+        )
+
+    def __repr__(self) -> str:
+        return "audiotrain.rank_zero_only"
+
+
+rank_zero_only = _RankZeroOnly()
 
 
 # Where rank_zero_info and rank_zero_debug log (audiotrain adds no handler: a program that wants them on
