@@ -221,6 +221,15 @@ def test_lightnings_calls_are_taken(caplog):
         seed_everything(3, verbose="no")
 
 
+def test_seed_everything_says_which_rank_of_a_launched_job_it_seeds(caplog, monkeypatch):
+    """Lightning 2.6.6 logs "[rank: 1] Seed set to 5" in a rank its launcher numbered (measured with
+    RANK=1); here every rank of an mlx.launch job logged the same "Seed set to 5"."""
+    monkeypatch.setenv("MLX_RANK", "1")
+    with caplog.at_level(logging.INFO, logger="audiotrain.train.seeding"):
+        seed_everything(5)
+    assert [r.getMessage() for r in caplog.records] == ["[rank: 1] Seed set to 5"]
+
+
 def test_seed_everything_leaves_its_seed_for_subprocesses():
     seed_everything(11)
     assert os.environ["PL_GLOBAL_SEED"] == "11"

@@ -985,11 +985,18 @@ def launcher_stop_signal() -> int | None:
 def launched_rank() -> int:
     """This process's rank in a job a launcher started, from the launcher's variables (0 outside one): for
     what only rank 0 says, where the ranks have not joined MLX's group yet (or cannot any more)."""
+    found = launcher_rank()
+    return 0 if found is None else found
+
+
+def launcher_rank() -> int | None:
+    """The rank a launcher's variable gives this process, None where none is set (Lightning's `_get_rank`:
+    what its rank-prefixed messages, ``[rank: 1] Seed set to 42``, read)."""
     for name in ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "MLX_RANK"):
         value = os.environ.get(name, "")
         if value.isdigit():
             return int(value)
-    return 0
+    return None
 
 
 def stop_signals() -> tuple[int, ...]:

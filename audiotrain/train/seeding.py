@@ -48,8 +48,8 @@ def seed_everything(seed: int | None = None, workers: bool = False, verbose: boo
     variable (a parent's `seed_everything` set it), else 0 with a warning; a variable that holds no seed from
     0 to 2**63 - 1 is a ValueError naming it. The seed is put in ``PL_GLOBAL_SEED`` for subprocesses, and
     ``workers`` in ``PL_SEED_WORKERS`` ("1" or "0").
-    ``verbose`` logs "Seed set to N" (logger ``audiotrain.train.seeding``, INFO) and lets the warnings
-    through.
+    ``verbose`` logs "Seed set to N" (logger ``audiotrain.train.seeding``, INFO; "[rank: R] Seed set to N"
+    in a rank a launcher started, as Lightning's) and lets the warnings through.
 
     Returns the seed, so `seed = seed_everything(cfg.seed)` reads naturally. Generators a library owns
     (a `DataLoader`'s, a dataset's `np.random.default_rng(seed)`) are seeded by their own arguments.
@@ -70,7 +70,11 @@ def seed_everything(seed: int | None = None, workers: bool = False, verbose: boo
     os.environ[SEED_ENV_VAR] = str(_last_seed)
     os.environ[WORKERS_ENV_VAR] = str(int(workers))
     if verbose:
-        log.info("Seed set to %d", _last_seed)
+        from audiotrain.distributed.local import launcher_rank
+
+        # Lightning's `rank_prefixed_message`: each rank of a job says which it is.
+        rank = launcher_rank()
+        log.info("%sSeed set to %d", "" if rank is None else f"[rank: {rank}] ", _last_seed)
     return _last_seed
 
 
