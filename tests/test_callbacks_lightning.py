@@ -1042,6 +1042,26 @@ def test_a_callback_the_resumed_checkpoint_holds_no_state_of_is_given_no_arrays(
     assert added.given == []
 
 
+class RecordsLoads(Callback):
+    """Saves no state (Callback's default `{}`), records what `load_state_dict` gets."""
+
+    def __init__(self):
+        self.loaded = []
+
+    def load_state_dict(self, state):
+        self.loaded.append(state)
+
+
+def test_a_callback_that_saved_an_empty_state_gets_no_load_state_dict_as_in_lightning(tmp_path):
+    """Lightning 2.6.6 gives a callback its state only `if state` (`_call_callbacks_load_state_dict`): on
+    a resumed fit, measured, a callback whose state_dict() was {} got no load_state_dict call; here it got
+    load_state_dict({})."""
+    fit(tmp_path, [Counter(), RecordsLoads()], [5, 4])
+    counter, loads = Counter(), RecordsLoads()
+    fit(tmp_path, [counter, loads], [5, 4, 3], ckpt_path=tmp_path / "checkpoints" / "last")
+    assert loads.loaded == [] and counter.epochs == 3
+
+
 # ------------------------------------------------------------------ scores answer Lightning's .item()
 
 

@@ -178,7 +178,7 @@ class Callback:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Take back what `state_dict()` returned, when `fit` resumes from a checkpoint (or
         `load_checkpoint` runs). Not called for a checkpoint saved without this callback (no entry under
-        its `state_key`)."""
+        its `state_key`), nor where what it saved was empty, as in Lightning."""
 
     def state_arrays(self) -> dict[str, mx.array]:
         """Arrays this callback must carry over a resume, which JSON would store as long lists of text

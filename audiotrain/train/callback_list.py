@@ -359,7 +359,8 @@ class CallbackList(list):
         """Give each callback its state from a checkpoint's; `how` the checkpoint was used, for the warning
         naming the states no callback takes ("resumed" by fit, "loaded" by validate, test or predict)."""
         for cb in self:
-            if cb.state_key in state:
+            # (an empty state, as the default state_dict() saves, is given to none: Lightning's `if state`)
+            if state.get(cb.state_key):
                 try:
                     cb.load_state_dict(state[cb.state_key])
                 except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
