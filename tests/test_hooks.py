@@ -447,6 +447,53 @@ def test_configure_callbacks_merges_the_modules_callbacks_replacing_one_of_the_s
     ) in err
 
 
+@pytest.mark.parametrize("stage", ["fit", "validate"])
+def test_configure_callbacks_runs_before_prepare_data_as_in_lightning(tmp_path, stage):
+    """Lightning 2.6.6's `_run` attaches the module's callbacks before `prepare_data` (measured, fit with a
+    DataModule: configure_callbacks, dm.prepare_data, module.prepare_data, dm.setup, the callback's setup,
+    module.setup); here both prepare_data ran first. The module's `self.trainer` is there already."""
+    calls = []
+
+    class Brings(Callback):
+        def setup(self, trainer, module, stage):
+            calls.append("callback.setup")
+
+    class Prepares(TinyClassifier):
+        def prepare_data(self):
+            calls.append("module.prepare_data")
+
+        def configure_callbacks(self):
+            calls.append(f"configure_callbacks (trainer: {self.trainer is not None})")
+            return [Brings()]
+
+        def setup(self, stage):
+            calls.append("module.setup")
+
+    class Data(DataModule):
+        def prepare_data(self):
+            calls.append("datamodule.prepare_data")
+
+        def setup(self, stage):
+            calls.append("datamodule.setup")
+
+        def train_dataloader(self):
+            return make_batches(16)
+
+        def val_dataloader(self):
+            return make_batches(16)
+
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    getattr(t, stage)(Prepares(), datamodule=Data())
+    assert calls == [
+        "configure_callbacks (trainer: True)",
+        "datamodule.prepare_data",
+        "module.prepare_data",
+        "datamodule.setup",
+        "callback.setup",
+        "module.setup",
+    ]
+
+
 def test_the_modules_callbacks_run_before_checkpointing(tmp_path):
     """Checkpointing stays last after configure_callbacks: a checkpoint taken at an epoch end holds the
     module's callbacks' state for that epoch (a module's EarlyStopping's wait count)."""

@@ -721,6 +721,7 @@ class EvaluationLoop:
             # (Lightning too selects the path before it attaches the module's callbacks).
             with contextlib.suppress(ValueError):  # nothing saved: refused below, with the reason
                 ckpt_path = t.callbacks.checkpoint_path(ckpt_path)
+        t._attach_module_callbacks(model)  # (before prepare_data, as in Lightning)
         prepare_data(t, datamodule, model)
         # Traced again at each call, as `fit` traces its steps: a trace holds the Python values the module
         # read then, and a notebook changes them between calls (`model.temperature = 5.0`); a kept one gave

@@ -1354,6 +1354,13 @@ class Trainer:
         source = loader_source("fit", datamodule, model, {"train": train_loader, "val": val_loader})
         if source is None:  # (the loaders passed: refused before anything runs, where they must be)
             train_loader, val_loader = self._fit_loaders(model, None, train_loader, val_loader)
+        if str(ckpt_path or self._pending_ckpt) == "best":
+            # Named before setup, where a ModelCheckpoint that ran in another Trainer's fit forgets that run
+            # (its best included), and before the module's callbacks replace one: "best" is the best it
+            # saved, as in Lightning.
+            with contextlib.suppress(ValueError):  # nothing saved: refused below, with the reason
+                ckpt_path = self.callbacks.checkpoint_path("best")
+        self._attach_module_callbacks(model)
         prepare_data(self, datamodule, model)
         threads.warn_signals_do_not_reach_this_thread(stacklevel=2)
         if self.deterministic and source is None:  # (a DataModule's loaders are named once they are made)
@@ -1362,11 +1369,6 @@ class Trainer:
             )
         resume.warn_of_carried_counters(self, model, ckpt_path)
         threads.clear_streams_when_thread_ends()  # before MLX's random state is touched (threads.py)
-        if str(ckpt_path or self._pending_ckpt) == "best":
-            # Named before setup, where a ModelCheckpoint that ran in another Trainer's fit forgets that run
-            # (its best included): "best" is the best it saved, as in Lightning.
-            with contextlib.suppress(ValueError):  # nothing saved: refused below, with the reason
-                ckpt_path = self.callbacks.checkpoint_path("best")
         # The run is seeded, and the caller's global generators are put back when it ends however it ends:
         # code after fit (a random search's next draw, the next model's weights) goes on with its own
         # sequence, as if fit had drawn nothing from it (fits overlapping in threads: callers_random.py).
@@ -2748,12 +2750,6 @@ class Trainer:
         self.profiler.setup(stage, self.local_rank if self.world_size > 1 else None, self._profile_folder())
         if self.precision == "bf16-true":
             module.set_dtype(mx.bfloat16)
-        replaced = self.callbacks.merge_module_callbacks(module)  # (before the setup hooks, as in Lightning)
-        if replaced:  # (Lightning's info line)
-            self._note(
-                "The following callbacks returned in `TrainModule.configure_callbacks` will override existing "
-                f"callbacks passed to Trainer: {', '.join(replaced)}"
-            )
         hooks.refuse_uncallable_hooks(self.callbacks, Callback)  # (before any hook runs: setup's too)
         if self.datamodule is not None:
             # (first, as in Lightning: then the callbacks', the module's)
@@ -2773,6 +2769,19 @@ class Trainer:
         with hook_logs.running_hook(self, "setup"), self.profiler.profile(where):
             module.setup(stage)
         module.configure_model()  # (after setup, before configure_optimizers, as in Lightning)
+
+    def _attach_module_callbacks(self, module: TrainModule) -> None:
+        """Lightning's `configure_callbacks`: the module's callbacks join the Trainer's before the stage's
+        `prepare_data` (as Lightning 2.6.6's `_run` attaches them), with the module's `self.trainer` set."""
+        if not isinstance(module, TrainModule):
+            return  # (refused by `_attach`, naming the stage)
+        module._attach(self)
+        replaced = self.callbacks.merge_module_callbacks(module)  # (before the setup hooks, as in Lightning)
+        if replaced:  # (Lightning's info line)
+            self._note(
+                "The following callbacks returned in `TrainModule.configure_callbacks` will override existing "
+                f"callbacks passed to Trainer: {', '.join(replaced)}"
+            )
 
     @contextlib.contextmanager
     def _stage_fails_on_error(self, module: TrainModule, stage: str) -> Iterator[None]:
