@@ -230,6 +230,27 @@ def test_a_datamodules_state_is_saved_and_given_back_on_resume(tmp_path):
     assert resumed.vocab_of_loaders == [42, 42]
 
 
+def test_a_callbacks_on_save_checkpoint_sees_the_datamodules_state_as_in_lightning(tmp_path):
+    """Lightning 2.6.6's `dump_checkpoint` puts the datamodule's `state_dict()` under its class's qualified
+    name before the callbacks' `on_save_checkpoint` (measured: a callback saw checkpoint["DM"] == {"fold": 3}
+    and its edit was saved); here the callbacks saw no datamodule state (it was added after them)."""
+
+    class SeesData(Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_save_checkpoint(self, trainer, module, checkpoint):
+            self.seen.append(dict(checkpoint["Vocabulary"]))
+            checkpoint["Vocabulary"]["vocab"] += 100  # (an edit, saved as Lightning saves it)
+
+    kw = {"default_root_dir": tmp_path, "enable_progress_bar": False, "num_sanity_val_steps": 0}
+    sees = SeesData()
+    Trainer(max_epochs=1, callbacks=[sees], **kw).fit(TinyClassifier(), datamodule=Vocabulary())
+    assert sees.seen and sees.seen[0] == {"vocab": 1}
+    saved = json.loads((tmp_path / "checkpoints" / "last" / "trainer_state.json").read_text())
+    assert saved["datamodule"] == {"vocab": 101} and "Vocabulary" not in saved
+
+
 def test_a_resumed_fit_asks_for_its_loaders_at_the_checkpoints_epoch_as_lightning(tmp_path):
     """A curriculum reading `self.trainer.current_epoch` in `train_dataloader()` (2 s clips, then 4 s): the
     fit resumed from the end of epoch 1 built epoch 0's loader (current_epoch 0 there), where Lightning's,

@@ -174,21 +174,43 @@ def datamodule_hook_profiled(profiler: Any, datamodule: Any, name: str) -> Any:
     return profiler.profile(f"[LightningDataModule]{type(datamodule).__name__}.{name}")
 
 
-def save_datamodule_state(datamodule: Any, state: dict[str, Any], profiler: Any = None) -> None:
-    """Lightning's: a datamodule's non-empty `state_dict()` goes into every checkpoint."""
+def save_datamodule_state(datamodule: Any, state: dict[str, Any], profiler: Any = None) -> str | None:
+    """Lightning's: a datamodule's non-empty `state_dict()` goes into every checkpoint. Put in `state` under
+    its class's qualified name, Lightning's key, before the callbacks' `on_save_checkpoint` (as Lightning's
+    `dump_checkpoint`): they see it there, and may edit it; `file_datamodule_state` then files it under
+    "datamodule". Returns that key (None where nothing, or a name the Trainer's own entries use, went in)."""
     state_dict = getattr(datamodule, "state_dict", None)
     if not callable(state_dict):
-        return
+        return None
     with datamodule_hook_profiled(profiler, datamodule, "state_dict"):
         saved = state_dict()
     if not saved:
-        return
+        return None
     where = f"{type(datamodule).__name__}.state_dict()"
     if not isinstance(saved, dict):
         raise TypeError(f"{where}: expected a dict, got {type(saved).__name__}")
     ckpt.check_keeps(saved, where, "")
-    state["datamodule"] = saved
-    state["datamodule_class"] = type(datamodule).__qualname__  # (Lightning keys the state by it)
+    key = type(datamodule).__qualname__  # (Lightning keys the state by it)
+    if key in state:  # (a class named as one of the Trainer's entries: filed at once)
+        state["datamodule"], state["datamodule_class"] = saved, key
+        return None
+    state[key] = saved
+    return key
+
+
+def file_datamodule_state(datamodule: Any, state: dict[str, Any], key: str | None) -> None:
+    """After the callbacks' `on_save_checkpoint`: the datamodule's state that `save_datamodule_state` put
+    under `key`, as they left it (none where one removed it, as in Lightning), under "datamodule"."""
+    if key is None:
+        return
+    saved = state.pop(key, None)
+    if not saved:
+        return
+    where = f"{type(datamodule).__name__}.state_dict() as the callbacks' on_save_checkpoint left it"
+    if not isinstance(saved, dict):
+        raise TypeError(f"{where}: expected a dict, got {type(saved).__name__}")
+    ckpt.check_keeps(saved, where, "")
+    state["datamodule"], state["datamodule_class"] = saved, key
 
 
 def load_datamodule_state(datamodule: Any, state: dict[str, Any], profiler: Any = None) -> None:

@@ -3110,6 +3110,9 @@ class Trainer:
         state = self._run.state_dict(running, waiting_logs, mlx_keys)
         if self._train_step is not None and self._train_step.frozen_written:
             state["step_frozen_written"] = self._train_step.frozen_written
+        # The datamodule's first, under its class's name, as in Lightning: the callbacks see it (and may
+        # edit it); filed under "datamodule" after them.
+        datamodule_key = hook_state.save_datamodule_state(self.datamodule, state, self.profiler)
         added_by: dict[str, str] = {}
         for cb in self.callbacks:
             before = set(state)
@@ -3128,8 +3131,8 @@ class Trainer:
         editors = [type(cb).__name__ for cb in self.callbacks if _edits_checkpoints(cb)]
         if editors:  # (a history of many epochs takes a while to check: audiotrain's own are trusted)
             ckpt.check_state_after_callbacks(state, editors)
-        # The datamodule's and the module's after the callbacks, as in Lightning.
-        hook_state.save_datamodule_state(self.datamodule, state, self.profiler)
+        hook_state.file_datamodule_state(self.datamodule, state, datamodule_key)
+        # The module's after the callbacks, as in Lightning.
         with (
             self._stopping.naming_interrupts_from(f"{type(self.module).__name__}.on_save_checkpoint"),
             hook_logs.running_hook(self, "on_save_checkpoint"),
