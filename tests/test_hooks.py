@@ -697,6 +697,49 @@ def test_val_dataloader_is_asked_for_after_on_fit_start_as_lightning_asks(tmp_pa
     assert t.val_dataloaders is not None and len(t.history["val_loss"]) == 1
 
 
+def test_val_dataloader_is_asked_for_in_the_sanity_check_after_its_start_hook_as_in_lightning(tmp_path):
+    """Lightning 2.6.6 asks for val_dataloader() inside the sanity check: after the callbacks'
+    on_sanity_check_start, with `trainer.sanity_checking` True (measured: "Callback.on_sanity_check_start,
+    val_dataloader, (sanity validation)"). Here it was asked before on_sanity_check_start, not sanity checking:
+    a loader built from what that hook set (a callback's held-out split) did not exist yet."""
+    order = []
+
+    class Module(TinyClassifier):
+        def train_dataloader(self):
+            return make_batches(32)
+
+        def val_dataloader(self):
+            order.append(("val_dataloader", self.trainer.sanity_checking))
+            return self._held_out
+
+        def on_validation_batch_start(self, batch, batch_idx, dataloader_idx=0):
+            order.append(("validation batch", self.trainer.sanity_checking, self.trainer.num_val_batches))
+
+    class Splits(Callback):
+        def on_sanity_check_start(self, trainer, module):
+            order.append("on_sanity_check_start")
+            module._held_out = make_batches(16, seed=1)
+
+        def on_sanity_check_end(self, trainer, module):
+            order.append("on_sanity_check_end")
+
+        def on_train_start(self, trainer, module):
+            order.append("on_train_start")
+
+    t = quiet_trainer(
+        tmp_path, max_epochs=1, num_sanity_val_steps=1, limit_val_batches=1, callbacks=[Splits()]
+    )
+    t.fit(Module())
+    assert order == [
+        "on_sanity_check_start",
+        ("val_dataloader", True),
+        ("validation batch", True, 1),
+        "on_sanity_check_end",
+        "on_train_start",
+        ("validation batch", False, 1),
+    ]
+
+
 def test_a_fit_whose_train_dataloader_raised_leaves_no_val_dataloader_to_the_next_fit(tmp_path):
     """The val_dataloader() a fit asks for after on_fit_start is not the next fit's where this one failed
     before it (its train_dataloader() raised): the next fit, given no validation, validates on nothing."""

@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from audiotrain._caller import user_stacklevel
@@ -508,18 +508,49 @@ class EvaluationLoop:
         }
 
     # ---- sanity check and predict ----------------------------------------------------------------------
-    def sanity_check(self, module: TrainModule, loader: Any) -> None:
+    def sanity_checks(self) -> bool:
+        """Whether `fit` runs a sanity check (given a validation loader that is no generator)."""
+        return self.trainer.num_sanity_val_steps != 0 and not self.trainer.fast_dev_run
+
+    def sanity_check(self, module: TrainModule, loader: Any, ask: Callable[[], Any] | None = None) -> Any:
         """Run the first `num_sanity_val_steps` validation batches before training, as Lightning does:
         a mistake only validation reaches fails now, not after a whole training epoch. As in Lightning,
         `on_sanity_check_start/end` and the validation hooks run with `trainer.sanity_checking` True;
-        nothing is logged, and the random state is put back, so a run is the same with or without it."""
+        nothing is logged, and the random state is put back, so a run is the same with or without it.
+        `ask` (where `loader` is None) gives the loader, called after `on_sanity_check_start` as Lightning
+        asks for `val_dataloader()` there. Returns the loader."""
         t = self.trainer
         n = -1 if t.num_sanity_val_steps == math.inf else t.num_sanity_val_steps  # (inf: -1, all)
         self.sanity_check_names = None
+        if not self.sanity_checks():
+            return ask() if ask is not None else loader
+        if ask is None and _is_generator(loader):
+            return loader  # (a generator would lose the batches the check drew)
+        with t._state_tracker.within("sanity_check"):
+            if ask is not None:
+                # (Callback hooks only, in Lightning.) A KeyboardInterrupt raised in them stops the fit as
+                # one in any other hook of it does. What the hook draws is put back, as the check's is; the
+                # loader is asked for on the generators a fit without the check asks on.
+                random_before = RandomState.capture()
+                try:
+                    with t._stopping.taking_interrupts_in("on_sanity_check_start"):
+                        t.callbacks.call("on_sanity_check_start", t, module)
+                finally:
+                    RandomState.restore(random_before)
+                loader = ask()
+                if loader is None or _is_generator(loader):  # (no batches to check: its end hook alone)
+                    with t._stopping.taking_interrupts_in("on_sanity_check_end"):
+                        t.callbacks.call("on_sanity_check_end", t, module)
+                    return loader
+        self._sanity_batches(module, loader, n, started=ask is not None)
+        return loader
+
+    def _sanity_batches(self, module: TrainModule, loader: Any, n: int, started: bool) -> None:
+        """The sanity check's batches of `loader` (n of each of its loaders, -1: all), between the callbacks'
+        `on_sanity_check_start` (unless `started`: called already) and `on_sanity_check_end`."""
+        t = self.trainer
         several = several_loaders(loader)
         loaders = several if several is not None else [loader]
-        if n == 0 or t.fast_dev_run or any(isinstance(one, Iterator) for one in loaders):
-            return  # (a generator would lose the batches the check drew)
         # `num_sanity_val_steps` of each loader, as Lightning's (-1: all of each)
         limits = [self.limit("val", one) for one in loaders]
         wanted = [n if limit is None else limit if n == -1 else min(n, limit) for limit in limits]
@@ -538,8 +569,9 @@ class EvaluationLoop:
             with t._state_tracker.within("sanity_check"):  # (then "train" again, as in Lightning)
                 # (Callback hooks only, in Lightning.) A KeyboardInterrupt raised in them stops the fit as
                 # one in any other hook of it does.
-                with t._stopping.taking_interrupts_in("on_sanity_check_start"):
-                    t.callbacks.call("on_sanity_check_start", t, module)
+                if not started:
+                    with t._stopping.taking_interrupts_in("on_sanity_check_start"):
+                        t.callbacks.call("on_sanity_check_start", t, module)
                 # Stoppable: a stop in its hooks ends the check after that batch, as the stop's line says
                 # (and a hook raising on each batch is not taken for a second Ctrl-C, which aborts).
                 taken = [_take(it, k) for it, k in zip(iterators, wanted, strict=True)]
@@ -901,3 +933,10 @@ def _take(iterator: Any, n: int):
 
 
 __all__ = ["EvaluationLoop"]
+
+
+def _is_generator(loader: Any) -> bool:
+    """Whether `loader` (or one of Lightning's several loaders in it) is an iterator, which a sanity check
+    would take batches from for good."""
+    several = several_loaders(loader)
+    return any(isinstance(one, Iterator) for one in (several if several is not None else [loader]))

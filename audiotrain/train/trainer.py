@@ -1556,18 +1556,23 @@ class Trainer:
                 )
                 with self._on_device(), self._stopping.handling_signals(), in_order:
                     self._call_hooks("on_fit_start")
-                    if self._val_loader_asked_later is not None:
-                        val_loader = self._ask_val_loader_later(model, train_loader)
-                    # The fit's validation count (Lightning's val loop `_max_batches`), from here on: in the
-                    # sanity check too, whose own count is `num_sanity_val_batches`.
-                    self.num_val_batches = (
-                        0 if val_loader is None else batch_count(self.evaluation.limit("val", val_loader))
-                    )
                     # Not in a fit resumed mid-epoch (or with a validation due), as Lightning's ("it would
                     # mess up the loaded state"); one resumed at an epoch's end checks, as Lightning 2.6.6's.
                     mid_epoch = self.progress.batch_in_epoch > 0 or self.progress.validation_pending
-                    if val_loader is not None and not (ckpt_path and mid_epoch):
-                        self.evaluation.sanity_check(model, val_loader)
+                    checks = not (ckpt_path and mid_epoch)
+                    if (
+                        self._val_loader_asked_later is not None
+                        and checks
+                        and self.evaluation.sanity_checks()
+                    ):
+                        # Asked for in the sanity check, after on_sanity_check_start, as Lightning asks.
+                        val_loader = self.evaluation.sanity_check(
+                            model, None, ask=lambda: self._val_loader_of_fit(model, train_loader)
+                        )
+                    else:
+                        val_loader = self._val_loader_of_fit(model, train_loader, val_loader)
+                        if val_loader is not None and checks:
+                            self.evaluation.sanity_check(model, val_loader)
                     self._warn_of_eval_mode(model)
                     # Known before on_train_start, as Lightning's fit loop has it there: a callback that
                     # sizes a per-step schedule from it read 0.
@@ -1651,6 +1656,17 @@ class Trainer:
         finally:
             self.progress.epoch, self.progress.global_step = was
 
+    def _val_loader_of_fit(self, model: TrainModule, train_loader: Any, val_loader: Any = None) -> Any:
+        """The fit's validation loader (`val_loader`, or the one asked for after `on_fit_start`), with the
+        fit's validation count set from it (Lightning's val loop `_max_batches`): in the sanity check too,
+        whose own count is `num_sanity_val_batches`."""
+        if self._val_loader_asked_later is not None:
+            val_loader = self._ask_val_loader_later(model, train_loader)
+        self.num_val_batches = (
+            0 if val_loader is None else batch_count(self.evaluation.limit("val", val_loader))
+        )
+        return val_loader
+
     def _ask_val_loader_later(self, model: TrainModule, train_loader: Any) -> Any:
         """The validation loader of a datamodule (or module), asked for after `on_fit_start` and checked as
         `_fit_loaders` checks it; it joins what `fit` set up for its loaders before (a DataLoader without a
@@ -1664,7 +1680,7 @@ class Trainer:
         self._loaders_on_trainer_seed = [*train_seeded, *self._loaders_on_trainer_seed]
         if self.deterministic:  # (from fit's caller's line: the frames of fit and this method between)
             determinism.warn_thread_workers_share_generators(
-                {"train_loader": train_loader, "val_loader": val_loader}, stacklevel=4
+                {"train_loader": train_loader, "val_loader": val_loader}, stacklevel=user_stacklevel() + 1
             )
         several_epochs = self.max_epochs != 1
         hint_workers_started_again(val_loader if several_epochs or self.num_sanity_val_steps else None)
