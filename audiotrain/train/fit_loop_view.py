@@ -1,13 +1,15 @@
 """`trainer.fit_loop`: Lightning's place for a fit's limits, which a notebook raises between two fits of
 one Trainer (`trainer.fit_loop.max_epochs = 10`, the idiom Lightning's issues give, since its
 `trainer.max_epochs` cannot be set). Here the limits live on the Trainer itself; this view reads and sets
-them there, checked as `Trainer(...)` checks them."""
+them there, checked as `Trainer(...)` checks them. Its loop counters (`epoch_progress`, `epoch_loop`) are
+read-only views of the fit's progress (train/loop_progress.py)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from audiotrain.train import flags
+from audiotrain.train.loop_progress import EpochLoopView, LoopProgress, epoch_progress
 
 if TYPE_CHECKING:
     from audiotrain.train.trainer import Trainer
@@ -21,12 +23,23 @@ class FitLoopLimits:
     def __init__(self, trainer: Trainer):
         object.__setattr__(self, "_trainer", trainer)
 
+    @property
+    def epoch_progress(self) -> LoopProgress:
+        """Lightning's counts of the fit's epochs (train/loop_progress.py), read-only."""
+        return epoch_progress(self._trainer)
+
+    @property
+    def epoch_loop(self) -> EpochLoopView:
+        """Lightning's training epoch loop: its batch counters (train/loop_progress.py), read-only."""
+        return EpochLoopView(self._trainer)
+
     def __getattr__(self, name: str):
         if name in _LIMITS:
             return getattr(self._trainer, name)
         raise AttributeError(
-            f"trainer.fit_loop has only Lightning's limits here ({', '.join(_LIMITS)}), not {name!r}: the "
-            "Trainer's own attributes hold the rest (trainer.current_epoch, trainer.global_step, ...)"
+            f"trainer.fit_loop has Lightning's limits ({', '.join(_LIMITS)}), epoch_progress and epoch_loop "
+            f"here, not {name!r}: the Trainer's own attributes hold the rest (trainer.current_epoch, "
+            "trainer.global_step, trainer.batch_in_epoch)"
         )
 
     def __setattr__(self, name: str, value) -> None:

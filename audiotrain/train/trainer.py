@@ -536,6 +536,8 @@ class Trainer:
         self._val_loader_asked_later: tuple[Any, dict[str, Any] | None] | None = None
         self._overfit_val_order: Any = None  # (overfit_batches' order, set with a val loader asked later)
         self._is_last_batch = False  # (Lightning's `is_last_batch`: set at each training batch)
+        self._in_epoch = False  # from on_train_epoch_start to its end (fit_loop.epoch_progress reads it)
+        self._last_epoch_batches: int | None = None  # (fit_loop.epoch_loop.batch_progress between epochs)
         self._trainable_at_last_step: frozenset[str] | None = None  # (what the epoch's last step trained)
         self._test_loader: DataLoader | Iterable[Any] | None = None
         self._predict_loader: DataLoader | Iterable[Any] | None = None
@@ -1869,6 +1871,7 @@ class Trainer:
             return
         epoch_batches, val_every = sizes
         self._validation_schedule.start_fit()
+        self._in_epoch = False  # (a fit an error ended inside an epoch left it set)
         while not self._done():
             if self._reloads is not None and self._reloads.due("train", self.progress.epoch):
                 # As Lightning's fit loop: before on_train_epoch_start, which sees the new loader.
@@ -2128,6 +2131,7 @@ class Trainer:
         # (before the hooks: a LearningRateMonitor there logs the rate of the re-anchored schedule)
         if resume.anchor_schedule_at_epoch_start(self.optimizer, progress):
             self._rebuild_step(module)  # (the traced update read the schedule as it was)
+        self._in_epoch = True
         self._call_hooks("on_train_epoch_start", module_args=(progress.epoch,))
         self._follow_freezing(module)
         if self.compile and self.is_global_zero:  # (a hook's new value for what the traced step read: warned)
@@ -2519,7 +2523,9 @@ class Trainer:
         self._call_end_hooks(
             "on_train_epoch_end", (progress.epoch, {**train_metrics, **hooks_so_far, **val_metrics}), take
         )
+        self._in_epoch = False
         if progress.epoch_complete:
+            self._last_epoch_batches = progress.batch_in_epoch
             progress.finish_epoch()
         self._agree_across_ranks()  # a stop asked in the epoch-end hooks, before the next epoch starts
 

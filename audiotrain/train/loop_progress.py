@@ -1,0 +1,144 @@
+"""Lightning's loop progress counters (`trainer.fit_loop.epoch_progress`, `.epoch_loop.batch_progress`,
+`.epoch_loop.batch_idx`, ...), as read-only views of the fit's own `Progress` (epoch, batch_in_epoch,
+total_batches, global_step), so that a resumed fit reads them as the uninterrupted one does.
+
+Lightning counts each batch (and epoch) four times: `ready` as it is fetched, `started` and `processed` around
+its step, `completed` after its end hooks. Which of them has counted it yet depends on the hook that reads
+them; the values below are the ones Lightning 2.6.6 shows in each hook (measured, tests/test_loop_progress.py).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from audiotrain.train.trainer import Trainer
+
+
+@dataclass(frozen=True)
+class Counts:
+    """One of Lightning's `_ReadyCompletedTracker`s: how many were fetched, started, processed, completed."""
+
+    ready: int
+    started: int
+    processed: int
+    completed: int
+
+
+@dataclass(frozen=True)
+class LoopProgress:
+    """Lightning's `_Progress`: `current` (this epoch's, or this fit's for the epochs) and `total`."""
+
+    current: Counts
+    total: Counts
+
+
+@dataclass(frozen=True)
+class BatchProgress(LoopProgress):
+    is_last_batch: bool
+
+
+def _hook(trainer: Trainer) -> str | None:
+    running = trainer._running_hook
+    return running[0] if running else None
+
+
+def epoch_progress(trainer: Trainer) -> LoopProgress:
+    """The epoch on its way counts as ready (and started) from its `on_train_epoch_start`, processed in its
+    `on_train_epoch_end`, completed once that has run."""
+    e = trainer.progress.epoch
+    hook = _hook(trainer)
+    if not trainer._in_epoch:
+        counts = Counts(e, e, e, e)
+    elif hook == "on_train_epoch_start":
+        counts = Counts(e + 1, e, e, e)
+    elif hook == "on_train_epoch_end":
+        counts = Counts(e + 1, e + 1, e + 1, e)
+    else:
+        counts = Counts(e + 1, e + 1, e, e)
+    return LoopProgress(counts, counts)  # (Lightning's `current` of a fit's epochs is its total)
+
+
+def batch_progress(trainer: Trainer) -> BatchProgress:
+    """A batch counts as ready from its `on_train_batch_start` and completed once its `on_train_batch_end`
+    has run; the epoch's counts stay the last epoch's until the next one's first batch."""
+    progress = trainer.progress
+    b, t = progress.batch_in_epoch, progress.total_batches
+    hook = _hook(trainer)
+    if hook == "on_train_batch_start":  # (not yet counted in batch_in_epoch)
+        current, total = Counts(b + 1, b, b, b), Counts(t + 1, t, t, t)
+    elif hook == "on_train_batch_end":  # (counted, its end hooks running)
+        current, total = Counts(b, b, b, b - 1), Counts(t, t, t, t - 1)
+    else:
+        if b == 0 and t > 0:  # between epochs: the last one's batches
+            b = trainer._last_epoch_batches
+            if b is None:  # (a fit resumed at an epoch's start)
+                n = trainer.num_training_batches
+                b = int(n) if n != math.inf else 0
+        current, total = Counts(b, b, b, b), Counts(t, t, t, t)
+    return BatchProgress(current, total, trainer._is_last_batch)
+
+
+@dataclass(frozen=True)
+class OptimizerProgress:
+    """Lightning's `automatic_optimization.optim_progress`: its `optimizer_steps` (the optimizer steps taken,
+    `trainer.global_step` of an automatic fit; 0 in a manual one, as Lightning's)."""
+
+    optimizer_steps: int
+
+
+@dataclass(frozen=True)
+class AutomaticOptimization:
+    optim_progress: OptimizerProgress
+
+
+@dataclass(frozen=True)
+class ManualOptimization:
+    """Lightning's `manual_optimization.optim_step_progress`: the `opt.step()` calls of a manual fit."""
+
+    optim_step_progress: LoopProgress
+
+
+class EpochLoopView:
+    """`trainer.fit_loop.epoch_loop`: Lightning's training epoch loop's counters, read-only."""
+
+    def __init__(self, trainer: Trainer):
+        object.__setattr__(self, "_trainer", trainer)
+
+    @property
+    def batch_progress(self) -> BatchProgress:
+        return batch_progress(self._trainer)
+
+    @property
+    def batch_idx(self) -> int:
+        """The index of the batch in the epoch (the last one's after it; -1 before the fit's first)."""
+        return self.batch_progress.current.ready - 1
+
+    @property
+    def total_batch_idx(self) -> int:
+        """The index of the batch among every batch of the fit (its resumed run's too)."""
+        return self.batch_progress.total.ready - 1
+
+    @property
+    def automatic_optimization(self) -> AutomaticOptimization:
+        t = self._trainer
+        return AutomaticOptimization(OptimizerProgress(0 if t._manual else t.global_step))
+
+    @property
+    def manual_optimization(self) -> ManualOptimization:
+        s = self._trainer.global_step if self._trainer._manual else 0
+        counts = Counts(s, s, s, s)
+        return ManualOptimization(LoopProgress(counts, counts))
+
+    def __getattr__(self, name: str):
+        raise AttributeError(
+            f"trainer.fit_loop.epoch_loop has Lightning's batch_progress, batch_idx, total_batch_idx, "
+            f"automatic_optimization.optim_progress.optimizer_steps and manual_optimization"
+            f".optim_step_progress here, not {name!r}: read trainer.current_epoch, trainer.global_step, "
+            "trainer.batch_in_epoch"
+        )
+
+    def __setattr__(self, name: str, value) -> None:
+        raise AttributeError(f"trainer.fit_loop.epoch_loop.{name} is read-only: the fit's progress sets it")

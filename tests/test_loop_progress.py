@@ -1,0 +1,119 @@
+"""Lightning's loop progress counters, which callbacks written for Lightning read
+(`trainer.fit_loop.epoch_progress`, `.epoch_loop.batch_progress`, `.batch_idx`, `.total_batch_idx`,
+`.automatic_optimization.optim_progress.optimizer_steps`): the values in each hook are Lightning 2.6.6's,
+measured on a fit of 2 epochs x 3 batches with a validation at each epoch's end.
+
+Deliberate difference: an epoch that max_steps ends in its middle stays open here (a resumed fit finishes
+it), where Lightning counts it completed; the counters up to the stop are Lightning's."""
+
+from audiotrain import Trainer
+from audiotrain.train.callbacks import Callback, ModelCheckpoint
+
+import pytest
+from tasks import TinyClassifier, make_batches
+
+HOOKS = (
+    "on_train_epoch_start",
+    "on_train_batch_start",
+    "on_train_batch_end",
+    "on_validation_start",
+    "on_train_epoch_end",
+    "on_train_end",
+)
+
+
+def _counts(c):
+    return (c.ready, c.started, c.processed, c.completed)
+
+
+class Counters(Callback):
+    """(hook, epoch_progress.current, batch_progress.current, batch_progress.total, optimizer_steps)."""
+
+    def __init__(self):
+        self.seen = []
+        for hook in HOOKS:
+            setattr(self, hook, self._recorder(hook))
+
+    def _recorder(self, hook):
+        def record(trainer, module, *args):
+            loop = trainer.fit_loop
+            batches = loop.epoch_loop.batch_progress
+            epochs = loop.epoch_progress
+            assert _counts(epochs.total) == _counts(epochs.current)
+            steps = loop.epoch_loop.automatic_optimization.optim_progress.optimizer_steps
+            self.seen.append(
+                (hook, _counts(epochs.current), _counts(batches.current), _counts(batches.total), steps)
+            )
+            # (Lightning's own definitions)
+            assert loop.epoch_loop.batch_idx == batches.current.ready - 1
+            assert loop.epoch_loop.total_batch_idx == batches.total.ready - 1
+
+        return record
+
+
+# Lightning 2.6.6 (ready, started, processed, completed) at each hook; the last number is optimizer_steps.
+LIGHTNING = [
+    ("on_train_epoch_start", (1, 0, 0, 0), (0, 0, 0, 0), (0, 0, 0, 0), 0),
+    ("on_train_batch_start", (1, 1, 0, 0), (1, 0, 0, 0), (1, 0, 0, 0), 0),
+    ("on_train_batch_end", (1, 1, 0, 0), (1, 1, 1, 0), (1, 1, 1, 0), 1),
+    ("on_train_batch_start", (1, 1, 0, 0), (2, 1, 1, 1), (2, 1, 1, 1), 1),
+    ("on_train_batch_end", (1, 1, 0, 0), (2, 2, 2, 1), (2, 2, 2, 1), 2),
+    ("on_train_batch_start", (1, 1, 0, 0), (3, 2, 2, 2), (3, 2, 2, 2), 2),
+    ("on_train_batch_end", (1, 1, 0, 0), (3, 3, 3, 2), (3, 3, 3, 2), 3),
+    ("on_validation_start", (1, 1, 0, 0), (3, 3, 3, 3), (3, 3, 3, 3), 3),
+    ("on_train_epoch_end", (1, 1, 1, 0), (3, 3, 3, 3), (3, 3, 3, 3), 3),
+    ("on_train_epoch_start", (2, 1, 1, 1), (3, 3, 3, 3), (3, 3, 3, 3), 3),
+    ("on_train_batch_start", (2, 2, 1, 1), (1, 0, 0, 0), (4, 3, 3, 3), 3),
+    ("on_train_batch_end", (2, 2, 1, 1), (1, 1, 1, 0), (4, 4, 4, 3), 4),
+    ("on_train_batch_start", (2, 2, 1, 1), (2, 1, 1, 1), (5, 4, 4, 4), 4),
+    ("on_train_batch_end", (2, 2, 1, 1), (2, 2, 2, 1), (5, 5, 5, 4), 5),
+    ("on_train_batch_start", (2, 2, 1, 1), (3, 2, 2, 2), (6, 5, 5, 5), 5),
+    ("on_train_batch_end", (2, 2, 1, 1), (3, 3, 3, 2), (6, 6, 6, 5), 6),
+    ("on_validation_start", (2, 2, 1, 1), (3, 3, 3, 3), (6, 6, 6, 6), 6),
+    ("on_train_epoch_end", (2, 2, 2, 1), (3, 3, 3, 3), (6, 6, 6, 6), 6),
+    ("on_train_end", (2, 2, 2, 2), (3, 3, 3, 3), (6, 6, 6, 6), 6),
+]
+# With accumulate_grad_batches=2 the same but for optimizer_steps (an epoch's last batch steps alone).
+LIGHTNING_ACCUMULATING = [
+    (*row[:4], steps)
+    for row, steps in zip(LIGHTNING, [0, 0, 0, 0, 1, 1, 2, 2, 2] + [2, 2, 2, 2, 3, 3, 4, 4, 4, 4])
+]
+
+
+def fit(tmp_path, ckpt_path=None, ckpt_dir=None, **kw):
+    counters = Counters()
+    kw.setdefault("max_epochs", 2)
+    t = Trainer(
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        num_sanity_val_steps=0,
+        callbacks=[counters, ModelCheckpoint(dirpath=ckpt_dir or tmp_path / "ckpt", save_last=True)],
+        **kw,
+    )
+    t.fit(TinyClassifier(), make_batches(48), make_batches(32, seed=1), ckpt_path=ckpt_path)
+    return t, counters.seen
+
+
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_the_loop_counters_read_in_each_hook_are_lightnings(tmp_path, accumulate):
+    t, seen = fit(tmp_path, accumulate_grad_batches=accumulate)
+    assert seen == (LIGHTNING if accumulate == 1 else LIGHTNING_ACCUMULATING)
+    # After the fit: the last hook's values.
+    assert _counts(t.fit_loop.epoch_loop.batch_progress.total) == (6, 6, 6, 6)
+    assert t.fit_loop.epoch_loop.batch_idx == 2 and t.fit_loop.epoch_loop.total_batch_idx == 5
+
+
+def test_a_fit_resumed_in_the_middle_of_an_epoch_reads_the_uninterrupted_ones_counters(tmp_path):
+    _, seen = fit(tmp_path / "a", ckpt_dir=tmp_path / "ckpt", max_steps=4)
+    assert seen[:12] == LIGHTNING[:12]  # (up to the stop: then the epoch stays open, the docstring says)
+    _, resumed = fit(tmp_path / "b", ckpt_path=str(tmp_path / "ckpt" / "last"), ckpt_dir=tmp_path / "ckpt")
+    assert resumed[0][0] == "on_train_epoch_start"
+    assert resumed[1:] == LIGHTNING[12:]
+
+
+def test_the_counters_are_read_only_and_others_say_what_to_read(tmp_path):
+    t, _ = fit(tmp_path, max_epochs=1)
+    with pytest.raises(AttributeError, match="read-only"):
+        t.fit_loop.epoch_loop.batch_idx = 0
+    with pytest.raises(AttributeError, match="trainer.batch_in_epoch"):
+        t.fit_loop.epoch_loop.scheduler_progress  # noqa: B018
