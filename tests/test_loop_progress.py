@@ -117,3 +117,88 @@ def test_the_counters_are_read_only_and_others_say_what_to_read(tmp_path):
         t.fit_loop.epoch_loop.batch_idx = 0
     with pytest.raises(AttributeError, match="trainer.batch_in_epoch"):
         t.fit_loop.epoch_loop.scheduler_progress  # noqa: B018
+
+
+class ValidationCounters(Callback):
+    """(hook, sanity checking, val loop's batch_progress current, total) in the validation and epoch hooks."""
+
+    def __init__(self, loop):
+        self.loop, self.seen = loop, []
+        hooks = ["on_validation_start", "on_validation_batch_start", "on_validation_batch_end"]
+        for hook in [*hooks, "on_validation_end", "on_train_epoch_start", "on_train_epoch_end"]:
+            setattr(self, hook, self._recorder(hook))
+
+    def _recorder(self, hook):
+        def record(trainer, *args):
+            progress = self.loop(trainer).batch_progress
+            self.seen.append((hook, _counts(progress.current), _counts(progress.total)))
+
+        return record
+
+
+def _validation(counts, start=(0, 0, 0, 0)):
+    """Lightning 2.6.6's validation-loop counts over `counts` batches: (hook, current) pairs."""
+    rows = [("on_validation_start", start)]
+    for i in range(counts):
+        rows += [
+            ("on_validation_batch_start", (i + 1, i, i, i)),
+            ("on_validation_batch_end", (i + 1,) * 3 + (i,)),
+        ]
+    return [*rows, ("on_validation_end", (counts,) * 4)]
+
+
+def test_fits_validation_loop_counts_each_validations_batches_as_lightnings(tmp_path):
+    """`trainer.fit_loop.epoch_loop.val_loop.batch_progress`: the sanity check's batch, then each validation's
+    two, its `total` starting over with each validation (Lightning's, measured)."""
+    counters = ValidationCounters(lambda t: t.fit_loop.epoch_loop.val_loop)
+    t = Trainer(
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        max_epochs=2,
+        num_sanity_val_steps=1,
+        callbacks=[counters],
+    )
+    t.fit(TinyClassifier(), make_batches(48), make_batches(32, seed=1))
+    two = (2, 2, 2, 2)
+    expected = [
+        *_validation(1),
+        ("on_train_epoch_start", (0, 0, 0, 0)),
+        *_validation(2),
+        ("on_train_epoch_end", two),
+        ("on_train_epoch_start", two),
+        *_validation(2),
+        ("on_train_epoch_end", two),
+    ]
+    assert [(hook, current) for hook, current, _ in counters.seen] == expected
+    assert all(current == total for _, current, total in counters.seen)
+    assert _counts(t.validate_loop.batch_progress.total) == (
+        0,
+        0,
+        0,
+        0,
+    )  # (trainer.validate's, as Lightning's)
+
+
+def test_validate_loop_counts_a_calls_batches_and_every_calls_as_lightnings(tmp_path):
+    counters = ValidationCounters(lambda t: t.validate_loop)
+    t = Trainer(default_root_dir=tmp_path, enable_progress_bar=False, callbacks=[counters])
+    module = TinyClassifier()
+    t.validate(module, make_batches(48, seed=1))
+    t.validate(module, make_batches(48, seed=1))
+    first, second = counters.seen[:8], counters.seen[8:]
+    assert [(hook, current) for hook, current, _ in first] == _validation(3)
+    assert all(current == total for _, current, total in first)
+    assert [(hook, current) for hook, current, _ in second] == _validation(3)
+    # `total` goes on from the first call's 3 (Lightning: 3333, 4333, 4443, 5444, ... 6666).
+    assert [total for _, _, total in second] == [
+        (3, 3, 3, 3),
+        (4, 3, 3, 3),
+        (4, 4, 4, 3),
+        (5, 4, 4, 4),
+        (5, 5, 5, 4),
+        (6, 5, 5, 5),
+        (6, 6, 6, 5),
+        (6, 6, 6, 6),
+    ]
+    assert _counts(t.test_loop.batch_progress.total) == (0, 0, 0, 0)

@@ -116,6 +116,10 @@ class EvaluationLoop:
         # once a fit, and once for a Trainer's validate / test calls outside one.
         self.orders_checked: set[str] = set()
         self.shuffles_warned: set[str] = set()  # (the stages warned of a shuffled loader: as orders_checked)
+        # Lightning's evaluation loops' batch counts (train/loop_progress.py reads them): [this run's, every
+        # run's] batches whose end hooks ran, for fit's validations ("fit": its total is a run's, as
+        # Lightning's), and the Trainer's validate ("val") and test calls.
+        self.batches_done: dict[str, list[int]] = {}
 
     def reset(self) -> None:
         """Forget the compiled steps (a new module, or a new fit, traces them again)."""
@@ -124,6 +128,10 @@ class EvaluationLoop:
         self.orders_checked = set()
         self.shuffles_warned = set()
         self.said_predict_none = False  # (once a predict over all its loaders, as Lightning's WarningCache)
+
+    def progress_key(self, stage: str) -> str:
+        """Whose batch counts a stage's batches are: fit's validation loop's, or the Trainer's `stage` calls'."""
+        return "fit" if stage == "val" and self.trainer.fitting else stage
 
     def step(self, module: TrainModule, stage: str, dataloader_idx: int | None = None) -> EvalStep:
         """The stage's compiled step; with `dataloader_idx` (one of several loaders) that loader's own."""
@@ -249,6 +257,10 @@ class EvaluationLoop:
             # (known from `on_validation_start` on, as in Lightning)
             setattr(t, _BATCH_COUNTS[stage], batch_count(limit))
         hook_logs.drop(module, stage)  # (what the hooks of a stage Ctrl-C cut short logged: it runs again)
+        counts = self.batches_done.setdefault(self.progress_key(stage), [0, 0])
+        counts[0] = 0
+        if t.fitting:
+            counts[1] = 0
         t._call_hooks(f"on_{name}_start")
         t._call_hooks(f"on_{name}_epoch_start")
         several = several_loaders(loader)
@@ -362,8 +374,12 @@ class EvaluationLoop:
         def on_batch_start(batch, batch_idx):
             t._call_hooks(f"on_{name}_batch_start", batch, batch_idx, *extra)
 
+        counts = self.batches_done.setdefault(self.progress_key(stage), [0, 0])
+
         def on_batch(outputs, batch, batch_idx):
             t._call_hooks(f"on_{name}_batch_end", outputs, batch, batch_idx, *extra)
+            counts[0] += 1
+            counts[1] += 1
 
         try:
             with eval_mode(module):

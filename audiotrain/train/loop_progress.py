@@ -81,6 +81,35 @@ def batch_progress(trainer: Trainer) -> BatchProgress:
     return BatchProgress(current, total, trainer._is_last_batch)
 
 
+class EvaluationLoopView:
+    """Lightning's evaluation loop (`trainer.validate_loop`, `trainer.test_loop`, and fit's
+    `trainer.fit_loop.epoch_loop.val_loop`): its `batch_progress`, read-only. `current` counts the running
+    (or last) run's batches, `total` every run's of this Trainer (a fit's validation: that run's)."""
+
+    def __init__(self, trainer: Trainer, key: str, stage: str, missing: AttributeError):
+        object.__setattr__(self, "_where", (trainer, key, stage, missing))
+
+    @property
+    def batch_progress(self) -> LoopProgress:
+        trainer, key, stage, _ = self._where
+        c, t = trainer.evaluation.batches_done.get(key, (0, 0))
+        hook = _hook(trainer)
+        name = {"val": "validation", "test": "test"}[stage]
+        if hook == f"on_{name}_batch_start":
+            current, total = Counts(c + 1, c, c, c), Counts(t + 1, t, t, t)
+        elif hook == f"on_{name}_batch_end":  # (counted once its end hooks ran)
+            current, total = Counts(c + 1, c + 1, c + 1, c), Counts(t + 1, t + 1, t + 1, t)
+        else:
+            current, total = Counts(c, c, c, c), Counts(t, t, t, t)
+        return LoopProgress(current, total)
+
+    def __getattr__(self, name: str):
+        raise self._where[3]
+
+    def __setattr__(self, name: str, value) -> None:
+        raise AttributeError(f"{name} of Lightning's evaluation loop is read-only here: the stage counts it")
+
+
 @dataclass(frozen=True)
 class OptimizerProgress:
     """Lightning's `automatic_optimization.optim_progress`: its `optimizer_steps` (the optimizer steps taken,
@@ -122,6 +151,14 @@ class EpochLoopView:
         return self.batch_progress.total.ready - 1
 
     @property
+    def val_loop(self) -> EvaluationLoopView:
+        """Lightning's validation loop inside fit (the sanity check's and each validation's batches)."""
+        from audiotrain.train.trainer import _no_evaluation_loop
+
+        missing = _no_evaluation_loop("fit_loop.epoch_loop.val_loop", "val")
+        return EvaluationLoopView(self._trainer, "fit", "val", missing)
+
+    @property
     def automatic_optimization(self) -> AutomaticOptimization:
         t = self._trainer
         return AutomaticOptimization(OptimizerProgress(0 if t._manual else t.global_step))
@@ -134,7 +171,7 @@ class EpochLoopView:
 
     def __getattr__(self, name: str):
         raise AttributeError(
-            f"trainer.fit_loop.epoch_loop has Lightning's batch_progress, batch_idx, total_batch_idx, "
+            f"trainer.fit_loop.epoch_loop has Lightning's batch_progress, batch_idx, total_batch_idx, val_loop, "
             f"automatic_optimization.optim_progress.optimizer_steps and manual_optimization"
             f".optim_step_progress here, not {name!r}: read trainer.current_epoch, trainer.global_step, "
             "trainer.batch_in_epoch"

@@ -112,6 +112,7 @@ from audiotrain.train.loggers._shared import share_next_version
 from audiotrain.train.loggers.base import flatten_params, has_own_save
 from audiotrain.train.loggers.resume_states import match_states
 from audiotrain.train.loggers.trainer_argument import trainer_loggers
+from audiotrain.train.loop_progress import EvaluationLoopView
 from audiotrain.train.manual import (
     ManualStep,
     manual_optimizers,
@@ -966,12 +967,14 @@ class Trainer:
 
     # Lightning's evaluation loop objects: an AttributeError (hasattr stays False) naming what to read.
     @property
-    def validate_loop(self) -> Any:
-        raise _no_evaluation_loop("validate_loop", "val")
+    def validate_loop(self) -> EvaluationLoopView:
+        """Lightning's loop object of `trainer.validate`: its `batch_progress` (train/loop_progress.py)."""
+        return EvaluationLoopView(self, "val", "val", _no_evaluation_loop("validate_loop", "val"))
 
     @property
-    def test_loop(self) -> Any:
-        raise _no_evaluation_loop("test_loop", "test")
+    def test_loop(self) -> EvaluationLoopView:
+        """Lightning's loop object of `trainer.test`: its `batch_progress` (train/loop_progress.py)."""
+        return EvaluationLoopView(self, "test", "test", _no_evaluation_loop("test_loop", "test"))
 
     @property
     def predict_loop(self) -> Any:
@@ -1872,6 +1875,9 @@ class Trainer:
         epoch_batches, val_every = sizes
         self._validation_schedule.start_fit()
         self._in_epoch = False  # (a fit an error ended inside an epoch left it set)
+        self.evaluation.batches_done.pop(
+            "fit", None
+        )  # (Lightning's validation loop starts over after the check)
         while not self._done():
             if self._reloads is not None and self._reloads.due("train", self.progress.epoch):
                 # As Lightning's fit loop: before on_train_epoch_start, which sees the new loader.
@@ -3422,7 +3428,8 @@ def _no_evaluation_loop(name: str, stage: str) -> AttributeError:
         else "the stage's means are in trainer.callback_metrics and what the call returns"
     )
     return AttributeError(
-        f"Trainer.{name}: Lightning's loop object has no counterpart here (the Trainer runs the stage). "
+        f"Trainer.{name}: Lightning's loop object has no counterpart here (the Trainer runs the stage)"
+        f"{'' if stage == 'predict' else ' but its batch_progress'}. "
         f"Read trainer.num_{stage}_batches (its batch count), trainer.{loaders} (its loader) and "
         f"trainer.state.stage; {results}"
     )
