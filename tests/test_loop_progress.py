@@ -87,7 +87,11 @@ def fit(tmp_path, ckpt_path=None, ckpt_dir=None, **kw):
         default_root_dir=tmp_path,
         enable_progress_bar=False,
         num_sanity_val_steps=0,
-        callbacks=[counters, ModelCheckpoint(dirpath=ckpt_dir or tmp_path / "ckpt", save_last=True)],
+        callbacks=[
+            counters,
+            ModelCheckpoint(dirpath=ckpt_dir or tmp_path / "ckpt", save_last=True),
+            *kw.pop("callbacks", []),
+        ],
         **kw,
     )
     t.fit(TinyClassifier(), make_batches(48), make_batches(32, seed=1), ckpt_path=ckpt_path)
@@ -103,6 +107,25 @@ def test_the_loop_counters_read_in_each_hook_are_lightnings(tmp_path, accumulate
     assert t.fit_loop.epoch_loop.batch_idx == 2 and t.fit_loop.epoch_loop.total_batch_idx == 5
 
 
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_batches_that_stepped_counts_a_batch_after_its_validation_as_lightnings(tmp_path, accumulate):
+    """`fit_loop.epoch_loop._batches_that_stepped` (the x axis of Lightning's loggers): it counts a batch that
+    stepped only after its on_train_batch_end and the validation after it (Lightning 2.6.6, measured)."""
+    seen = []
+
+    class Reads(Callback):
+        pass
+
+    for hook in HOOKS:
+        setattr(Reads, hook, lambda self, t, *a: seen.append(t.fit_loop.epoch_loop._batches_that_stepped))
+    fit(tmp_path, accumulate_grad_batches=accumulate, callbacks=[Reads()])
+    lightning = {
+        1: [0, 0, 0, 1, 1, 2, 2, 2, 3, 3, 3, 3, 4, 4, 5, 5, 5, 6, 6],
+        2: [0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 2, 3, 3, 3, 4, 4],
+    }
+    assert seen == lightning[accumulate]
+
+
 def test_a_fit_resumed_in_the_middle_of_an_epoch_reads_the_uninterrupted_ones_counters(tmp_path):
     _, seen = fit(tmp_path / "a", ckpt_dir=tmp_path / "ckpt", max_steps=4)
     assert seen[:12] == LIGHTNING[:12]  # (up to the stop: then the epoch stays open, the docstring says)
@@ -116,6 +139,8 @@ def test_the_counters_are_read_only_and_others_say_what_to_read(tmp_path):
     with pytest.raises(AttributeError, match="read-only"):
         t.fit_loop.epoch_loop.batch_idx = 0
     with pytest.raises(AttributeError, match="trainer.batch_in_epoch"):
+        t.fit_loop.epoch_loop.optim_progress  # noqa: B018
+    with pytest.raises(AttributeError, match="function of its step"):
         t.fit_loop.epoch_loop.scheduler_progress  # noqa: B018
 
 

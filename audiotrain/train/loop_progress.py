@@ -159,6 +159,14 @@ class EpochLoopView:
         return EvaluationLoopView(self._trainer, "fit", "val", missing)
 
     @property
+    def _batches_that_stepped(self) -> int:
+        """Lightning's count of the batches that stepped (its loggers' step): a batch counts once its end
+        hooks and the validation after it ran; every batch of a manual fit counts."""
+        t = self._trainer
+        stepped = t.progress.total_batches if t._manual else t.global_step
+        return stepped - t._ending_a_stepped_batch
+
+    @property
     def automatic_optimization(self) -> AutomaticOptimization:
         t = self._trainer
         return AutomaticOptimization(OptimizerProgress(0 if t._manual else t.global_step))
@@ -170,6 +178,10 @@ class EpochLoopView:
         return ManualOptimization(LoopProgress(counts, counts))
 
     def __getattr__(self, name: str):
+        if name == "scheduler_progress":  # (no scheduler steps to count: the schedule is the step's function)
+            from audiotrain.train.trainer import _no_scheduler_list
+
+            raise _no_scheduler_list("fit_loop.epoch_loop.scheduler_progress")
         raise AttributeError(
             f"trainer.fit_loop.epoch_loop has Lightning's batch_progress, batch_idx, total_batch_idx, val_loop, "
             f"automatic_optimization.optim_progress.optimizer_steps and manual_optimization"

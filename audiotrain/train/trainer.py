@@ -539,6 +539,9 @@ class Trainer:
         self._is_last_batch = False  # (Lightning's `is_last_batch`: set at each training batch)
         self._in_epoch = False  # from on_train_epoch_start to its end (fit_loop.epoch_progress reads it)
         self._last_epoch_batches: int | None = None  # (fit_loop.epoch_loop.batch_progress between epochs)
+        # From a batch that stepped to the end of its validation: Lightning counts it in `_batches_that_stepped`
+        # only then (fit_loop.epoch_loop reads it).
+        self._ending_a_stepped_batch = False
         self._trainable_at_last_step: frozenset[str] | None = None  # (what the epoch's last step trained)
         self._test_loader: DataLoader | Iterable[Any] | None = None
         self._predict_loader: DataLoader | Iterable[Any] | None = None
@@ -2370,14 +2373,20 @@ class Trainer:
         if stepped and (self._ranks_meet() or last_of_epoch):
             self._agree_across_ranks()
         batch_args = (outputs, batch, batch_idx)
-        self._call_end_hooks(
-            "on_train_batch_end",
-            batch_args,
-            step_logging.log_hook_steps if logging_step else None,
-            batch_args,
-        )
-        if val_due:
-            self._validate_after_batch(module)
+        self._ending_a_stepped_batch = (
+            stepped or manual_steps is not None
+        )  # (manual: every batch, as Lightning)
+        try:
+            self._call_end_hooks(
+                "on_train_batch_end",
+                batch_args,
+                step_logging.log_hook_steps if logging_step else None,
+                batch_args,
+            )
+            if val_due:
+                self._validate_after_batch(module)
+        finally:
+            self._ending_a_stepped_batch = False
 
     def _validate_after_batch(self, module: TrainModule) -> None:
         """The validation due after a training batch (its `on_train_batch_end` has run)."""
@@ -2463,11 +2472,16 @@ class Trainer:
         if val_loader is not None:
             val_every = self._current_val_every(val_every)
         if self._validation_schedule.end_epoch(progress, val_every, val_loader is not None, stopping):
+            # (Lightning's runs after the epoch's last batch, which steps: counted in `_batches_that_stepped`
+            # after it)
+            self._ending_a_stepped_batch = progress.batch_in_epoch > 0
             try:
                 val_metrics = self._validate_in_fit(module)
             except BaseException:
                 progress.epoch_complete = False  # (as below: an error's checkpoint resumes with it)
                 raise
+            finally:
+                self._ending_a_stepped_batch = False
             if val_metrics is None:
                 # Ctrl-C stopped the validation: the epoch stays open at its last batch, so the
                 # checkpoint resumes with this validation and the rest of the epoch's end.
