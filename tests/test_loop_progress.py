@@ -126,6 +126,32 @@ def test_batches_that_stepped_counts_a_batch_after_its_validation_as_lightnings(
     assert seen == lightning[accumulate]
 
 
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_optimizer_step_progress_counts_the_epochs_steps_and_the_fits_as_lightnings(tmp_path, accumulate):
+    """`automatic_optimization.optim_progress.optimizer.step`: `current` the epoch's optimizer steps (the last
+    epoch's until the next one's first batch), `total` the fit's (Lightning 2.6.6, measured)."""
+    seen = []
+
+    class Reads(Callback):
+        pass
+
+    def read(self, t, *args):
+        step = t.fit_loop.epoch_loop.automatic_optimization.optim_progress.optimizer.step
+        seen.append((step.current.completed, step.total.completed))
+        assert (step.current.ready, step.total.ready) == seen[-1]
+
+    for hook in HOOKS:
+        setattr(Reads, hook, read)
+    fit(tmp_path, accumulate_grad_batches=accumulate, callbacks=[Reads()])
+    lightning = {
+        1: [0, 0, 1, 1, 2, 2, 3, 3, 3, 3, 0, 1, 1, 2, 2, 3, 3, 3, 3],
+        2: [0, 0, 0, 0, 1, 1, 2, 2, 2, 2, 0, 0, 0, 1, 1, 2, 2, 2, 2],
+    }
+    assert [current for current, _ in seen] == lightning[accumulate]
+    expected = LIGHTNING if accumulate == 1 else LIGHTNING_ACCUMULATING
+    assert [total for _, total in seen] == [row[4] for row in expected]
+
+
 def test_a_fit_resumed_in_the_middle_of_an_epoch_reads_the_uninterrupted_ones_counters(tmp_path):
     _, seen = fit(tmp_path / "a", ckpt_dir=tmp_path / "ckpt", max_steps=4)
     assert seen[:12] == LIGHTNING[:12]  # (up to the stop: then the epoch stays open, the docstring says)

@@ -45,6 +45,13 @@ def _hook(trainer: Trainer) -> str | None:
     return running[0] if running else None
 
 
+def _last_epoch_batches(trainer: Trainer) -> int:
+    if trainer._last_epoch_batches is not None:
+        return trainer._last_epoch_batches
+    n = trainer.num_training_batches  # (a fit resumed at an epoch's start)
+    return int(n) if n != math.inf else 0
+
+
 def epoch_progress(trainer: Trainer) -> LoopProgress:
     """The epoch on its way counts as ready (and started) from its `on_train_epoch_start`, processed in its
     `on_train_epoch_end`, completed once that has run."""
@@ -73,10 +80,7 @@ def batch_progress(trainer: Trainer) -> BatchProgress:
         current, total = Counts(b, b, b, b - 1), Counts(t, t, t, t - 1)
     else:
         if b == 0 and t > 0:  # between epochs: the last one's batches
-            b = trainer._last_epoch_batches
-            if b is None:  # (a fit resumed at an epoch's start)
-                n = trainer.num_training_batches
-                b = int(n) if n != math.inf else 0
+            b = _last_epoch_batches(trainer)
         current, total = Counts(b, b, b, b), Counts(t, t, t, t)
     return BatchProgress(current, total, trainer._is_last_batch)
 
@@ -111,11 +115,43 @@ class EvaluationLoopView:
 
 
 @dataclass(frozen=True)
+class StepCounts:
+    """Lightning's `_ReadyCompletedTracker` of optimizer steps (ready and completed differ only inside the
+    step, in `on_before_optimizer_step`, which runs inside the compiled update here)."""
+
+    ready: int
+    completed: int
+
+
+@dataclass(frozen=True)
+class StepProgress:
+    current: StepCounts  # this epoch's
+    total: StepCounts
+
+
+@dataclass(frozen=True)
+class OptimizerSteps:
+    step: StepProgress
+
+
+@dataclass(frozen=True)
 class OptimizerProgress:
     """Lightning's `automatic_optimization.optim_progress`: its `optimizer_steps` (the optimizer steps taken,
-    `trainer.global_step` of an automatic fit; 0 in a manual one, as Lightning's)."""
+    `trainer.global_step` of an automatic fit; 0 in a manual one, as Lightning's) and `optimizer.step`."""
 
     optimizer_steps: int
+    optimizer: OptimizerSteps
+
+
+def _steps_this_epoch(trainer: Trainer) -> int:
+    """The optimizer steps of the epoch's batches: its closed accumulation windows (a short last one is one
+    update); between epochs the last one's, as Lightning's `current` until the next epoch's first batch."""
+    progress = trainer.progress
+    b = progress.batch_in_epoch
+    if b == 0 and progress.total_batches > 0 and _hook(trainer) != "on_train_batch_start":
+        b = _last_epoch_batches(trainer)
+        return math.ceil(b / trainer.accumulate_grad_batches)
+    return math.ceil((b - progress.micro_batches) / trainer.accumulate_grad_batches)
 
 
 @dataclass(frozen=True)
@@ -169,7 +205,12 @@ class EpochLoopView:
     @property
     def automatic_optimization(self) -> AutomaticOptimization:
         t = self._trainer
-        return AutomaticOptimization(OptimizerProgress(0 if t._manual else t.global_step))
+        if t._manual:
+            steps = current = 0
+        else:
+            steps, current = t.global_step, _steps_this_epoch(t)
+        counts = StepProgress(StepCounts(current, current), StepCounts(steps, steps))
+        return AutomaticOptimization(OptimizerProgress(steps, OptimizerSteps(counts)))
 
     @property
     def manual_optimization(self) -> ManualOptimization:
