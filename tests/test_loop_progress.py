@@ -155,8 +155,20 @@ def test_optimizer_step_progress_counts_the_epochs_steps_and_the_fits_as_lightni
 def test_a_fit_resumed_in_the_middle_of_an_epoch_reads_the_uninterrupted_ones_counters(tmp_path):
     _, seen = fit(tmp_path / "a", ckpt_dir=tmp_path / "ckpt", max_steps=4)
     assert seen[:12] == LIGHTNING[:12]  # (up to the stop: then the epoch stays open, the docstring says)
-    _, resumed = fit(tmp_path / "b", ckpt_path=str(tmp_path / "ckpt" / "last"), ckpt_dir=tmp_path / "ckpt")
-    assert resumed[0][0] == "on_train_epoch_start"
+    starts = []
+
+    class ReadsAtTrainStart(Callback):
+        def on_train_start(self, trainer, module):
+            starts.append(_counts(trainer.fit_loop.epoch_progress.current))
+
+    _, resumed = fit(
+        tmp_path / "b",
+        ckpt_path=str(tmp_path / "ckpt" / "last"),
+        ckpt_dir=tmp_path / "ckpt",
+        callbacks=[ReadsAtTrainStart()],
+    )
+    assert starts == [(2, 2, 1, 1)]  # (Lightning's, resumed in the middle of its second epoch)
+    assert resumed[0][0] == "on_train_epoch_start"  # (Lightning's resume calls it not: left, in the report)
     assert resumed[1:] == LIGHTNING[12:]
 
 

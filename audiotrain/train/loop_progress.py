@@ -54,10 +54,13 @@ def _last_epoch_batches(trainer: Trainer) -> int:
 
 def epoch_progress(trainer: Trainer) -> LoopProgress:
     """The epoch on its way counts as ready (and started) from its `on_train_epoch_start`, processed in its
-    `on_train_epoch_end`, completed once that has run."""
+    `on_train_epoch_end`, completed once that has run. (An epoch max_steps cuts stays open here, where
+    Lightning's counts it completed.)"""
     e = trainer.progress.epoch
     hook = _hook(trainer)
-    if not trainer._in_epoch:
+    # (an epoch left open by a stop inside it, a resumed fit's before it goes on: started, not processed,
+    # as Lightning's restored counts read in on_train_start)
+    if not (trainer._in_epoch or trainer.progress.batch_in_epoch > 0):
         counts = Counts(e, e, e, e)
     elif hook == "on_train_epoch_start":
         counts = Counts(e + 1, e, e, e)
