@@ -265,3 +265,67 @@ def test_validate_loop_counts_a_calls_batches_and_every_calls_as_lightnings(tmp_
         (6, 6, 6, 6),
     ]
     assert _counts(t.test_loop.batch_progress.total) == (0, 0, 0, 0)
+
+
+def test_a_manual_fits_step_counters_are_lightnings(tmp_path):
+    """Manual optimization: `manual_optimization.optim_step_progress` counts the opt.step() calls (its
+    `current` is never reset, as Lightning's), the automatic `optimizer_steps` stays 0, and
+    `_batches_that_stepped` counts every batch once its end hooks ran (Lightning 2.6.6, measured:
+    (hook, optim_step_progress.current.completed, .total.completed, optimizer_steps, _batches_that_stepped)."""
+    from audiotrain import TrainModule
+
+    import mlx.core as mx
+    import mlx.nn as nn
+    import mlx.optimizers as optim
+
+    class Manual(TrainModule):
+        def __init__(self):
+            super().__init__()
+            self.automatic_optimization = False
+            self.layer = nn.Linear(8, 1)
+
+        def configure_optimizers(self):
+            return optim.SGD(learning_rate=0.1)
+
+        def training_step(self, batch, batch_idx):
+            opt = self.optimizers()
+            self.manual_backward(lambda: mx.mean(self.layer(batch[0]) ** 2))
+            opt.step()
+            opt.zero_grad()
+
+    seen = []
+
+    class Reads(Callback):
+        pass
+
+    def read(self, t, *args):
+        loop = t.fit_loop.epoch_loop
+        steps = loop.manual_optimization.optim_step_progress
+        automatic = loop.automatic_optimization.optim_progress.optimizer_steps
+        seen.append((steps.current.completed, steps.total.completed, automatic, loop._batches_that_stepped))
+
+    for hook in HOOKS:
+        if hook != "on_validation_start":
+            setattr(Reads, hook, read)
+    t = Trainer(default_root_dir=tmp_path, enable_progress_bar=False, max_epochs=2, callbacks=[Reads()])
+    t.fit(Manual(), make_batches(48), None)
+    lightning = [
+        (0, 0, 0, 0),  # on_train_epoch_start
+        (0, 0, 0, 0),
+        (1, 1, 0, 0),
+        (1, 1, 0, 1),
+        (2, 2, 0, 1),
+        (2, 2, 0, 2),
+        (3, 3, 0, 2),
+        (3, 3, 0, 3),  # on_train_epoch_end
+        (3, 3, 0, 3),  # on_train_epoch_start
+        (3, 3, 0, 3),
+        (4, 4, 0, 3),
+        (4, 4, 0, 4),
+        (5, 5, 0, 4),
+        (5, 5, 0, 5),
+        (6, 6, 0, 5),
+        (6, 6, 0, 6),  # on_train_epoch_end
+        (6, 6, 0, 6),  # on_train_end
+    ]
+    assert seen == lightning
