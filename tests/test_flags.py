@@ -142,6 +142,22 @@ def test_min_epochs_holds_back_an_early_stop(tmp_path):
     assert t.current_epoch == 3 and len(t.history["epoch"]) == 3
 
 
+def test_min_epochs_and_min_steps_read_none_where_not_given(tmp_path):
+    """They read 0 where not given; Lightning 2.6.6's `Trainer().min_epochs` / `.min_steps` (and its
+    fit_loop's) read None, and a given 0 stays 0. A fit without them still stops at the first request."""
+    t = Trainer(max_epochs=1)
+    assert (t.min_epochs, t.min_steps) == (None, None)
+    assert (t.fit_loop.min_epochs, t.fit_loop.min_steps) == (None, None)
+    given = Trainer(max_epochs=1, min_epochs=0, min_steps=0)
+    assert (given.min_epochs, given.min_steps) == (0, 0)
+    given.fit_loop.min_epochs = None
+    assert given.min_epochs is None
+    stop = EarlyStopping(monitor="train_loss", patience=0, mode="max")  # stops at the first check
+    stops = trainer(tmp_path, max_epochs=5, callbacks=[stop])
+    stops.fit(TinyClassifier(), make_batches())
+    assert stops.current_epoch < 5 and stops.min_epochs is None
+
+
 def test_min_steps_holds_back_an_early_stop_to_that_step(tmp_path):
     from audiotrain.train import LambdaCallback
 

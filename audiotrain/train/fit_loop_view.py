@@ -45,8 +45,8 @@ class FitLoopLimits:
     def __setattr__(self, name: str, value) -> None:
         if name not in _LIMITS:
             raise AttributeError(f"trainer.fit_loop.{name}: only {', '.join(_LIMITS)} can be set here")
-        if name.startswith("min_"):  # (checked and None read as 0, as Trainer(min_epochs=...) does)
-            value = flags.non_negative_int_or_none(name, value) or 0
+        if name.startswith("min_"):  # (checked as Trainer(min_epochs=...) does; None: no minimum)
+            value = flags.non_negative_int_or_none(name, value)
         setattr(self._trainer, name, value)
 
     def __repr__(self) -> str:

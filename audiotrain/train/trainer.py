@@ -351,8 +351,9 @@ class Trainer:
         self.fast_dev_run = flags.fast_dev_run(fast_dev_run)
         self._max_epochs = flags.training_length("max_epochs", max_epochs)
         self._max_steps = flags.training_length("max_steps", max_steps)
-        self.min_epochs = flags.non_negative_int_or_none("min_epochs", min_epochs) or 0
-        self.min_steps = flags.non_negative_int_or_none("min_steps", min_steps) or 0
+        # None where not given, as Lightning's `trainer.min_epochs` reads (the stop check reads None as 0)
+        self.min_epochs = flags.non_negative_int_or_none("min_epochs", min_epochs)
+        self.min_steps = flags.non_negative_int_or_none("min_steps", min_steps)
         self.reload_dataloaders_every_n_epochs = (
             flags.non_negative_int_or_none(
                 "reload_dataloaders_every_n_epochs", reload_dataloaders_every_n_epochs
@@ -2086,13 +2087,13 @@ class Trainer:
         their next all-reduce."""
         if not self._stopping.asked():
             return False
-        if self.current_epoch >= self.min_epochs and self.global_step >= self.min_steps:
+        if self.current_epoch >= (self.min_epochs or 0) and self.global_step >= (self.min_steps or 0):
             return True
         if not self._stopping.said_minimum_not_met:  # (Lightning's words, once: else a verbose
             self._stopping.said_minimum_not_met = True  # EarlyStopping's stop line is all the user sees)
             self._note(
-                f"Trainer was signaled to stop but the required `min_epochs={self.min_epochs or None}` or "
-                f"`min_steps={self.min_steps or None}` has not been met. Training will continue..."
+                f"Trainer was signaled to stop but the required `min_epochs={self.min_epochs}` or "
+                f"`min_steps={self.min_steps}` has not been met. Training will continue..."
             )
         return False
 
