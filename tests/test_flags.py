@@ -698,6 +698,20 @@ def test_fast_dev_run_shows_its_batches_as_the_limits(tmp_path):
     assert trainer(tmp_path).limit_train_batches == 1.0
 
 
+@pytest.mark.parametrize("given, kept", [(True, True), (1, True), (5, 5), (False, False), (0, 0)])
+def test_trainer_fast_dev_run_reads_as_lightning_keeps_it(tmp_path, given, kept):
+    """`trainer.fast_dev_run` read the batch count (1 for True); Lightning 2.6.6 keeps True for True and 1,
+    and the value given otherwise (5, False, 0). The limits and max_steps still read the batches."""
+    t = trainer(tmp_path, fast_dev_run=given)
+    assert t.fast_dev_run == kept and type(t.fast_dev_run) is type(kept)
+    batches = int(given)
+    assert t.limit_train_batches == (batches or 1.0) and type(t.limit_train_batches) is type(batches or 1.0)
+    if batches:
+        assert t.max_steps == batches and type(t.max_steps) is int
+        t.fit(TinyClassifier(), make_batches())
+        assert t.global_step == batches
+
+
 def test_a_whole_float_above_one_is_a_batch_count_as_in_lightning(tmp_path):
     """Lightning 2.6.6 reads `limit_test_batches=1e50` (its test_dataloaders.py) or `val_check_interval=2.0` as
     int batch counts (`_determine_batch_limits`: a float > 1 with no fraction); they were refused here."""

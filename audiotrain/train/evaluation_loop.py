@@ -160,7 +160,7 @@ class EvaluationLoop:
         t = self.trainer
         if t._reads_whole_stream(loader, stage):
             return None
-        return t.fast_dev_run or flags.resolve_limit(
+        return t._fast_dev_batches or flags.resolve_limit(
             t.limits[stage], loader_len(loader), t._limit_flags[stage], stage
         )
 

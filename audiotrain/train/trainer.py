@@ -348,7 +348,11 @@ class Trainer:
         log_every_n_steps = 50 if log_every_n_steps is None else log_every_n_steps
         num_sanity_val_steps = 2 if num_sanity_val_steps is None else num_sanity_val_steps
         val_check_interval = 1.0 if val_check_interval is None else val_check_interval
-        self.fast_dev_run = flags.fast_dev_run(fast_dev_run)
+        # The batches of a smoke run (0: off); `trainer.fast_dev_run` shows the flag as Lightning keeps it:
+        # True for True or 1, else as given (5, False, 0).
+        self._fast_dev_batches = flags.fast_dev_run(fast_dev_run)
+        shown = True if self._fast_dev_batches == 1 else self._fast_dev_batches or fast_dev_run
+        self.fast_dev_run: bool | int | None = shown
         self._max_epochs = flags.training_length("max_epochs", max_epochs)
         self._max_steps = flags.training_length("max_steps", max_steps)
         # None where not given, as Lightning's `trainer.min_epochs` reads (the stop check reads None as 0)
@@ -364,7 +368,7 @@ class Trainer:
         if self.fast_dev_run:
             # Lightning's values (max_steps=n), so code reading them (a schedule's length, a callback) sees
             # what the smoke run does.
-            self._max_epochs, self._max_steps, self._max_time = 1, self.fast_dev_run, None
+            self._max_epochs, self._max_steps, self._max_time = 1, self._fast_dev_batches, None
         self._validation_schedule = ValidationSchedule(
             flags.val_check_interval(val_check_interval),
             flags.check_val_every_n_epoch(check_val_every_n_epoch),
@@ -415,7 +419,7 @@ class Trainer:
         # Lightning's overfit_batches sets the train and val limits (train/overfit.py); the flag a limit came
         # from is the one its errors name.
         self.overfit_batches = flags.overfit_batches(overfit_batches)
-        self.limits = overfit.limits(self.overfit_batches, self.limits, self.fast_dev_run)
+        self.limits = overfit.limits(self.overfit_batches, self.limits, self._fast_dev_batches)
         self._limit_flags = {stage: f"limit_{stage}_batches" for stage in self.limits}
         if self.overfit_batches:
             self._limit_flags.update(train="overfit_batches", val="overfit_batches")
@@ -1007,19 +1011,19 @@ class Trainer:
     # number of batches under it.
     @property
     def limit_train_batches(self) -> int | float:
-        return self.fast_dev_run or _shown_limit(self.limits["train"])
+        return self._fast_dev_batches or _shown_limit(self.limits["train"])
 
     @property
     def limit_val_batches(self) -> int | float:
-        return self.fast_dev_run or _shown_limit(self.limits["val"])
+        return self._fast_dev_batches or _shown_limit(self.limits["val"])
 
     @property
     def limit_test_batches(self) -> int | float:
-        return self.fast_dev_run or _shown_limit(self.limits["test"])
+        return self._fast_dev_batches or _shown_limit(self.limits["test"])
 
     @property
     def limit_predict_batches(self) -> int | float:
-        return self.fast_dev_run or _shown_limit(self.limits["predict"])
+        return self._fast_dev_batches or _shown_limit(self.limits["predict"])
 
     # The non-finite stop's settings, held by its watch: `train/nonfinite.py`.
     @property
@@ -1251,7 +1255,7 @@ class Trainer:
         if loader is None:
             loader = self._early_train_loader
         total = loader_len(loader) if loader is not None else None
-        return self.fast_dev_run or flags.resolve_limit(
+        return self._fast_dev_batches or flags.resolve_limit(
             self.limits["train"], total, self._limit_flags["train"], "train"
         )
 
@@ -1261,7 +1265,7 @@ class Trainer:
 
     def _training_batches(self, loader: Any) -> int | None:
         """Batches an epoch of `loader` trains on (fast_dev_run, limit_train_batches); None: no length."""
-        return self.fast_dev_run or flags.resolve_limit(
+        return self._fast_dev_batches or flags.resolve_limit(
             self.limits["train"], loader_len(loader), self._limit_flags["train"], "train"
         )
 
