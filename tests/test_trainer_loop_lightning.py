@@ -747,9 +747,46 @@ def test_estimated_stepping_batches_in_a_datamodules_setup_makes_the_train_loade
     )
     t.fit(TinyClassifier(), datamodule=dm)
     assert dm.read == 6
-    assert counters.seen[0] == ("setup", 0, 6)
+    # (Lightning 2.6.6's callback setup, after the datamodule's read: num_training_batches 2)
+    assert counters.seen[0] == ("setup", 2, 6)
     assert dm.asked["train"] == [0]
     assert t.global_step == 6
+
+
+class ReadsTheCountInConfigureOptimizers(TinyClassifier):
+    """Records `trainer.num_training_batches` in configure_optimizers, reading the estimate before or after."""
+
+    estimate_first = False
+
+    def configure_optimizers(self):
+        if self.estimate_first:
+            self.estimate = self.trainer.estimated_stepping_batches
+        self.batches = self.trainer.num_training_batches
+        if not self.estimate_first:
+            self.estimate = self.trainer.estimated_stepping_batches
+            self.batches_after = self.trainer.num_training_batches
+        return super().configure_optimizers()
+
+
+@pytest.mark.parametrize("estimate_first", [False, True])
+def test_num_training_batches_in_configure_optimizers_is_inf_until_the_estimate_counts_them(
+    tmp_path, estimate_first
+):
+    """Lightning 2.6.6 (3 batches an epoch): `trainer.num_training_batches` is inf on a new Trainer and in
+    configure_optimizers, and 3 once `estimated_stepping_batches` has been read (before or after); here it
+    read 0 in both orders."""
+    assert Trainer().num_training_batches == float("inf")
+    module = ReadsTheCountInConfigureOptimizers()
+    module.estimate_first = estimate_first
+    t = Trainer(
+        default_root_dir=tmp_path, max_epochs=2, enable_progress_bar=False, enable_checkpointing=False
+    )
+    t.fit(module, make_batches(16 * 3))
+    assert module.estimate == 6
+    assert module.batches == (3 if estimate_first else float("inf"))
+    if not estimate_first:
+        assert module.batches_after == 3
+    assert t.num_training_batches == 3 and t.global_step == 6
 
 
 class ValidatesOnItsOwnLoader(TinyClassifier):
@@ -769,7 +806,7 @@ def test_estimated_stepping_batches_in_setup_counts_the_loader_passed_beside_the
         callbacks=[counters],
     )
     t.fit(ValidatesOnItsOwnLoader(), make_batches(16 * 5))
-    assert counters.seen[0] == ("setup", 0, 10)
+    assert counters.seen[0] == ("setup", float("inf"), 10)  # (Lightning 2.6.6's: inf, 10)
 
 
 class EndsEpochZeroAtBatchTwo(TinyClassifier):

@@ -398,7 +398,8 @@ class ProgressBar(Callback):
         elif self.is_plain and self.is_enabled and trainer.validates_within_epochs:
             # Inside an epoch (val_check_interval < 1.0 or an int): a line per validation, as the
             # epoch's own line may be a long way off. One at the epoch's end shows on that line.
-            if trainer.batch_in_epoch < trainer.num_training_batches:
+            # (not the sanity check's, before any epoch)
+            if not trainer.sanity_checking and trainer.batch_in_epoch < trainer.num_training_batches:
                 # The same kind of numbers as the epoch's line (not the last step's), so the two compare.
                 what = f"Epoch {trainer.current_epoch} (means so far), validation"
                 self._line(trainer, what, self._shown(trainer, module, epoch_means=True))

@@ -508,7 +508,9 @@ class Trainer:
         # with its methods. Any, so that a module reads its own attributes (`self.trainer.datamodule.
         # num_classes`, as in Lightning) and `isinstance` narrows it to the user's class.
         self.datamodule: Any = None
-        self.num_training_batches: int | float = 0
+        # inf until the fit loop counts them before on_train_start, as Lightning's (or until
+        # `estimated_stepping_batches` is read: it counts them, as Lightning's does)
+        self.num_training_batches: int | float = math.inf
         # Batches the last validation, test and predict ran on, or run on now (inf: the loader ends the
         # stage, as in Lightning); one number for the stage's one loader, where Lightning has a list of one,
         # and a list of each's for several loaders, as Lightning's.
@@ -1190,6 +1192,9 @@ class Trainer:
         """Optimizer steps the current `fit` will take (Lightning's name), for schedules that need
         the total, e.g. OneCycle in `configure_optimizers`; inf when nothing bounds it."""
         estimate = self._estimate_stepping_batches()
+        batches = self._train_batches_per_epoch()
+        if batches is not None:  # (Lightning's reading sets up the fit's train loader and its count)
+            self.num_training_batches = batches
         # (a rebuilt loader's longer epochs warn of a schedule sized by it: _follow_rebuilt_epochs)
         self._stepping_estimate = estimate
         return estimate
