@@ -251,6 +251,35 @@ def test_a_callbacks_on_save_checkpoint_sees_the_datamodules_state_as_in_lightni
     assert saved["datamodule"] == {"vocab": 101} and "Vocabulary" not in saved
 
 
+def test_a_callbacks_on_load_checkpoint_sees_the_datamodules_state_as_in_lightning(tmp_path):
+    """Lightning 2.6.6 (measured: fit(ckpt_path=...) and validate(ckpt_path=...)): a callback's
+    `on_load_checkpoint` finds the datamodule's state under its class's qualified name (checkpoint["DM"]),
+    after the datamodule got it back (an edit there reaches nothing); here it found none."""
+
+    class SeesData(Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_load_checkpoint(self, trainer, module, checkpoint):
+            self.seen.append(dict(checkpoint.get("Vocabulary", {"missing": True})))
+            if "Vocabulary" in checkpoint:
+                checkpoint["Vocabulary"]["vocab"] = 0
+
+    kw = {"default_root_dir": tmp_path, "enable_progress_bar": False, "num_sanity_val_steps": 0}
+    first = Vocabulary()
+    first.vocab = 41  # (setup makes it 42)
+    Trainer(max_epochs=1, **kw).fit(TinyClassifier(), datamodule=first)
+    sees, resumed = SeesData(), Vocabulary()
+    Trainer(max_epochs=2, callbacks=[sees], **kw).fit(TinyClassifier(), datamodule=resumed, ckpt_path="last")
+    assert sees.seen == [{"vocab": 42}]
+    assert resumed.loaded == [{"vocab": 42}] and resumed.vocab_of_loaders[0] == 42
+    last = tmp_path / "checkpoints" / "last"
+    assert json.loads((last / "trainer_state.json").read_text())["datamodule"] == {"vocab": 42}
+    sees = SeesData()
+    Trainer(callbacks=[sees], **kw).validate(TinyClassifier(), datamodule=Vocabulary(), ckpt_path=last)
+    assert sees.seen == [{"vocab": 42}]
+
+
 def test_a_resumed_fit_asks_for_its_loaders_at_the_checkpoints_epoch_as_lightning(tmp_path):
     """A curriculum reading `self.trainer.current_epoch` in `train_dataloader()` (2 s clips, then 4 s): the
     fit resumed from the end of epoch 1 built epoch 0's loader (current_epoch 0 there), where Lightning's,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from audiotrain._caller import user_stacklevel
@@ -123,6 +124,22 @@ def with_run_counters(state: dict[str, Any]) -> dict[str, Any]:
     for key in RUN_KEYS:
         state.setdefault(key, run.get(key, 0))
     return state
+
+
+@contextlib.contextmanager
+def datamodule_state_shown(state: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """`state` with the datamodule's saved state also under its class's qualified name, Lightning's key, for
+    the callbacks' `on_load_checkpoint` (Lightning's dict holds it there); taken out again after them (the
+    datamodule has its state already, as in Lightning, where a callback's edit of it reaches nothing)."""
+    key = state.get("datamodule_class")
+    shown = "datamodule" in state and isinstance(key, str) and key not in state
+    if shown:
+        state[key] = state["datamodule"]
+    try:
+        yield state
+    finally:
+        if shown:
+            state.pop(key, None)
 
 
 def load_module_state_before_weights(module: Any, state: dict[str, Any], model_file: Any) -> frozenset[str]:

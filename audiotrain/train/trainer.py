@@ -3282,7 +3282,7 @@ class Trainer:
         if not full:
             # Lightning's `restore_callbacks` runs in validate/test/predict too, after the module's hook: a
             # callback that swaps in what its save hook stored (an EMA's weights) would else do nothing.
-            with ckpt.named_source(folder / ckpt.STATE_FILE):
+            with ckpt.named_source(folder / ckpt.STATE_FILE), hook_state.datamodule_state_shown(state):
                 for cb in self.callbacks if hooks else ():
                     with hook_logs.running_hook(self, "on_load_checkpoint"):
                         cb.on_load_checkpoint(self, module, hook_state.with_run_counters(state))
@@ -3331,7 +3331,8 @@ class Trainer:
     ) -> dict[str, Any]:
         """Every callback's `on_load_checkpoint` on the checkpoint's `state`; returns its callbacks' states,
         which a hook may have rewritten, for their `load_state_dict`."""
-        with ckpt.named_source(folder / ckpt.STATE_FILE):
+        # (the datamodule's state under its class's name too, as Lightning's dict has it for them)
+        with ckpt.named_source(folder / ckpt.STATE_FILE), hook_state.datamodule_state_shown(state):
             for cb in self.callbacks:
                 with (
                     hook_logs.running_hook(self, "on_load_checkpoint"),  # (self.log there: refused)
