@@ -557,6 +557,40 @@ def test_each_parameter_group_anneals_from_its_own_rate_to_its_own_swa_lr(tmp_pa
     assert module.v.item() == pytest.approx(np.mean([-2.8, -3.6]))
 
 
+class TwoManual(TwoGroups):
+    """TwoGroups under manual optimization: w and v each stepped by hand with their own SGD, as a GAN's
+    generator and discriminator (configure_optimizers returns two {"optimizer", "params"} dicts)."""
+
+    def __init__(self):
+        super().__init__()
+        self.automatic_optimization = False
+
+    def configure_optimizers(self):
+        return [{"optimizer": optim.SGD(1.0), "params": "w"}, {"optimizer": optim.SGD(0.5), "params": "v"}]
+
+    def training_step(self, batch, batch_idx):
+        opt_w, opt_v = self.optimizers()
+        self.manual_backward(lambda: self.compute_loss(batch)[0])
+        opt_w.step()
+        opt_v.step()
+        opt_w.zero_grad()
+        opt_v.zero_grad()
+
+
+def test_a_manual_modules_several_optimizers_each_anneal_and_every_weight_is_averaged(tmp_path):
+    """Deliberate: Lightning 2.6.6 refuses SWA with several optimizers ("SWA currently works with 1
+    `optimizer`": its SWALR wraps one torch optimizer). Here a manual module's optimizers are the
+    MultiOptimizer's groups, which SWA handles as in automatic optimization: each optimizer anneals from its
+    own rate to its swa_lr, and every weight is averaged (the same numbers as TwoGroups')."""
+    swa = StochasticWeightAveraging(swa_lrs=[0.1, 0.2], swa_epoch_start=2, annealing_epochs=0)
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[swa])
+    module = TwoManual()
+    trainer.fit(module, [mx.zeros((2,))] * 4)
+    assert trainer.global_step == 24  # (Lightning's count: each optimizer's step is one)
+    assert module.w.item() == pytest.approx(np.mean([-4.4, -4.8]))
+    assert module.v.item() == pytest.approx(np.mean([-2.8, -3.6]))
+
+
 def test_a_run_without_array_state_writes_the_checkpoint_files_it_always_wrote(tmp_path):
     trainer = quiet_trainer(tmp_path, max_epochs=1)
     trainer.fit(Descends(), [mx.zeros((2,))])
