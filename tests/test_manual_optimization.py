@@ -294,6 +294,27 @@ def test_the_loggers_step_counts_batches_as_lightnings_does(tmp_path):
     assert rows[0].split(",")[:3] == ["step", "d_loss", "g_loss"]
 
 
+def test_device_stats_at_batch_start_follow_the_batch_count_as_the_batch_ends(tmp_path):
+    """DeviceStatsMonitor's on_train_batch_start asked whether the global step + 1 was a logging step,
+    where a GAN's global step moves by 2 a batch: with log_every_n_steps=2 it never logged there (odd
+    counts). Lightning's `should_update_logs` counts batches (`_batches_that_stepped + 1`) for both hooks."""
+    from audiotrain.train.callbacks import DeviceStatsMonitor
+
+    from tasks import RecordingLogger
+
+    logger = RecordingLogger()
+    trainer = _trainer(log_every_n_steps=2, logger=logger, callbacks=[DeviceStatsMonitor()])
+    trainer.fit(GAN(), _data())
+
+    def steps(hook):
+        return sorted(
+            {s for s, m in logger.metrics if any(k.startswith(f"DeviceStatsMonitor.{hook}/") for k in m)}
+        )
+
+    assert steps("on_train_batch_end") == [2, 4, 6]
+    assert steps("on_train_batch_start") == [2, 4, 6]
+
+
 @pytest.mark.parametrize(
     "flag, value, words",
     [

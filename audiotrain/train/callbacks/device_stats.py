@@ -139,10 +139,11 @@ class DeviceStatsMonitor(Callback):
             trainer.log_metrics({prefix + k: v for k, v in values.items()}, step=step)
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
-        # The step about to run is a logging step: logged at its number, as its end is (the loggers' step
-        # is the global step after the update).
-        if _is_logged_count(trainer, trainer.global_step + 1):
-            self._log(trainer, "on_train_batch_start", step=trainer._logging_step() + 1)
+        # The step about to run is a logging step: logged at its number, as its end is (the loggers' step:
+        # the global step after the update; a manual module's batches, which may take several updates each).
+        step = trainer._logging_step() + 1
+        if _is_logged_count(trainer, step):
+            self._log(trainer, "on_train_batch_start", step=step)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if outputs is not None and outputs.get("stepped", True) and trainer.is_logging_step():
