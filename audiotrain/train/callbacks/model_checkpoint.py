@@ -717,7 +717,7 @@ class ModelCheckpoint(Checkpoint):
         elif self._awaits_metric(trainer):
             # Lightning 2.6's: a save that saves after validations waits for the next one, silently (its
             # `_defer_save_until_validation`); one saving at epoch ends skips, with one warning here.
-            self._skip_save(trainer, f"step {trainer.global_step}", defer=self._validation_to_come(trainer))
+            self._skip_save(trainer, f"step {trainer.global_step}", defer=self._defers_to_validation(trainer))
         else:
             self._save(trainer)
 
@@ -746,16 +746,12 @@ class ModelCheckpoint(Checkpoint):
         good, and the save names why."""
         if not self.monitor or self._monitor_now(trainer) is not None or self._validated:
             return False
-        loader = trainer.val_dataloaders
-        to_come = loader is not None and trainer.limit_val_batches != 0 and loader_len(loader) != 0
-        return to_come or not self._epoch_ended
+        return _validation_to_come(trainer) or not self._epoch_ended
 
-    def _validation_to_come(self, trainer: Trainer) -> bool:
+    def _defers_to_validation(self, trainer: Trainer) -> bool:
         """Whether a step save missing its monitor waits for the next validation: where this callback saves
         after validations (Lightning's `not _should_save_on_train_epoch_end`) and one is to come."""
-        loader = trainer.val_dataloaders
-        to_come = loader is not None and trainer.limit_val_batches != 0 and loader_len(loader) != 0
-        return to_come and self._saves_after_validations(trainer)
+        return _validation_to_come(trainer) and self._saves_after_validations(trainer)
 
     def _monitor_now(self, trainer: Trainer) -> float | None:
         """The monitor's value now, or None where nothing logged it. `epoch` and `step` are always there
@@ -1033,9 +1029,7 @@ class ModelCheckpoint(Checkpoint):
         validation where one is to come, or before the first epoch end (its hooks may log it)."""
         if name in trainer.callback_metrics or self._validated:
             return False
-        loader = trainer.val_dataloaders
-        to_come = loader is not None and trainer.limit_val_batches != 0 and loader_len(loader) != 0
-        return to_come or not self._epoch_ended
+        return _validation_to_come(trainer) or not self._epoch_ended
 
     @property
     def last_path(self) -> str:
@@ -1541,3 +1535,9 @@ def _state_written(folder: Path) -> float:
         return (folder / ckpt.STATE_FILE).stat().st_mtime
     except OSError:
         return 0.0
+
+
+def _validation_to_come(trainer: Trainer) -> bool:
+    """Whether `fit` validates at all: a val loader with batches, and limit_val_batches not 0."""
+    loader = trainer.val_dataloaders
+    return loader is not None and trainer.limit_val_batches != 0 and loader_len(loader) != 0
