@@ -273,6 +273,22 @@ def test_logged_metrics_hold_no_epoch_but_one_the_module_logged(tmp_path):
     assert t.logged_metrics["epoch"] == -3.0
 
 
+class LogsItsStepAtTheEnd(TinyClassifier):
+    def on_train_epoch_end(self, epoch, metrics):
+        self.log("step", float(10 + self.current_epoch))
+
+
+def test_a_step_logged_at_the_epoch_end_sends_no_trainer_epoch(tmp_path):
+    """The epoch end's values went to the loggers with the Trainer's "epoch" also where the module logged
+    "step". Lightning 2.6.6 (`_LoggerConnector.log_metrics`) adds its epoch only where no "step" was logged
+    (the `setdefault` is in the branch without one): the row at step 10 has train_loss_epoch, no epoch."""
+    logger = RecordingLogger()
+    fit(tmp_path, build(LogsItsStepAtTheEnd), val=False, logger=logger)
+    ends = [(step, m) for step, m in logger.metrics if "train_loss_epoch" in m]
+    assert [step for step, _ in ends] == [10, 11]
+    assert not any("epoch" in m for _, m in ends)
+
+
 class LogsItsOwnEpochAtTheEnd(TinyClassifier):
     def on_train_epoch_end(self, epoch, metrics):
         self.log("epoch", 7.0)

@@ -115,8 +115,8 @@ class StepLogging:
         logged = values.pop("step", None)
         step = self.logging_step() if logged is None else _logged_step(logged)
         self.logged_metrics.update(metrics)
-        if epoch is not None and "epoch" not in values:
-            values = {**values, "epoch": epoch}
+        if epoch is not None and logged is None and "epoch" not in values:
+            values = {**values, "epoch": epoch}  # (as Lightning's: only where no "step" was logged)
         for lg in self._trainer._writing_loggers:
             lg.log_metrics(values, step)
             if has_own_save(lg):
