@@ -294,6 +294,18 @@ def test_the_loggers_step_counts_batches_as_lightnings_does(tmp_path):
     assert rows[0].split(",")[:3] == ["step", "d_loss", "g_loss"]
 
 
+def test_an_epoch_end_with_nothing_logged_per_epoch_sends_the_loggers_nothing():
+    """The GAN logs per step only: the loggers got a row of the Trainer's epoch alone ({'epoch': 0}) at the
+    epoch's end. Lightning 2.6.6's `_LoggerConnector.log_metrics` returns when there are no metrics, before
+    it adds its epoch; now the same."""
+    from tasks import RecordingLogger
+
+    logger = RecordingLogger()
+    _trainer(log_every_n_steps=2, logger=logger).fit(GAN(), _data())
+    assert [step for step, _ in logger.metrics] == [2, 4, 6]
+    assert not any(m.keys() == {"epoch"} for _, m in logger.metrics)
+
+
 def test_device_stats_at_batch_start_follow_the_batch_count_as_the_batch_ends(tmp_path):
     """DeviceStatsMonitor's on_train_batch_start asked whether the global step + 1 was a logging step,
     where a GAN's global step moves by 2 a batch: with log_every_n_steps=2 it never logged there (odd

@@ -283,7 +283,7 @@ class StepLogging:
         called when the fit fails, so that a failing hook loses none of them."""
         values, self.held_for_hooks = {**self.held_for_hooks, **hook_values}, {}
         epoch, self.held_epoch = self.held_epoch, None
-        if values or epoch is not None:
+        if values:  # (none: nothing to send, not even the epoch, as Lightning's `if not metrics: return`)
             self.log_at_logged_step(values, epoch)
 
     def hook_step_values(self) -> dict[str, float]:
