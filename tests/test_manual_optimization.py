@@ -584,6 +584,24 @@ def test_a_per_step_lr_scheduler_follows_that_optimizers_own_steps():
     assert model.rates == pytest.approx([1.0, 0.5, 0.25, 0.125])
 
 
+def test_the_learning_rate_monitor_names_a_manual_optimizer_by_its_schedulers_name(tmp_path):
+    """A manual module's one optimizer was logged as "lr-SGD" whatever its lr_scheduler's "name" said.
+    Lightning's LearningRateMonitor names it by that "name" (here "my_rate"), in manual optimization too."""
+    from audiotrain.train.callbacks import LearningRateMonitor
+
+    from tasks import RecordingLogger
+
+    per_step = {"scheduler": optim.step_decay(1.0, 0.5, 1), "interval": "step", "name": "my_rate"}
+    model = _OneOptimizer(lambda opt: {"optimizer": opt, "lr_scheduler": per_step})
+    logger = RecordingLogger()
+    trainer = _trainer(
+        limit_train_batches=2, log_every_n_steps=1, logger=logger, callbacks=[LearningRateMonitor()]
+    )
+    trainer.fit(model, [mx.ones((1, 1))] * 2)
+    logged = {k for _, m in logger.metrics for k in m}
+    assert "my_rate" in logged and "lr-SGD" not in logged
+
+
 def test_several_optimizers_with_automatic_optimization_point_to_manual_optimization():
     # (Lightning 2.6.6: "Training with multiple optimizers is only supported with manual optimization")
     class Automatic(GAN):

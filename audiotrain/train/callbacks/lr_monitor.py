@@ -98,7 +98,8 @@ class LearningRateMonitor(Callback):
             # instead); the momentum and weight decay follow it: lr-Adam/pg1-momentum, as Lightning's.
             # Each group is named by its own optimizer's class, as Lightning names a torch optimizer's
             # groups by that optimizer's (lr-AdamW/pg1), not by the MultiOptimizer that holds them.
-            if trainer._manual:  # (a manual module's optimizers are Lightning's several: lr-Adam, lr-SGD)
+            # (A manual module's several optimizers are Lightning's several: lr-Adam, lr-SGD.)
+            if trainer._manual and len(groups) > 1:
                 group_name = _optimizer_series(groups, i)
             else:
                 group_name = (name or f"lr-{kind or type(group).__name__}") + (
