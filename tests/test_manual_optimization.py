@@ -495,6 +495,18 @@ def test_learning_rate_monitor_names_each_optimizer_as_lightning_and_steps_by_ba
     assert [row[0] for row in rows[1:] if row[1]] == ["0", "6"]
 
 
+def test_the_lr_finder_says_a_manual_step_must_return_its_loss():
+    """A manual training_step returning nothing (Lightning's GAN example does not) ended the sweep with a
+    bare KeyError: 'loss'. Lightning records NaN for each such batch and fails to suggest a rate; here the
+    sweep stops at once, saying what to return."""
+    from audiotrain.train.tuner import Tuner
+
+    with pytest.raises(ValueError, match=r"_OneOptimizer.training_step returned no loss.*return the loss"):
+        Tuner(_trainer()).lr_find(
+            _OneOptimizer(lambda opt: opt), [mx.ones((1, 1))] * 8, num_training=5, update_attr=False
+        )
+
+
 def test_several_optimizers_are_refused_by_the_lr_finder_and_accumulation_by_its_scheduler():
     from audiotrain.train.callbacks import GradientAccumulationScheduler
     from audiotrain.train.tuner import Tuner

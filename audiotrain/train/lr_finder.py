@@ -301,6 +301,11 @@ class LRSweep(Callback):
     ) -> None:
         if self.stopped or outputs is None:  # (None: a batch the loader yielded as None, not trained)
             return  # (data parallel: the step that runs before the ranks agree to stop)
+        if "loss" not in outputs:  # (a manual step may return none; every rank's step is the same code)
+            raise ValueError(
+                f"{type(module).__name__}.training_step returned no loss, which the learning-rate finder "
+                "sweeps: return the loss (return loss, or a dict with 'loss') from the manual step"
+            )
         self._window.append(outputs["loss"].array)
         if not outputs["stepped"]:
             return
