@@ -203,10 +203,7 @@ def save_datamodule_state(datamodule: Any, state: dict[str, Any], profiler: Any 
         saved = state_dict()
     if not saved:
         return None
-    where = f"{type(datamodule).__name__}.state_dict()"
-    if not isinstance(saved, dict):
-        raise TypeError(f"{where}: expected a dict, got {type(saved).__name__}")
-    ckpt.check_keeps(saved, where, "")
+    _check_datamodule_state(saved, f"{type(datamodule).__name__}.state_dict()")
     key = type(datamodule).__qualname__  # (Lightning keys the state by it)
     if key in state:  # (a class named as one of the Trainer's entries: filed at once)
         state["datamodule"], state["datamodule_class"] = saved, key
@@ -224,10 +221,15 @@ def file_datamodule_state(datamodule: Any, state: dict[str, Any], key: str | Non
     if not saved:
         return
     where = f"{type(datamodule).__name__}.state_dict() as the callbacks' on_save_checkpoint left it"
+    _check_datamodule_state(saved, where)
+    state["datamodule"], state["datamodule_class"] = saved, key
+
+
+def _check_datamodule_state(saved: Any, where: str) -> None:
+    """A datamodule's state to save: a dict a checkpoint keeps (`where` names it in the error)."""
     if not isinstance(saved, dict):
         raise TypeError(f"{where}: expected a dict, got {type(saved).__name__}")
     ckpt.check_keeps(saved, where, "")
-    state["datamodule"], state["datamodule_class"] = saved, key
 
 
 def load_datamodule_state(datamodule: Any, state: dict[str, Any], profiler: Any = None) -> None:
