@@ -294,6 +294,20 @@ def test_the_loggers_step_counts_batches_as_lightnings_does(tmp_path):
     assert rows[0].split(",")[:3] == ["step", "d_loss", "g_loss"]
 
 
+def test_throughput_of_a_manual_module_is_logged_at_the_loggers_step_the_batch_count():
+    """ThroughputMonitor logged a GAN's training throughput at the global step (4, 8, 12: two optimizer
+    steps a batch), beside every other series at the batch count (2, 4, 6). Lightning 2.6.6's logs it with
+    step=None: its `_batches_that_stepped`, the batch count for a manual module."""
+    from audiotrain.train.callbacks import ThroughputMonitor
+
+    from tasks import RecordingLogger
+
+    logger = RecordingLogger()
+    monitor = ThroughputMonitor(batch_size_fn=lambda batch: batch.shape[0])
+    _trainer(log_every_n_steps=2, logger=logger, callbacks=[monitor]).fit(GAN(), _data())
+    assert sorted({s for s, m in logger.metrics if any(k.startswith("train/") for k in m)}) == [2, 4, 6]
+
+
 def test_an_epoch_end_with_nothing_logged_per_epoch_sends_the_loggers_nothing():
     """The GAN logs per step only: the loggers got a row of the Trainer's epoch alone ({'epoch': 0}) at the
     epoch's end. Lightning 2.6.6's `_LoggerConnector.log_metrics` returns when there are no metrics, before

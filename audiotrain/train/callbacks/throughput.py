@@ -220,7 +220,7 @@ class ThroughputMonitor(Callback):
             return
         self._update(trainer, module, "train", batch)
         if outputs.get("stepped", True) and trainer.is_logging_step():
-            self._log(trainer, "train", trainer.global_step)
+            self._log(trainer, "train", trainer._logging_step())  # (a manual module's: its batch count)
 
     # -- evaluation --------------------------------------------------------------------------------------
     def _evaluation_start(self, trainer, stage: str) -> None:
