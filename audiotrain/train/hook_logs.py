@@ -32,6 +32,7 @@ from audiotrain._caller import user_stacklevel
 from audiotrain.distributed import collectives
 from audiotrain.train.checkpoint import CheckpointError
 from audiotrain.train.lazy import LazyScalar
+from audiotrain.train.outputs import LogOptions, options_text
 
 import mlx.core as mx
 
@@ -210,17 +211,15 @@ def record(
     phase = phase_of(trainer)
     key = (phase, hook, name)
     entry = module._logged.get(key)
-    flags = [on_step, on_epoch, bool(logger), bool(prog_bar)]
-    if entry is not None and _flags(entry) != flags:
+    if entry is not None and _flags(entry) != [on_step, on_epoch, bool(logger), bool(prog_bar)]:
         # As Lightning's (and a step's here): one name of a hook is one series, reported one way; the later
         # call silently decided where the value went (the bar, the loggers, per step or per epoch).
-        def text(f: list[bool]) -> str:
-            return f"on_step={f[0]}, on_epoch={f[1]}, logger={f[2]}, prog_bar={f[3]}"
-
+        before = LogOptions(entry.on_step, entry.on_epoch, entry.prog_bar, entry.logger)
+        now = LogOptions(on_step, on_epoch, bool(prog_bar), bool(logger))
         raise ValueError(
             f"{owner}.log({name!r}, ...) was called twice in `{hook}` with different arguments "
-            f"({text(_flags(entry))}, then {text(flags)}); as in Lightning this is not allowed: log it the "
-            "same way each time, or under two names"
+            f"({options_text(before)}, then {options_text(now)}); as in Lightning this is not allowed: log "
+            "it the same way each time, or under two names"
         )
     entry = entry or HookLog(name, phase, on_step, on_epoch, hook=hook)
     if hook in EVAL_BATCH_HOOKS and loader is not None and not add_dataloader_idx:

@@ -195,7 +195,8 @@ class LogOptions:
         return f"{name}_epoch" if self.on_step else name
 
 
-def _options_text(options: LogOptions) -> str:
+def options_text(options: LogOptions) -> str:
+    """The options as a `self.log` call spells them, for an error naming two calls that differ."""
     return (
         f"on_step={options.on_step}, on_epoch={options.on_epoch}, prog_bar={options.prog_bar}, "
         f"logger={options.logger}"
@@ -272,7 +273,7 @@ class StepLogs:
             # where the value went (the bar, the loggers, per step or per epoch).
             raise ValueError(
                 f"{self.where}: self.log({name!r}, ...) was called twice in this step with different "
-                f"arguments ({_options_text(self.options[name])}, then {_options_text(resolved)}); as in "
+                f"arguments ({options_text(self.options[name])}, then {options_text(resolved)}); as in "
                 "Lightning this is not allowed: log it once, or under two names"
             )
         self.values[name] = _scalar(value, f"{self.where}: self.log({name!r}, ...)", self.cast)
