@@ -207,7 +207,8 @@ class TrainingHookAdapter(Callback):
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         self._lightning("on_train_batch_end", trainer, module, outputs, batch, batch_idx)
         if outputs is not None:  # (None: a batch the loader yielded as None, which had no on_batch_begin)
-            self._seed("on_batch_end", trainer, outputs["loss"])  # a LazyScalar: no sync until it is read
+            # (a LazyScalar: no sync until it is read; None for a manual step that returned no loss)
+            self._seed("on_batch_end", trainer, outputs.get("loss"))
 
     def on_validation_start(self, trainer, module) -> None:
         self._lightning("on_validation_start", trainer, module)
