@@ -805,3 +805,19 @@ def test_an_error_between_two_optimizer_steps_counts_the_first_as_lightning(tmp_
     resumed = _trainer()
     resumed.fit(Boom(False), _data(), ckpt_path=str(tmp_path / "on_exception"))
     assert resumed.global_step == 13
+
+
+def test_a_seed_style_on_batch_end_gets_none_for_a_manual_step_that_returned_no_loss():
+    """Seed 003's `on_batch_end(trainer, state, loss)` (`create_trainer`'s callbacks) was a KeyError: 'loss'
+    after a manual step that returned nothing."""
+    from audiotrain.training_hooks import wrap_training_hooks
+
+    losses = []
+
+    class SeedStyle:
+        def on_batch_end(self, trainer, state, loss):
+            losses.append(loss)
+
+    (adapter,) = wrap_training_hooks([SeedStyle()], owner=None)
+    _trainer(callbacks=[adapter]).fit(GAN(), _data(2))
+    assert losses == [None, None]
