@@ -628,6 +628,45 @@ def test_the_learning_rate_monitor_names_a_manual_optimizer_by_its_schedulers_na
     assert "my_rate" in logged and "lr-SGD" not in logged
 
 
+def test_lightnings_optimizer_and_schedulers_lists_with_one_manual_optimizer():
+    """Lightning's `return [opt], [sch]` with one optimizer: the usual configuration, as its dict form; it
+    was refused as "schedulers with several manual optimizers"."""
+    per_step = {"scheduler": optim.step_decay(1.0, 0.5, 1), "interval": "step"}
+    model = _OneOptimizer(lambda opt: ([opt], [per_step]))
+    _trainer(limit_train_batches=2).fit(model, [mx.ones((1, 1))] * 2)
+    assert model.rates == pytest.approx([1.0, 0.5, 0.25, 0.125])
+
+
+@pytest.mark.parametrize("as_list", [False, True])
+def test_one_manual_optimizer_on_some_parameters_updates_only_those(as_list):
+    """`{"optimizer": opt, "params": self.discriminator}`, the form this module takes for each of several
+    optimizers, given for one (Lightning's optimizer built on some parameters): only those update, and its
+    state holds only them. It was refused as torch's parameter groups."""
+
+    class DiscriminatorOnly(GAN):
+        def configure_optimizers(self):
+            one = {"optimizer": optim.SGD(learning_rate=0.1, momentum=0.9), "params": self.discriminator}
+            return [one] if as_list else one
+
+        def training_step(self, batch, batch_idx):
+            opt = self.optimizers()
+            self.manual_backward(lambda: _d_loss(self.generator, self.discriminator, batch))
+            opt.step()
+            opt.zero_grad()
+
+    model = DiscriminatorOnly()
+    before = _weights(model)
+    trainer = _trainer()
+    trainer.fit(model, _data(2))
+    after = _weights(model)
+    assert {k for k in before if not np.array_equal(before[k], after[k])} == {
+        "discriminator.weight",
+        "discriminator.bias",
+    }
+    held = {k.split(".", 2)[2] for k, _ in tree_flatten(trainer.optimizer.state) if k.endswith(".v")}
+    assert held == {"discriminator.weight.v", "discriminator.bias.v"}
+
+
 def test_several_optimizers_with_automatic_optimization_point_to_manual_optimization():
     # (Lightning 2.6.6: "Training with multiple optimizers is only supported with manual optimization")
     class Automatic(GAN):

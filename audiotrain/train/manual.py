@@ -133,10 +133,14 @@ def manual_optimizers(configured: Any, module: TrainModule, where: str) -> tuple
     MultiOptimizer of them (its state is every optimizer's: checkpoints save it as a MultiOptimizer's) and
     the owners; None for a single optimizer or a MultiOptimizer, which the usual configuration takes."""
     if isinstance(configured, tuple) and len(configured) == 2 and isinstance(configured[0], (list, tuple)):
+        if not _with_params(configured[0]):
+            return None  # (one optimizer and its schedules: Lightning's ([opt], [sch]), the usual form)
         if configured[1]:
             raise TypeError(_no_scheduler_objects(where))
         configured = configured[0]
-    if not isinstance(configured, (list, tuple)) or len(configured) < 2:
+    if isinstance(configured, dict) and "params" in configured:
+        configured = [configured]  # (one optimizer on some of the parameters)
+    if not _with_params(configured):
         return None
     optimizers, owners = [], []
     for i, item in enumerate(configured):
@@ -172,16 +176,36 @@ def manual_optimizers(configured: Any, module: TrainModule, where: str) -> tuple
                 f"{where} item {i}: its 'params' take none of {type(module).__name__}'s parameters (MLX "
                 "names them by attribute path: 'generator.layers.0.weight', not torch's 'generator.0.weight')"
             )
-    multi = optim.MultiOptimizer(optimizers, owners[:-1])
+    multi = ManualMultiOptimizer(optimizers, owners[:-1])
     multi.filters[-1] = owners[-1]  # (MLX's last takes the rest: here only its own; the others train not)
     return multi, owners
 
 
+class ManualMultiOptimizer(optim.MultiOptimizer):
+    """A manual module's optimizers (Lightning's list) as one MLX MultiOptimizer, each optimizer given only
+    the parameters its filter takes: MLX's gives a lone optimizer every parameter (its state would hold the
+    ones it never updates). Its name is the one a checkpoint's mismatch message shows."""
+
+    def _split_dictionary(self, gradients: dict) -> list:
+        flat = tree_flatten(gradients)
+        parts = [[(k, g) for k, g in flat if owns(k, g)] for owns in self.filters]
+        return [tree_unflatten(part) if part else {} for part in parts]
+
+
+def _with_params(configured: Any) -> bool:
+    """Whether `configure_optimizers` returned optimizers each on its parameters: several, or one as
+    `{"optimizer": opt, "params": ...}` (a bare optimizer, or a list of one, updates every parameter)."""
+    if not isinstance(configured, (list, tuple)) or not configured:
+        return False
+    return len(configured) > 1 or (isinstance(configured[0], dict) and "params" in configured[0])
+
+
 def _no_scheduler_objects(where: str) -> str:
     return (
-        f"{where}: learning-rate schedulers with several manual optimizers: give each optimizer its schedule "
-        "as its learning rate (optim.Adam(learning_rate=optim.cosine_decay(2e-4, 10_000))), a function of "
-        "that optimizer's own update count, so opt.step() steps it (Lightning's sch.step() after it)"
+        f"{where}: learning-rate schedulers beside manual optimizers given with 'params': give each "
+        "optimizer its schedule as its learning rate (optim.Adam(learning_rate=optim.cosine_decay(2e-4, "
+        "10_000))), a function of that optimizer's own update count, so opt.step() steps it (Lightning's "
+        "sch.step() after it)"
     )
 
 
