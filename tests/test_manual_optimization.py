@@ -258,24 +258,28 @@ def test_clip_gradients_clips_what_that_optimizer_applies():
     np.testing.assert_allclose(np.array(by_value.w), [-1.0, -1.0])
 
 
+class _Spiky(TrainModule):
+    """One weight, whose gradient is NaN at the batches `nan_at` takes."""
+
+    def __init__(self, nan_at):
+        super().__init__()
+        self.automatic_optimization = False
+        self.nan_at = nan_at
+        self.w = mx.array([1.0])
+
+    def configure_optimizers(self):
+        return optim.SGD(learning_rate=0.1)
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        scale = mx.array(float("nan")) if self.nan_at(batch_idx) else mx.array(1.0)
+        self.manual_backward(lambda: mx.sum(self.w * scale))
+        opt.step()
+        opt.zero_grad()
+
+
 def test_a_non_finite_gradient_skips_that_update_and_is_counted():
-    class Spiky(TrainModule):
-        def __init__(self):
-            super().__init__()
-            self.automatic_optimization = False
-            self.w = mx.array([1.0])
-
-        def configure_optimizers(self):
-            return optim.SGD(learning_rate=0.1)
-
-        def training_step(self, batch, batch_idx):
-            opt = self.optimizers()
-            scale = mx.array(float("nan")) if batch_idx == 1 else mx.array(1.0)
-            self.manual_backward(lambda: mx.sum(self.w * scale))
-            opt.step()
-            opt.zero_grad()
-
-    model = Spiky()
+    model = _Spiky(nan_at=lambda i: i == 1)
     trainer = _trainer(max_epochs=1)
     with pytest.warns(UserWarning, match="skipped"):
         trainer.fit(model, [mx.zeros((1, 1))] * 3)
@@ -772,24 +776,9 @@ def test_without_the_guard_non_finite_updates_still_stop_the_run_after_max_conse
     run, as the automatic step's streak counts them; a manual step's were not counted (it trained on)."""
     from audiotrain.train.nonfinite import NonFiniteStop
 
-    class Spiky(TrainModule):
-        def __init__(self):
-            super().__init__()
-            self.automatic_optimization = False
-            self.w = mx.array([1.0])
-
-        def configure_optimizers(self):
-            return optim.SGD(learning_rate=0.1)
-
-        def training_step(self, batch, batch_idx):
-            opt = self.optimizers()
-            self.manual_backward(lambda: mx.sum(self.w * mx.array(float("nan"))))
-            opt.step()
-            opt.zero_grad()
-
     trainer = _trainer(nonfinite_guard=False, max_consecutive_nonfinite=2)
     with pytest.raises(NonFiniteStop):
-        trainer.fit(Spiky(), [mx.zeros((1, 1))] * 6)
+        trainer.fit(_Spiky(nan_at=lambda i: True), [mx.zeros((1, 1))] * 6)
     assert trainer.global_step < 6
 
 
