@@ -334,7 +334,8 @@ def loader_source(method: str, datamodule: Any, module: Any, loaders: dict[str, 
 
 def prepare_data(trainer: Any, datamodule: Any, module: Any) -> None:
     """Lightning's `prepare_data` of the datamodule and of the module, with `datamodule.trainer` set first
-    (its hooks read `self.trainer.world_size`, as in Lightning)."""
+    (its hooks read `self.trainer.world_size`, as in Lightning; the stage attached the module before, with
+    its callbacks: `Trainer._attach_module_callbacks`)."""
     if datamodule is not None:
         from audiotrain.train.hooks import refuse_uncallable_datamodule_hooks
 
@@ -346,11 +347,8 @@ def prepare_data(trainer: Any, datamodule: Any, module: Any) -> None:
     for owner in (datamodule, module):
         if not callable(getattr(owner, "prepare_data", None)):
             continue
-        if isinstance(owner, TrainModule):
-            if type(owner).prepare_data is TrainModule.prepare_data:
-                continue  # (the default, which does nothing: no barrier for it)
-            # Lightning connects the module to its Trainer first: its prepare_data reads self.trainer
-            owner._attach(trainer)
+        if isinstance(owner, TrainModule) and type(owner).prepare_data is TrainModule.prepare_data:
+            continue  # (the default, which does nothing: no barrier for it)
         # As in Lightning: one process per machine downloads or writes what `setup` reads, while the others
         # wait for it (several writing the same files at once would race).
         if collectives.local_rank() == 0:
