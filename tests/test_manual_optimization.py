@@ -151,6 +151,36 @@ def test_max_steps_counts_optimizer_steps_as_lightning():
     assert trainer.global_step == 6  # Lightning 2.6.6: max_steps=5 with two steps a batch stops at 6
 
 
+def test_global_step_counts_each_optimizer_step_as_it_is_taken_as_lightning():
+    """Lightning 2.6.6 (measured, two optimizers): self.global_step read in training_step is 0, 1, 2 at the
+    start, after opt_d.step() and after opt_g.step() of batch 0; a step taken in on_train_batch_end does
+    not count. Here it read 0, 0, 0: the batch's steps were counted once training_step had returned."""
+    seen = []
+
+    class Reads(GAN):
+        def training_step(self, batch, batch_idx):
+            opt_g, opt_d = self.optimizers()
+            seen.append(self.global_step)
+            self.manual_backward(lambda: _d_loss(self.generator, self.discriminator, batch))
+            opt_d.step()
+            opt_d.zero_grad()
+            seen.append(self.global_step)
+            self.manual_backward(lambda: _g_loss(self.generator, self.discriminator, batch))
+            opt_g.step()
+            opt_g.zero_grad()
+            seen.append(self.global_step)
+
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            opt_g, _ = self.optimizers()
+            opt_g.step()  # (no gradients since zero_grad: nothing changes, and Lightning counts it not)
+            seen.append(("end", self.global_step))
+
+    trainer = _trainer()
+    trainer.fit(Reads(), _data(2))
+    assert seen == [0, 1, 2, ("end", 2), 2, 3, 4, ("end", 4)]
+    assert trainer.global_step == 4
+
+
 def test_gradients_add_up_until_zero_grad():
     class Twice(TrainModule):
         def __init__(self, zero_between):

@@ -273,7 +273,7 @@ class _Toggled:
 class ManualStep:
     """The training step of a manual module, with `TrainStep`'s interface for the Trainer: `update` runs
     `training_step` eagerly and returns what it returned and logged; `steps_taken` says how many optimizer
-    steps it took (the Trainer's global step counts them)."""
+    steps it took (each counted in the Trainer's global step as it was taken)."""
 
     def __init__(
         self,
@@ -418,13 +418,20 @@ class ManualStep:
 
     def apply(self, index: int) -> None:
         """`opt.step()`: this optimizer's summed gradients applied to its parameters (skipped, the weights
-        and its state as they were, where one is not finite and the Trainer's guard is on)."""
+        and its state as they were, where one is not finite and the Trainer's guard is on). A step of
+        training_step counts at once in `trainer.global_step`, as Lightning's (one in another hook does not
+        count there either)."""
+        self._hook("on_before_optimizer_step", self.handles[index].optimizer)
+        self._update(index)
+        if vars(self.module).get("_manual_step") is self:
+            self.steps_taken += 1
+            self.module._trainer.progress.global_step += 1
+
+    def _update(self, index: int) -> None:
         module = self.module
         owns = self._owners[index]
         trainable = dict(tree_flatten(module.trainable_parameters()))
         grads = {p: g for p, g in self._grads.items() if p in trainable and owns(p, trainable[p])}
-        self.steps_taken += 1
-        self._hook("on_before_optimizer_step", self.handles[index].optimizer)
         if not grads:
             return  # (Lightning's step without gradients changes nothing either; it still counts)
         norm = global_norm(grads)

@@ -2285,17 +2285,13 @@ class Trainer:
         with self.profiler.profile("[Trainer].training_step"), naming_the_batch(where, batch_idx, batch):
             if stepped:  # (the graph built: MLX evaluates lazily)
                 n_micro = mx.array(micro_batches, mx.float32)
-                try:
-                    loss, metrics, logged, metric_weights = step.update(batch, index, n_micro)
-                except BaseException:
-                    # (a manual step's optimizer steps taken before the error updated the weights: counted,
-                    # as Lightning's opt.step() counts at once; the batch itself reruns on resume)
-                    progress.global_step += step.steps_taken if self._manual else 0
-                    raise
+                # (a manual step counts its optimizer steps in global_step as it takes them, as Lightning's:
+                # those taken before an error too; the batch itself reruns on resume)
+                loss, metrics, logged, metric_weights = step.update(batch, index, n_micro)
             else:
                 loss, metrics, logged, metric_weights = step.accumulate(batch, index)
         progress.micro_batches = 0 if stepped else micro_batches
-        manual_steps = step.steps_taken if self._manual else None  # (its optimizer steps: global steps)
+        manual_steps = step.steps_taken if self._manual else None  # (its optimizer steps, counted already)
         # (a manual training_step may return nothing, as Lightning's: it logs what it reports)
         returned = {"loss": loss, **metrics} if loss is not None else dict(metrics)
         # A weight the device computes (ChordTask's real frames) stays an array: reading it here would wait
@@ -2357,7 +2353,6 @@ class Trainer:
         progress.total_batches += 1
         if manual_steps is not None:
             stepped = manual_steps > 0
-            progress.global_step += manual_steps
         elif stepped:
             progress.global_step += 1
         step_logging.record_step(returned, logged, metric_weights, logged_weights)
