@@ -701,6 +701,23 @@ def test_one_manual_optimizer_on_some_parameters_updates_only_those(as_list):
     assert held == {"discriminator.weight.v", "discriminator.bias.v"}
 
 
+def test_lr_schedulers_in_a_manual_step_says_that_opt_step_steps_the_schedule():
+    """Lightning's manual habit `sch = self.lr_schedulers(); sch.step()` with a per-step schedule: refused
+    saying that each opt.step() steps it already. It said the schedule was evaluated "inside the compiled
+    update" and pointed to an 'epoch' interval, which a manual module is refused."""
+
+    class StepsItsSchedule(_OneOptimizer):
+        def training_step(self, batch, batch_idx):
+            super().training_step(batch, batch_idx)
+            self.lr_schedulers().step()
+
+    per_step = {"scheduler": optim.step_decay(1.0, 0.5, 1), "interval": "step"}
+    model = StepsItsSchedule(lambda opt: {"optimizer": opt, "lr_scheduler": per_step})
+    with pytest.raises(TypeError, match=r"lr_schedulers\(\): a manual optimizer's schedule") as err:
+        _trainer(limit_train_batches=1).fit(model, [mx.ones((1, 1))])
+    assert "each opt.step() steps it" in str(err.value) and "compiled" not in str(err.value)
+
+
 def test_several_optimizers_with_automatic_optimization_point_to_manual_optimization():
     # (Lightning 2.6.6: "Training with multiple optimizers is only supported with manual optimization")
     class Automatic(GAN):

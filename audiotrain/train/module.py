@@ -1339,6 +1339,13 @@ class TrainModule(nn.Module):
             return None
         if optimizer is not None and not any(part._schedulers for part in _optimizers_in(optimizer)):
             return None
+        if optimizer is not None and not self.automatic_optimization:  # (`sch.step()` in a manual step)
+            raise TypeError(
+                f"{type(self).__name__}.lr_schedulers(): a manual optimizer's schedule is its learning rate, "
+                "a function of that optimizer's own step count, so each opt.step() steps it (as Lightning's "
+                "sch.step() after it would) and there is nothing to step by hand: remove the sch.step() "
+                "call; read the rate the next step uses with opt.param_groups[0]['lr']"
+            )
         raise TypeError(
             f"{type(self).__name__}.lr_schedulers(): a schedule here is the optimizer's learning rate, a "
             "function of its step counter evaluated inside the compiled update, so there is nothing to step "
