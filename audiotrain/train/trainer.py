@@ -2359,12 +2359,7 @@ class Trainer:
         outputs = {**{k: LazyScalar(v) for k, v in {**returned, **logged}.items()}, "stepped": stepped}
         if manual_steps is not None:  # (the rest of what a manual step returned: Lightning's outputs hold it)
             outputs = {**step.extras, **outputs}
-        # A checkpoint saved by a batch-end hook (ModelCheckpoint(every_n_train_steps)) before this
-        # batch's validation records it as pending, so resuming from it runs it first.
-        if val_loader is not None:
-            val_every = self._current_val_every(val_every)
-        val_due = val_loader is not None and self._validation_schedule.due(progress, val_every, n_batches)
-        progress.validation_pending = val_due
+        val_due = self._validation_due_after_batch(val_loader, val_every, n_batches)
         # Taken before the hooks, so that they read this step's means in callback_metrics; the loggers get
         # them with what the hooks log with self.log, in one call at this same step (Lightning's row for
         # it, whose x axis a logged "step" sets), once the module's hook has run, and before ModelCheckpoint
@@ -2392,6 +2387,15 @@ class Trainer:
                 self._validate_after_batch(module)
         finally:
             self._ending_a_stepped_batch = False
+
+    def _validation_due_after_batch(self, val_loader: Any, val_every: Any, n_batches: int | None) -> bool:
+        """Whether a validation is due after this training batch, recorded as pending: a checkpoint saved by
+        a batch-end hook (ModelCheckpoint(every_n_train_steps)) before it runs it first on resume."""
+        due = val_loader is not None and self._validation_schedule.due(
+            self.progress, self._current_val_every(val_every), n_batches
+        )
+        self.progress.validation_pending = due
+        return due
 
     def _validate_after_batch(self, module: TrainModule) -> None:
         """The validation due after a training batch (its `on_train_batch_end` has run)."""
@@ -2435,10 +2439,7 @@ class Trainer:
         progress.total_batches += 1
         if self._is_last_batch and progress.micro_batches:
             self._close_window()
-        if val_loader is not None:
-            val_every = self._current_val_every(val_every)
-        val_due = val_loader is not None and self._validation_schedule.due(progress, val_every, n_batches)
-        progress.validation_pending = val_due
+        val_due = self._validation_due_after_batch(val_loader, val_every, n_batches)
         args = (None, None, batch_idx)
         self._call_end_hooks("on_train_batch_end", args, None, args)
         if val_due:
