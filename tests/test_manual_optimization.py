@@ -181,6 +181,40 @@ def test_global_step_counts_each_optimizer_step_as_it_is_taken_as_lightning():
     assert trainer.global_step == 4
 
 
+def test_optimizers_kept_from_on_train_start_still_step_after_what_trains_changed():
+    """A module that keeps `self.optimizers()` from on_train_start (Lightning's optimizers go on working)
+    and freezes a part at epoch 1: the Trainer rebuilds its step there, and the kept handle stepped the old
+    one, with no gradients: the rest of the fit updated nothing, silently."""
+
+    class KeepsItsOptimizer(TrainModule):
+        def __init__(self):
+            super().__init__()
+            self.automatic_optimization = False
+            self.a, self.b = nn.Linear(2, 1), nn.Linear(2, 1)
+            self.moved = []
+
+        def configure_optimizers(self):
+            return optim.SGD(learning_rate=0.1)
+
+        def on_train_start(self):
+            self.opt = self.optimizers()
+
+        def on_train_epoch_start(self):
+            if self.current_epoch == 1:
+                self.b.freeze()
+
+        def training_step(self, batch, batch_idx):
+            before = np.array(self.a.weight)
+            self.manual_backward(lambda: mx.sum(self.a(batch) + self.b(batch)))
+            self.opt.step()
+            self.opt.zero_grad()
+            self.moved.append(not np.array_equal(before, np.array(self.a.weight)))
+
+    model = KeepsItsOptimizer()
+    _trainer(max_epochs=2).fit(model, [mx.ones((1, 2))] * 2)
+    assert model.moved == [True] * 4
+
+
 def test_gradients_add_up_until_zero_grad():
     class Twice(TrainModule):
         def __init__(self, zero_between):

@@ -282,6 +282,7 @@ class ManualStep:
         config: StepConfig,
         state=None,
         configured: optim.Optimizer | None = None,
+        previous: ManualStep | None = None,
     ):
         self.module, self.optimizer, self.config = module, optimizer, config
         self.state = state or StepState(module, accumulate=False)
@@ -303,11 +304,27 @@ class ManualStep:
         self._owners = [self._any_of(group) for group in self._groups]
         self.handles = [ManualOptimizer(parts[i], self, i) for i in range(n)]
         self._grads: dict[str, mx.array] = {}  # dotted name -> the gradient summed since its zero_grad
+        if previous is not None:
+            self._take_over(previous)
         self._toggled: int | None = None
         self._skips = 0  # updates the guard skipped in this batch
         self._nonfinite = mx.array(False)  # whether an update applied without the guard was not finite
         self._where = f"{type(module).__name__}.training_step"
         self.extras: dict[str, Any] = {}  # what the last training_step returned besides its loss and metrics
+
+    def _take_over(self, previous: ManualStep) -> None:
+        """The step the Trainer rebuilt mid-fit (what trains changed at an epoch start): its handles step
+        this one (a module may keep `self.optimizers()` from on_train_start, as Lightning's go on
+        working), and the gradients summed since their zero_grad carry on."""
+        same = len(previous.handles) == len(self.handles) and all(
+            old.optimizer is new.optimizer for old, new in zip(previous.handles, self.handles, strict=True)
+        )
+        if not same:
+            return
+        for handle in previous.handles:
+            object.__setattr__(handle, "_manual", self)
+        self.handles = previous.handles
+        self._grads = dict(previous._grads)
 
     # -- TrainStep's interface ---------------------------------------------------------------------
     @property

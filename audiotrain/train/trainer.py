@@ -2633,7 +2633,7 @@ class Trainer:
         config = dataclasses.replace(
             old.config, accumulate_grad_batches=self.accumulate_grad_batches, **self._gradient_settings_now()
         )
-        self._train_step = self._new_step(module, config, state)
+        self._train_step = self._new_step(module, config, state, previous=old)
 
     # ---- evaluation stages (the loop is in evaluation_loop.py) --------------------------------------
     def validate(
@@ -2938,12 +2938,16 @@ class Trainer:
         """Whether the fit's module steps its optimizers itself (`automatic_optimization = False`)."""
         return isinstance(self._train_step, ManualStep)
 
-    def _new_step(self, module: TrainModule, config: StepConfig, state: StepState | None = None) -> Any:
-        """The training step: compiled (`TrainStep`), or a manual module's own (`manual.ManualStep`)."""
+    def _new_step(
+        self, module: TrainModule, config: StepConfig, state: StepState | None = None, previous: Any = None
+    ) -> Any:
+        """The training step: compiled (`TrainStep`), or a manual module's own (`manual.ManualStep`, which
+        takes over the handles of the `previous` one the fit rebuilds)."""
         if module.automatic_optimization:
             return TrainStep(module, self.optimizer, config, state)
         configured = self.optimizer_config.optimizer if self.optimizer_config is not None else None
-        return ManualStep(module, self.optimizer, config, state, configured)
+        previous = previous if isinstance(previous, ManualStep) and previous.module is module else None
+        return ManualStep(module, self.optimizer, config, state, configured, previous)
 
     def _setup_optimizer(self, module: TrainModule) -> None:
         if not module.automatic_optimization:
