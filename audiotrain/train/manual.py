@@ -491,7 +491,8 @@ class ManualStep:
 
     def clip(self, index: int, value: float, algorithm: str) -> None:
         owns = self._owners[index]
-        mine = {p: g for p, g in self._grads.items() if owns(p, g)}
+        trainable = dict(tree_flatten(self.module.trainable_parameters()))  # (a filter reads the parameter)
+        mine = {p: g for p, g in self._grads.items() if owns(p, trainable.get(p, g))}
         if not mine:
             return
         if algorithm == "norm":
