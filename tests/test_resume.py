@@ -1356,3 +1356,55 @@ def test_ckpt_path_is_lightnings_str_of_the_stage_that_loaded_it(tmp_path):
     trainer.predict(TinyClassifier(), make_batches(32))
     assert seen == [("setup validate", str(last)), ("validate", str(last)), ("setup predict", str(last)),
                     ("predict", None)]  # fmt: skip
+
+
+def test_a_fit_resumed_mid_epoch_runs_that_epochs_on_train_epoch_start_so_what_it_sets_trains_on(tmp_path):
+    """Deliberately unlike Lightning 2.6.6, whose fit resumed from a mid-epoch checkpoint skips
+    `on_train_epoch_start` (callbacks' and the module's) for the epoch it resumes into (measured:
+    on_train_start ep=1, then on_train_epoch_end ep=1; from an every_n_epochs save the next epoch's start
+    runs in both). Here it runs, so what a hook sets at an epoch start and no checkpoint holds (a
+    submodule's `.eval()`, an attribute `training_step` reads) is set again and the resumed fit ends
+    bitwise with the uninterrupted one's weights; skipped, the rest of that epoch trained BatchNorm in
+    train mode (other weights). (Lightning's own resume is not exact there: with a BaseFinetuning resumed
+    inside or after its unfreeze epoch, its backbone stays frozen to the end.) Fine-tuning callbacks do
+    not run that epoch's finetune_function again."""
+    from audiotrain import Trainer, seed_everything
+    from audiotrain.train.callbacks import Callback, ModelCheckpoint
+
+    from tasks import TinyClassifier, make_batches, weights
+
+    starts = []
+
+    class Starts(Callback):
+        def on_train_epoch_start(self, trainer, module):
+            starts.append(("callback", trainer.current_epoch, trainer.global_step))
+
+    class StatisticsFixedAfterAWarmUp(TinyClassifier):
+        def __init__(self):
+            super().__init__(batchnorm=True)
+
+        def on_train_epoch_start(self):
+            starts.append(("module", self.current_epoch, self.global_step))
+            if self.current_epoch >= 1:
+                self.norm.eval()
+
+    def fit(root, ckpt_path=None, callbacks=()):
+        seed_everything(0)
+        module = StatisticsFixedAfterAWarmUp()
+        trainer = Trainer(
+            max_epochs=3,
+            default_root_dir=root,
+            enable_progress_bar=False,
+            logger=False,
+            num_sanity_val_steps=0,
+            callbacks=[Starts(), *callbacks],
+        )
+        trainer.fit(module, make_batches(48), ckpt_path=ckpt_path)  # 3 batches an epoch
+        return weights(module)
+
+    uninterrupted = fit(tmp_path / "a", callbacks=[ModelCheckpoint(every_n_train_steps=5)])
+    checkpoint = next((tmp_path / "a" / "checkpoints").glob("epoch=1-step=5*"))  # epoch 1's second batch
+    starts.clear()
+    resumed = fit(tmp_path / "b", ckpt_path=checkpoint)
+    assert starts == [("callback", 1, 5), ("module", 1, 5), ("callback", 2, 6), ("module", 2, 6)]
+    assert all(np.array_equal(uninterrupted[k], resumed[k]) for k in uninterrupted)
