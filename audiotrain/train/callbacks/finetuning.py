@@ -260,8 +260,9 @@ class BaseFinetuning(Callback):
     the Trainer's optimizer becomes a `MultiOptimizer` (its groups show in `LearningRateMonitor` as
     `/pg1`, `/pg2`). The added groups and the epoch whose `finetune_function` last ran are in each
     checkpoint: a resumed fit rebuilds the groups before the optimizer's state loads, and a fit resumed
-    inside an epoch does not run that epoch's `finetune_function` again (Lightning runs it again), so it
-    ends with the weights of an uninterrupted one.
+    inside an epoch does not run that epoch's `finetune_function` again, so it ends with the weights of an
+    uninterrupted one (Lightning 2.6.6 skips the hook on a mid-epoch resume but freezes the backbone again
+    in `freeze_before_training`: resumed inside or after the unfreeze epoch, it never trains again).
 
     Where it differs from Lightning: a group's rate is a number, which the main group's lr schedule does not
     scale (torch's StepLR, ExponentialLR and CosineAnnealingLR made before the group do scale it: under
