@@ -930,3 +930,30 @@ def test_a_seed_style_on_batch_end_gets_none_for_a_manual_step_that_returned_no_
     (adapter,) = wrap_training_hooks([SeedStyle()], owner=None)
     _trainer(callbacks=[adapter]).fit(GAN(), _data(2))
     assert losses == [None, None]
+
+
+class ReturnsParts(GAN):
+    """A HiFi-GAN generator loss as MLX code writes it (value_and_grad's `(loss, aux)`): the total and its
+    parts, the parts wanted for logging outside the loss function."""
+
+    def training_step(self, batch, batch_idx):
+        opt_g, _ = self.optimizers()
+
+        def g_loss():
+            adv, l1 = _g_loss(self.generator, self.discriminator, batch), mx.mean(mx.abs(batch))
+            return adv + 45 * l1, {"adv": adv, "l1": l1}
+
+        self.returned = self.manual_backward(g_loss)
+        opt_g.step()
+        opt_g.zero_grad()
+
+
+def test_manual_backward_gives_back_what_the_loss_function_returned_beside_its_loss():
+    """A loss function returning `(loss, parts)` had its parts dropped: manual_backward returned the loss
+    alone, so the parts could not be logged (Lightning's manual_backward returns None; its loss and parts are
+    computed in training_step). Now it returns what the function returned, as value_and_grad's value."""
+    model = ReturnsParts()
+    _trainer(max_steps=1).fit(model, _data(n=1))
+    loss, parts = model.returned
+    assert set(parts) == {"adv", "l1"}
+    assert float(loss) == pytest.approx(float(parts["adv"]) + 45 * float(parts["l1"]), rel=1e-5)

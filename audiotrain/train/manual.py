@@ -388,9 +388,11 @@ class ManualStep:
             return lambda path, value: any(owns(path, value) for owns in self._owners)
         return self._owners[index]
 
-    def backward(self, loss_fn: Callable[..., Any], args: tuple, kwargs: dict) -> mx.array:
+    def backward(self, loss_fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         """`manual_backward(loss_fn, *args)`: the loss and its gradients for the trainable parameters (those
-        of the toggled optimizer alone while one is toggled), added to what they hold since zero_grad."""
+        of the toggled optimizer alone while one is toggled), added to what they hold since zero_grad.
+        Returns the loss, or what loss_fn returned where that holds more: `(loss, parts)`, a dict with
+        'loss'."""
         module = self.module
         if isinstance(loss_fn, mx.array) or not callable(loss_fn):
             raise TypeError(
@@ -414,11 +416,13 @@ class ManualStep:
             finally:
                 object.__setattr__(module, "_step_logs", outer)
             loss = _scalar_loss(out, module)
-            # (values logged inside leave as auxiliary outputs: kept inside they stay the transform's tracers)
-            return loss, (dict(inner.values), dict(inner.weights)) if inner is not None else ({}, {})
+            # (values logged inside leave as auxiliary outputs: kept inside they stay the transform's tracers;
+            # so does what fn returned beside its loss, given back as fn returned it)
+            logged = (dict(inner.values), dict(inner.weights)) if inner is not None else ({}, {})
+            return loss, (*logged, None if isinstance(out, mx.array) else out)
 
         try:
-            (loss, (values, weights)), grads = mx.value_and_grad(loss_of)(subset)
+            (loss, (values, weights, returned)), grads = mx.value_and_grad(loss_of)(subset)
         finally:
             module.update(master)
         self._hook("on_before_backward", loss)  # (after the loss: MLX computes it with its gradients)
@@ -431,7 +435,8 @@ class ManualStep:
         for path, grad in grads.items():
             self._grads[path] = self._grads[path] + grad if path in self._grads else grad
         self._hook("on_after_backward")
-        return loss
+        # (fn's other outputs, (loss, parts) or a dict, come back with it, as value_and_grad gives them)
+        return loss if returned is None else returned
 
     def apply(self, index: int) -> None:
         """`opt.step()`: this optimizer's summed gradients applied to its parameters (skipped, the weights

@@ -1358,12 +1358,12 @@ class TrainModule(nn.Module):
             "Trainer(callbacks=[audiotrain.train.callbacks.ReduceLROnPlateau(monitor=...)])"
         )
 
-    def manual_backward(self, loss_fn: Any, *args: Any, **kwargs: Any) -> mx.array:
+    def manual_backward(self, loss_fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Lightning's manual optimization (`automatic_optimization = False`), the MLX way: MLX differentiates
         a function, so this takes the function that computes the loss (called with `*args, **kwargs`),
         adds the gradients of its loss to those of the trainable parameters (the toggled optimizer's alone
-        while one is toggled) since their optimizer's `zero_grad()`, and returns the loss
-        (`audiotrain.train.manual`). Refused outside a manual module's training_step."""
+        while one is toggled) since their optimizer's `zero_grad()`, and returns the loss (or what `loss_fn`
+        returned where that holds more: `(loss, parts)`, a dict with "loss"; `audiotrain.train.manual`). Refused outside a manual module's training_step."""
         manual = vars(self).get("_manual_step")
         if manual is None:
             raise TypeError(
