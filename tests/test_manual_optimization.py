@@ -957,3 +957,23 @@ def test_manual_backward_gives_back_what_the_loss_function_returned_beside_its_l
     loss, parts = model.returned
     assert set(parts) == {"adv", "l1"}
     assert float(loss) == pytest.approx(float(parts["adv"]) + 45 * float(parts["l1"]), rel=1e-5)
+
+
+class KeepsAShortcut(GAN):
+    """A private second name for a submodule, as ports keep one (`self._disc = self.discriminator`)."""
+
+    def __init__(self):
+        super().__init__()
+        self._disc = self.discriminator
+
+
+def test_a_submodule_kept_under_a_private_second_name_is_still_its_optimizers():
+    """`"params": self.discriminator` was looked up by its first name in named_modules, here `_disc`, whose
+    parameters MLX leaves out (a leading underscore): "its 'params' take none of KeepsAShortcut's
+    parameters", naming a fix (torch's names) that was not the cause. Now either name counts."""
+    model, plain = KeepsAShortcut(), GAN()
+    _trainer(max_steps=2).fit(model, _data(n=1))
+    _trainer(max_steps=2).fit(plain, _data(n=1))
+    expected = _weights(plain)
+    for name, value in _weights(model).items():
+        np.testing.assert_allclose(value, expected[name], rtol=1e-6, err_msg=name)

@@ -97,12 +97,14 @@ def refuse_counted_schedules(optimizer: optim.Optimizer, module: TrainModule, wh
 
 
 # ---- which parameters each optimizer updates ---------------------------------------------------------
-def _submodule_path(module: TrainModule, sub: nn.Module, where: str) -> str:
+def _submodule_paths(module: TrainModule, sub: nn.Module, where: str) -> list[str]:
+    """Every path `sub` is at: a submodule kept under a second name too (`self._gen = self.generator`, whose
+    private name MLX leaves out of the parameters) updates under either."""
     if sub is module:
-        return ""
-    for name, candidate in module.named_modules():
-        if candidate is sub:
-            return name
+        return [""]
+    paths = [name for name, candidate in module.named_modules() if candidate is sub]
+    if paths:
+        return paths
     raise ValueError(
         f"{where}: 'params' is a {type(sub).__name__} that is not a submodule of {type(module).__name__} "
         "(give one of its own layers, e.g. self.discriminator, or a parameter-name prefix)"
@@ -111,7 +113,7 @@ def _submodule_path(module: TrainModule, sub: nn.Module, where: str) -> str:
 
 def _owner(params: Any, module: TrainModule, where: str) -> Owner:
     if isinstance(params, nn.Module):
-        params = _submodule_path(module, params, where)
+        params = _submodule_paths(module, params, where)
     if isinstance(params, str):
         prefix = params
         return lambda path, _: not prefix or path == prefix or path.startswith(prefix + ".")
