@@ -977,3 +977,31 @@ def test_a_submodule_kept_under_a_private_second_name_is_still_its_optimizers():
     expected = _weights(plain)
     for name, value in _weights(model).items():
         np.testing.assert_allclose(value, expected[name], rtol=1e-6, err_msg=name)
+
+
+class CompiledGenerator(GAN):
+    """The generator's forward wrapped in a plain mx.compile, as MLX's inference examples write it."""
+
+    def __init__(self):
+        super().__init__()
+        self._gen = mx.compile(lambda x: self.generator(x))
+
+    def training_step(self, batch, batch_idx):
+        opt_g, _ = self.optimizers()
+        with self.toggled_optimizer(opt_g):
+            self.manual_backward(lambda: _bce(self.discriminator(self._gen(batch)), 1.0))
+            opt_g.step()
+            opt_g.zero_grad()
+
+
+def test_a_loss_through_a_plainly_compiled_network_warns_that_it_reaches_no_weight():
+    """The compiled forward keeps the generator's weights as constants: every manual_backward gave them a
+    zero gradient and the generator never learned, without a word (the automatic eager step warns of it).
+    Lightning has no counterpart (torch.compile keeps the module's parameters live)."""
+    model = CompiledGenerator()
+    before = _weights(model)
+    with pytest.warns(
+        UserWarning, match=r"CompiledGenerator.training_step: manual_backward's loss reached no "
+    ):
+        _trainer(max_steps=3).fit(model, _data(n=3))
+    assert all(np.array_equal(before[k], v) for k, v in _weights(model).items() if k.startswith("generator"))

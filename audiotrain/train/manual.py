@@ -29,6 +29,7 @@ from typing import Any
 
 from audiotrain.distributed import collectives
 from audiotrain.train.module import LightningOptimizer, TrainModule
+from audiotrain.train.no_gradient import NoGradientWatch
 from audiotrain.train.outputs import StepLogs, check_loss_output, with_logged_weights
 from audiotrain.train.schedulers import IntervalSchedule
 from audiotrain.train.step import StepConfig, StepState, trainable_names
@@ -312,6 +313,8 @@ class ManualStep:
         self._skips = 0  # updates the guard skipped in this batch
         self._nonfinite = mx.array(False)  # whether an update applied without the guard was not finite
         self._where = f"{type(module).__name__}.training_step"
+        # (the first manual_backward calls of each toggled optimizer, or of none: a loss reaching no weight)
+        self._no_gradient: dict[int | None, NoGradientWatch] = {}
         self.extras: dict[str, Any] = {}  # what the last training_step returned besides its loss and metrics
 
     def _take_over(self, previous: ManualStep) -> None:
@@ -434,6 +437,9 @@ class ManualStep:
             outer.unindexed |= inner.unindexed
         if collectives.world_size() > 1:  # (MLX's averaging takes the nested tree)
             grads = dict(tree_flatten(average_across_processes(tree_unflatten(list(grads.items())))))
+        watch = self._no_gradient.setdefault(self._toggled, NoGradientWatch(manual=True))
+        if not watch.done:
+            watch.see(module, grads, self._where)
         for path, grad in grads.items():
             self._grads[path] = self._grads[path] + grad if path in self._grads else grad
         self._hook("on_after_backward")

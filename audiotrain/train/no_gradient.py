@@ -37,8 +37,9 @@ class NoGradientWatch:
     """An eager fit's first steps: `see(module, grads, where)` after each, until a gradient is not zero or
     `STEPS_WITHOUT_GRADIENT` in a row were (then it warns). One host wait a step while it watches."""
 
-    def __init__(self) -> None:
+    def __init__(self, manual: bool = False) -> None:
         self.done, self._zero_steps = False, 0
+        self.manual = manual  # (a manual step's manual_backward calls, which no Trainer(compile=) compiles)
 
     def see(self, module: Any, grads: Any, where: str) -> None:
         leaves = [g for _, g in tree_flatten(grads) if isinstance(g, mx.array)]
@@ -57,6 +58,17 @@ class NoGradientWatch:
         self.done = True
         compiled = compiled_functions(module)
         held = f" ({', '.join(compiled)} is one)" if compiled else ""
+        if self.manual:
+            warnings.warn(
+                f"{where}: manual_backward's loss reached no weight it differentiates in its first "
+                f"{STEPS_WITHOUT_GRADIENT} calls (every gradient exactly zero), so opt.step() changes nothing. "
+                f"A network wrapped in mx.compile{held} without its state as input keeps the weights it was "
+                "traced with as constants: write functools.partial(mx.compile, inputs=self.generator.state)"
+                "(fn) (the network the function calls), or drop that mx.compile. A loss that does not depend "
+                "on the weights (mx.stop_gradient, a constant) does the same",
+                stacklevel=user_stacklevel(),
+            )
+            return
         warnings.warn(
             f"{where}: no trainable weight got a gradient in the first {STEPS_WITHOUT_GRADIENT} training "
             "steps (every gradient exactly zero), so the weights do not change. A forward wrapped in "
