@@ -1005,3 +1005,22 @@ def test_a_loss_through_a_plainly_compiled_network_warns_that_it_reaches_no_weig
     ):
         _trainer(max_steps=3).fit(model, _data(n=3))
     assert all(np.array_equal(before[k], v) for k, v in _weights(model).items() if k.startswith("generator"))
+
+
+class KeepsACompiledLayer(GAN):
+    """torch's habit, `self.generator = torch.compile(Generator())`, written with mx.compile."""
+
+    def __init__(self):
+        super().__init__()
+        self.generator = mx.compile(nn.Linear(4, 4))
+
+
+def test_a_layer_kept_as_mx_compile_of_it_is_refused_naming_it_and_the_fix():
+    """It failed inside the first step with "argument of type '_gc_func' is not iterable" (MLX's compiled
+    function poses as the layer and is walked as one; its weights are constants, never trained). torch's
+    compiled module is a module with live parameters; MLX's is not: refused at once, saying what to keep."""
+    with pytest.raises(
+        TypeError, match=r"Trainer.fit: KeepsACompiledLayer.generator is mx.compile\(Linear"
+    ) as e:
+        _trainer(max_steps=1).fit(KeepsACompiledLayer(), _data(n=1))
+    assert "partial(mx.compile, inputs=self.generator.state)" in str(e.value)

@@ -28,6 +28,23 @@ def compiled_functions(module: Any) -> list[str]:
     return sorted(set(found))
 
 
+def refuse_compiled_modules(module: Any, where: str) -> None:
+    """A layer kept as `mx.compile(layer)` (torch's `self.net = torch.compile(Net())` habit): MLX's compiled
+    function poses as the module it wraps, so it is walked as a submodule and fails deep inside with
+    "argument of type '_gc_func' is not iterable"; and its weights are its constants, never trained. Refused
+    at once, naming the attribute and the fix."""
+    for path, sub in module.named_modules():
+        if type(sub).__module__ == "mlx.core" and type(sub).__name__ == "_gc_func":
+            layer = sub.__class__.__name__  # (the compiled function answers with the wrapped layer's class)
+            raise TypeError(
+                f"{where}: {type(module).__name__}.{path} is mx.compile({layer}(...)), as torch.compile(net) is "
+                "kept: MLX's compiled function is not a layer, and keeps the weights it was traced with as "
+                f"constants, so they would never train. Keep the layer (self.{path} = {layer}(...)) and, where "
+                "speed matters, compile a function of it with its state as input: functools.partial(mx.compile, "
+                f"inputs=self.{path}.state)(lambda x: self.{path}(x))"
+            )
+
+
 # Steps in a row with no gradient before it is said: a first step may rightly have none (a loss weighted 0
 # at batch 0, a batch whose samples are all masked out).
 STEPS_WITHOUT_GRADIENT = 3

@@ -62,6 +62,7 @@ from audiotrain.train import (
     hook_logs,
     hook_state,
     hooks,
+    no_gradient,
     overfit,
     reporting,
     resume,
@@ -2790,6 +2791,7 @@ class Trainer:
     def _attach(self, module: TrainModule, stage: str) -> None:
         if not isinstance(module, TrainModule):
             raise TypeError(f"Trainer.{stage}: expected a TrainModule, got {type(module).__name__}")
+        no_gradient.refuse_compiled_modules(module, f"Trainer.{stage}")
         threads.check_parameters_evaluate_here(module, f"Trainer.{stage}")
         threads.clear_streams_when_thread_ends()  # (validate, test, predict: see threads.py)
         self.module = module
