@@ -1024,3 +1024,16 @@ def test_a_layer_kept_as_mx_compile_of_it_is_refused_naming_it_and_the_fix():
     ) as e:
         _trainer(max_steps=1).fit(KeepsACompiledLayer(), _data(n=1))
     assert "partial(mx.compile, inputs=self.generator.state)" in str(e.value)
+
+
+class BuildsACompiledLayer(GAN):
+    def configure_model(self):
+        self.generator = mx.compile(nn.Linear(4, 4))
+
+
+def test_a_layer_built_as_mx_compile_in_configure_model_is_refused_too():
+    """(The layers configure_model builds are checked after it, where fit's start saw none yet.)"""
+    with pytest.raises(
+        TypeError, match=r"configure_model: BuildsACompiledLayer.generator is mx.compile\(Lin"
+    ):
+        _trainer(max_steps=1).fit(BuildsACompiledLayer(), _data(n=1))

@@ -2819,6 +2819,9 @@ class Trainer:
         with hook_logs.running_hook(self, "setup"), self.profiler.profile(where):
             module.setup(stage)
         module.configure_model()  # (after setup, before configure_optimizers, as in Lightning)
+        no_gradient.refuse_compiled_modules(
+            module, f"{type(module).__name__}.configure_model"
+        )  # (built there)
 
     def _attach_module_callbacks(self, module: TrainModule) -> None:
         """Lightning's `configure_callbacks`: the module's callbacks join the Trainer's before the stage's
