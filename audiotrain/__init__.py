@@ -37,6 +37,7 @@ _PUBLIC = {
     "seed_everything": "audiotrain.train.seeding",
     "isolate_rng": "audiotrain.train.seeding",
     "rank_zero_only": "audiotrain.distributed",
+    "grad_norm": "audiotrain.train.gradient_norms",  # (Lightning's `lightning.pytorch.utilities.grad_norm`)
     "create_trainer": "audiotrain.declarative",
     "register_trainer": "audiotrain.declarative",
     "create_kaggle_trainer": "audiotrain.kaggle",
@@ -105,6 +106,7 @@ if TYPE_CHECKING:
     from audiotrain.train.checkpoint import CheckpointWriteError as CheckpointWriteError
     from audiotrain.train.checkpoint import NoFileLocksWarning as NoFileLocksWarning
     from audiotrain.train.datamodule import DataModule as DataModule
+    from audiotrain.train.gradient_norms import grad_norm as grad_norm
     from audiotrain.train.interrupt import SaveAborted as SaveAborted
     from audiotrain.train.loggers.base import LoggerNotStarted as LoggerNotStarted
     from audiotrain.train.loggers.base import LoggerWarning as LoggerWarning

@@ -1037,3 +1037,126 @@ def test_a_layer_built_as_mx_compile_in_configure_model_is_refused_too():
         TypeError, match=r"configure_model: BuildsACompiledLayer.generator is mx.compile\(Lin"
     ):
         _trainer(max_steps=1).fit(BuildsACompiledLayer(), _data(n=1))
+
+
+# ---- grad_norm: Lightning's per-parameter gradient norms, read from a manual step -----------------------
+def _np_norm(x, p):
+    x = np.abs(np.asarray(x, dtype=np.float64)).ravel()
+    return x.max() if p == np.inf else (x**p).sum() ** (1 / p)
+
+
+def test_grad_norm_gives_lightnings_norms_of_each_networks_gradients_against_numpy():
+    """Lightning 2.6.6's `grad_norm(module, p)`: `grad_{float(p)}_norm/<name>` for each parameter with a
+    gradient, names relative to the module given (`grad_norm(m.gen, 2)` gives `grad_2.0_norm/0.weight`), and
+    `grad_{p}_norm_total`, the p-norm of those norms (the gradients as one vector)."""
+    from audiotrain import grad_norm
+
+    seen = []
+
+    class Measured(GAN):
+        def on_before_optimizer_step(self, optimizer):
+            net = self.discriminator if isinstance(optimizer, optim.SGD) else self.generator
+            seen.append((grad_norm(net, 2), grad_norm(net, "inf"), grad_norm(net, 3, group_separator=".")))
+            seen.append(grad_norm(self, 2))  # (only what has a gradient now: the toggled network's)
+            self.log_dict(grad_norm(net, norm_type=2))
+
+    x = _data(1)[0]
+    trainer = _trainer()
+    trainer.fit(Measured(), [x])
+    # the same gradients by hand: the discriminator's at the start, the generator's after its update
+    model = GAN()
+    gen, disc = model.generator, model.discriminator
+    _, d_grads = nn.value_and_grad(disc, lambda x: _d_loss(gen, disc, x))(x)
+    optim.SGD(learning_rate=1e-1, momentum=0.9).update(disc, d_grads)
+    _, g_grads = nn.value_and_grad(gen, lambda x: _g_loss(gen, disc, x))(x)
+    (d2, dinf, d3), d_all, (g2, ginf, g3), g_all = seen
+    for grads, (two, inf, three), whole, prefix in [
+        (d_grads, (d2, dinf, d3), d_all, "discriminator"),
+        (g_grads, (g2, ginf, g3), g_all, "generator"),
+    ]:
+        grads = {k: np.array(v) for k, v in tree_flatten(grads)}
+        assert set(two) == {"grad_2.0_norm/weight", "grad_2.0_norm/bias", "grad_2.0_norm_total"}
+        assert set(inf) == {"grad_inf_norm/weight", "grad_inf_norm/bias", "grad_inf_norm_total"}
+        assert set(three) == {"grad_3.0_norm.weight", "grad_3.0_norm.bias", "grad_3.0_norm_total"}
+        assert set(whole) == {f"grad_2.0_norm/{prefix}.{k}" for k in grads} | {"grad_2.0_norm_total"}
+        every = np.concatenate([g.ravel() for g in grads.values()])
+        for p, norms, sep in [(2, two, "/"), (np.inf, inf, "/"), (3, three, ".")]:
+            tag = f"grad_{float(p)}_norm"
+            for k, g in grads.items():
+                np.testing.assert_allclose(float(norms[f"{tag}{sep}{k}"]), _np_norm(g, p), rtol=1e-5)
+            np.testing.assert_allclose(float(norms[f"{tag}_total"]), _np_norm(every, p), rtol=1e-5)
+        np.testing.assert_allclose(float(whole["grad_2.0_norm_total"]), float(two["grad_2.0_norm_total"]))
+    # logged from the hook as any value: the last optimizer step's (the generator's)
+    np.testing.assert_allclose(
+        float(trainer.callback_metrics["grad_2.0_norm/weight"]), float(g2["grad_2.0_norm/weight"])
+    )
+
+
+def test_grad_norm_is_empty_after_zero_grad_and_in_training_step_reads_the_summed_gradients():
+    """Lightning's returns {} where no parameter has a gradient (after `zero_grad()`, torch's set to None),
+    and reads `.grad` as it is: summed over two backward passes, twice one."""
+    from audiotrain.train import grad_norm
+
+    seen = []
+
+    class Twice(GAN):
+        def training_step(self, batch, batch_idx):
+            opt_g, opt_d = self.optimizers()
+            seen.append(grad_norm(self.discriminator, 1))
+            with self.toggled_optimizer(opt_d):
+                self.manual_backward(lambda: _d_loss(self.generator, self.discriminator, batch))
+                seen.append(grad_norm(self.discriminator, 1))
+                self.manual_backward(lambda: _d_loss(self.generator, self.discriminator, batch))
+                seen.append(grad_norm(self.discriminator, 1))
+                opt_d.zero_grad()
+                seen.append(grad_norm(self.discriminator, 1))
+
+    _trainer().fit(Twice(), _data(1))
+    before, once, twice, zeroed = seen
+    assert before == {} and zeroed == {}
+    for key, value in once.items():
+        np.testing.assert_allclose(float(twice[key]), 2 * float(value), rtol=1e-6)
+
+
+def test_grad_norm_is_refused_outside_a_manual_step_naming_track_grad_norm():
+    from audiotrain import grad_norm
+
+    with pytest.raises(RuntimeError, match=r"grad_norm\(Linear.*no manual step is running.*track_grad_norm"):
+        grad_norm(nn.Linear(2, 2), 2)
+
+    class Automatic(TrainModule):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(4, 1)
+
+        def training_step(self, batch, batch_idx):
+            grad_norm(self.net, 2)
+            return mx.mean(self.net(batch) ** 2)
+
+        def configure_optimizers(self):
+            return optim.SGD(learning_rate=0.1)
+
+    with pytest.raises(RuntimeError, match="only inside the compiled step"):
+        _trainer().fit(Automatic(), _data(1))
+
+
+def test_grad_norm_refuses_a_bad_norm_type_and_a_module_not_trained():
+    """Lightning's: "`norm_type` must be a positive number or 'inf' (infinity norm). Got 0.0"; its 'fro'
+    fails in float() ("could not convert string to float"), here with the same message."""
+    from audiotrain import grad_norm
+
+    errors = []
+
+    class Asks(GAN):
+        def on_before_optimizer_step(self, optimizer):
+            for args in [(self.generator, 0), (self.generator, "fro"), (nn.Linear(2, 2), 2), ("gen", 2)]:
+                try:
+                    grad_norm(*args)
+                except (TypeError, ValueError) as error:
+                    errors.append(str(error))
+
+    _trainer().fit(Asks(step_generator=False), _data(1))
+    assert "`norm_type` must be a positive number or 'inf' (infinity norm). Got 0.0" in errors[0]
+    assert "norm_type='fro'" in errors[1] and "positive number or 'inf'" in errors[1]
+    assert "not Asks or one of its submodules" in errors[2]
+    assert "expected an mlx.nn.Module" in errors[3]

@@ -15,6 +15,7 @@ _PUBLIC = {
     "DataModule": "audiotrain.train.datamodule",
     "seed_everything": "audiotrain.train.seeding",
     "isolate_rng": "audiotrain.train.seeding",
+    "grad_norm": "audiotrain.train.gradient_norms",  # (Lightning's, for a manual step's gradients)
     "RetraceWarning": "audiotrain.train.trace_guard",  # (a compiled step traced for many input shapes)
     "PossibleUserWarning": "audiotrain._possible_user_warning",  # (a short epoch under log_every_n_steps)
     # profilers (Trainer(profiler=...))
@@ -91,6 +92,7 @@ if TYPE_CHECKING:
     from audiotrain.train.callbacks import TQDMProgressBar as TQDMProgressBar
     from audiotrain.train.callbacks import WeightAveraging as WeightAveraging
     from audiotrain.train.datamodule import DataModule as DataModule
+    from audiotrain.train.gradient_norms import grad_norm as grad_norm
     from audiotrain.train.loggers import CSVLogger as CSVLogger
     from audiotrain.train.loggers import Logger as Logger
     from audiotrain.train.loggers import LoggerConfig as LoggerConfig

@@ -24,7 +24,9 @@ averages the gradients across processes: every rank calls it the same number of 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from audiotrain.distributed import collectives
@@ -46,6 +48,23 @@ import mlx.optimizers as optim
 from mlx.utils import tree_flatten, tree_unflatten
 
 Owner = Callable[[str, mx.array], bool]
+
+# The manual step whose gradients `grad_norm` reads: set while its training_step and its hooks run.
+_RUNNING: ContextVar[ManualStep | None] = ContextVar("audiotrain_manual_step", default=None)
+
+
+def running_manual_step() -> ManualStep | None:
+    return _RUNNING.get()
+
+
+@contextlib.contextmanager
+def _running(step: ManualStep) -> Iterator[None]:
+    token = _RUNNING.set(step)
+    try:
+        yield
+    finally:
+        _RUNNING.reset(token)
+
 
 # Trainer settings of the automatic step that a manual step does itself (Lightning refuses the first two too).
 _AUTOMATIC_ONLY = {
@@ -361,7 +380,7 @@ class ManualStep:
         logs = StepLogs("train", self._where, lambda: module.batch_size(batch))
         object.__setattr__(module, "_manual_step", self)
         try:
-            with module._collect_logs(logs):
+            with module._collect_logs(logs), _running(self):
                 # (Lightning passes the batch index as an int: `if batch_idx % 2 == 0` reads it eagerly here)
                 out = module.training_step(batch, int(batch_idx.item()))
         finally:
@@ -486,9 +505,18 @@ class ManualStep:
             self.state.arrays["grad_norm"] = norm.astype(mx.float32)
         module.on_after_optimizer_step()
 
+    def gradient(self, path: str) -> mx.array | None:
+        """The gradient parameter `path` (a dotted MLX name) holds since its zero_grad, or None."""
+        return self._grads.get(path)
+
     def _hook(self, name: str, *args: Any) -> None:
         """A backward or optimizer-step hook of Lightning's manual loop, on the callbacks that define it,
-        then the module (neither base class has them: the compiled automatic step calls none)."""
+        then the module (neither base class has them: the compiled automatic step calls none). `grad_norm`
+        reads this step's gradients there, also where a handle is stepped outside training_step."""
+        with _running(self):
+            self._hooks(name, *args)
+
+    def _hooks(self, name: str, *args: Any) -> None:
         module = self.module
         trainer = module._trainer
         for callback in getattr(trainer, "callbacks", ()):
