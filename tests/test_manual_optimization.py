@@ -1160,3 +1160,26 @@ def test_grad_norm_refuses_a_bad_norm_type_and_a_module_not_trained():
     assert "norm_type='fro'" in errors[1] and "positive number or 'inf'" in errors[1]
     assert "not Asks or one of its submodules" in errors[2]
     assert "expected an mlx.nn.Module" in errors[3]
+
+
+def test_grad_norm_in_on_before_optimizer_step_reads_the_clipped_gradients():
+    """Lightning's manual step clips `.grad` in place (`self.clip_gradients` before `opt.step()`), so
+    `grad_norm` in `on_before_optimizer_step` gives the clipped norm: here the total is the clip value."""
+    from audiotrain import grad_norm
+
+    totals = []
+
+    class Clipped(GAN):
+        def training_step(self, batch, batch_idx):
+            opt_g, opt_d = self.optimizers()
+            with self.toggled_optimizer(opt_d):
+                self.manual_backward(lambda: _d_loss(self.generator, self.discriminator, batch))
+                self.clip_gradients(opt_d, gradient_clip_val=1e-3, gradient_clip_algorithm="norm")
+                opt_d.step()
+                opt_d.zero_grad()
+
+        def on_before_optimizer_step(self, optimizer):
+            totals.append(float(grad_norm(self.discriminator, 2)["grad_2.0_norm_total"]))
+
+    _trainer().fit(Clipped(), _data(2))
+    np.testing.assert_allclose(totals, [1e-3, 1e-3], rtol=1e-4)
