@@ -1226,6 +1226,85 @@ def test_csv_resume_drops_what_the_checkpoints_row_got_after_it(tmp_path):
     assert rows == [("6", "1.0", ""), ("8", "0.5", "0.75"), ("10", "0.25", "")]
 
 
+def test_csv_resume_that_logs_the_dropped_rows_again_unchanged_neither_warns_nor_keeps_a_copy(tmp_path):
+    # A batch-end checkpoint at an epoch's last step (8) comes before its validation: the resumed run logs
+    # that validation and the next step again, the same values. Nothing left the file, so no warning and no
+    # metrics.before-resume-1.csv (both came on every such resume). Lightning's CSVLogger appends after the
+    # rows it finds, with no trim, copy or warning, so it has nothing to compare with here.
+    first = CSVLogger(tmp_path)
+    first.log_metrics({"loss": 0.5}, step=8)
+    state = json.loads(json.dumps(first.state_dict()))  # the checkpoint
+    first.log_metrics({"val_loss": 0.7}, step=8)
+    first.log_metrics({"loss": 0.2}, step=10)
+    resumed = CSVLogger(tmp_path)
+    resumed.load_state_dict(state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LoggerWarning)
+        resumed.log_metrics({"val_loss": 0.7}, step=8)
+        resumed.log_metrics({"loss": 0.2}, step=10)
+        resumed.log_metrics({"loss": 0.1}, step=12)  # past what the stopped run had
+        resumed.finalize()
+    rows = [(r["step"], r["loss"], r["val_loss"]) for r in read_csv(resumed.metrics_file)[1]]
+    assert rows == [("8", "0.5", "0.7"), ("10", "0.2", ""), ("12", "0.1", "")]
+    assert not list(resumed.log_dir.glob("metrics.before-resume-*"))
+
+
+@pytest.mark.parametrize("again", ["fewer rows", "another value", "more values in a row"])
+def test_csv_resume_that_does_not_log_the_dropped_rows_again_unchanged_warns_and_keeps_a_copy(
+    tmp_path, again
+):
+    first = CSVLogger(tmp_path)
+    first.log_metrics({"loss": 0.5}, step=8)
+    state = json.loads(json.dumps(first.state_dict()))  # the checkpoint
+    first.log_metrics({"val_loss": 0.7}, step=8)
+    first.log_metrics({"loss": 0.2}, step=10)
+    resumed = CSVLogger(tmp_path)
+    resumed.load_state_dict(state)
+    with pytest.warns(
+        LoggerWarning, match=r"1 row\(s\) logged after it .* kept as metrics.before-resume-1.csv"
+    ):
+        resumed.log_metrics({"val_loss": 0.7}, step=8)
+        if again == "another value":
+            resumed.log_metrics({"loss": 0.25}, step=10)
+        elif again == "more values in a row":
+            resumed.log_metrics({"loss": 0.2}, step=10)
+            resumed.log_metrics({"val_loss": 0.1}, step=10)
+        resumed.finalize()  # (a run that stops short of step 10 loses it)
+    kept = resumed.metrics_file.with_name("metrics.before-resume-1.csv")
+    assert [(r["step"], r["loss"], r["val_loss"]) for r in read_csv(kept)[1]] == [
+        ("8", "0.5", "0.7"),
+        ("10", "0.2", ""),
+    ]
+
+
+def test_csv_resume_from_an_epochs_last_batch_logs_the_same_rows_without_a_warning(tmp_path):
+    """ModelCheckpoint(every_n_train_steps=4) at the last batch of 4-batch epochs: the resumed fit reruns
+    that epoch's validation and the next epoch as the stopped run had them; it warned that rows left
+    metrics.csv and kept a copy of the file on every such resume (the usual GAN setup)."""
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    from tasks import make_batches, quiet_trainer
+
+    def fit(ckpt_path=None):
+        mx.random.seed(0)
+        saves = ModelCheckpoint(
+            dirpath=tmp_path / "ckpts", save_top_k=-1, every_n_train_steps=4, filename="{step}"
+        )
+        logger = CSVLogger(save_dir=tmp_path, version=0)
+        trainer = quiet_trainer(
+            tmp_path, max_epochs=2, logger=logger, callbacks=[saves], enable_checkpointing=True
+        )
+        trainer.fit(TinyClassifier(), make_batches(64), make_batches(16, seed=1), ckpt_path=ckpt_path)
+        return logger
+
+    straight = fit().metrics_file.read_text()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LoggerWarning)
+        logger = fit(ckpt_path=tmp_path / "ckpts" / "step=4")
+    assert logger.metrics_file.read_text() == straight
+    assert not list(logger.log_dir.glob("metrics.before-resume-*"))
+
+
 def test_csv_resume_after_rows_merged_in_place_keeps_only_the_checkpoints_rows(tmp_path):
     # Values joining a step's row without a new column rewrite that row in place: still one row, so the
     # checkpoint's row count (what a resume keeps) must not grow (it did: step 3 was kept, then logged again).
@@ -2509,7 +2588,9 @@ def test_a_run_resumed_with_a_logged_step_keeps_what_its_checkpoint_had_in_csv_a
 
     straight = steps(*fit("straight"))
     fit("run")
-    with pytest.warns(LoggerWarning, match="the resumed run goes on from its checkpoint's step"):
+    with warnings.catch_warnings():
+        # (the rows after its checkpoint, which it drops, come back the same: no copy of the file is kept)
+        warnings.simplefilter("error", LoggerWarning)
         resumed = steps(*fit("run", ckpt_path=tmp_path / "ckpts" / "epoch=0"))
     assert resumed == straight
     assert [step for step, filled in resumed[0] if "train_loss" in filled] == [
@@ -2601,7 +2682,7 @@ def test_a_logger_warning_points_at_the_users_fit_not_at_the_trainers_code(tmp_p
         )
         trainer.fit(TinyClassifier(), make_batches(32), ckpt_path=ckpt_path)
 
-    fit(2)
+    fit(3)  # (resumed to 2 epochs: the third's rows leave metrics.csv, said as the run ends)
     with pytest.warns(LoggerWarning, match="the resumed run goes on from its checkpoint's step") as caught:
         fit(2, ckpt_path=tmp_path / "ckpts" / "epoch=0")
     assert {w.filename for w in caught if issubclass(w.category, LoggerWarning)} == {__file__}

@@ -27,7 +27,9 @@ class CSVLogger(_VersionedFolder, Logger):
     starts a new row rather than overwrite the first value. A resumed run appends to the same file after
     dropping what was logged after the checkpoint: later rows, and the values its last row got after it
     was saved (a batch-end checkpoint comes before that step's validation and epoch end), which the resumed
-    run logs again. ``test()`` after ``fit()`` appends to the same file. A fresh fit refuses a
+    run logs again. The file as it was is kept beside it (``metrics.before-resume-<k>.csv``) and a warning
+    says so, unless the resumed run logs every dropped row again, unchanged: then nothing was lost and the
+    copy is removed. ``test()`` after ``fit()`` appends to the same file. A fresh fit refuses a
     ``version`` folder that already holds another run's files (`refuse_an_earlier_run`).
 
     Lightning's ``flush_logs_every_n_steps`` is accepted (a positive int): every row is on disk as soon as
@@ -76,6 +78,7 @@ class CSVLogger(_VersionedFolder, Logger):
         self._resume_keys: set[str] | None = None  # ... and what its last one held then
         self._last_row: dict[str, Any] | None = None  # the file's last row, while more may join it
         self._last_row_offset = 0  # where that row starts in the file (bytes)
+        self._set_aside_run: _SetAside | None = None  # what a resume dropped, until it comes back or not
         self._resumed = False
         self._hparams = {}
 
@@ -100,7 +103,8 @@ class CSVLogger(_VersionedFolder, Logger):
                 rows = [r for r in rows if r.get("step") and int(r["step"]) <= self._resume_step]
             self._columns = header or ["step"]
             if rows != before:
-                self._set_aside(before, len(before) - len(rows))
+                self._set_aside_run = _SetAside(self, before, len(before) - len(rows))
+                self._set_aside_run.logged(_filled(rows[-1]) if rows else None, len(rows), new_row=False)
             self._rewrite(rows)
             self._rows = len(rows)
             if rows and self._resume_step is not None and int(rows[-1]["step"]) == self._resume_step:
@@ -111,24 +115,6 @@ class CSVLogger(_VersionedFolder, Logger):
                 self._last_row["step"] = self._resume_step
         # Once: a later stage (test after a resumed fit) reopening the file must not drop the fit's rows.
         self._resume_step = self._resume_rows = self._resume_keys = None
-
-    def _set_aside(self, rows: list[dict[str, Any]], dropped: int) -> None:
-        """Before a resume drops what was logged after its checkpoint (the stopped run's later steps, or a
-        `test()` run after it), the file as it was goes beside it, as ``metrics.before-resume-<k>.csv``:
-        nothing logged is lost."""
-        k = 1
-        while (kept := self.metrics_file.with_name(f"metrics.before-resume-{k}.csv")).exists():
-            k += 1
-        tmp = kept.with_suffix(".csv.tmp")
-        tmp.write_bytes(self._csv_text(rows, header=True))
-        os.replace(tmp, kept)
-        warnings.warn(
-            f"CSVLogger: the resumed run goes on from its checkpoint's step, so {dropped} row(s) logged after "
-            f"it (and values its last row got later) leave {self.metrics_file}; the file as it was is kept as "
-            f"{kept.name}",
-            LoggerWarning,
-            stacklevel=user_stacklevel(),  # (the user's fit(ckpt_path=...))
-        )
 
     def _read(self) -> tuple[list[str], list[dict[str, str]]]:
         with self.metrics_file.open(newline="", encoding="utf-8") as f:  # (as `_csv_text` writes it)
@@ -183,6 +169,12 @@ class CSVLogger(_VersionedFolder, Logger):
             self._rows += 0 if merge else 1
         self._last_row = row
         self._last_step = step
+        if self._set_aside_run is not None:
+            self._set_aside_run.logged(_filled(row), self._rows, new_row=not merge)
+
+    def _finalize(self, status: str) -> None:
+        if self._set_aside_run is not None:
+            self._set_aside_run.ended()
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -243,6 +235,70 @@ class _CSVExperiment:
             f"CSVLogger.experiment has no {name!r}: {CSVLogger.media_calls}; it takes log_hparams, "
             "log_metrics and save, as Lightning's"
         )
+
+
+class _SetAside:
+    """What a resume dropped from ``metrics.csv`` (the stopped run's rows past its checkpoint, or a `test()`
+    run after it), kept on disk as ``metrics.before-resume-<k>.csv`` at once, so that a crash loses nothing.
+    The resumed run usually logs the same rows again (a checkpoint at an epoch's last batch reruns that
+    step's validation; a deterministic rerun gives the same values): when every dropped row comes back
+    unchanged, nothing was lost and the copy goes. The first row that differs, or the end of the run short
+    of them, warns and keeps it."""
+
+    def __init__(self, logger: CSVLogger, before: list[dict[str, str]], dropped: int) -> None:
+        self._logger, self._dropped = logger, dropped
+        self._before = [_filled(r) for r in before]
+        self._last: dict[str, str] | None = None  # the file's last row, which more values may still join
+        self._rows = 0
+        k = 1
+        while (kept := logger.metrics_file.with_name(f"metrics.before-resume-{k}.csv")).exists():
+            k += 1
+        tmp = kept.with_suffix(".csv.tmp")
+        tmp.write_bytes(logger._csv_text(before, header=True))
+        os.replace(tmp, kept)
+        self.kept = kept
+
+    def logged(self, row: dict[str, str] | None, rows: int, new_row: bool) -> None:
+        """The file now has ``rows`` rows, the last one ``row`` (a new row, or one that values joined)."""
+        if new_row and self._last is not None and not self._matches(self._rows - 1, complete=True):
+            return self._lost()
+        if new_row and self._rows == len(self._before):  # all of them came back as they were
+            return self._done()
+        self._last, self._rows = row, rows
+        if row is not None and not self._matches(rows - 1, complete=False):
+            self._lost()
+
+    def ended(self) -> None:
+        """The resumed run ends (or stops): rows it did not log again are lost from the file."""
+        if self._rows == len(self._before) and self._matches(self._rows - 1, complete=True):
+            self._done()
+        else:
+            self._lost()
+
+    def _matches(self, i: int, complete: bool) -> bool:
+        if i >= len(self._before):
+            return False
+        last, before = self._last or {}, self._before[i]
+        return last == before if complete else all(before.get(k) == v for k, v in last.items())
+
+    def _done(self) -> None:
+        self._logger._set_aside_run = None
+        self.kept.unlink(missing_ok=True)
+
+    def _lost(self) -> None:
+        self._logger._set_aside_run = None
+        warnings.warn(
+            f"CSVLogger: the resumed run goes on from its checkpoint's step, so {self._dropped} row(s) logged "
+            f"after it (and values its last row got later) leave {self._logger.metrics_file}, and it did not "
+            f"log them again unchanged; the file as it was is kept as {self.kept.name}",
+            LoggerWarning,
+            stacklevel=user_stacklevel(),  # (the user's fit(ckpt_path=...))
+        )
+
+
+def _filled(row: Mapping[str, Any]) -> dict[str, str]:
+    """A row's non-empty cells, as text (as the file holds them)."""
+    return {k: str(v) for k, v in row.items() if v not in ("", None)}
 
 
 def _csv_number(value: float | int) -> str:
