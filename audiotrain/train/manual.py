@@ -315,6 +315,7 @@ class ManualStep:
         self._trains = trainable_names(module)
         self._filters = owners_of(optimizer)
         parts = optimizer.optimizers if isinstance(optimizer, optim.MultiOptimizer) else [optimizer]
+        self._parts = parts  # (each filter's optimizer, by index: `apply` steps them)
         # One handle for each optimizer configure_optimizers returned. A fine-tuning callback's parameter
         # groups (BackboneFinetuning's add_param_group: the Trainer's optimizer becomes a MultiOptimizer with
         # a group more) belong to the first, as Lightning adds them to trainer.optimizers[0]: its step
@@ -490,17 +491,12 @@ class ManualStep:
         # (without the guard the update goes through; the streak still counts it, as the automatic step's,
         # so max_consecutive_nonfinite stops the run: read lazily, at the Trainer's check)
         self._nonfinite = mx.logical_or(self._nonfinite, mx.logical_not(mx.isfinite(norm)))
-        parts = (
-            self.optimizer.optimizers
-            if isinstance(self.optimizer, optim.MultiOptimizer)
-            else [self.optimizer]
-        )
         for group in self._groups[index]:  # (its own parameters, then those of groups added to it)
             mine = {p: g for p, g in grads.items() if self._filters[group](p, trainable[p])}
             if mine:
                 tree = tree_unflatten(list(mine.items()))
                 params = tree_unflatten([(p, trainable[p]) for p in mine])
-                module.update(parts[group].apply_gradients(tree, params))
+                module.update(self._parts[group].apply_gradients(tree, params))
         if self.config.track_grad_norm or self.config.nonfinite_guard:
             self.state.arrays["grad_norm"] = norm.astype(mx.float32)
         module.on_after_optimizer_step()
