@@ -1718,3 +1718,131 @@ def test_a_ckpt_path_best_that_names_nothing_is_not_left_as_trainer_ckpt_path(tm
     with pytest.raises(ValueError, match='ckpt_path="best"'):
         t.validate(TinyClassifier(), make_batches(16), ckpt_path="best")
     assert t.ckpt_path is None
+
+
+class LeavesOutItsEncoder(TinyClassifier):
+    """A pretrained, frozen encoder (fc1) left out of every checkpoint by `state_dict()`, and a
+    `load_state_dict` that accepts a checkpoint without it: Lightning 2.6.6 saves `model.state_dict()` and
+    loads through `model.load_state_dict(..., strict=True)` (measured: the .ckpt holds only head keys, resume
+    and load_from_checkpoint work, the encoder keeps the values it was built with)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1.freeze()
+
+    def state_dict(self):
+        return {k: v for k, v in super().state_dict().items() if not k.startswith("fc1.")}
+
+    def load_state_dict(self, state_dict, strict=True):
+        return super().load_state_dict(state_dict, strict=False)
+
+
+def _saved_names(folder) -> list[str]:
+    return sorted(mx.load(str(folder / "model.safetensors")))
+
+
+def test_a_state_dict_override_leaves_the_encoder_out_and_resume_and_load_keep_its_built_values(tmp_path):
+    mx.random.seed(0)
+    whole = LeavesOutItsEncoder()
+    make_trainer(tmp_path / "whole", max_epochs=2).fit(whole, make_batches())
+    mx.random.seed(0)
+    first = LeavesOutItsEncoder()
+    built = weights(first)
+    make_trainer(tmp_path / "a", max_epochs=1).fit(first, make_batches())
+    last = tmp_path / "a" / "checkpoints" / "last"
+    assert _saved_names(last) == ["fc2.bias", "fc2.weight"]
+    mx.random.seed(1)  # (another encoder than the one trained with: it keeps it, as in Lightning)
+    loaded = LeavesOutItsEncoder.load_from_checkpoint(last)
+    mx.random.seed(1)
+    assert np.array_equal(weights(loaded)["fc1.weight"], weights(LeavesOutItsEncoder())["fc1.weight"])
+    np.testing.assert_array_equal(weights(loaded)["fc2.weight"], weights(first)["fc2.weight"])
+    assert not np.array_equal(weights(first)["fc2.weight"], built["fc2.weight"])
+    mx.random.seed(0)  # (the encoder as it is built: from its pretrained weights in real use)
+    resumed = LeavesOutItsEncoder()
+    make_trainer(tmp_path / "a", max_epochs=2).fit(resumed, make_batches(), ckpt_path=last)
+    for name, value in weights(whole).items():  # exact resume: the encoder is the one built
+        np.testing.assert_array_equal(weights(resumed)[name], value)
+
+
+class OldNames(TinyClassifier):
+    """Weights saved under an old format's names, and read back from them (Lightning: the .ckpt holds the
+    renamed keys, and the matching `load_state_dict` override is called on resume and load)."""
+
+    def state_dict(self):
+        return {"old." + k: v for k, v in super().state_dict().items()}
+
+    def load_state_dict(self, state_dict, strict=True):
+        return super().load_state_dict({k.removeprefix("old."): v for k, v in state_dict.items()}, strict)
+
+
+def test_a_renaming_state_dict_is_saved_and_its_load_state_dict_reads_it(tmp_path):
+    mx.random.seed(0)
+    module = OldNames()
+    t = make_trainer(tmp_path, max_epochs=1)
+    t.fit(module, make_batches())
+    last = tmp_path / "checkpoints" / "last"
+    assert _saved_names(last) == ["old.fc1.bias", "old.fc1.weight", "old.fc2.bias", "old.fc2.weight"]
+    t.save_checkpoint(tmp_path / "weights", weights_only=True)
+    assert _saved_names(tmp_path / "weights") == _saved_names(last)
+    for path in (last, tmp_path / "weights"):
+        loaded = OldNames.load_from_checkpoint(path)
+        for name, value in weights(module).items():
+            np.testing.assert_array_equal(weights(loaded)[name], value)
+    resumed = OldNames()
+    make_trainer(tmp_path, max_epochs=2).fit(resumed, make_batches(), ckpt_path=last)
+    assert resumed.trainer.global_step == 12
+
+
+class ReturnsA(TinyClassifier):
+    def __init__(self, what):
+        super().__init__()
+        self.what = what
+
+    def state_dict(self):
+        own = super().state_dict()
+        return list(own.values()) if self.what == "list" else {"net": own}
+
+
+@pytest.mark.parametrize(("what", "match"), [("list", "returned a list"), ("nested", "'net' holds a nested")])
+def test_a_state_dict_that_cannot_be_saved_is_refused_naming_it(tmp_path, what, match):
+    module = ReturnsA(what)
+    t = make_trainer(tmp_path, max_epochs=1, enable_checkpointing=False)
+    t.fit(module, make_batches())
+    with pytest.raises(TypeError, match=rf"ReturnsA\.state_dict\(\).*{match}.*flat dict of name") as error:
+        t.save_checkpoint(tmp_path / "ckpt")
+    assert "ckpt/model.safetensors" in str(error.value)
+    assert not (tmp_path / "ckpt").exists()
+
+
+def test_a_module_without_overrides_saves_every_parameter_under_its_name(tmp_path):
+    t, module = trained(tmp_path, max_epochs=1)
+    assert _saved_names(tmp_path / "checkpoints" / "last") == sorted(weights(module))
+
+
+class LeavesOutATrainedEncoder(LeavesOutItsEncoder):
+    def __init__(self):
+        super().__init__()
+        self.fc1.unfreeze()
+
+
+def test_the_optimizer_state_of_a_parameter_left_out_of_state_dict_is_saved_and_restored(tmp_path):
+    """Lightning saves the optimizer's state by index, of every parameter: a resume puts back the moments of
+    an encoder its `state_dict()` left out (measured: state of all 4 parameters in the .ckpt), while the
+    encoder's weights are those it was built with."""
+    mx.random.seed(0)
+    module = LeavesOutATrainedEncoder()
+    t = make_trainer(tmp_path, max_epochs=1)
+    t.fit(module, make_batches())
+    saved = ckpt.flat(t.optimizer.state)
+    last = tmp_path / "checkpoints" / "last"
+    assert "fc1.weight.m" in mx.load(str(last / "optimizer.safetensors"))
+    mx.random.seed(0)
+    resumed = LeavesOutATrainedEncoder()
+    fresh = weights(resumed)
+    again = make_trainer(tmp_path, max_epochs=1)
+    with pytest.warns(UserWarning, match="nothing to train"):  # (the state as restored)
+        again.fit(resumed, make_batches(), ckpt_path=last)
+    np.testing.assert_array_equal(
+        np.array(ckpt.flat(again.optimizer.state)["fc1.weight.m"]), saved["fc1.weight.m"]
+    )
+    np.testing.assert_array_equal(weights(resumed)["fc1.weight"], fresh["fc1.weight"])

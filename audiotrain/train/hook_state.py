@@ -17,13 +17,15 @@ from __future__ import annotations
 import contextlib
 import copy
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from audiotrain._caller import user_stacklevel
 from audiotrain.train import checkpoint as ckpt
 
+import mlx.core as mx
 import mlx.nn as nn
+import numpy as np
 
 #: The keys of the module hook's dict that the Trainer fills and owns.
 RUN_KEYS = ("epoch", "global_step")
@@ -264,3 +266,70 @@ def restore_datamodule_state(datamodule: Any, path: Any, profiler: Any = None) -
     if path is None or not callable(getattr(datamodule, "load_state_dict", None)):
         return
     load_datamodule_state(datamodule, ckpt.read_state(ckpt.resolve_checkpoint(path)), profiler)
+
+
+def overrides(module: Any, method: str) -> bool:
+    """Whether `module`'s class overrides TrainModule's `method` (`state_dict`, `load_state_dict`): then
+    checkpoints save what its `state_dict()` returns and load through its `load_state_dict`, as Lightning's
+    do; a module without overrides saves and loads its parameters exactly as before."""
+    from audiotrain.train.module import TrainModule
+
+    return isinstance(module, TrainModule) and getattr(type(module), method) is not getattr(
+        TrainModule, method
+    )
+
+
+def weights_to_save(module: Any, model_file: Any, average: dict[str, mx.array]) -> dict[str, mx.array]:
+    """The arrays of a checkpoint's `model_file`: Lightning saves `model.state_dict()`, so a module that
+    overrides it (a frozen encoder left out, old names) saves what it returns, checked to be a flat dict of
+    name -> array; else every parameter. `average`: the weights validation ran with, saved in place of the
+    training weights (a weights-only checkpoint), put into the module while its `state_dict()` runs."""
+    arrays = ckpt.flat(module.parameters())
+    if not overrides(module, "state_dict"):
+        arrays.update({k: a.astype(arrays[k].dtype) for k, a in average.items()})
+        return arrays
+    owner = f"{type(module).__name__}.state_dict()"
+    if not average:
+        return _checked_state_dict(module.state_dict(), owner, model_file)
+    own = module.parameters()
+    module.update(ckpt.merge_flat(own, {k: a.astype(arrays[k].dtype) for k, a in average.items()}))
+    try:
+        return _checked_state_dict(module.state_dict(), owner, model_file)
+    finally:
+        module.update(own)
+
+
+def _checked_state_dict(saved: Any, owner: str, model_file: Any) -> dict[str, mx.array]:
+    expected = (
+        "expected a flat dict of name (str) -> mx.array, as TrainModule.state_dict() returns "
+        "(dict(mlx.utils.tree_flatten(self.parameters())), then keys left out or renamed)"
+    )
+    where = f"{owner} (the weights saved in {model_file})"
+    if not isinstance(saved, Mapping):
+        raise TypeError(f"{where} returned a {type(saved).__name__}: {expected}")
+    arrays = {}
+    for key, value in saved.items():
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"{where}: the key {key!r} is not a name (a non-empty str): {expected}")
+        if isinstance(value, (Mapping, list, tuple)):
+            raise TypeError(
+                f"{where}: {key!r} holds a nested {type(value).__name__}, not an array: {expected}; "
+                "flatten it with dict(mlx.utils.tree_flatten(...))"
+            )
+        if isinstance(value, np.ndarray):
+            value = mx.array(value)
+        if not isinstance(value, mx.array):
+            raise TypeError(f"{where}: {key!r} is a {type(value).__name__}, not an mx.array: {expected}")
+        arrays[key] = value
+    return arrays
+
+
+def load_weights(module: Any, arrays: dict[str, mx.array], strict: bool, model_file: Any) -> None:
+    """Lightning's load of a checkpoint's weights, `model.load_state_dict(checkpoint["state_dict"],
+    strict=...)`, for a module that overrides `load_state_dict` (old names mapped, a frozen encoder its
+    `state_dict()` left out accepted); an error it raises is told which file it was given."""
+    try:
+        module.load_state_dict(arrays, strict=strict)
+    except Exception as error:
+        error.add_note(f"(loading {model_file} through {type(module).__name__}.load_state_dict)")
+        raise

@@ -2069,14 +2069,22 @@ class TrainModule(nn.Module):
                     f"{where}: strict={strict!r} conflicts with {cls.__name__}.strict_loading={chosen!r} set "
                     "by the module: give the same value to both, or one of them"
                 )
-            if (module.strict_loading if strict is None else strict) is False:
-                # the model's own values stay where the checkpoint has none
-                header = _matching_weights(header, expected, where)
-                expected = {k: v for k, v in expected.items() if k in header}
-            loaded = ckpt.read_checked(model_file, expected, f"{cls.__name__} model", header=header)
-            # The weights the checkpoint was validated with: an EMA's average over the training weights, as
-            # Lightning's checkpoint state_dict is that average.
-            loaded.update(validated_average(folder, state, module, names=loaded))
+            strict_load = module.strict_loading if strict is None else strict
+            if hook_state.overrides(module, "load_state_dict"):
+                # Lightning's `obj.load_state_dict(checkpoint["state_dict"], strict=strict)`: its own names.
+                hook_state.load_weights(
+                    module, ckpt.read_arrays(model_file, header=header), strict_load, model_file
+                )
+                loaded = validated_average(folder, state, module, names=None)
+            else:
+                if strict_load is False:
+                    # the model's own values stay where the checkpoint has none
+                    header = _matching_weights(header, expected, where)
+                    expected = {k: v for k, v in expected.items() if k in header}
+                loaded = ckpt.read_checked(model_file, expected, f"{cls.__name__} model", header=header)
+                # The weights the checkpoint was validated with: an EMA's average over the training
+                # weights, as Lightning's checkpoint state_dict is that average.
+                loaded.update(validated_average(folder, state, module, names=loaded))
             module.update(ckpt.merge_flat(module.parameters(), loaded))
             # The random key too: building the module split it for initial weights that were replaced
             # unevaluated, and the pending splits stayed in its graph (~2 KB each, a load in a loop grew).

@@ -333,10 +333,13 @@ def read_checkpoint(
         model_file = folder / ckpt.MODEL_FILE
         added = before_weights(state, model_file) if before_weights is not None else hook_added
         expected, header = hook_state.weights_to_load(module, model_file, added)
-        if not getattr(module, "strict_loading", True):  # Lightning's: the weights whose names match
-            header = _matching_weights(header, expected, f"ckpt_path={str(path)!r} ({what})")
-            expected = {k: v for k, v in expected.items() if k in header}
-        model = ckpt.read_checked(model_file, expected, what, header=header)
+        if hook_state.overrides(module, "load_state_dict"):  # (its own names: `hook_state.load_weights`)
+            model = ckpt.read_arrays(model_file, header=header)
+        else:
+            if not getattr(module, "strict_loading", True):  # Lightning's: the weights whose names match
+                header = _matching_weights(header, expected, f"ckpt_path={str(path)!r} ({what})")
+                expected = {k: v for k, v in expected.items() if k in header}
+            model = ckpt.read_checked(model_file, expected, what, header=header)
         optimizer, step, callbacks, validated = {}, None, {}, {}
         if not full:
             # (not the arrays the load hook added: the average, of the weights trained, never held them)

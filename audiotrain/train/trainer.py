@@ -3203,13 +3203,14 @@ class Trainer:
         optimizer_arrays = ckpt.flat(self.optimizer.state) if self.optimizer is not None else {}
         step_arrays = self._train_step.state.flat() if self._train_step is not None else {}
         callback_arrays = self.callbacks.state_arrays()  # (callbacks.safetensors: checked before writing)
-        model_arrays = ckpt.flat(self.module.parameters())
+        average: dict[str, mx.array] = {}
         if weights_only:
             state["weights_only"] = True  # (its optimizer and step files are there, empty: a complete folder)
             optimizer_arrays, step_arrays, callback_arrays = {}, {}, {}
             # No callbacks.safetensors: the weights an EMA's validation ranked it by go in the model file.
             average = average_validated_with(self.callbacks)  # (float32 beside bfloat16 weights: theirs)
-            model_arrays.update({k: a.astype(model_arrays[k].dtype) for k, a in average.items()})
+        # The module's `state_dict()` where it overrides it, as Lightning saves (checked before any write).
+        model_arrays = hook_state.weights_to_save(self.module, Path(path) / ckpt.MODEL_FILE, average)
         # Every rank returns once rank 0 has written (Lightning's barrier after the write): a rank that loaded
         # the path at once read no folder, or the one an earlier save left there. Where rank 0's write
         # fails, the others raise MainProcessFailed.
@@ -3279,7 +3280,10 @@ class Trainer:
         # (A ModelCheckpoint resuming a moved run folder finds its checkpoints by it.)
         self._ckpt_path = str(folder)
         module = self.module
-        module.update(ckpt.merge_flat(module.parameters(), contents.model))
+        if hook_state.overrides(module, "load_state_dict"):  # (Lightning's `strict_loading and strict`)
+            hook_state.load_weights(module, contents.model, module.strict_loading, folder / ckpt.MODEL_FILE)
+        else:
+            module.update(ckpt.merge_flat(module.parameters(), contents.model))
         if not full:  # (evaluation: the weights it was validated with, an EMA's average, as in Lightning)
             module.update(ckpt.merge_flat(module.parameters(), contents.validated))
         mx.eval(module.parameters())
