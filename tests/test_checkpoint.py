@@ -1819,6 +1819,22 @@ def test_a_module_without_overrides_saves_every_parameter_under_its_name(tmp_pat
     assert _saved_names(tmp_path / "checkpoints" / "last") == sorted(weights(module))
 
 
+class LeavesOutOnlySaving(TinyClassifier):
+    def state_dict(self):
+        return {k: v for k, v in super().state_dict().items() if not k.startswith("fc1.")}
+
+
+def test_a_state_dict_override_without_a_load_state_dict_is_refused_strictly_saying_why(tmp_path):
+    """Lightning's strict load of such a checkpoint fails too (measured: `Missing key(s) in state_dict:
+    "encoder.weight"`); `strict=False` keeps the module's own values for them."""
+    make_trainer(tmp_path, max_epochs=1).fit(LeavesOutOnlySaving(), make_batches())
+    last = tmp_path / "checkpoints" / "last"
+    with pytest.raises(ckpt.CheckpointError, match=r"missing \(e\.g\. fc1\.bias.*overrides state_dict\(\)"):
+        LeavesOutOnlySaving.load_from_checkpoint(last)
+    with pytest.warns(UserWarning, match="kept as __init__ made them: fc1.bias, fc1.weight"):
+        assert LeavesOutOnlySaving.load_from_checkpoint(last, strict=False) is not None
+
+
 class LeavesOutATrainedEncoder(LeavesOutItsEncoder):
     def __init__(self):
         super().__init__()

@@ -333,3 +333,20 @@ def load_weights(module: Any, arrays: dict[str, mx.array], strict: bool, model_f
     except Exception as error:
         error.add_note(f"(loading {model_file} through {type(module).__name__}.load_state_dict)")
         raise
+
+
+@contextlib.contextmanager
+def naming_state_dict_override(module: Any) -> Iterator[None]:
+    """A checkpoint's weights that do not match `module` whose `state_dict()` override wrote them, and which
+    has no `load_state_dict` to read them back: the error says so (Lightning's strict load of such a
+    checkpoint fails on the missing keys too)."""
+    try:
+        yield
+    except ckpt.CheckpointError as error:
+        if type(error) is not ckpt.CheckpointError or not overrides(module, "state_dict"):
+            raise
+        raise ckpt.CheckpointError(
+            f"{error}. {type(module).__name__} overrides state_dict(), which chose the weights saved: "
+            "override load_state_dict too to read them back (checkpoints load through it, as Lightning's), "
+            "or set strict_loading=False to keep the module's own values where names are missing"
+        ) from None

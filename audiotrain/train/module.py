@@ -2081,7 +2081,8 @@ class TrainModule(nn.Module):
                     # the model's own values stay where the checkpoint has none
                     header = _matching_weights(header, expected, where)
                     expected = {k: v for k, v in expected.items() if k in header}
-                loaded = ckpt.read_checked(model_file, expected, f"{cls.__name__} model", header=header)
+                with hook_state.naming_state_dict_override(module):
+                    loaded = ckpt.read_checked(model_file, expected, f"{cls.__name__} model", header=header)
                 # The weights the checkpoint was validated with: an EMA's average over the training
                 # weights, as Lightning's checkpoint state_dict is that average.
                 loaded.update(validated_average(folder, state, module, names=loaded))

@@ -339,7 +339,8 @@ def read_checkpoint(
             if not getattr(module, "strict_loading", True):  # Lightning's: the weights whose names match
                 header = _matching_weights(header, expected, f"ckpt_path={str(path)!r} ({what})")
                 expected = {k: v for k, v in expected.items() if k in header}
-            model = ckpt.read_checked(model_file, expected, what, header=header)
+            with hook_state.naming_state_dict_override(module):
+                model = ckpt.read_checked(model_file, expected, what, header=header)
         optimizer, step, callbacks, validated = {}, None, {}, {}
         if not full:
             # (not the arrays the load hook added: the average, of the weights trained, never held them)
