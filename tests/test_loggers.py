@@ -3319,3 +3319,36 @@ def test_mlflow_finalize_takes_lightnings_finished_and_mlflows_own_statuses(mlfl
     assert MlflowClient(tracking_uri=mlflow_store[1]).get_run(logger.version).info.status == stored
     with pytest.raises(ValueError, match="finalize status must be one of"):
         logger.finalize("bogus")
+
+
+def test_csv_validation_rows_carry_the_epoch_as_lightnings_do(tmp_path):
+    """Lightning 2.6.6 (measured: CSVLogger, log_every_n_steps=2, 6 batches an epoch, a module logging
+    `train_loss` on_step and `val_loss` in validation_step): every row has `epoch`, the validation's
+    `0,,5,,0.43` too, so `metrics.csv` grouped by epoch gives each epoch's validation. Here a validation
+    row had no epoch, and a fit logging nothing `on_epoch` wrote no `epoch` column at all."""
+    from audiotrain import Trainer
+
+    from tasks import TinyClassifier, make_batches
+
+    class LogsOnStep(TinyClassifier):
+        def training_step(self, batch, batch_idx):
+            loss, _ = self.compute_loss(batch)
+            self.log("train_loss", loss)  # (on_step only: no epoch-end row)
+            return loss
+
+        def validation_step(self, batch, batch_idx):
+            self.log("val_loss", self.compute_loss(batch)[0])
+
+    logger = CSVLogger(tmp_path, name=None)
+    trainer = Trainer(
+        max_epochs=2,
+        default_root_dir=tmp_path,
+        logger=logger,
+        log_every_n_steps=2,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        compile=False,
+    )
+    trainer.fit(LogsOnStep(), make_batches(64), make_batches(16, seed=1))
+    rows = read_csv(logger.metrics_file)[1]
+    assert [r.get("epoch") for r in rows if r["val_loss"]] == ["0", "1"]

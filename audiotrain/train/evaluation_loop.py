@@ -497,7 +497,8 @@ class EvaluationLoop:
         if as_step in logged:
             sent["step"] = sent.pop(as_step)
         if sent:  # (a step that returns outputs alone logs nothing: no empty row, as Lightning sends none)
-            t._step_logging.log_at_logged_step(sent)
+            # With the Trainer's epoch, as Lightning's `log_metrics` adds it to every row it sends.
+            t._step_logging.log_at_logged_step(sent, epoch=t.progress.epoch)
         # (what `validate`/`test` return leaves them out, as Lightning's: logger=False)
         self.unlogged[stage] = set(metrics) - set(logged) - set(hook_loggers)
 

@@ -147,7 +147,11 @@ class CSVLogger(_VersionedFolder, Logger):
     def _log_metrics(self, metrics: dict[str, float], step: int) -> None:
         row = {"step": step, **{k: _csv_number(v) for k, v in metrics.items()}}
         last = self._last_row
-        merge = last is not None and last["step"] == step and not (last.keys() & metrics.keys())
+        # (An "epoch" both carry is the same epoch, not a value logged twice: the validation's and the
+        # epoch end's rows of one step share a row with it.)
+        shared = (last.keys() & metrics.keys()) if last is not None else set()
+        same_epoch = shared == {"epoch"} and last is not None and last["epoch"] == row["epoch"]
+        merge = last is not None and last["step"] == step and (not shared or same_epoch)
         if merge:
             row = {**last, **row}
         new = [k for k in metrics if k not in self._columns]
