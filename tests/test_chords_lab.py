@@ -87,6 +87,20 @@ def test_what_write_lab_writes_reads_back_or_it_is_refused_before_writing(tmp_pa
         assert read_lab(path) == [ChordSegment(0.0, 1.0, "C:(3,5)"), ChordSegment(1.0, 2.5, "A:min/b3")]
 
 
+def test_segments_given_as_tuples_are_refused_naming_chordsegment(tmp_path):
+    """(start, end, label) tuples, as mir_eval's intervals and labels or a CSV's rows give them, ended in an
+    AttributeError from inside the checks ("'tuple' object has no attribute 'start'"), naming neither the
+    writer nor what it takes; nothing may be written."""
+    for write, name in ((write_lab, "write_lab"), (write_jams, "write_jams")):
+        with pytest.raises(TypeError) as refused:
+            write(tmp_path / f"x.{name}", [ChordSegment(0.0, 1.0, "C:maj"), (1.0, 2.0, "N")])
+        assert str(refused.value).startswith(
+            f"{name}(path, segments): segment 1 is a tuple ((1.0, 2.0, 'N')), not a ChordSegment; make each "
+            "one with audiotrain.chords.ChordSegment(start, end, label)"
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_writing_over_an_existing_annotation_is_refused_unless_replace(tmp_path):
     """write_lab replaced any file silently (a hand-made annotation too), and a folder at the path gave an
     IsADirectoryError naming only an internal temporary file."""

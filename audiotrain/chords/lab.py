@@ -626,6 +626,20 @@ def _file_path(path: str | Path, writer: str) -> Path:
     return Path(path)
 
 
+def _segments_given(segments: Iterable[ChordSegment], writer: str) -> list[ChordSegment]:
+    # A (start, end, label) tuple, mir_eval's or a CSV's row, ended in an AttributeError from deep inside the
+    # checks ("'tuple' object has no attribute 'start'"), which named neither the writer nor the fix.
+    given = list(segments)
+    for i, segment in enumerate(given):
+        if not isinstance(segment, ChordSegment):
+            raise TypeError(
+                f"{writer}(path, segments): segment {i} is a {type(segment).__name__} ({segment!r:.60}), not a "
+                "ChordSegment; make each one with audiotrain.chords.ChordSegment(start, end, label), e.g. "
+                "[ChordSegment(s, e, label) for s, e, label in rows]"
+            )
+    return given
+
+
 def write_lab(path: str | Path, segments: Iterable[ChordSegment], *, replace: bool = False) -> Path:
     """Write segments as a ``.lab`` file (`lab_text`); returns the path.
 
@@ -637,7 +651,7 @@ def write_lab(path: str | Path, segments: Iterable[ChordSegment], *, replace: bo
     folder there is an `IsADirectoryError`.
     """
     path = _file_path(path, "write_lab")
-    segments = _as_written(path, list(segments))
+    segments = _as_written(path, _segments_given(segments, "write_lab"))
     data = lab_text(segments).encode("utf-8")
     return write_given_path(
         path,
@@ -873,6 +887,7 @@ def write_jams(
     means, as in `write_lab`.
     """
     path = _file_path(path, "write_jams")
+    segments = _segments_given(segments, "write_jams")
     _refuse_unreadable(path, segments)
     text = jams_text(segments, duration=duration, title=path.stem if title is None else title)
     data = text.encode("utf-8")
