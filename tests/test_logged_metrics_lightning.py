@@ -6,13 +6,17 @@ on every rank under data parallel."""
 import csv
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import audiotrain  # noqa: F401  (before mlx)
+from audiotrain import TrainModule
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
 from audiotrain.train.loggers import CSVLogger
 
 import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
 import numpy as np
 import pytest
 from distributed import describe, run_ranks
@@ -860,3 +864,73 @@ print(json.dumps([any("has no logger" in m for m in said), any("do not have mome
     results = run_ranks(code, 2, timeout=120, cwd=tmp_path)
     assert all(r.returncode == 0 for r in results), describe(results)
     assert [json.loads(r.lines()[-1]) for r in results] == [[True, True], [False, False]]
+
+
+# ------------------------------------------------------------------ callback_metrics at every batch
+class LogsLossPerStep(TinyClassifier):
+    """`self.log("loss", loss, on_step=True)`, and also `on_epoch=True` with `both`."""
+
+    def __init__(self, both=False):
+        super().__init__()
+        self.both = both
+
+    def training_step(self, batch, batch_idx):
+        loss, _ = self.compute_loss(batch)
+        self.log("loss", loss, on_step=True, on_epoch=self.both)
+        return loss
+
+
+class LogsLossManually(TrainModule):
+    """The same under manual optimization (the step returns nothing: the logged value is the loss)."""
+
+    def __init__(self):
+        super().__init__()
+        self.automatic_optimization = False
+        self.fc = nn.Linear(8, 3)
+        self.returned = SimpleNamespace(losses=[])  # (not a list: an MLX module holds a list's arrays)
+
+    def configure_optimizers(self):
+        return optim.SGD(learning_rate=0.1)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        opt = self.optimizers()
+        loss = self.manual_backward(lambda: mx.mean(nn.losses.cross_entropy(self.fc(x), y)))
+        opt.step()
+        opt.zero_grad()
+        self.log("loss", loss, on_step=True)
+        self.returned.losses.append(loss)
+
+
+class RecordsTheLoss(Callback):
+    def __init__(self):
+        self.seen, self.step_seen, self.returned = [], [], []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.seen.append(float(trainer.callback_metrics["loss"]))
+        self.step_seen.append(trainer.callback_metrics.get("loss_step"))
+        if "loss" in outputs:
+            self.returned.append(float(outputs["loss"]))
+
+
+@pytest.mark.parametrize("both", [False, True])
+def test_callback_metrics_hold_each_batchs_logged_value_in_its_batch_end_hook(tmp_path, both):
+    """Lightning 2.6.6, `log_every_n_steps=50` (measured): `callback_metrics["loss"]` (and `loss_step`
+    with on_epoch=True) in on_train_batch_end is that batch's loss at every batch, not only at logging
+    steps. Here it stayed missing until the first logging step, and then kept that step's value."""
+    seen = RecordsTheLoss()
+    fit(tmp_path, build(LogsLossPerStep, both), val=False, log_every_n_steps=50, callbacks=[seen])
+    assert len(seen.seen) == 8 and len(set(seen.seen)) == 8
+    assert seen.seen == pytest.approx(seen.returned)
+    if both:
+        assert seen.step_seen == pytest.approx(seen.returned)
+    else:
+        assert seen.step_seen == [None] * 8
+
+
+def test_callback_metrics_hold_each_batchs_logged_value_under_manual_optimization(tmp_path):
+    """As above for a manual module (Lightning 2.6.6 measured the same there)."""
+    seen, module = RecordsTheLoss(), build(LogsLossManually)
+    fit(tmp_path, module, val=False, log_every_n_steps=50, callbacks=[seen])
+    assert len(seen.seen) == 8 and len(set(seen.seen)) == 8
+    assert seen.seen == pytest.approx([float(v) for v in module.returned.losses])

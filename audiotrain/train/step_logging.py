@@ -68,6 +68,14 @@ class StepLogging:
         options = self.train_options()
         shown = {k: v for k, v in logged.items() if options[k].prog_bar and options[k].on_step}
         self.last_logged = logged
+        if self._trainer.world_size == 1:
+            # As Lightning's: `callback_metrics` holds this step's on_step values in its batch-end hooks, at
+            # every batch, under `<name>` and `<name>_step`. Pending: read (a host sync) only where someone
+            # reads them. (Data parallel: at logging steps only, where the ranks meet to average them.)
+            step_values = {k: v for k, v in logged.items() if options[k].on_step}
+            self._trainer.callback_metrics.set_pending(
+                {**step_values, **{options[k].step_name(k): v for k, v in step_values.items()}}
+            )
         self.last_outputs = {**returned, **shown}
         # Each value's weight as the running means have it (a metric's own count, else the batch's), so that
         # the bar's means over the ranks are the loggers' (`bar_sums`).
@@ -188,7 +196,8 @@ class StepLogging:
         """What the last validation reported under any name, and the ``val_*`` values a callback wrote into
         `callback_metrics` itself (as the CLAP recipe's retrieval callback does, outside `self.log`)."""
         t = self._trainer
-        direct = {k: v for k, v in t.callback_metrics.items() if k.startswith("val_")}
+        # (By key: reading every value would wait for the step in flight, `Metrics.set_pending`.)
+        direct = {k: t.callback_metrics[k] for k in list(t.callback_metrics.keys()) if k.startswith("val_")}
         return {**direct, **t._run.validation_metrics}
 
     def train_options(self) -> dict[str, LogOptions]:
