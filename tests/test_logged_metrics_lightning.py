@@ -904,11 +904,12 @@ class LogsLossManually(TrainModule):
 
 class RecordsTheLoss(Callback):
     def __init__(self):
-        self.seen, self.step_seen, self.returned = [], [], []
+        self.seen, self.step_seen, self.returned, self.logged = [], [], [], []
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         self.seen.append(float(trainer.callback_metrics["loss"]))
         self.step_seen.append(trainer.callback_metrics.get("loss_step"))
+        self.logged.append(dict(trainer.logged_metrics))
         if "loss" in outputs:
             self.returned.append(float(outputs["loss"]))
 
@@ -934,3 +935,15 @@ def test_callback_metrics_hold_each_batchs_logged_value_under_manual_optimizatio
     fit(tmp_path, module, val=False, log_every_n_steps=50, callbacks=[seen])
     assert len(seen.seen) == 8 and len(set(seen.seen)) == 8
     assert seen.seen == pytest.approx([float(v) for v in module.returned.losses])
+
+
+@pytest.mark.parametrize("both", [False, True])
+def test_logged_metrics_hold_each_batchs_logged_value_under_the_loggers_name(tmp_path, both):
+    """Lightning 2.6.6, `log_every_n_steps=50` (measured): `logged_metrics` in on_train_batch_end holds the
+    batch's value at every batch, as `loss` (on_step only) or `loss_step` (with on_epoch), never the other
+    name. Here it held nothing until the first logging step."""
+    seen = RecordsTheLoss()
+    fit(tmp_path, build(LogsLossPerStep, both), val=False, log_every_n_steps=50, callbacks=[seen])
+    name, other = ("loss_step", "loss") if both else ("loss", "loss_step")
+    assert [m[name] for m in seen.logged] == pytest.approx(seen.returned)
+    assert not any(other in m for m in seen.logged)

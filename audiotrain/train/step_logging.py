@@ -76,6 +76,11 @@ class StepLogging:
             self._trainer.callback_metrics.set_pending(
                 {**step_values, **{options[k].step_name(k): v for k, v in step_values.items()}}
             )
+            # `logged_metrics` too, under the loggers' names (Lightning's is computed where it is read: the
+            # batch's values, whether or not this step writes them).
+            self.logged_metrics.set_pending(
+                {options[k].step_name(k): v for k, v in step_values.items() if options[k].logger}
+            )
         self.last_outputs = {**returned, **shown}
         # Each value's weight as the running means have it (a metric's own count, else the batch's), so that
         # the bar's means over the ranks are the loggers' (`bar_sums`).
