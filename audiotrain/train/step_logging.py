@@ -150,10 +150,23 @@ class StepLogging:
         `<name>_epoch`, Lightning's names (as a hook's value does)."""
         return self._step_and_epoch_names(self._shown())
 
-    def _shown(self) -> dict[str, float]:
-        """`progress_metrics` before `_step_and_epoch_names`: each training value under its logged name."""
+    def progress_bar_metrics(self) -> Metrics:
+        """Lightning's `progress_bar_metrics`: `progress_metrics()` with the last step's own values, where
+        the bar shows the step before's (not to wait for the device): pending entries, read (a host sync)
+        only where someone reads them, as Lightning's hold the batch's values in its batch-end hooks."""
+        if self._trainer.world_size > 1 or not self.last_outputs:  # (data parallel: the ranks' means)
+            return Metrics(self.progress_metrics())
+        out = Metrics(self._step_and_epoch_names(self._shown(self.last_outputs)))
+        out.set_pending({k: v for k, v in out.items() if isinstance(v, mx.array)})
+        return out
+
+    def _shown(self, step_values: dict[str, mx.array] | None = None) -> dict[str, float]:
+        """`progress_metrics` before `_step_and_epoch_names`: each training value under its logged name
+        (`step_values`' arrays, where given, instead of the bar's numbers)."""
         t = self._trainer
-        if t.world_size > 1:
+        if step_values is not None:
+            out = dict(step_values)
+        elif t.world_size > 1:
             out = dict(self.shown_across_ranks)
         else:
             out = {k: float(v.item()) for k, v in (self.settled_outputs or self.last_outputs).items()}

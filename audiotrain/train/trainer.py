@@ -3426,8 +3426,8 @@ class Trainer:
 
     @property
     def progress_bar_metrics(self) -> dict[str, float]:
-        """Lightning's name for `progress_metrics()`."""
-        return Metrics(self.progress_metrics())
+        """Lightning's name for `progress_metrics()`, with the last step's values (`StepLogging`)."""
+        return self._step_logging.progress_bar_metrics()
 
     def _log_train_interval(self, hook_logs: bool = True) -> None:
         """The logging interval's means to the loggers and `callback_metrics` (`StepLogging`), then the
