@@ -329,3 +329,89 @@ def test_a_manual_fits_step_counters_are_lightnings(tmp_path):
         (6, 6, 0, 6),  # on_train_end
     ]
     assert seen == lightning
+
+
+class SeveralLoadersCounters(Callback):
+    """(hook, batch_idx, dataloader_idx, batch_progress current, total) of the running stage's loop."""
+
+    def __init__(self):
+        self.seen = []
+
+    def _loop(self, trainer):
+        if trainer.testing:
+            return trainer.test_loop
+        return trainer.fit_loop.epoch_loop.val_loop if trainer.fitting else trainer.validate_loop
+
+    def _record(self, trainer, hook, *where):
+        progress = self._loop(trainer).batch_progress
+        self.seen.append((hook, *where, _counts(progress.current), _counts(progress.total)))
+
+    def on_validation_batch_start(self, trainer, module, batch, batch_idx, dataloader_idx=0):
+        self._record(trainer, "batch_start", batch_idx, dataloader_idx)
+
+    def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0):
+        self._record(trainer, "batch_end", batch_idx, dataloader_idx)
+
+    def on_validation_end(self, trainer, module):
+        self._record(trainer, "end")
+
+    on_test_batch_start, on_test_batch_end, on_test_end = (
+        on_validation_batch_start,
+        on_validation_batch_end,
+        on_validation_end,
+    )
+
+
+def _several(batches, total_before=0):
+    """Lightning 2.6.6's counts over loaders of `batches` batches each (measured): one count over all of
+    them, on from loader to loader, as (hook, batch_idx, dataloader_idx, current, total)."""
+    rows, k = [], 0
+    for index, n in enumerate(batches):
+        for i in range(n):
+            t = total_before + k
+            rows += [
+                ("batch_start", i, index, (k + 1, k, k, k), (t + 1, t, t, t)),
+                ("batch_end", i, index, (k + 1, k + 1, k + 1, k), (t + 1, t + 1, t + 1, t)),
+            ]
+            k += 1
+    return [*rows, ("end", (k,) * 4, (total_before + k,) * 4)]
+
+
+def _loader(batches, seed):
+    from audiotrain import DataLoader
+
+    from tasks import make_data
+
+    return DataLoader(list(zip(*make_data(batches * 4, seed=seed), strict=True)), batch_size=4)
+
+
+def test_the_evaluation_counters_over_several_loaders_are_lightnings(tmp_path):
+    """Validation loaders of 3, 2 and 4 batches with limit_val_batches=3 and a sanity check of 2: each
+    validation counts its loaders' batches on from one loader to the next (8, the sanity check's 6), and
+    fit's loop starts over at each; validate() and test() over [3, 2] twice: 5 each, `total` 10
+    (Lightning 2.6.6, measured the same way)."""
+    counters = SeveralLoadersCounters()
+    t = Trainer(
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        logger=False,
+        max_epochs=2,
+        num_sanity_val_steps=2,
+        limit_val_batches=3,
+        callbacks=[counters],
+    )
+    loaders = [_loader(3, 1), _loader(2, 2), _loader(4, 3)]
+    t.fit(TinyClassifier(), make_batches(48), loaders)
+    assert counters.seen == _several([2, 2, 2]) + _several([3, 2, 3]) * 2
+    progress = t.fit_loop.epoch_loop.val_loop.batch_progress
+    assert (_counts(progress.current), _counts(progress.total)) == ((8,) * 4, (8,) * 4)
+    assert _counts(t.validate_loop.batch_progress.total) == (0, 0, 0, 0)
+
+    for stage in ("validate", "test"):
+        counters.seen.clear()
+        t = Trainer(default_root_dir=tmp_path, enable_progress_bar=False, logger=False, callbacks=[counters])
+        module = TinyClassifier()
+        for _ in range(2):
+            getattr(t, stage)(module, [_loader(3, 1), _loader(2, 2)], verbose=False)
+        assert counters.seen == _several([3, 2]) + _several([3, 2], total_before=5)
