@@ -697,6 +697,108 @@ def test_val_dataloader_is_asked_for_after_on_fit_start_as_lightning_asks(tmp_pa
     assert t.val_dataloaders is not None and len(t.history["val_loss"]) == 1
 
 
+class BuildsItsVocabularyInTheFirstEpoch(DataModule):
+    """A user pattern: the validation set needs what the first training epoch builds (a vocabulary)."""
+
+    def __init__(self, order):
+        self.order = order
+
+    def train_dataloader(self):
+        return make_batches(32)
+
+    def val_dataloader(self):
+        self.order.append(("val_dataloader", self.trainer.current_epoch))
+        return [batch for batch in make_batches(16, seed=1) if self.vocabulary]
+
+
+class RecordsTheFit(Callback):
+    def __init__(self, order):
+        self.order = order
+
+    def on_fit_start(self, trainer, module):
+        self.order.append("on_fit_start")
+
+    def on_train_start(self, trainer, module):
+        self.order.append("on_train_start")
+
+    def on_train_epoch_start(self, trainer, module):
+        trainer.datamodule.vocabulary = ["a", "b"]
+        self.order.append(("on_train_epoch_start", trainer.current_epoch))
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.order.append(("on_train_batch_end", trainer.current_epoch, batch_idx))
+
+    def on_validation_start(self, trainer, module):
+        self.order.append(("on_validation_start", trainer.current_epoch))
+
+
+def test_val_dataloader_is_asked_for_at_the_first_validation_where_the_first_epoch_does_not_validate(
+    tmp_path,
+):
+    """Lightning 2.6.6 with num_sanity_val_steps=0 asks for val_dataloader() before on_train_start only where
+    the epoch the fit starts in validates; with check_val_every_n_epoch=2 at the first validation, after the
+    last batch's on_train_batch_end (measured: "... on_train_batch_end(e1,b1) val_dataloader
+    on_validation_start"), and never where no validation comes (max_epochs=1). Here it was asked right after
+    on_fit_start: a DataModule whose validation set needs what on_train_epoch_start builds failed."""
+    order = []
+    t = quiet_trainer(
+        tmp_path,
+        max_epochs=2,
+        check_val_every_n_epoch=2,
+        callbacks=[RecordsTheFit(order)],
+        logger=False,
+        enable_model_summary=False,
+    )
+    t.fit(TinyClassifier(), datamodule=BuildsItsVocabularyInTheFirstEpoch(order))
+    assert order[:2] == ["on_fit_start", "on_train_start"]
+    assert order[-5:] == [
+        ("on_train_epoch_start", 1),
+        ("on_train_batch_end", 1, 0),
+        ("on_train_batch_end", 1, 1),
+        ("val_dataloader", 1),
+        ("on_validation_start", 1),
+    ]
+    assert t.history["val_loss"][0] is None and t.history["val_loss"][1] is not None
+    assert t.num_val_batches == 1
+
+    order.clear()
+    quiet_trainer(
+        tmp_path / "one",
+        max_epochs=1,
+        check_val_every_n_epoch=2,
+        callbacks=[RecordsTheFit(order)],
+        logger=False,
+        enable_model_summary=False,
+    ).fit(TinyClassifier(), datamodule=BuildsItsVocabularyInTheFirstEpoch(order))
+    assert not any(step[0] == "val_dataloader" for step in order)
+
+
+@pytest.mark.filterwarnings("ignore:The checkpoint resumed holds the state of callbacks")
+def test_a_fit_resumed_in_an_epoch_that_validates_asks_for_val_dataloader_before_on_train_start(tmp_path):
+    """Resumed at epoch 1 of check_val_every_n_epoch=2, Lightning 2.6.6 asks as its fit loop starts
+    (measured: "on_fit_start train_dataloader val_dataloader on_train_start on_train_epoch_start(e1)")."""
+    first = quiet_trainer(
+        tmp_path,
+        max_epochs=1,
+        check_val_every_n_epoch=2,
+        logger=False,
+        enable_checkpointing=True,
+        callbacks=[ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)],
+    )
+    module = BuildsItsVocabularyInTheFirstEpoch([])
+    module.vocabulary = ["a"]
+    first.fit(TinyClassifier(), datamodule=module)
+    order = []
+    module = BuildsItsVocabularyInTheFirstEpoch(order)
+    module.vocabulary = ["a"]
+    resumed = quiet_trainer(
+        tmp_path, max_epochs=2, check_val_every_n_epoch=2, logger=False, callbacks=[RecordsTheFit(order)]
+    )
+    resumed.fit(TinyClassifier(), datamodule=module, ckpt_path=str(tmp_path / "ckpt" / "last"))
+    assert order[:4] == ["on_fit_start", ("val_dataloader", 1), "on_train_start", ("on_train_epoch_start", 1)]
+    assert resumed.history["val_loss"][-1] is not None
+
+
 def test_val_dataloader_is_asked_for_in_the_sanity_check_after_its_start_hook_as_in_lightning(tmp_path):
     """Lightning 2.6.6 asks for val_dataloader() inside the sanity check: after the callbacks'
     on_sanity_check_start, with `trainer.sanity_checking` True (measured: "Callback.on_sanity_check_start,

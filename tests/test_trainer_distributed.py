@@ -1413,3 +1413,36 @@ t.fit(TinyClassifier(), make_batches(64, batch_size=8))
 print(json.dumps([t.interrupted, cb.heard]))
 """
     assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [[True, 15], [True, 15]]
+
+
+def test_a_val_dataloader_asked_for_at_the_first_validation_is_asked_alike_on_every_rank(tmp_path):
+    """With check_val_every_n_epoch=2 and no sanity check a datamodule's val_dataloader() is asked for at the
+    first validation, as Lightning 2.6.6 asks (tests/test_hooks.py): every rank asks there, after the same
+    batch, and the ranks' validations agree (a vocabulary the first epoch built is there on each)."""
+    body = """
+from audiotrain import DataLoader, DataModule, Trainer, seed_everything
+from tasks import TinyClassifier, make_data
+
+class Vocabulary(DataModule):
+    asked = []
+    def train_dataloader(self):
+        x, y = make_data(32)
+        return DataLoader(list(zip(x, y)), batch_size=4, shuffle=True)
+    def val_dataloader(self):
+        self.asked.append([self.trainer.current_epoch, self.trainer.global_step])
+        x, y = make_data(16, seed=1)
+        return DataLoader(list(zip(x, y))[: len(self.vocabulary) * 4], batch_size=4)
+
+class BuildsIt(TinyClassifier):
+    def on_train_epoch_start(self):
+        self.trainer.datamodule.vocabulary = ["a", "b", "c"]
+
+seed_everything(0)
+trainer = Trainer(max_epochs=2, check_val_every_n_epoch=2, num_sanity_val_steps=0, enable_progress_bar=False,
+                  enable_model_summary=False, logger=False, enable_checkpointing=False)
+trainer.fit(BuildsIt(), datamodule=Vocabulary())
+print(json.dumps([Vocabulary.asked, trainer.history["val_loss"]]))
+"""
+    (asked0, val0), (asked1, val1) = _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path))
+    assert asked0 == asked1 == [[1, 8]]  # (4 steps an epoch on each rank's half of the 8 batches)
+    assert val0 == val1 and val0[0] is None and val0[1] is not None

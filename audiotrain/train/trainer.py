@@ -1181,7 +1181,7 @@ class Trainer:
         """In `on_train_batch_end`: whether a validation runs right after this batch, one due inside the
         epoch or the epoch's own at its end (also where `max_steps` ends it early). A ModelCheckpoint that
         saves every N steps with a `monitor` then saves after it, so that the step's new score counts."""
-        if not self.fitting or self._val_loader is None:
+        if not self.fitting or not self._has_val_loader():  # (or one asked for at the first validation)
             return False
         max_steps_reached = self.max_steps is not None and self.global_step >= self.max_steps
         return self._validation_schedule.after_batch(
@@ -1588,6 +1588,13 @@ class Trainer:
                         val_loader = self.evaluation.sanity_check(
                             model, None, ask=lambda: self._val_loader_of_fit(model, train_loader)
                         )
+                    elif self._val_loader_asked_later is not None and self._first_epoch_skips_validation():
+                        # Asked for at the first validation (after its batch's on_train_batch_end, before
+                        # on_validation_start), as Lightning's fit loop asks only where the epoch it starts
+                        # in validates: a loader built from what the first epochs set can be made there.
+                        # (Every rank reaches that validation at the same batch: it asks there alike.)
+                        self._val_loader_asked_later = (self._val_loader_asked_later[0], None)
+                        val_loader = _VAL_LOADER_AT_FIRST_VALIDATION
                     else:
                         val_loader = self._val_loader_of_fit(model, train_loader, val_loader)
                         if val_loader is not None and checks:
@@ -1674,6 +1681,19 @@ class Trainer:
             yield
         finally:
             self.progress.epoch, self.progress.global_step = was
+
+    def _first_epoch_skips_validation(self) -> bool:
+        """Whether the epoch the fit starts in does not validate (check_val_every_n_epoch picks a later one)
+        and none is pending: Lightning's fit loop then asks for val_dataloader() at the first validation
+        (its `on_run_start` asks only where `_should_check_val_epoch()`). Not with reloaded loaders, whose
+        own schedule asks for them."""
+        schedule = self._validation_schedule
+        return (
+            self._reloads is None
+            and schedule.check_val_every_n_epoch is not None
+            and not schedule.this_epoch(self.progress.epoch)
+            and not self.progress.validation_pending
+        )
 
     def _val_loader_of_fit(self, model: TrainModule, train_loader: Any, val_loader: Any = None) -> Any:
         """The fit's validation loader (`val_loader`, or the one asked for after `on_fit_start`), with the
@@ -1913,6 +1933,8 @@ class Trainer:
                 # Lightning validates after a trained batch (its epoch loop's on_advance_end, which the -1
                 # skips).
                 self._end_epoch(module, None if cut_by_hook else val_loader, val_every)
+            if val_loader is _VAL_LOADER_AT_FIRST_VALIDATION and self._val_loader_asked_later is None:
+                val_loader = self._val_loader  # (asked for at the first validation: None, none from here)
         if self.interrupted:
             # Saved wherever the Ctrl-C was noticed. In the epoch-end callbacks or checkpointing the epoch
             # is complete and validated, so the checkpoint resumes at the next one; in the epoch-end
@@ -1923,7 +1945,8 @@ class Trainer:
         """The batches an epoch of `train_loader` takes (None: until a stream ends) and the validation
         interval, checked as `fit` starts and where the loader is rebuilt (reload_dataloaders_every_n_epochs);
         None where it yields no batches (warned)."""
-        if val_loader is not None:  # (a limit_val_batches fraction under one batch: refused now)
+        # (a limit_val_batches fraction under one batch: refused now; a loader asked for later, then)
+        if val_loader is not None and val_loader is not _VAL_LOADER_AT_FIRST_VALIDATION:
             self.evaluation.limit("val", val_loader)
         n_batches = self._training_batches(train_loader)
         refuse_unequal_epochs(n_batches)
@@ -2050,7 +2073,11 @@ class Trainer:
     def _validate_in_fit(self, module: TrainModule) -> dict[str, float] | None:
         """A validation inside `fit`, on the validation loader asked for again first where it is due
         (reload_dataloaders_every_n_epochs: Lightning's val loop asks at the first validation of such an
-        epoch)."""
+        epoch); the first one asks for it where the fit's first epoch did not validate."""
+        if self._val_loader_asked_later is not None:
+            self._val_loader_of_fit(module, self._train_loader)
+        if self._val_loader is None:  # (val_dataloader() gave None there: no validation, as documented)
+            return {}
         if self._reloads is not None and self._reloads.due("val", self.progress.epoch):
             old, new = self._val_loader, self._reloads.ask("val", self.progress.epoch)
             if new is None:
@@ -3451,6 +3478,8 @@ class Trainer:
 
 # What `_train_batch` returns where the module's `on_train_batch_start` returned -1.
 _SKIP_REST_OF_EPOCH = object()
+# `fit`'s validation loader until the first validation asks for it (`_first_epoch_skips_validation`).
+_VAL_LOADER_AT_FIRST_VALIDATION = object()
 
 
 def _no_evaluation_loop(name: str, stage: str) -> AttributeError:

@@ -162,7 +162,7 @@ def _metric(trainer: Trainer, name: str, owner: str, forced: str = "", option: s
         no_validation_yet = name.startswith("val_") and not any(m.startswith("val_") for m in metrics)
         if no_validation_yet and trainer.limit_val_batches == 0:
             hint = " (it is a validation metric, and Trainer(limit_val_batches=0) turns validation off)"
-        elif no_validation_yet and trainer.val_dataloaders is None:
+        elif no_validation_yet and not trainer._has_val_loader():  # (not one still to be asked for)
             hint = " (it is a validation metric: pass a val_loader to fit)"
         elif (loader := _val_loader_of(trainer, name)) is not None and (
             no_validation_yet or loader[1] is not None

@@ -1538,6 +1538,10 @@ def _state_written(folder: Path) -> float:
 
 
 def _validation_to_come(trainer: Trainer) -> bool:
-    """Whether `fit` validates at all: a val loader with batches, and limit_val_batches not 0."""
+    """Whether `fit` validates at all: a val loader with batches (or one still to be asked for: a
+    datamodule's, at the first validation where the first epoch does not validate), and limit_val_batches
+    not 0."""
     loader = trainer.val_dataloaders
+    if loader is None and trainer.fitting and trainer._val_loader_coming:
+        return trainer.limit_val_batches != 0
     return loader is not None and trainer.limit_val_batches != 0 and loader_len(loader) != 0
