@@ -1183,3 +1183,190 @@ def test_grad_norm_in_on_before_optimizer_step_reads_the_clipped_gradients():
 
     _trainer().fit(Clipped(), _data(2))
     np.testing.assert_allclose(totals, [1e-3, 1e-3], rtol=1e-4)
+
+
+# ---- Trainer(compile=True): manual_backward and opt.step() compiled, the same numbers as eagerly ---------
+def _fit(model, batches, compile, **kwargs):
+    trainer = _trainer(compile=compile, **kwargs)
+    trainer.fit(model, batches)
+    return trainer
+
+
+class Logs(GAN):
+    """The GAN, its discriminator's loss function logging a part of its loss with self.log, clipping."""
+
+    def training_step(self, batch, batch_idx):
+        opt_g, opt_d = self.optimizers()
+
+        def d_loss():
+            real = _bce(self.discriminator(batch), 1.0)
+            self.log("d_real", real)
+            return real + _bce(self.discriminator(mx.stop_gradient(self.generator(batch))), 0.0)
+
+        with self.toggled_optimizer(opt_d):
+            self.log("d_loss", self.manual_backward(d_loss))
+            self.clip_gradients(opt_d, gradient_clip_val=0.05)
+            opt_d.step()
+            opt_d.zero_grad()
+        with self.toggled_optimizer(opt_g):
+            self.log("g_loss", self.manual_backward(_g_loss, self.generator, self.discriminator, batch))
+            opt_g.step()
+            opt_g.zero_grad()
+
+
+@pytest.mark.parametrize("module", [lambda: GAN(toggle=True), lambda: GAN(toggle=False), Logs])
+def test_a_compiled_manual_step_equals_the_eager_one_bitwise(module):
+    """Trainer(compile=True) compiles each manual_backward (per loss function) and each opt.step(): two
+    optimizers, toggled or not, clipping, values logged inside the loss function, over two epochs, give
+    the eager step's weights and logged values to the last bit (on the CPU)."""
+    batches = _data()
+    compiled, eager = module(), module()
+    a, b = _fit(compiled, batches, True, max_epochs=2), _fit(eager, batches, False, max_epochs=2)
+    for name, value in _weights(compiled).items():
+        np.testing.assert_array_equal(value, _weights(eager)[name], err_msg=name)
+    assert a.callback_metrics.keys() == b.callback_metrics.keys()
+    for name, value in a.callback_metrics.items():
+        assert float(value) == float(b.callback_metrics[name]), name
+
+
+class ClosesOverTheBatch(TrainModule):
+    """One optimizer; the loss function closes over the batch (a new array every batch) and counts how often
+    its Python code runs."""
+
+    def __init__(self, body=None):
+        super().__init__()
+        self.automatic_optimization = False
+        mx.random.seed(0)
+        self.net = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 1))
+        self._calls, self.losses, self.outputs = 0, [], []  # (private: a count)
+        self.body = body
+
+    def configure_optimizers(self):
+        return optim.SGD(learning_rate=0.1)
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+
+        def loss_fn():
+            self._calls += 1
+            out = self.net(batch)
+            if self.body is not None:
+                self.body(out)
+            return mx.mean((out - 1) ** 2), out
+
+        loss, out = self.manual_backward(loss_fn)
+        self.losses.append(np.array(loss))
+        self.outputs.append(np.array(out))
+        opt.step()
+        opt.zero_grad()
+
+
+def test_a_loss_closing_over_the_batch_is_traced_once_and_reads_each_new_batch():
+    """The batch a loss function closes over is an input of the compiled function, not a constant of its
+    graph: every batch's loss is the eager one's (the second batch too), though the function's Python code
+    ran once, at the trace. Eagerly (before: every manual step) it runs at every batch."""
+    batches = _data(n=4)
+    compiled, eager = ClosesOverTheBatch(), ClosesOverTheBatch()
+    _fit(compiled, batches, True)
+    _fit(eager, batches, False)
+    assert compiled._calls == 1 and eager._calls == 4
+    np.testing.assert_array_equal(np.array(compiled.losses), np.array(eager.losses))
+    assert len({float(loss) for loss in compiled.losses}) == 4
+
+
+def test_dropout_masks_differ_between_compiled_steps_as_eagerly():
+    """MLX's random state is the compiled function's state: each step draws a new dropout mask (a graph
+    traced without it would replay the first), the eager fit's masks."""
+    batches = [_data(n=1)[0]] * 3  # (one batch thrice: only the mask changes the output)
+    compiled, eager = ClosesOverTheBatch(), ClosesOverTheBatch()
+    mx.random.seed(7)
+    _fit(compiled, batches, True)
+    mx.random.seed(7)
+    _fit(eager, batches, False)
+    np.testing.assert_array_equal(np.array(compiled.outputs), np.array(eager.outputs))
+    assert not np.array_equal(compiled.outputs[1], compiled.outputs[2])
+
+
+class WithBatchNorm(ClosesOverTheBatch):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm(8), nn.Linear(8, 1))
+
+
+def test_batchnorm_statistics_update_at_every_compiled_step():
+    """BatchNorm's running statistics are module state the compiled function writes (its outputs): they move
+    at every batch, as eagerly, not only at the trace."""
+    batches = _data(n=3)
+    compiled, eager = WithBatchNorm(), WithBatchNorm()
+    _fit(compiled, batches, True, max_steps=1)
+    after_one = np.array(compiled.net.layers[1].running_mean)
+    compiled = WithBatchNorm()
+    _fit(compiled, batches, True)
+    _fit(eager, batches, False)
+    assert not np.array_equal(after_one, np.array(compiled.net.layers[1].running_mean))
+    for name, value in _weights(compiled).items():
+        np.testing.assert_array_equal(value, _weights(eager)[name], err_msg=name)
+
+
+def test_a_loss_reading_an_arrays_value_runs_eagerly_with_one_warning():
+    """A loss function that reads a value on the host (.item(), float(), numpy, a branch on an array) cannot
+    be traced: its failed trace leaves the weights, gradients and logs as they were, it runs eagerly for the
+    rest of the fit, said once with the function's name, and the fit equals the eager one."""
+    seen = []
+    batches = _data(n=3)
+    compiled = ClosesOverTheBatch(body=lambda out: seen.append(out.sum().item()))
+    with pytest.warns(UserWarning, match=r"manual_backward\(.*loss_fn .*\) runs eagerly") as record:
+        _fit(compiled, batches, True)
+    assert len([w for w in record if "runs eagerly" in str(w.message)]) == 1
+    assert "Trainer(compile=False)" in str(record[0].message)
+    eager = ClosesOverTheBatch(body=lambda out: None)
+    _fit(eager, batches, False)
+    for name, value in _weights(compiled).items():
+        np.testing.assert_array_equal(value, _weights(eager)[name], err_msg=name)
+    np.testing.assert_array_equal(np.array(compiled.losses), np.array(eager.losses))
+    assert len(seen) == 3 and compiled._calls == 4  # (the failed trace, then each batch eagerly)
+
+
+class ClosesOverTheIndex(ClosesOverTheBatch):
+    """A loss function closing over the batch index, a Python number new at every batch."""
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        loss = self.manual_backward(lambda: mx.mean((self.net(batch) - 1) ** 2) * (1 + batch_idx % 2))
+        self.losses.append(np.array(loss))
+        opt.step()
+        opt.zero_grad()
+
+
+def test_a_loss_closing_over_a_changing_python_number_runs_eagerly_after_a_few_traces():
+    """Each new batch index is a new trace (MLX keys a graph on a Python number): after a few the function
+    runs eagerly, said once, and every batch's loss is still the eager one's."""
+    from audiotrain.train.manual_compile import MAX_TRACES_PER_CODE
+
+    batches = _data(n=MAX_TRACES_PER_CODE + 3)
+    compiled, eager = ClosesOverTheIndex(), ClosesOverTheIndex()
+    with pytest.warns(
+        UserWarning, match=r"runs eagerly for the rest of the fit, not compiled: it was traced"
+    ):
+        _fit(compiled, batches, True)
+    _fit(eager, batches, False)
+    np.testing.assert_array_equal(np.array(compiled.losses), np.array(eager.losses))
+
+
+def test_a_loss_function_mistake_is_raised_as_without_compile_with_no_word_of_tracing():
+    """A loss function that returns no scalar fails its trace and then its eager call: the eager call's
+    error is raised, as with Trainer(compile=False), and nothing is said of compiling."""
+
+    class Vector(ClosesOverTheBatch):
+        def training_step(self, batch, batch_idx):
+            self.manual_backward(lambda: self.net(batch))
+
+    import warnings
+
+    with (
+        warnings.catch_warnings(record=True) as record,
+        pytest.raises(TypeError, match="fn must return the loss"),
+    ):
+        warnings.simplefilter("always")
+        _fit(Vector(), _data(n=1), True)
+    assert not [w for w in record if "runs eagerly" in str(w.message)]

@@ -12,8 +12,9 @@ takes the result of: the function that computes the loss (a closure over the bat
 
 Each optimizer updates only its own parameters (`configure_optimizers` says which: `{"optimizer": opt,
 "params": self.discriminator}`), with the gradients `manual_backward` computed for them since its last
-`zero_grad()`, summed as torch's `.grad` sums them. The step runs eagerly (not compiled: the loss function
-is the user's, called anew every batch); `mx.compile` the heavy functions it calls where speed matters.
+`zero_grad()`, summed as torch's `.grad` sums them. Under `Trainer(compile=True)` each `manual_backward` is
+compiled per loss function's code, the arrays it closes over its inputs (`manual_compile`), and each
+`opt.step()`'s update per optimizer; the rest of the step (the hooks, the guard, clipping) runs eagerly.
 What the Trainer keeps doing: logging (`self.log`), checkpoints with exact resume (every optimizer's state),
 the non-finite guard (an update whose gradients are not finite is skipped), Lightning's hooks of a manual
 step (`on_before_backward(loss)`, `on_after_backward()`, `on_before_optimizer_step(optimizer)`, on the
@@ -27,9 +28,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
+from functools import partial
 from typing import Any
 
 from audiotrain.distributed import collectives
+from audiotrain.train.manual_compile import CompiledBackward
 from audiotrain.train.module import LightningOptimizer, TrainModule
 from audiotrain.train.no_gradient import NoGradientWatch
 from audiotrain.train.outputs import StepLogs, check_loss_output, with_logged_weights
@@ -336,6 +339,12 @@ class ManualStep:
         # (the first manual_backward calls of each toggled optimizer, or of none: a loss reaching no weight)
         self._no_gradient: dict[int | None, NoGradientWatch] = {}
         self.extras: dict[str, Any] = {}  # what the last training_step returned besides its loss and metrics
+        # manual_backward compiled per loss function's code (Trainer(compile=True)), kept across rebuilds
+        self._compiled: CompiledBackward | None = None
+        self._compiled_updates: dict[tuple, tuple[Callable, list]] = {}  # (optimizer, paths) -> update
+        if config.compile:
+            reused = previous._compiled if previous is not None else None
+            self._compiled = reused or CompiledBackward(module, partial(_loss_function, module))
 
     def _take_over(self, previous: ManualStep) -> None:
         """The step the Trainer rebuilt mid-fit (what trains changed at an epoch start): its handles step
@@ -433,23 +442,17 @@ class ManualStep:
         if inner is not None:
             inner.options = outer.options  # (one name logged two ways is refused across both)
 
-        def loss_of(params: dict[str, mx.array]):
-            module.update(tree_unflatten(list(params.items())))
-            object.__setattr__(module, "_step_logs", inner)
+        compiled = None
+        if self._compiled is not None:
+            compiled = self._compiled(loss_fn, args, kwargs, tuple(subset), inner)
+        if compiled is None:
             try:
-                out = loss_fn(*args, **kwargs)
+                compiled = mx.value_and_grad(_loss_function(module, loss_fn, args, kwargs, inner))(subset)
             finally:
-                object.__setattr__(module, "_step_logs", outer)
-            loss = _scalar_loss(out, module)
-            # (values logged inside leave as auxiliary outputs: kept inside they stay the transform's tracers;
-            # so does what fn returned beside its loss, given back as fn returned it)
-            logged = (dict(inner.values), dict(inner.weights)) if inner is not None else ({}, {})
-            return loss, (*logged, None if isinstance(out, mx.array) else out)
-
-        try:
-            (loss, (values, weights, returned)), grads = mx.value_and_grad(loss_of)(subset)
-        finally:
-            module.update(master)
+                module.update(master)
+            if self._compiled is not None:
+                self._compiled.ran_eagerly()
+        (loss, (values, weights, returned)), grads = compiled
         self._hook("on_before_backward", loss)  # (after the loss: MLX computes it with its gradients)
         if outer is not None:
             outer.values.update(values)
@@ -494,12 +497,30 @@ class ManualStep:
         for group in self._groups[index]:  # (its own parameters, then those of groups added to it)
             mine = {p: g for p, g in grads.items() if self._filters[group](p, trainable[p])}
             if mine:
-                tree = tree_unflatten(list(mine.items()))
-                params = tree_unflatten([(p, trainable[p]) for p in mine])
-                module.update(self._parts[group].apply_gradients(tree, params))
+                self._apply_gradients(group, mine)
         if self.config.track_grad_norm or self.config.nonfinite_guard:
             self.state.arrays["grad_norm"] = norm.astype(mx.float32)
         module.on_after_optimizer_step()
+
+    def _apply_gradients(self, group: int, grads: dict[str, mx.array]) -> None:
+        """One optimizer's update of the parameters `grads` names, compiled per optimizer and parameter set
+        (Trainer(compile=True)) over the module's state and that optimizer's: a few fused kernels where
+        eagerly each parameter's update is a dozen small ones."""
+        paths = tuple(grads)
+        if not self.config.compile:
+            _apply(self.module, self._parts[group], paths, *grads.values())
+            return
+        compiled = self._compiled_updates.get((group, paths))
+        if compiled is None:
+            state: list = []
+            fn = mx.compile(
+                partial(_apply, self.module, self._parts[group], paths), inputs=state, outputs=state
+            )
+            compiled = self._compiled_updates[(group, paths)] = (fn, state)
+        fn, state = compiled
+        # (read at each call: a checkpoint's load may give the optimizer a new state dict)
+        state[:] = [self.module.state, self._parts[group].state]
+        fn(*grads.values())
 
     def gradient(self, path: str) -> mx.array | None:
         """The gradient parameter `path` (a dotted MLX name) holds since its zero_grad, or None."""
@@ -554,6 +575,36 @@ class ManualStep:
         streak = (arrays["nonfinite_streak"] + 1) * nonfinite
         arrays["nonfinite_streak"] = streak
         arrays["max_nonfinite_streak"] = mx.maximum(arrays["max_nonfinite_streak"], streak)
+
+
+def _apply(module: TrainModule, optimizer: optim.Optimizer, paths: tuple[str, ...], *grads: mx.array) -> None:
+    trainable = dict(tree_flatten(module.trainable_parameters()))
+    tree = tree_unflatten(list(zip(paths, grads, strict=True)))
+    params = tree_unflatten([(p, trainable[p]) for p in paths])
+    module.update(optimizer.apply_gradients(tree, params))
+
+
+def _loss_function(
+    module: TrainModule, loss_fn: Callable[..., Any], args: tuple, kwargs: dict, inner: StepLogs | None
+) -> Callable[[dict[str, mx.array]], Any]:
+    """The function of the differentiated parameters `manual_backward` takes the value and gradients of:
+    `loss_fn(*args, **kwargs)` on the module holding them, its `self.log` calls recorded in `inner`."""
+
+    def loss_of(params: dict[str, mx.array]):
+        outer = module._step_logs
+        module.update(tree_unflatten(list(params.items())))
+        object.__setattr__(module, "_step_logs", inner)
+        try:
+            out = loss_fn(*args, **kwargs)
+        finally:
+            object.__setattr__(module, "_step_logs", outer)
+        loss = _scalar_loss(out, module)
+        # (values logged inside leave as auxiliary outputs: kept inside they stay the transform's tracers;
+        # so does what fn returned beside its loss, given back as fn returned it)
+        logged = (dict(inner.values), dict(inner.weights)) if inner is not None else ({}, {})
+        return loss, (*logged, None if isinstance(out, mx.array) else out)
+
+    return loss_of
 
 
 def _is_metric(value: Any) -> bool:
