@@ -5,6 +5,7 @@ data parallel, and clear errors for what a manual step cannot be given."""
 
 import glob
 import re
+from collections import namedtuple
 from pathlib import Path
 
 import audiotrain  # noqa: F401  (before mlx: the fast BLAS)
@@ -1370,3 +1371,32 @@ def test_a_loss_function_mistake_is_raised_as_without_compile_with_no_word_of_tr
         warnings.simplefilter("always")
         _fit(Vector(), _data(n=1), True)
     assert not [w for w in record if "runs eagerly" in str(w.message)]
+
+
+_Pair = namedtuple("_Pair", "x scale")
+
+
+class BindsTheBatchAsADefault(ClosesOverTheBatch):
+    """`lambda b=batch: ...` (the loop-variable habit) and a namedtuple argument: the batch is bound in the
+    function's defaults and given inside a namedtuple, not closed over."""
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        pair = _Pair(batch, mx.array(2.0))
+
+        def loss_fn(p, b=batch):
+            self._calls += 1
+            return mx.mean((self.net(b) * p.scale - p.x.sum()) ** 2)
+
+        self.losses.append(np.array(self.manual_backward(loss_fn, pair)))
+        opt.step()
+        opt.zero_grad()
+
+
+def test_a_batch_bound_as_a_default_or_in_a_namedtuple_is_an_input_too():
+    batches = _data(n=3)
+    compiled, eager = BindsTheBatchAsADefault(), BindsTheBatchAsADefault()
+    _fit(compiled, batches, True)
+    _fit(eager, batches, False)
+    assert compiled._calls == 1
+    np.testing.assert_array_equal(np.array(compiled.losses), np.array(eager.losses))

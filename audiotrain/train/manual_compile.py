@@ -53,6 +53,9 @@ def _split(value: Any, arrays: list[mx.array], keep: list[Any]) -> Any:
         return _ARRAY
     if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
         return (type(value).__name__, tuple(_split(v, arrays, keep) for v in value))
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # (a namedtuple batch)
+        keep.append(type(value))
+        return ("namedtuple", id(type(value)), tuple(_split(v, arrays, keep) for v in value))
     if type(value) is dict:
         return ("dict", tuple((k, _split(v, arrays, keep)) for k, v in value.items()))
     if value is None or isinstance(value, (bool, int, float, str, bytes)):
@@ -71,6 +74,8 @@ def _join(structure: Any, arrays: Any, objects: dict[int, Any]) -> Any:
         return items if kind == "list" else tuple(items)
     if kind == "dict":
         return {k: _join(s, arrays, objects) for k, s in structure[1]}
+    if kind == "namedtuple":
+        return objects[structure[1]](*(_join(s, arrays, objects) for s in structure[2]))
     if kind == "value":
         return structure[2]
     return objects[structure[1]]
@@ -151,7 +156,9 @@ class CompiledBackward:
             cells = tuple(cell.cell_contents for cell in fn.__closure__ or ())
         except ValueError:  # (a cell not yet assigned: a closure over a name defined after it)
             return None
-        structure = _split((cells, (*bound, *args), {**keywords, **kwargs}), arrays, keep)
+        # (defaults too: `lambda b=batch: ...` binds the batch there)
+        defaults = (fn.__defaults__, fn.__kwdefaults__)
+        structure = _split((cells, defaults, (*bound, *args), {**keywords, **kwargs}), arrays, keep)
         key = (structure, paths, mode_signature(self._modules))
         entries = self._entries.setdefault(code, {})
         entry = entries.get(key)
@@ -178,16 +185,16 @@ class CompiledBackward:
         module = self.module
 
         def traced(*arrays: mx.array) -> list[mx.array]:
-            cells, args, kwargs = _join(structure, iter(arrays), entry.objects)
+            cells, (defaults, kwdefaults), args, kwargs = _join(structure, iter(arrays), entry.objects)
             # (the loss function's own closure, each captured array replaced by this call's input)
             rebuilt = types.FunctionType(
                 fn.__code__,
                 fn.__globals__,
                 fn.__name__,
-                fn.__defaults__,
+                defaults,
                 tuple(types.CellType(v) for v in cells) or None,
             )
-            rebuilt.__kwdefaults__ = fn.__kwdefaults__
+            rebuilt.__kwdefaults__ = kwdefaults
             master = module.trainable_parameters()
             params = dict(tree_flatten(master))
             subset = {path: params[path] for path in entry.paths}
