@@ -1400,3 +1400,32 @@ def test_a_batch_bound_as_a_default_or_in_a_namedtuple_is_an_input_too():
     _fit(eager, batches, False)
     assert compiled._calls == 1
     np.testing.assert_array_equal(np.array(compiled.losses), np.array(eager.losses))
+
+
+class ReadsAWeight(ClosesOverTheBatch):
+    """The loss function reads a plain number from the module, which a hook changes at an epoch start."""
+
+    def __init__(self):
+        super().__init__()
+        self.aux_weight = 1.0
+
+    def on_train_epoch_start(self):
+        self.aux_weight = 1.0 + self.current_epoch
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        self.losses.append(
+            np.array(self.manual_backward(lambda: mx.mean(self.net(batch) ** 2) * self.aux_weight))
+        )
+        opt.step()
+        opt.zero_grad()
+
+
+def test_a_number_the_loss_function_reads_from_the_module_is_read_afresh_when_it_changes():
+    """The trace holds `self.aux_weight` as a constant of its graph: changed by a hook, the function is
+    traced again, so the second epoch's losses use the new weight as the eager ones do."""
+    batches = _data(n=2)
+    compiled, eager = ReadsAWeight(), ReadsAWeight()
+    _fit(compiled, batches, True, max_epochs=3)
+    _fit(eager, batches, False, max_epochs=3)
+    np.testing.assert_array_equal(np.array(compiled.losses), np.array(eager.losses))

@@ -29,6 +29,7 @@ from typing import Any
 from audiotrain._caller import user_stacklevel
 from audiotrain.train.no_gradient import compiled_functions
 from audiotrain.train.step import _numbers_held, _warn_of_numbers_changed_while_traced, mode_signature
+from audiotrain.train.traced_reads import changed_reads, recording_plain_reads
 
 import mlx.core as mx
 from mlx.utils import tree_flatten, tree_unflatten
@@ -117,6 +118,7 @@ class _Entry:
         self.returned_objects: dict[int, Any] = {}
         self.options: dict = {}
         self.unindexed: set[str] = set()
+        self.reads: dict = {}  # (the plain values the trace read from the module: `traced_reads`)
 
 
 class CompiledBackward:
@@ -133,6 +135,7 @@ class CompiledBackward:
         self._state = [module.state, mx.random.state]
         self._entries: dict[Any, dict[tuple, _Entry]] = {}  # code -> key -> entry
         self._eager: set[Any] = set()  # codes that run eagerly for the rest of the fit
+        self._traces: dict[Any, int] = {}  # code -> how many keys it was traced for
         self._logs: Any = None  # (the logs of the call now running: a trace records into them)
         self._numbers_warned: set[str] = set()
         self._untraced: tuple | None = None  # (the function whose trace failed at this call, and why)
@@ -162,13 +165,20 @@ class CompiledBackward:
         key = (structure, paths, mode_signature(self._modules))
         entries = self._entries.setdefault(code, {})
         entry = entries.get(key)
+        if entry is not None and entry.traced and changed_reads(entry.reads):
+            # (a value the trace read from the module, a constant of its graph, changed since: eagerly the
+            # loss function reads the new one, so it is traced again)
+            del entries[key]
+            entry = None
         if entry is None:
-            if len(entries) >= MAX_TRACES_PER_CODE:
+            self._traces[code] = self._traces.get(code, 0) + 1
+            if self._traces[code] > MAX_TRACES_PER_CODE:
                 self._run_eagerly(
                     fn,
                     code,
-                    f"it was traced anew {MAX_TRACES_PER_CODE} times (a Python number or a new object it "
-                    "closes over or is given changes every batch: give arrays, or numbers as mx.array)",
+                    f"it was traced anew {MAX_TRACES_PER_CODE} times (a Python number it closes over, is "
+                    "given or reads from the module, or a new object it is given, changes every batch: "
+                    "give arrays, or numbers as mx.array)",
                 )
                 return None
             entry = entries[key] = _Entry(paths, {id(o): o for o in keep})
@@ -201,12 +211,16 @@ class CompiledBackward:
             logs = self._logs
             numbers = _numbers_held(module)
             try:
-                (loss, (values, weights, returned)), grads = mx.value_and_grad(
-                    self.loss_of(rebuilt, args, kwargs, logs)
-                )(subset)
+                with recording_plain_reads(module, entry.reads):
+                    (loss, (values, weights, returned)), grads = mx.value_and_grad(
+                        self.loss_of(rebuilt, args, kwargs, logs)
+                    )(subset)
             finally:
                 module.update(master)  # (this trace's inputs, not value_and_grad's tracers: its outputs)
-            # (`self.seen += 1` in the loss function counts traces, not batches: said, as the automatic step's)
+            # (a value the trace itself wrote, `self.seen += 1`, is no read to trace again for; it counts
+            # traces, not batches: said, as the automatic step's)
+            written = {id(read) for read, _ in changed_reads(entry.reads)}
+            entry.reads = {k: read for k, read in entry.reads.items() if id(read) not in written}
             where = f"{type(module).__name__}.training_step's manual_backward({fn.__qualname__})"
             _warn_of_numbers_changed_while_traced(module, numbers, where, self._numbers_warned)
             returned_arrays: list[mx.array] = []
