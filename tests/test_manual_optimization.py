@@ -1429,3 +1429,41 @@ def test_a_number_the_loss_function_reads_from_the_module_is_read_afresh_when_it
     _fit(compiled, batches, True, max_epochs=3)
     _fit(eager, batches, False, max_epochs=3)
     np.testing.assert_array_equal(np.array(compiled.losses), np.array(eager.losses))
+
+
+class KeepsWhatItComputed(ClosesOverTheBatch):
+    """The loss function appends each batch's loss to a list on the module (Lightning's
+    `self._training_step_outputs.append(loss)`) and keeps its output in a private attribute."""
+
+    def __init__(self):
+        super().__init__()
+        self._kept = []
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+
+        def loss_fn():
+            out = self.net(batch)
+            self._last = out
+            loss = mx.mean((out - 1) ** 2)
+            self._kept.append(loss)
+            return loss
+
+        self.manual_backward(loss_fn)
+        opt.step()
+        opt.zero_grad()
+
+
+def test_a_loss_function_appending_to_the_module_runs_eagerly_and_keeps_every_batchs_value():
+    """What a trace appends is a new input of the next call (MLX keeps a module's lists in its state), so
+    each batch traced the function again, into a compile cache growing with the list. Such a loss function
+    runs eagerly, said once, and the list holds every batch's loss, the eager fit's."""
+    batches = _data(n=3)
+    compiled, eager = KeepsWhatItComputed(), KeepsWhatItComputed()
+    with pytest.warns(UserWarning, match=r"runs eagerly .* it adds to self._kept"):
+        _fit(compiled, batches, True)
+    _fit(eager, batches, False)
+    np.testing.assert_array_equal(np.array(compiled._kept), np.array(eager._kept))
+    np.testing.assert_array_equal(np.array(compiled._last), np.array(eager._last))
+    for name, value in _weights(compiled).items():
+        np.testing.assert_array_equal(value, _weights(eager)[name], err_msg=name)

@@ -32,6 +32,7 @@ from audiotrain.train.step import _numbers_held, _warn_of_numbers_changed_while_
 from audiotrain.train.traced_reads import changed_reads, recording_plain_reads
 
 import mlx.core as mx
+import mlx.nn as nn
 from mlx.utils import tree_flatten, tree_unflatten
 
 # Keys one loss function's code may be compiled for before it runs eagerly: a value it closes over that
@@ -43,6 +44,47 @@ _ARRAY = "array"  # (the placeholder of an array in a split structure)
 
 class _NotCompilable(Exception):
     """A value `_split` cannot key (a closure cell not yet assigned)."""
+
+
+class _WritesTheModule(Exception):
+    """A trace that changed the structure of the module's state (the compiled function's inputs and
+    outputs): an array attribute added, an item appended to a list or dict attribute (every later call
+    would be traced again, its inputs grown)."""
+
+
+def _state_structure(modules: list) -> dict[tuple[int, str], tuple[Any, Any, Any]]:
+    """Each submodule's attributes that MLX keeps in its state (arrays, lists, dicts, private ones too),
+    with the keys of a list's or dict's items: an array reassigned is an output of the compiled function,
+    what a trace adds to that structure changes its inputs."""
+    held = {}
+    for sub in modules:
+        for name, value in sub.items():
+            if isinstance(value, nn.Module):
+                continue
+            keys = (
+                len(value) if isinstance(value, list) else tuple(value) if isinstance(value, dict) else None
+            )
+            held[(id(sub), name)] = (sub, value, keys)
+    return held
+
+
+def _put_back_added(held: dict, modules: list) -> list[str]:
+    """What a trace added to the module's state since `_state_structure(modules)`, each taken out again."""
+    added = []
+    for key, (sub, value, keys) in _state_structure(modules).items():
+        before = held.get(key)
+        named = f"self.{key[1]}" if sub is modules[0] else f"{type(sub).__name__}.{key[1]}"
+        if before is None:
+            added.append(named)
+            sub.pop(key[1])
+        elif before[1] is value and before[2] != keys:
+            added.append(named)
+            if isinstance(value, list):
+                del value[before[2] :]
+            else:
+                for k in set(value) - set(before[2]):
+                    del value[k]
+    return added
 
 
 def _split(value: Any, arrays: list[mx.array], keep: list[Any]) -> Any:
@@ -210,6 +252,7 @@ class CompiledBackward:
             subset = {path: params[path] for path in entry.paths}
             logs = self._logs
             numbers = _numbers_held(module)
+            held = _state_structure(self._modules)
             try:
                 with recording_plain_reads(module, entry.reads):
                     (loss, (values, weights, returned)), grads = mx.value_and_grad(
@@ -217,6 +260,13 @@ class CompiledBackward:
                     )(subset)
             finally:
                 module.update(master)  # (this trace's inputs, not value_and_grad's tracers: its outputs)
+                added = _put_back_added(held, self._modules)
+            if added:
+                raise _WritesTheModule(
+                    f"it adds to {', '.join(added[:3])} (a new array attribute, or an item appended to a "
+                    "list or dict): the module's state, the compiled function's inputs, would change at "
+                    "every call, each one traced again"
+                )
             # (a value the trace itself wrote, `self.seen += 1`, is no read to trace again for; it counts
             # traces, not batches: said, as the automatic step's)
             written = {id(read) for read, _ in changed_reads(entry.reads)}
