@@ -1467,3 +1467,31 @@ def test_a_loss_function_appending_to_the_module_runs_eagerly_and_keeps_every_ba
     np.testing.assert_array_equal(np.array(compiled._last), np.array(eager._last))
     for name, value in _weights(compiled).items():
         np.testing.assert_array_equal(value, _weights(eager)[name], err_msg=name)
+
+
+class ScheduledGAN(GAN):
+    def configure_optimizers(self):
+        return [
+            {
+                "optimizer": optim.SGD(learning_rate=optim.linear_schedule(0.1, 0.01, 40)),
+                "params": self.generator,
+            },
+            {"optimizer": optim.SGD(learning_rate=0.1), "params": self.discriminator},
+        ]
+
+
+def test_a_schedule_taken_over_by_swa_leaves_the_compiled_update_as_the_eager_one():
+    """StochasticWeightAveraging takes the generator's schedule off its optimizer and sets the rate itself:
+    the compiled update, which evaluated the schedule in its graph, is traced again (it went on with the
+    schedule's rates), and the fit equals the eager one."""
+    from audiotrain.train.callbacks import StochasticWeightAveraging
+
+    def fit(compile):
+        model = ScheduledGAN()
+        swa = StochasticWeightAveraging(swa_lrs=0.5, swa_epoch_start=2, annealing_epochs=0)
+        _fit(model, _data(n=3), compile, max_epochs=3, callbacks=[swa])
+        return _weights(model)
+
+    compiled, eager = fit(True), fit(False)
+    for name, value in compiled.items():
+        np.testing.assert_array_equal(value, eager[name], err_msg=name)

@@ -373,7 +373,9 @@ class ManualStep:
         return None  # (each manual_backward differentiates what is trainable then)
 
     def trace_again(self) -> None:
-        pass
+        """Trace the compiled updates again at their next call: a learning-rate schedule taken off an
+        optimizer (StochasticWeightAveraging's) is evaluated in their graphs."""
+        self._compiled_updates.clear()
 
     def keep_frozen_written(self, names: Any) -> None:
         pass
