@@ -188,6 +188,7 @@ class CompiledBackward:
         self._holds_compiled = bool(compiled_functions(module))
 
     def __call__(self, loss_fn: Any, args: tuple, kwargs: dict, paths: tuple[str, ...], logs: Any) -> Any:
+        self._untraced = None  # (a failed trace whose eager call raised is not told at a later call)
         parts = _parts(loss_fn) if not self._holds_compiled else None
         if parts is None:
             return None
