@@ -1480,6 +1480,7 @@ class ScheduledGAN(GAN):
         ]
 
 
+@pytest.mark.filterwarnings("ignore:StochasticWeightAveraging. SWA is only supported every epoch")
 def test_a_schedule_taken_over_by_swa_leaves_the_compiled_update_as_the_eager_one():
     """StochasticWeightAveraging takes the generator's schedule off its optimizer and sets the rate itself:
     the compiled update, which evaluated the schedule in its graph, is traced again (it went on with the
