@@ -1354,6 +1354,42 @@ def test_a_loss_closing_over_a_changing_python_number_runs_eagerly_after_a_few_t
     np.testing.assert_array_equal(np.array(compiled.losses), np.array(eager.losses))
 
 
+class ClosesOverTheEpoch(ClosesOverTheBatch):
+    """A per-epoch loss weight (a GAN's `0.9 ** self.current_epoch` feature-loss schedule), closed over as a
+    local and read from the module inside the loss function: each changes once an epoch."""
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        epoch = self.current_epoch
+
+        def loss_fn():
+            self._calls += 1
+            return mx.mean((self.net(batch) - 1) ** 2) * (0.9**epoch + 0.5**self.current_epoch)
+
+        self.losses.append(np.array(self.manual_backward(loss_fn)))
+        opt.step()
+        opt.zero_grad()
+
+
+def test_a_loss_weight_scheduled_per_epoch_stays_compiled_for_many_epochs():
+    """A value that changes once an epoch traces the loss function at each epoch's first batch only: it
+    stays compiled past MAX_TRACES_PER_CODE epochs, with no warning (before: after 8 epochs it ran eagerly
+    for the rest of the fit, warned of as changing every batch), and every loss is the eager fit's."""
+    import warnings
+
+    from audiotrain.train.manual_compile import MAX_TRACES_PER_CODE
+
+    epochs = MAX_TRACES_PER_CODE + 3
+    compiled, eager = ClosesOverTheEpoch(), ClosesOverTheEpoch()
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        _fit(compiled, _data(n=2), True, max_epochs=epochs)
+    assert not [w for w in record if "runs eagerly" in str(w.message)]
+    assert compiled._calls == epochs  # (one trace an epoch, the second batch reusing it)
+    _fit(eager, _data(n=2), False, max_epochs=epochs)
+    np.testing.assert_array_equal(np.array(compiled.losses), np.array(eager.losses))
+
+
 def test_a_loss_function_mistake_is_raised_as_without_compile_with_no_word_of_tracing():
     """A loss function that returns no scalar fails its trace and then its eager call: the eager call's
     error is raised, as with Trainer(compile=False), and nothing is said of compiling."""

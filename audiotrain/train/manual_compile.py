@@ -35,8 +35,10 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten, tree_unflatten
 
-# Keys one loss function's code may be compiled for before it runs eagerly: a value it closes over that
-# changes every batch (a Python batch index) would trace at every call, slower than eager.
+# Calls in a row one loss function's code may be traced at before it runs eagerly: a value it closes over
+# that changes every batch (a Python batch index) would trace at every call, slower than eager. A value
+# that changes once an epoch (a schedule on `self.current_epoch`) traces at an epoch's first call and is
+# reused after it: it stays compiled, the graphs of its last values kept.
 MAX_TRACES_PER_CODE = 8
 
 _ARRAY = "array"  # (the placeholder of an array in a split structure)
@@ -177,7 +179,7 @@ class CompiledBackward:
         self._state = [module.state, mx.random.state]
         self._entries: dict[Any, dict[tuple, _Entry]] = {}  # code -> key -> entry
         self._eager: set[Any] = set()  # codes that run eagerly for the rest of the fit
-        self._traces: dict[Any, int] = {}  # code -> how many keys it was traced for
+        self._traces: dict[Any, int] = {}  # code -> how many calls in a row it was traced at
         self._logs: Any = None  # (the logs of the call now running: a trace records into them)
         self._numbers_warned: set[str] = set()
         self._untraced: tuple | None = None  # (the function whose trace failed at this call, and why)
@@ -219,13 +221,18 @@ class CompiledBackward:
                 self._run_eagerly(
                     fn,
                     code,
-                    f"it was traced anew {MAX_TRACES_PER_CODE} times (a Python number it closes over, is "
-                    "given or reads from the module, or a new object it is given, changes every batch: "
-                    "give arrays, or numbers as mx.array)",
+                    f"it was traced anew at {MAX_TRACES_PER_CODE} calls in a row (a Python number it closes "
+                    "over, is given or reads from the module, or a new object it is given, changes every "
+                    "batch: give arrays, or numbers as mx.array)",
                 )
                 return None
+            if len(entries) >= MAX_TRACES_PER_CODE:  # (the graph used longest ago: an old epoch's value)
+                del entries[next(iter(entries))]
             entry = entries[key] = _Entry(paths, {id(o): o for o in keep})
             entry.compiled = self._compile(entry, fn, structure)
+        elif entry.traced:
+            self._traces[code] = 0
+            entries[key] = entries.pop(key)  # (the most recently used last)
         self._logs = logs
         try:
             if entry.traced:
