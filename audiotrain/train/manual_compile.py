@@ -223,7 +223,9 @@ class CompiledBackward:
                     code,
                     f"it was traced anew at {MAX_TRACES_PER_CODE} calls in a row (a Python number it closes "
                     "over, is given or reads from the module, or a new object it is given, changes every "
-                    "batch: give arrays, or numbers as mx.array)",
+                    "batch: give arrays, or numbers as mx.array; a number computed in training_step from "
+                    "self.global_step or batch_idx, `w = 0.0 if self.global_step < start else 1.0`, and closed "
+                    "over is traced again only when it changes)",
                 )
                 return None
             if len(entries) >= MAX_TRACES_PER_CODE:  # (the graph used longest ago: an old epoch's value)
