@@ -1534,3 +1534,33 @@ def test_a_schedule_taken_over_by_swa_leaves_the_compiled_update_as_the_eager_on
     compiled, eager = fit(True), fit(False)
     for name, value in compiled.items():
         np.testing.assert_array_equal(value, eager[name], err_msg=name)
+
+
+class AppendsToAList(ClosesOverTheBatch):
+    """Lightning's habit `self.step_outputs.append(loss)` in a manual step, on a list named `name`."""
+
+    def __init__(self, name):
+        super().__init__()
+        self.name = name
+        setattr(self, name, [])
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        loss = self.manual_backward(lambda: mx.mean((self.net(batch) - 1) ** 2))
+        getattr(self, self.name).append(loss)
+        opt.step()
+        opt.zero_grad()
+
+
+@pytest.mark.parametrize("compile", [False, True])
+def test_arrays_appended_to_a_public_list_attribute_are_refused_naming_it(compile):
+    """MLX makes every array in a module's list a trainable parameter: the second batch's opt.step() failed
+    with a bare IndexError inside mlx's tree_map (its optimizer had no state for `step_outputs.0`). Refused
+    at manual_backward, naming the attribute and the way out (a private name); a private list works."""
+    with pytest.raises(
+        ValueError, match=r"AppendsToAList.step_outputs \(a list attribute\).*self._step_outputs"
+    ):
+        _fit(AppendsToAList("step_outputs"), _data(n=3), compile)
+    model = AppendsToAList("_step_outputs")
+    _fit(model, _data(n=3), compile)
+    assert len(model._step_outputs) == 3

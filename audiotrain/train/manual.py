@@ -36,6 +36,7 @@ from audiotrain.train.manual_compile import CompiledBackward
 from audiotrain.train.module import LightningOptimizer, TrainModule
 from audiotrain.train.no_gradient import NoGradientWatch
 from audiotrain.train.outputs import StepLogs, check_loss_output, with_logged_weights
+from audiotrain.train.parameter_tree import held
 from audiotrain.train.schedulers import IntervalSchedule
 from audiotrain.train.step import StepConfig, StepState, trainable_names
 from audiotrain.train.transforms import (
@@ -437,8 +438,11 @@ class ManualStep:
                 "self.manual_backward(lambda: self.d_loss(batch)) (it returns the loss)"
             )
         master = module.trainable_parameters()
+        flat = tree_flatten(master)
+        if len(flat) != len(self._trains):
+            _refuse_arrays_appended(module, flat, self._trains)
         owned = self._owned(self._toggled)
-        subset = {path: value for path, value in tree_flatten(master) if owned(path, value)}
+        subset = {path: value for path, value in flat if owned(path, value)}
         outer = module._step_logs
         inner = StepLogs(outer.stage, outer.where, outer.batch_weight) if outer is not None else None
         if inner is not None:
@@ -607,6 +611,28 @@ def _loss_function(
         return loss, (*logged, None if isinstance(out, mx.array) else out)
 
     return loss_of
+
+
+def _refuse_arrays_appended(module: TrainModule, flat: list, trains: frozenset[str]) -> None:
+    """Refuse arrays appended to a public list attribute since the step was built (`self.outputs.append(
+    loss)`): MLX makes every array in a module's list a trainable parameter, so the next `opt.step()` met a
+    weight its optimizer has no state for (a bare IndexError in mlx's tree_map), and it would be trained
+    and saved as a weight."""
+    added = [
+        name
+        for name, value in flat
+        if name not in trains and isinstance(held(module, name.rpartition(".")[0]), list)
+    ]
+    if not added:
+        return
+    owner = added[0].rpartition(".")[0]
+    raise ValueError(
+        f"{type(module).__name__}.{owner} (a list attribute) gained mx.arrays during training "
+        f"({', '.join(added[:3])}{', ...' if len(added) > 3 else ''}): MLX makes every array held in a "
+        "module's list a trainable parameter, which the optimizers would update and checkpoints save as "
+        f"weights. Keep such values in a private attribute (self._{owner.rpartition('.')[2]}: a name "
+        "starting with '_' is no parameter), or as numbers (float(loss))"
+    )
 
 
 def _is_metric(value: Any) -> bool:
