@@ -3,6 +3,7 @@ Trainer, with MLX's `manual_backward(loss_fn)`; the same numbers as a loop writt
 its own parameters, optimizer steps as global steps, exact resume, clipping, the non-finite guard, logging,
 data parallel, and clear errors for what a manual step cannot be given."""
 
+import dataclasses
 import glob
 import re
 from collections import namedtuple
@@ -1564,3 +1565,45 @@ def test_arrays_appended_to_a_public_list_attribute_are_refused_naming_it(compil
     model = AppendsToAList("_step_outputs")
     _fit(model, _data(n=3), compile)
     assert len(model._step_outputs) == 3
+
+
+@dataclasses.dataclass
+class _Batch:
+    x: mx.array
+    scale: float = 0.5
+
+    def __post_init__(self):
+        self.target = self.x.mean()  # (an attribute beside the fields)
+
+
+class TakesADataclassBatch(ClosesOverTheBatch):
+    """The batch wrapped in a dataclass, given to the loss function and closed over."""
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        given, closed = _Batch(batch), _Batch(batch * 2, scale=0.1)
+
+        def loss_fn(b):
+            self._calls += 1
+            return mx.mean((self.net(b.x) * b.scale - b.target + closed.x.mean() * closed.scale) ** 2)
+
+        self.losses.append(np.array(self.manual_backward(loss_fn, given)))
+        opt.step()
+        opt.zero_grad()
+
+
+def test_a_dataclass_batch_is_an_input_traced_once_as_a_namedtuple_is():
+    """A dataclass batch (a new object every batch) was keyed by its identity: traced again at every batch,
+    then run eagerly after a few with a warning. Its arrays are inputs now, as a namedtuple's: one trace,
+    the eager fit's losses, no warning."""
+    import warnings
+
+    batches = _data(n=10)
+    compiled, eager = TakesADataclassBatch(), TakesADataclassBatch()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*runs eagerly")
+        _fit(compiled, batches, True)
+    _fit(eager, batches, False)
+    assert compiled._calls == 1
+    np.testing.assert_array_equal(np.array(compiled.losses), np.array(eager.losses))
+    assert np.isfinite(np.array(compiled.losses)).all()

@@ -20,6 +20,7 @@ the module or globals (an attribute read, a global array). Each `opt.step()`'s u
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import types
 import warnings
@@ -90,8 +91,8 @@ def _put_back_added(held: dict, modules: list) -> list[str]:
 
 
 def _split(value: Any, arrays: list[mx.array], keep: list[Any]) -> Any:
-    """`value`'s structure with its arrays taken out into `arrays`: lists, tuples and dicts of arrays are
-    walked; a Python number, string or None is keyed by its value, anything else (a module, a function) by
+    """`value`'s structure with its arrays taken out into `arrays`: lists, tuples, dicts, namedtuples and
+    dataclasses of arrays are walked; a Python number, string or None is keyed by its value, anything else (a module, a function) by
     its identity, kept alive in `keep` so that its id is not reused by another object while cached."""
     if isinstance(value, mx.array):
         arrays.append(value)
@@ -103,6 +104,14 @@ def _split(value: Any, arrays: list[mx.array], keep: list[Any]) -> Any:
         return ("namedtuple", id(type(value)), tuple(_split(v, arrays, keep) for v in value))
     if type(value) is dict:
         return ("dict", tuple((k, _split(v, arrays, keep)) for k, v in value.items()))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # (a dataclass batch, by its fields)
+        keep.append(type(value))
+        # (every instance attribute: one __post_init__ sets beside the fields too; a slotted one's fields)
+        names = (
+            list(vars(value)) if hasattr(value, "__dict__") else [f.name for f in dataclasses.fields(value)]
+        )
+        fields = tuple((name, _split(getattr(value, name), arrays, keep)) for name in names)
+        return ("dataclass", id(type(value)), fields)
     if value is None or isinstance(value, (bool, int, float, str, bytes)):
         return ("value", type(value).__name__, value)
     keep.append(value)
@@ -121,6 +130,12 @@ def _join(structure: Any, arrays: Any, objects: dict[int, Any]) -> Any:
         return {k: _join(s, arrays, objects) for k, s in structure[1]}
     if kind == "namedtuple":
         return objects[structure[1]](*(_join(s, arrays, objects) for s in structure[2]))
+    if kind == "dataclass":  # (built without __init__: a field init=False, a __post_init__ are not rerun)
+        cls = objects[structure[1]]
+        out = cls.__new__(cls)
+        for name, s in structure[2]:
+            object.__setattr__(out, name, _join(s, arrays, objects))
+        return out
     if kind == "value":
         return structure[2]
     return objects[structure[1]]
