@@ -947,3 +947,45 @@ def test_logged_metrics_hold_each_batchs_logged_value_under_the_loggers_name(tmp
     name, other = ("loss_step", "loss") if both else ("loss", "loss_step")
     assert [m[name] for m in seen.logged] == pytest.approx(seen.returned)
     assert not any(other in m for m in seen.logged)
+
+
+def _ways_of_reading():
+    import copy
+    import pickle
+
+    import yaml
+
+    return {
+        "items": lambda m: dict(list(m.items()))["loss"],
+        "values": lambda m: list(m.values())[list(m.keys()).index("loss")],
+        "json": lambda m: json.loads(json.dumps(m))["loss"],
+        "pickle": lambda m: pickle.loads(pickle.dumps(m))["loss"],
+        "yaml": lambda m: yaml.safe_load(yaml.safe_dump(m))["loss"],
+        "deepcopy": lambda m: copy.deepcopy(m)["loss"],
+        "repr": lambda m: float(repr(m).split("'loss': ")[1].split(",")[0].rstrip("}")),
+        "dict": lambda m: dict(m)["loss"],
+    }
+
+
+class DumpsTheMetrics(Callback):
+    """What a user's callback does with `callback_metrics` in its batch-end hook: one way of reading it at
+    each batch (the first read of a batch reads every value)."""
+
+    def __init__(self):
+        self.reads = []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        way, read = list(_ways_of_reading().items())[len(self.reads)]
+        self.reads.append((way, read(trainer.callback_metrics), float(outputs["loss"])))
+
+
+def test_callback_metrics_read_in_any_way_in_a_batch_end_hook_give_that_batchs_numbers(tmp_path):
+    """`callback_metrics` holds each batch's logged values unread until someone reads them: items(),
+    values(), json, pickle, yaml, deepcopy, repr and dict() each give the batch's loss as a number, never
+    the unread array's holder (Lightning's give the batch's value, measured for
+    `trainer.callback_metrics["loss"]` in the tests above)."""
+    seen = DumpsTheMetrics()
+    fit(tmp_path, build(LogsLossPerStep, False), val=False, log_every_n_steps=50, callbacks=[seen])
+    assert len(seen.reads) == 8
+    for way, value, returned in seen.reads:
+        assert isinstance(value, float) and value == pytest.approx(returned), way
