@@ -1607,3 +1607,35 @@ def test_a_dataclass_batch_is_an_input_traced_once_as_a_namedtuple_is():
     assert compiled._calls == 1
     np.testing.assert_array_equal(np.array(compiled.losses), np.array(eager.losses))
     assert np.isfinite(np.array(compiled.losses)).all()
+
+
+class _Loss:
+    """A callable object: no plain function to compile, so it runs eagerly without a word."""
+
+    def __init__(self, net, batch):
+        self.net, self.batch = net, batch
+
+    def __call__(self):
+        return mx.mean((self.net(self.batch) - 1) ** 2)
+
+
+class RecoversFromAMistake(ClosesOverTheBatch):
+    """A first manual_backward that fails (no scalar loss), caught by the step, then an eager one."""
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        with pytest.raises(TypeError, match="fn must return the loss"):
+            self.manual_backward(lambda: self.net(batch))
+        self.manual_backward(_Loss(self.net, batch))
+        opt.step()
+        opt.zero_grad()
+
+
+def test_a_failed_trace_whose_eager_call_raised_is_not_told_at_a_later_eager_call():
+    """The failed trace of a loss function whose eager call then raised is forgotten: a later loss function
+    that runs eagerly anyway is not taken for it ("runs eagerly" named the first one)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*runs eagerly")
+        _fit(RecoversFromAMistake(), _data(n=2), True)
