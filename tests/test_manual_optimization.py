@@ -1562,6 +1562,19 @@ def test_arrays_appended_to_a_public_list_attribute_are_refused_naming_it(compil
         ValueError, match=r"AppendsToAList.step_outputs \(a list attribute\).*self._step_outputs"
     ):
         _fit(AppendsToAList("step_outputs"), _data(n=3), compile)
+
+    class AtTheEpochEnd(AppendsToAList):  # (what trains changed: the step rebuilt at the epoch start)
+        def training_step(self, batch, batch_idx):
+            opt = self.optimizers()
+            self.manual_backward(lambda: mx.mean((self.net(batch) - 1) ** 2))
+            opt.step()
+            opt.zero_grad()
+
+        def on_train_epoch_end(self):
+            getattr(self, self.name).append(mx.zeros(2))
+
+    with pytest.raises(ValueError, match=r"AtTheEpochEnd.step_outputs \(a list attribute\)"):
+        _fit(AtTheEpochEnd("step_outputs"), _data(n=2), compile, max_epochs=2)
     model = AppendsToAList("_step_outputs")
     _fit(model, _data(n=3), compile)
     assert len(model._step_outputs) == 3

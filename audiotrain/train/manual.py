@@ -317,6 +317,13 @@ class ManualStep:
         self.frozen_written: list[str] = []
         self.steps_taken = 0
         self._trains = trainable_names(module)
+        # (every array the module holds, frozen too: one unfrozen since is no array appended to a list)
+        # (since the fit's first step: a rebuild for what trains changed keeps it)
+        self._held = (
+            previous._held
+            if previous is not None
+            else frozenset(n for n, _ in tree_flatten(module.parameters()))
+        )
         self._filters = owners_of(optimizer)
         parts = optimizer.optimizers if isinstance(optimizer, optim.MultiOptimizer) else [optimizer]
         self._parts = parts  # (each filter's optimizer, by index: `apply` steps them)
@@ -332,6 +339,8 @@ class ManualStep:
         self.handles = [ManualOptimizer(parts[i], self, i) for i in range(n)]
         self._grads: dict[str, mx.array] = {}  # dotted name -> the gradient summed since its zero_grad
         if previous is not None:
+            if len(self._trains) > len(previous._trains):  # (arrays appended to a list between steps)
+                _refuse_arrays_appended(module, tree_flatten(module.trainable_parameters()), self._held)
             self._take_over(previous)
         self._toggled: int | None = None
         self._skips = 0  # updates the guard skipped in this batch
@@ -440,7 +449,7 @@ class ManualStep:
         master = module.trainable_parameters()
         flat = tree_flatten(master)
         if len(flat) != len(self._trains):
-            _refuse_arrays_appended(module, flat, self._trains)
+            _refuse_arrays_appended(module, flat, self._held)
         owned = self._owned(self._toggled)
         subset = {path: value for path, value in flat if owned(path, value)}
         outer = module._step_logs
@@ -613,7 +622,7 @@ def _loss_function(
     return loss_of
 
 
-def _refuse_arrays_appended(module: TrainModule, flat: list, trains: frozenset[str]) -> None:
+def _refuse_arrays_appended(module: TrainModule, flat: list, held_before: frozenset[str]) -> None:
     """Refuse arrays appended to a public list attribute since the step was built (`self.outputs.append(
     loss)`): MLX makes every array in a module's list a trainable parameter, so the next `opt.step()` met a
     weight its optimizer has no state for (a bare IndexError in mlx's tree_map), and it would be trained
@@ -621,7 +630,7 @@ def _refuse_arrays_appended(module: TrainModule, flat: list, trains: frozenset[s
     added = [
         name
         for name, value in flat
-        if name not in trains and isinstance(held(module, name.rpartition(".")[0]), list)
+        if name not in held_before and isinstance(held(module, name.rpartition(".")[0]), list)
     ]
     if not added:
         return
