@@ -1652,3 +1652,29 @@ def test_a_failed_trace_whose_eager_call_raised_is_not_told_at_a_later_eager_cal
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*runs eagerly")
         _fit(RecoversFromAMistake(), _data(n=2), True)
+
+
+class UnfreezesAListOfScales(ClosesOverTheBatch):
+    """A list of arrays frozen at first, unfrozen at the second epoch's start (not appended: held before)."""
+
+    def __init__(self):
+        super().__init__()
+        self.scales = [mx.ones((1,))]
+        self.freeze(keys=["scales"], recurse=False)
+
+    def on_train_epoch_start(self):
+        if self.current_epoch == 1:
+            self.unfreeze(keys=["scales"], recurse=False)
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        self.manual_backward(lambda: mx.mean((self.net(batch) * self.scales[0] - 1) ** 2))
+        opt.step()
+        opt.zero_grad()
+
+
+@pytest.mark.parametrize("compile", [False, True])
+def test_a_list_of_arrays_unfrozen_mid_fit_trains_and_is_not_taken_for_an_appended_one(compile):
+    model = UnfreezesAListOfScales()
+    _fit(model, _data(n=2), compile, max_epochs=2)
+    assert float(model.scales[0][0]) != 1.0
