@@ -1678,3 +1678,42 @@ def test_a_list_of_arrays_unfrozen_mid_fit_trains_and_is_not_taken_for_an_append
     model = UnfreezesAListOfScales()
     _fit(model, _data(n=2), compile, max_epochs=2)
     assert float(model.scales[0][0]) != 1.0
+
+
+@dataclasses.dataclass
+class _Config:
+    beta: float = 1.0
+
+
+class ReadsAConfigField(ClosesOverTheBatch):
+    """The loss weight in a dataclass config attribute (`self.cfg.beta`), or in the same object closed over,
+    annealed by a hook at each epoch start."""
+
+    def __init__(self, closed):
+        super().__init__()
+        self.cfg, self.closed = _Config(), closed
+
+    def on_train_epoch_start(self):
+        self.cfg.beta = 1.0 + self.current_epoch
+
+    def training_step(self, batch, batch_idx):
+        opt, cfg = self.optimizers(), self.cfg
+        if self.closed:
+            loss = self.manual_backward(lambda: mx.mean(self.net(batch) ** 2) * cfg.beta)
+        else:
+            loss = self.manual_backward(lambda: mx.mean(self.net(batch) ** 2) * self.cfg.beta)
+        self.losses.append(np.array(loss))
+        opt.step()
+        opt.zero_grad()
+
+
+@pytest.mark.parametrize("closed", [False, True])
+def test_a_config_objects_field_the_loss_function_reads_is_read_afresh_when_it_changes(closed):
+    """Compiled, `self.cfg.beta` (a dataclass attribute) stayed the first trace's 1.0 for the whole fit, and
+    the same object closed over (keyed by its identity) too: the losses of later epochs differed from the
+    eager fit's, silently. Now the field is read afresh where it changed, as a number attribute is."""
+    batches = _data(n=2)
+    compiled, eager = ReadsAConfigField(closed), ReadsAConfigField(closed)
+    _fit(compiled, batches, True, max_epochs=3)
+    _fit(eager, batches, False, max_epochs=3)
+    np.testing.assert_array_equal(np.array(compiled.losses), np.array(eager.losses))

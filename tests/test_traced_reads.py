@@ -3,8 +3,10 @@ traced value as a constant. The user's side: a curriculum or an annealed loss we
 reads it (a helper method, a submodule, a dict attribute, `self.hparams`), and a temperature read in
 `validation_step`."""
 
+import dataclasses
 import warnings
 from functools import partial
+from types import SimpleNamespace
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -87,6 +89,26 @@ class HparamWeight(TinyClassifier):
         return loss + self.hparams.aux_weight * mx.mean(self(batch[0]) ** 2), metrics
 
 
+@dataclasses.dataclass
+class _LossConfig:
+    aux: float = 0.0
+
+
+class ConfigWeight(TinyClassifier):
+    """Loss weights in a config object attribute (a dataclass, or a SimpleNamespace), one annealed."""
+
+    def __init__(self, config=_LossConfig):
+        super().__init__()
+        self.cfg = config()
+
+    def on_train_epoch_start(self, epoch):
+        self.cfg.aux = float(epoch)
+
+    def compute_loss(self, batch):
+        loss, metrics = super().compute_loss(batch)
+        return loss + self.cfg.aux * mx.mean(self(batch[0]) ** 2), metrics
+
+
 @pytest.mark.parametrize(
     "model, named",
     [
@@ -94,8 +116,10 @@ class HparamWeight(TinyClassifier):
         (SubmoduleNoise, "SubmoduleNoise.noise.level changed from 0.0 to 0.5"),
         (DictWeight, "DictWeight.loss_weights['aux'] changed from 0.0 to 1.0"),
         (HparamWeight, "HparamWeight.hparams['aux_weight'] changed from 0.0 to 1.0"),
+        (ConfigWeight, "ConfigWeight.cfg.aux changed from 0.0 to 1.0"),
+        (partial(ConfigWeight, lambda: SimpleNamespace(aux=0.0)), "ConfigWeight.cfg.aux changed from 0.0"),
     ],
-    ids=["helper_method", "submodule", "dict_attribute", "hparams"],
+    ids=["helper_method", "submodule", "dict_attribute", "hparams", "dataclass", "namespace"],
 )
 def test_a_value_the_compiled_step_reads_outside_its_own_source_is_warned_of_when_a_hook_changes_it(
     tmp_path, model, named

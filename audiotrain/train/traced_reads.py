@@ -12,10 +12,12 @@ outside audiotrain and MLX reads (the Trainer's own bookkeeping is not the user'
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import sys
 import threading
+import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,6 +35,10 @@ _patching = threading.Lock()
 _patched: dict[type, list] = {}  # class -> [traces patching it now, its own __getattribute__ or None]
 
 
+class _Field(str):
+    """The key of a read that names a field of the object an attribute holds (`self.cfg.beta`)."""
+
+
 class TracedRead:
     """One plain value the trace read: `owner`'s attribute `name`, or the item `key` of its dict or list
     attribute `name`, with the value it had then; `label` names it as the user wrote it
@@ -45,6 +51,8 @@ class TracedRead:
         """The value it holds now (`self.value` where it is gone: nothing to tell)."""
         try:
             holder = getattr(self.owner, self.name)
+            if isinstance(self.key, _Field):
+                return getattr(holder, self.key)
             return holder if self.key is None else holder[self.key]
         except (AttributeError, KeyError, IndexError, TypeError):
             return self.value
@@ -96,6 +104,8 @@ def _recording_getattribute(cls: type, own: Any) -> Any:
             reads.setdefault((id(self), name, None), TracedRead(self, name, None, value, name))
         elif isinstance(value, dict | list) and not isinstance(value, nn.Module):  # (a property's: hparams)
             _note_items(reads, self, name, value)
+        elif _holds_fields(value):  # (a config object: `self.cfg.beta`)
+            _note_fields(reads, self, name, value)
         return value
 
     return __getattribute__
@@ -157,6 +167,27 @@ def _note_items(reads: dict, owner: Any, name: str, held: dict | list) -> None:
     for key, value in items:
         if isinstance(value, _PLAIN):
             reads.setdefault((id(owner), name, key), TracedRead(owner, name, key, value, f"{name}[{key!r}]"))
+
+
+def _holds_fields(value: Any) -> bool:
+    """A dataclass instance or a SimpleNamespace: a config object whose plain fields a step reads."""
+    return (dataclasses.is_dataclass(value) and not isinstance(value, type)) or isinstance(
+        value, types.SimpleNamespace
+    )
+
+
+def _note_fields(reads: dict, owner: Any, name: str, held: Any) -> None:
+    """The plain fields of a dataclass or SimpleNamespace attribute the step read (`self.cfg`): the trace
+    may read any of them (`self.cfg.beta`); one changed since traces again."""
+    fields = (
+        vars(held)
+        if hasattr(held, "__dict__")
+        else {f.name: getattr(held, f.name) for f in dataclasses.fields(held)}
+    )
+    for key, value in fields.items():
+        if isinstance(value, _PLAIN):
+            field = _Field(key)
+            reads.setdefault((id(owner), name, field), TracedRead(owner, name, field, value, f"{name}.{key}"))
 
 
 def note_read(owner: Any, name: str, value: Any, label: str) -> None:
