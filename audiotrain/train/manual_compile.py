@@ -92,8 +92,9 @@ def _put_back_added(held: dict, modules: list) -> list[str]:
 
 def _split(value: Any, arrays: list[mx.array], keep: list[Any]) -> Any:
     """`value`'s structure with its arrays taken out into `arrays`: lists, tuples, dicts, namedtuples and
-    dataclasses of arrays are walked; a Python number, string or None is keyed by its value, anything else (a module, a function) by
-    its identity, kept alive in `keep` so that its id is not reused by another object while cached."""
+    dataclasses of arrays are walked; a Python number, string or None is keyed by its value, anything else
+    (a module, a function) by its identity, kept alive in `keep` so that its id is not reused by another
+    object while cached."""
     if isinstance(value, mx.array):
         arrays.append(value)
         return _ARRAY
