@@ -1717,3 +1717,26 @@ def test_a_config_objects_field_the_loss_function_reads_is_read_afresh_when_it_c
     _fit(compiled, batches, True, max_epochs=3)
     _fit(eager, batches, False, max_epochs=3)
     np.testing.assert_array_equal(np.array(compiled.losses), np.array(eager.losses))
+
+
+class ReplacesItsNet(ClosesOverTheBatch):
+    """At the second epoch's start, the network is replaced by a new one whose dropout is off (a
+    pretrained layer swapped in, frozen to eval mode)."""
+
+    def on_train_epoch_start(self):
+        if self.current_epoch == 1:
+            mx.random.seed(5)
+            self.net = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 1))
+            self.net.layers[1].eval()
+
+
+def test_a_submodule_replaced_mid_fit_is_run_in_its_own_mode():
+    """The compiled manual_backward's graphs were keyed by the `training` flags of the submodules the fit
+    began with: a network replaced mid-fit, its dropout in eval mode, reused the graph traced with dropout
+    on (the old network's mode), and its losses differed from the eager fit's, silently. Now the flags are
+    those of the module's submodules at each call."""
+    batches = _data(n=2)
+    compiled, eager = ReplacesItsNet(), ReplacesItsNet()
+    _fit(compiled, batches, True, max_epochs=2)
+    _fit(eager, batches, False, max_epochs=2)
+    np.testing.assert_array_equal(np.array(compiled.losses), np.array(eager.losses))

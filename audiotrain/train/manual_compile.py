@@ -191,7 +191,6 @@ class CompiledBackward:
 
     def __init__(self, module: Any, loss_of: Callable):
         self.module, self.loss_of = module, loss_of
-        self._modules = module.modules()
         self._state = [module.state, mx.random.state]
         self._entries: dict[Any, dict[tuple, _Entry]] = {}  # code -> key -> entry
         self._eager: set[Any] = set()  # codes that run eagerly for the rest of the fit
@@ -223,7 +222,10 @@ class CompiledBackward:
         # (defaults too: `lambda b=batch: ...` binds the batch there)
         defaults = (fn.__defaults__, fn.__kwdefaults__)
         structure = _split((cells, defaults, (*bound, *args), {**keywords, **kwargs}), arrays, keep)
-        key = (structure, paths, mode_signature(self._modules))
+        # (the submodules now, not the fit's first ones: one replaced mid-fit, `self.disc = NewDisc()` in a
+        # hook, is keyed by its own `training` flags; a walk of the tree, small beside a step)
+        modules = self.module.modules()
+        key = (structure, paths, mode_signature(modules))
         entries = self._entries.setdefault(code, {})
         entry = entries.get(key)
         if entry is not None and entry.traced and changed_reads(entry.reads):
@@ -278,7 +280,8 @@ class CompiledBackward:
             subset = {path: params[path] for path in entry.paths}
             logs = self._logs
             numbers = _numbers_held(module)
-            held = _state_structure(self._modules)
+            modules = module.modules()  # (at this trace: MLX traces again where the inputs' shapes change)
+            held = _state_structure(modules)
             try:
                 with recording_plain_reads(module, entry.reads):
                     (loss, (values, weights, returned)), grads = mx.value_and_grad(
@@ -286,7 +289,7 @@ class CompiledBackward:
                     )(subset)
             finally:
                 module.update(master)  # (this trace's inputs, not value_and_grad's tracers: its outputs)
-                added = _put_back_added(held, self._modules)
+                added = _put_back_added(held, modules)
             if added:
                 raise _WritesTheModule(
                     f"it adds to {', '.join(added[:3])} (a new array attribute, or an item appended to a "
