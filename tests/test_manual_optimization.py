@@ -4,8 +4,11 @@ its own parameters, optimizer steps as global steps, exact resume, clipping, the
 data parallel, and clear errors for what a manual step cannot be given."""
 
 import dataclasses
+import gc
 import glob
 import re
+import warnings
+import weakref
 from collections import namedtuple
 from pathlib import Path
 
@@ -1740,3 +1743,33 @@ def test_a_submodule_replaced_mid_fit_is_run_in_its_own_mode():
     _fit(compiled, batches, True, max_epochs=2)
     _fit(eager, batches, False, max_epochs=2)
     np.testing.assert_array_equal(np.array(compiled.losses), np.array(eager.losses))
+
+
+class HoldsItsFirstBatch(ClosesOverTheBatch):
+    """Each batch's loss function closes over an array computed in the step; the first one is watched."""
+
+    def __init__(self):
+        super().__init__()
+        self._first = None
+
+    def training_step(self, batch, batch_idx):
+        opt, x = self.optimizers(), batch * 2.0
+        if self._first is None:
+            self._first = weakref.ref(x)
+        loss = self.manual_backward(lambda: mx.mean(self.net(x) ** 2))
+        self.losses.append(np.array(loss))
+        opt.step()
+        opt.zero_grad()
+
+
+def test_a_compiled_loss_function_does_not_keep_its_first_batchs_arrays_alive():
+    """Each compiled loss function kept the loss function of its first call, and so the arrays it closed
+    over (a batch, what the step computed from it), alive for the whole fit: up to 8 batches per loss
+    function. Now the compiled function keeps the code and the non-array values its key needs; the first
+    batch's arrays are freed once its step is done, as eagerly."""
+    model = HoldsItsFirstBatch()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # (compiled, not run eagerly)
+        _fit(model, _data(n=3), True)
+    gc.collect()
+    assert model._first() is None

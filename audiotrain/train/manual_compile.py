@@ -263,14 +263,18 @@ class CompiledBackward:
 
     def _compile(self, entry: _Entry, fn: types.FunctionType, structure: Any) -> Callable:
         module = self.module
+        # (what the key holds of `fn`, not `fn` itself: its closure and defaults hold its first call's
+        # arrays, a batch, which the compiled function kept alive for the whole fit)
+        code, globals_, name, qualname = fn.__code__, fn.__globals__, fn.__name__, fn.__qualname__
+        del fn
 
         def traced(*arrays: mx.array) -> list[mx.array]:
             cells, (defaults, kwdefaults), args, kwargs = _join(structure, iter(arrays), entry.objects)
             # (the loss function's own closure, each captured array replaced by this call's input)
             rebuilt = types.FunctionType(
-                fn.__code__,
-                fn.__globals__,
-                fn.__name__,
+                code,
+                globals_,
+                name,
                 defaults,
                 tuple(types.CellType(v) for v in cells) or None,
             )
@@ -300,7 +304,7 @@ class CompiledBackward:
             # traces, not batches: said, as the automatic step's)
             written = {id(read) for read, _ in changed_reads(entry.reads)}
             entry.reads = {k: read for k, read in entry.reads.items() if id(read) not in written}
-            where = f"{type(module).__name__}.training_step's manual_backward({fn.__qualname__})"
+            where = f"{type(module).__name__}.training_step's manual_backward({qualname})"
             _warn_of_numbers_changed_while_traced(module, numbers, where, self._numbers_warned)
             returned_arrays: list[mx.array] = []
             returned_objects: list[Any] = []
