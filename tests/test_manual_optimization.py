@@ -1773,3 +1773,44 @@ def test_a_compiled_loss_function_does_not_keep_its_first_batchs_arrays_alive():
         _fit(model, _data(n=3), True)
     gc.collect()
     assert model._first() is None
+
+
+class _MemoryBank:
+    """MoCo's queue of past outputs, in a plain object the module points to (no module: not its state)."""
+
+    def __init__(self):
+        self.queue = mx.zeros((1,))
+
+
+class ReadsAMemoryBank(ClosesOverTheBatch):
+    """The loss function reads `self.bank.queue`, an array a batch-end hook reassigns."""
+
+    def __init__(self):
+        super().__init__()
+        self.bank = _MemoryBank()
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        loss = self.manual_backward(lambda: mx.mean((self.net(batch) - self.bank.queue) ** 2))
+        self.losses.append(np.array(loss))
+        opt.step()
+        opt.zero_grad()
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self.bank.queue = self.bank.queue + 1.0
+
+
+def test_an_array_held_by_a_plain_object_the_loss_function_reads_is_read_afresh():
+    """`self.bank.queue`, an array in a plain Python object (not a module, so not the compiled function's
+    state) was a constant of the graph traced at the first batch: every later batch's loss used the first
+    queue, silently. Now the arrays such an object holds are watched as the numbers are: one reassigned since
+    traces the loss function again, and every loss is the eager one. Reassigned at every batch, it runs
+    eagerly after a few traces, the warning naming the array and the fix."""
+    batches = _data(n=10)
+    compiled, eager = ReadsAMemoryBank(), ReadsAMemoryBank()
+    with pytest.warns(UserWarning, match=r"self\.bank\.queue, an array held by an object") as caught:
+        _fit(compiled, batches, True)
+    _fit(eager, batches, False)
+    np.testing.assert_array_equal(np.array(compiled.losses), np.array(eager.losses))
+    said = [str(w.message) for w in caught if "runs eagerly" in str(w.message)]
+    assert len(said) == 1 and "Put the array on the module (self.queue = ...," in said[0], said

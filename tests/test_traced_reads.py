@@ -109,6 +109,28 @@ class ConfigWeight(TinyClassifier):
         return loss + self.cfg.aux * mx.mean(self(batch[0]) ** 2), metrics
 
 
+class _MemoryBank:
+    """MoCo's queue in a plain object the module points to (no module: not the step's state)."""
+
+    def __init__(self):
+        self.queue = mx.zeros((1,))
+
+
+class BankWeight(TinyClassifier):
+    """The loss reads `self.bank.queue`, an array a hook reassigns."""
+
+    def __init__(self):
+        super().__init__()
+        self.bank = _MemoryBank()
+
+    def on_train_epoch_start(self, epoch):
+        self.bank.queue = mx.full((1,), float(epoch))
+
+    def compute_loss(self, batch):
+        loss, metrics = super().compute_loss(batch)
+        return loss + mx.sum(self.bank.queue) * mx.mean(self(batch[0]) ** 2), metrics
+
+
 @pytest.mark.parametrize(
     "model, named",
     [
@@ -118,15 +140,18 @@ class ConfigWeight(TinyClassifier):
         (HparamWeight, "HparamWeight.hparams['aux_weight'] changed from 0.0 to 1.0"),
         (ConfigWeight, "ConfigWeight.cfg.aux changed from 0.0 to 1.0"),
         (partial(ConfigWeight, lambda: SimpleNamespace(aux=0.0)), "ConfigWeight.cfg.aux changed from 0.0"),
+        (BankWeight, "BankWeight.bank.queue, an array held by an object that is no module (_MemoryBank)"),
     ],
-    ids=["helper_method", "submodule", "dict_attribute", "hparams", "dataclass", "namespace"],
+    ids=["helper_method", "submodule", "dict_attribute", "hparams", "dataclass", "namespace", "array_object"],
 )
 def test_a_value_the_compiled_step_reads_outside_its_own_source_is_warned_of_when_a_hook_changes_it(
     tmp_path, model, named
 ):
     """Compiled, each of these trained every epoch with the first epoch's value (the eager fit's loss grew
     with it) and nothing said so: only `self.<name>` written in compute_loss, training_step or __call__
-    themselves was watched. Now the value read while the step is traced is named, wherever it was read."""
+    themselves was watched. Now the value read while the step is traced is named, wherever it was read.
+    An array in a plain object (`self.bank.queue`, MoCo's queue) was a constant of the graph too, unsaid:
+    now its reassignment is named with the fix (the array on the module, or given to the step)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         trainer = quiet_trainer(tmp_path, max_epochs=3, compile=True, enable_model_summary=False)

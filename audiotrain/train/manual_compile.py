@@ -14,7 +14,9 @@ the fit, said once (`Trainer(compile=False)` runs every one eagerly, without the
 loss function of a module holding its own `mx.compile`d functions (`CompiledBackward._holds_compiled`).
 
 What a trace bakes into its graph, as the automatic step's: the Python values the loss function reads from
-the module or globals (an attribute read, a global array). Each `opt.step()`'s update is compiled too
+the module or globals (an attribute read, a global array). Those read from the module's submodules, its
+config objects and the plain objects it points to (`self.bank.queue`, an array no module holds) are
+recorded (`traced_reads`): one changed since traces again. Each `opt.step()`'s update is compiled too
 (`ManualStep._apply_gradients`).
 """
 
@@ -166,6 +168,25 @@ def _name(fn: types.FunctionType) -> str:
     return f"{fn.__qualname__} ({code.co_filename.rsplit('/', 1)[-1]}:{code.co_firstlineno})"
 
 
+def _why_traced_again(changed: list) -> str:
+    arrays = [read.label for read, _ in changed if isinstance(read.value, mx.array)]
+    if arrays:  # (MoCo's queue in a plain object, reassigned every batch)
+        name = arrays[0].rpartition(".")[2]
+        return (
+            f"it was traced anew at {MAX_TRACES_PER_CODE} calls in a row: it reads self.{arrays[0]}, an array "
+            "held by an object that is no module, so no input of the compiled function, and it is reassigned "
+            f"every batch. Put the array on the module (self.{name} = ..., frozen with "
+            f"self.freeze(keys=['{name}'], recurse=False)) or give it to the loss function"
+        )
+    return (
+        f"it was traced anew at {MAX_TRACES_PER_CODE} calls in a row (a Python number it closes "
+        "over, is given or reads from the module, or a new object it is given, changes every "
+        "batch: give arrays, or numbers as mx.array; a number computed in training_step from "
+        "self.global_step or batch_idx, `w = 0.0 if self.global_step < start else 1.0`, and closed "
+        "over is traced again only when it changes)"
+    )
+
+
 class _Entry:
     """One compiled value-and-grad, and what its trace recorded that the compiled call does not give back:
     the structure of what the loss function returned beside its loss, what it logged and how."""
@@ -228,7 +249,8 @@ class CompiledBackward:
         key = (structure, paths, mode_signature(modules))
         entries = self._entries.setdefault(code, {})
         entry = entries.get(key)
-        if entry is not None and entry.traced and changed_reads(entry.reads):
+        changed = changed_reads(entry.reads) if entry is not None and entry.traced else []
+        if changed:
             # (a value the trace read from the module, a constant of its graph, changed since: eagerly the
             # loss function reads the new one, so it is traced again)
             del entries[key]
@@ -236,15 +258,7 @@ class CompiledBackward:
         if entry is None:
             self._traces[code] = self._traces.get(code, 0) + 1
             if self._traces[code] > MAX_TRACES_PER_CODE:
-                self._run_eagerly(
-                    fn,
-                    code,
-                    f"it was traced anew at {MAX_TRACES_PER_CODE} calls in a row (a Python number it closes "
-                    "over, is given or reads from the module, or a new object it is given, changes every "
-                    "batch: give arrays, or numbers as mx.array; a number computed in training_step from "
-                    "self.global_step or batch_idx, `w = 0.0 if self.global_step < start else 1.0`, and closed "
-                    "over is traced again only when it changes)",
-                )
+                self._run_eagerly(fn, code, _why_traced_again(changed))
                 return None
             if len(entries) >= MAX_TRACES_PER_CODE:  # (the graph used longest ago: an old epoch's value)
                 del entries[next(iter(entries))]

@@ -15,6 +15,8 @@ from typing import Any
 from audiotrain._caller import user_stacklevel
 from audiotrain.train.traced_reads import TracedRead, changed_reads, counts_property
 
+import mlx.core as mx
+
 
 class StaleStepAttributes:
     """One fit's watch: `check(module, step)` at each epoch start warns of what the compiled `step` read while
@@ -31,6 +33,19 @@ class StaleStepAttributes:
             if (id(read.owner), read.label) in self._said:
                 continue
             self._said.add((id(read.owner), read.label))
+            if isinstance(read.value, mx.array):
+                name = read.label.rpartition(".")[2]
+                warnings.warn(
+                    f"{type(module).__name__}.{read.label}, an array held by an object that is no module "
+                    f"({type(getattr(read.owner, read.name)).__name__}), was reassigned since the compiled "
+                    f"training step was traced, and the step reads it: the traced graph holds the array it "
+                    "read then as a constant, so every step still uses that one (Lightning's step reads the "
+                    f"new one). Put the array on the module (self.{name} = ..., frozen with "
+                    f"self.freeze(keys=['{name}'], recurse=False)) or pass it to the step, or train with "
+                    "Trainer(compile=False)",
+                    stacklevel=user_stacklevel(),
+                )
+                continue
             warnings.warn(
                 f"{type(module).__name__}.{read.label} changed from {read.value!r} to {value!r} since the "
                 f"compiled training step was traced, and the step reads self.{read.label}: its Python ran "

@@ -7,7 +7,11 @@ Reading the step's source for `self.<name>` missed every value read elsewhere: i
 step calls, in a submodule's `__call__`, in a dict attribute (`self.hparams`, `self.weights["aux"]`).
 Here the reads themselves are recorded, while the step is traced: each class of the model's modules gets,
 for the trace alone, a `__getattribute__` that notes the plain values of the model's modules that code
-outside audiotrain and MLX reads (the Trainer's own bookkeeping is not the user's concern)."""
+outside audiotrain and MLX reads (the Trainer's own bookkeeping is not the user's concern).
+
+An array held by a plain object the module points to (`self.bank = MemoryBank()`, its `.queue` reassigned
+by a hook, MoCo's) is no state of the module, so no input of the compiled step: its trace holds the array
+as a constant too. The arrays of such an object the step reads are recorded, compared by identity."""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import types
 from collections.abc import Iterator
 from typing import Any
 
+import mlx.core as mx
 import mlx.nn as nn
 
 _PLAIN = (bool, int, float, str)
@@ -106,6 +111,8 @@ def _recording_getattribute(cls: type, own: Any) -> Any:
             _note_items(reads, self, name, value)
         elif _holds_fields(value):  # (a config object: `self.cfg.beta`)
             _note_fields(reads, self, name, value)
+        elif _users_object(value):  # (an object of the user's holding arrays: `self.bank.queue`)
+            _note_arrays(reads, self, name, vars(value))
         return value
 
     return __getattribute__
@@ -188,6 +195,32 @@ def _note_fields(reads: dict, owner: Any, name: str, held: Any) -> None:
         if isinstance(value, _PLAIN):
             field = _Field(key)
             reads.setdefault((id(owner), name, field), TracedRead(owner, name, field, value, f"{name}.{key}"))
+    _note_arrays(reads, owner, name, fields)
+
+
+# (the top-level packages whose objects are no user's array holders: a method, the Trainer, a logger)
+_NOT_HOLDERS = frozenset({"builtins", "audiotrain", "mlx", "numpy", "functools", "types", "collections"})
+
+
+def _users_object(value: Any) -> bool:
+    """An instance of a user's own class, not a module (`self.bank = MemoryBank()`): the arrays it holds
+    are no state of the module, so a trace reading them holds them as constants."""
+    cls = type(value)
+    return (
+        not isinstance(value, nn.Module | mx.array | type)
+        and (cls.__module__ or "").partition(".")[0] not in _NOT_HOLDERS
+        and isinstance(getattr(value, "__dict__", None), dict)
+    )
+
+
+def _note_arrays(reads: dict, owner: Any, name: str, fields: dict) -> None:
+    """The arrays held by an object the step read that is not a module (`self.bank.queue`, a config's
+    array): the traced graph holds each as a constant, where the step reads the array reassigned since
+    (MoCo's queue, set in `on_train_batch_end`). Compared by identity: a new array is a change."""
+    for key, value in fields.items():
+        if isinstance(value, mx.array):
+            field = _Field(key)
+            reads.setdefault((id(owner), name, field), TracedRead(owner, name, field, value, f"{name}.{key}"))
 
 
 def note_read(owner: Any, name: str, value: Any, label: str) -> None:
@@ -229,7 +262,10 @@ def changed_reads(reads: dict) -> list[tuple[TracedRead, Any]]:
     changed = []
     for read in reads.values():
         now = read.now()
-        if type(now) is not type(read.value) or (now != read.value and not _both_nan(now, read.value)):
+        if isinstance(read.value, mx.array):  # (an array held outside the module: a new one is a change)
+            if now is not read.value:
+                changed.append((read, now))
+        elif type(now) is not type(read.value) or (now != read.value and not _both_nan(now, read.value)):
             changed.append((read, now))
     return changed
 
