@@ -1374,3 +1374,35 @@ def test_fit_gives_its_trainer_to_a_trainmodule_inside_the_module(tmp_path):
     trainer.fit(module, make_batches())
     assert module.inner_had_it is True
     assert module.inner.trainer is trainer
+
+
+class ReplacesItsDropout(TinyClassifier):
+    """At the second epoch's start, the dropout layer is replaced by one in eval mode (a pretrained block
+    swapped in, frozen to eval)."""
+
+    def __init__(self):
+        mx.random.seed(0)
+        super().__init__(dropout=0.5)
+
+    def on_train_epoch_start(self, epoch):
+        if epoch == 1:
+            self.drop = nn.Dropout(0.5)
+            self.drop.eval()
+
+
+def test_a_submodule_replaced_at_an_epoch_start_runs_in_its_own_mode(tmp_path):
+    """The compiled step was keyed by the `training` flags of the submodules it was built with: a dropout
+    replaced by one in eval mode still dropped (the replaced one's mode), and the weights differed from the
+    eager fit's, silently (Lightning runs the new layer in its own mode). Now the submodules are walked again
+    at each epoch start."""
+    trained = {}
+    for compile in (True, False):
+        mx.random.seed(1)
+        model = ReplacesItsDropout()
+        trainer = quiet_trainer(
+            tmp_path / str(compile), max_epochs=2, compile=compile, enable_model_summary=False
+        )
+        trainer.fit(model, make_batches(n=32))
+        trained[compile] = weights(model)
+    for name, value in trained[True].items():
+        np.testing.assert_array_equal(np.array(value), np.array(trained[False][name]), err_msg=name)

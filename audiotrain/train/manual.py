@@ -382,6 +382,9 @@ class ManualStep:
     def trained_other_than_asked(self) -> None:
         return None  # (each manual_backward differentiates what is trainable then)
 
+    def follow_replaced_submodules(self) -> None:
+        return None  # (each compiled manual_backward walks the submodules: `CompiledBackward`)
+
     def trace_again(self) -> None:
         """Trace the compiled updates again at their next call: a learning-rate schedule taken off an
         optimizer (StochasticWeightAveraging's) is evaluated in their graphs."""

@@ -488,6 +488,16 @@ class _PerMode:
         """Trace again at the next call (`TrainStep.trace_again`)."""
         self._built.clear()
 
+    def follow_replaced_submodules(self) -> None:
+        """Key the compiled versions by the `training` flags of the submodules now: one a hook replaced
+        (`self.disc = NewDisc()`, its dropout in eval mode) ran in the mode of the one it replaced."""
+        modules = self.module.modules()
+        if len(modules) == len(self._modules) and all(a is b for a, b in zip(modules, self._modules)):
+            return
+        self._modules = modules
+        if self._frozen_as_built is not None:  # (what trains is unchanged: else the step was rebuilt)
+            self._frozen_as_built = frozen_signature(modules)
+
     def __call__(self, *args: Any):
         if self.trains is not None and self.asked_otherwise is None:
             self._note_a_hooks_freezing()
@@ -644,6 +654,12 @@ class TrainStep:
     def trains(self) -> frozenset[str]:
         """The parameters the step was built to train (`_PerMode.trains`)."""
         return self._trains
+
+    def follow_replaced_submodules(self) -> None:
+        """At an epoch start: a submodule a hook replaced runs in its own mode (`_PerMode`'s). Not per
+        call: walking the module tree costs about as much as a small model's step."""
+        for call in (self._accumulate, self._update, self._close):
+            call.follow_replaced_submodules()
 
     @property
     def traced_reads(self) -> dict:

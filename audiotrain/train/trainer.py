@@ -2181,6 +2181,7 @@ class Trainer:
         self._in_epoch = True
         self._call_hooks("on_train_epoch_start", module_args=(progress.epoch,))
         self._follow_freezing(module)
+        self._train_step.follow_replaced_submodules()
         if self.compile and self.is_global_zero:  # (a hook's new value for what the traced step read: warned)
             self._stale_step_attributes.check(module, self._train_step)
         iterator = iter(loader) if not batches_done else iter(())
