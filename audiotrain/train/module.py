@@ -2077,12 +2077,9 @@ class TrainModule(nn.Module):
                 )
                 loaded = validated_average(folder, state, module, names=None)
             else:
-                if strict_load is False:
-                    # the model's own values stay where the checkpoint has none
-                    header = _matching_weights(header, expected, where)
-                    expected = {k: v for k, v in expected.items() if k in header}
-                with hook_state.naming_state_dict_override(module):
-                    loaded = ckpt.read_checked(model_file, expected, f"{cls.__name__} model", header=header)
+                loaded = read_named_weights(
+                    module, model_file, expected, header, strict_load, where, f"{cls.__name__} model"
+                )
                 # The weights the checkpoint was validated with: an EMA's average over the training
                 # weights, as Lightning's checkpoint state_dict is that average.
                 loaded.update(validated_average(folder, state, module, names=loaded))
@@ -2211,6 +2208,22 @@ def _arguments_mismatch(
 
 def _cut(text: str, most: int) -> str:
     return text if len(text) <= most else text[: most - 4] + " ..."
+
+
+def read_named_weights(
+    module: Any, model_file: Any, expected: dict, header: dict, strict: Any, where: str, what: str
+) -> dict[str, mx.array]:
+    """A checkpoint's weights under the module's own names (no `load_state_dict` override), checked against
+    `expected`: with `strict` False only those whose names match (the module's own values stay for the
+    rest, Lightning's); a mismatch a `state_dict()` override wrote says so."""
+    from audiotrain.train import checkpoint as ckpt  # (imported where used, as load_from_checkpoint does)
+    from audiotrain.train import hook_state
+
+    if strict is False:
+        header = _matching_weights(header, expected, where)
+        expected = {k: v for k, v in expected.items() if k in header}
+    with hook_state.naming_state_dict_override(module):
+        return ckpt.read_checked(model_file, expected, what, header=header)
 
 
 def _matching_weights(loaded: dict[str, Any], expected: dict[str, mx.array], where: str) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from audiotrain.train.callbacks._averaging import validated_average
 from audiotrain.train.guarded_update import write_state_in_place
 from audiotrain.train.loggers.resume_states import logger_kinds
 from audiotrain.train.metric_values import Metrics
-from audiotrain.train.module import _matching_weights, _optimizers_in, hyperparameter_tuples
+from audiotrain.train.module import _optimizers_in, hyperparameter_tuples, read_named_weights
 from audiotrain.train.optimizer_settings import (
     STATE_KEY,
     configured_rate,
@@ -335,12 +335,10 @@ def read_checkpoint(
         expected, header = hook_state.weights_to_load(module, model_file, added)
         if hook_state.overrides(module, "load_state_dict"):  # (its own names: `hook_state.load_weights`)
             model = ckpt.read_arrays(model_file, header=header)
-        else:
-            if not getattr(module, "strict_loading", True):  # Lightning's: the weights whose names match
-                header = _matching_weights(header, expected, f"ckpt_path={str(path)!r} ({what})")
-                expected = {k: v for k, v in expected.items() if k in header}
-            with hook_state.naming_state_dict_override(module):
-                model = ckpt.read_checked(model_file, expected, what, header=header)
+        else:  # (strict_loading False: Lightning's, the weights whose names match)
+            strict = bool(getattr(module, "strict_loading", True))
+            where = f"ckpt_path={str(path)!r} ({what})"
+            model = read_named_weights(module, model_file, expected, header, strict, where, what)
         optimizer, step, callbacks, validated = {}, None, {}, {}
         if not full:
             # (not the arrays the load hook added: the average, of the weights trained, never held them)
